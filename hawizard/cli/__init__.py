@@ -1,0 +1,64 @@
+"""`hawizard` command line: argparse in front, one module per command group.
+
+Each group module exposes `register(subparsers)`; handlers are set as `func` and return an exit
+code (0 ok, 1 problems found, 2 bad usage or input). Heavy imports happen inside handlers so
+`hawizard --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hawizard import __version__
+
+# Command groups, in the order `--help` lists them.
+GROUPS = ("plan", "certs", "lab", "apply", "status")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: a clear line and exit 2, no traceback
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hawizard",
+        description="From a few Linux machines to an HA control plane on TLS-secured etcd.",
+    )
+    parser.add_argument("--version", action="version", version=f"hawizard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for group in GROUPS:
+        try:
+            module = importlib.import_module(f"hawizard.cli.{group}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"hawizard.cli.{group}_cmd":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        if args.command is None and "wizard" in _registered(parser):
+            return main(["wizard", *(argv or [])])
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _registered(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()

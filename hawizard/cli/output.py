@@ -1,0 +1,53 @@
+"""Shared terminal output for the CLI: one rich console, plan problems, JSON.
+
+rich already honours NO_COLOR and non-TTY output, so every command gets that for free.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from hawizard.plan_check import Problem, Severity
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def print_problems(problems: list[Problem], *, to_stderr: bool = True) -> None:
+    out = err_console if to_stderr else console
+    for p in problems:
+        style = "bold red" if p.severity is Severity.ERROR else "yellow"
+        out.print(f"[{style}]{p.severity.value}[/]: {p}", soft_wrap=True)
+
+
+def fail(message: str, hint: str = "") -> int:
+    """An input or environment error the user can fix: one clear message, exit 2."""
+    err_console.print(f"[bold red]error[/]: {message}", soft_wrap=True)
+    if hint:
+        err_console.print(f"  [dim]→[/] {hint}", soft_wrap=True)
+    return 2
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def load_plan(path: str):  # -> Plan | None
+    """Load and validate a plan for a command; print every problem and return None on errors.
+
+    Warnings are printed too, but do not stop the command.
+    """
+    from hawizard.plan import PlanError, load, validate
+
+    try:
+        plan = load(path)
+    except PlanError as exc:
+        print_problems(exc.problems)
+        return None
+    warnings = [p for p in validate(plan) if p.severity is Severity.WARNING]
+    print_problems(warnings)
+    return plan

@@ -1,0 +1,543 @@
+"""Plan validation: every problem at once, each naming file:line, the field and the fix.
+
+Two passes. `check_raw` looks at the parsed TOML (unknown keys, wrong types, missing fields) so
+the dataclasses are only ever built from well-formed data; `validate` checks meaning (addresses,
+names, ports, quorum) on a `Plan`, so the wizard can run it on a plan that never was a file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hawizard.plan import Plan
+
+SUPPORTED_VERSIONS = (1,)
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Severity
+    field: str
+    message: str
+    source: str = ""
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source
+        if where and self.line:
+            where = f"{where}:{self.line}"
+        head = " ".join(part for part in (where, self.field) if part)
+        return f"{head}: {self.message}" if head else self.message
+
+
+class PlanError(Exception):
+    """A plan that cannot be used; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# --- pass 1: the shape of the TOML -------------------------------------------------------
+
+_STR, _INT, _NUM, _BOOL = "a string", "an integer", "a number", "true or false"
+_TYPES: dict[str, tuple[type, ...]] = {
+    _STR: (str,),
+    _INT: (int,),
+    _NUM: (int, float),
+    _BOOL: (bool,),
+}
+
+SCHEMA: dict[str, dict[str, str]] = {
+    "cluster": {"name": _STR, "control_plane_endpoint": _STR, "known_hosts": _STR},
+    "pki": {"dir": _STR, "key": _STR, "cert_days": _INT, "ca_days": _INT},
+    "etcd": {
+        "version": _STR,
+        "install": _STR,
+        "binaries": _STR,
+        "cert_dir": _STR,
+        "data_dir": _STR,
+        "client_port": _INT,
+        "peer_port": _INT,
+        "metrics_port": _INT,
+        "probe_timeout": _NUM,
+    },
+    "control_plane": {
+        "kubernetes_version": _STR,
+        "service_cidr": _STR,
+        "cluster_domain": _STR,
+        "install": _STR,
+        "binaries": _STR,
+        "sha256": "a table of binary name = sha256",
+        "start": _BOOL,
+        "load_balancer": _STR,
+    },
+}
+NODE_KEYS = {"name": _STR, "address": _STR, "roles": "a list of roles", "ssh": "a table"}
+SSH_KEYS = {"user": _STR, "port": _INT, "key": _STR}
+TOP_KEYS = {"version", "nodes", *SCHEMA}
+
+
+def check_raw(raw: dict[str, Any], text: str, source: str) -> list[Problem]:
+    """Shape errors in parsed TOML: unknown keys (with the likely intended one), types, gaps."""
+    out: list[Problem] = []
+    loc = _Locator(text)
+
+    def err(field: str, message: str) -> None:
+        out.append(Problem(Severity.ERROR, field, message, source, loc.line(field)))
+
+    _unknown(raw, TOP_KEYS, "", err)
+    version = raw.get("version")
+    if version is None:
+        err("version", f"missing; add `version = {SUPPORTED_VERSIONS[-1]}` at the top")
+    elif not _is(version, _INT) or version not in SUPPORTED_VERSIONS:
+        err(
+            "version",
+            f"{version!r} is not a supported plan version "
+            f"(this hawizard reads version {', '.join(map(str, SUPPORTED_VERSIONS))})",
+        )
+    for section, keys in SCHEMA.items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            err(section, f"must be a table: write it as [{section}]")
+            continue
+        _unknown(table, set(keys), section, err)
+        for key, kind in keys.items():
+            if key in table:
+                _typed(table[key], kind, f"{section}.{key}", err)
+    sha = (
+        raw.get("control_plane", {}).get("sha256")
+        if isinstance(raw.get("control_plane"), dict)
+        else None
+    )
+    if isinstance(sha, dict):
+        for name, digest in sha.items():
+            if not isinstance(digest, str) or not _SHA256.match(digest):
+                err(f"control_plane.sha256.{name}", "must be 64 lowercase hex digits (sha256sum)")
+
+    nodes = raw.get("nodes", [])
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        err("nodes", "must be an array of tables: write each node as [[nodes]]")
+        return out
+    if not nodes:
+        err("nodes", "the plan has no nodes; add at least one [[nodes]] with name and address")
+    for i, node in enumerate(nodes):
+        where = f"nodes[{i}]"
+        _unknown(node, set(NODE_KEYS), where, err)
+        for key in ("name", "address"):
+            if key not in node:
+                err(f"{where}.{key}", f"missing; every node needs a {key}")
+        for key in ("name", "address"):
+            if key in node:
+                _typed(node[key], _STR, f"{where}.{key}", err)
+        roles = node.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            err(f"{where}.roles", 'must be a list such as ["etcd", "control-plane"]')
+        else:
+            for role in roles:
+                if role not in ("etcd", "control-plane"):
+                    err(
+                        f"{where}.roles",
+                        f"unknown role {role!r}{_hint(role, {'etcd', 'control-plane'})} "
+                        '(roles are "etcd" and "control-plane")',
+                    )
+            if not roles:
+                err(f"{where}.roles", 'is empty; give the node "etcd", "control-plane" or both')
+        ssh = node.get("ssh", {})
+        if not isinstance(ssh, dict):
+            err(f"{where}.ssh", 'must be a table such as { user = "root", port = 22 }')
+            continue
+        _unknown(ssh, set(SSH_KEYS), f"{where}.ssh", err)
+        for key, kind in SSH_KEYS.items():
+            if key in ssh:
+                _typed(ssh[key], kind, f"{where}.ssh.{key}", err)
+    out.extend(_secrets(raw, source, loc))
+    return out
+
+
+def _is(value: Any, kind: str) -> bool:
+    types = _TYPES.get(kind)
+    if types is None:
+        return True
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+def _typed(value: Any, kind: str, field: str, err) -> None:
+    if kind == "a table of binary name = sha256":
+        if not isinstance(value, dict):
+            err(field, 'must be a table such as { kube-apiserver = "<sha256>" }')
+    elif not _is(value, kind):
+        err(field, f"must be {kind}, not {value!r}")
+
+
+def _unknown(table: dict, known: set[str], where: str, err) -> None:
+    for key in table:
+        if key not in known:
+            path = f"{where}.{key}" if where else key
+            err(path, f"unknown key{_hint(key, known)}; known keys: {', '.join(sorted(known))}")
+
+
+def _hint(word: str, choices: set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_SECRET_MARKERS = ("-----BEGIN", "PRIVATE KEY")
+
+
+def _secrets(raw: Any, source: str, loc: _Locator, path: str = "") -> list[Problem]:
+    """A pasted key in any string value is refused: plans are meant to be versioned and shared."""
+    found: list[Problem] = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            found += _secrets(value, source, loc, f"{path}.{key}" if path else key)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            found += _secrets(value, source, loc, f"{path}[{i}]")
+    elif isinstance(raw, str) and any(m in raw for m in _SECRET_MARKERS):
+        found.append(
+            Problem(
+                Severity.ERROR,
+                path,
+                "looks like a private key; the plan holds paths only, never key material "
+                "(put the key in a 0600 file and give its path)",
+                source,
+                loc.line(path),
+            )
+        )
+    return found
+
+
+def sanitize(raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw plan minus everything `check_raw` objected to, so meaning can still be checked.
+
+    Lets one run report shape *and* meaning problems together instead of one pass at a time.
+    """
+    clean: dict[str, Any] = {"version": SUPPORTED_VERSIONS[-1]}
+    for section, keys in SCHEMA.items():
+        table = raw.get(section)
+        if isinstance(table, dict):
+            clean[section] = {
+                k: v
+                for k, v in table.items()
+                if k in keys and _is(v, keys[k]) and _ok(section, k, v)
+            }
+    nodes = raw.get("nodes")
+    clean["nodes"] = []
+    if isinstance(nodes, list):
+        for node in nodes:
+            node = node if isinstance(node, dict) else {}
+            out = {k: node[k] for k in ("name", "address") if isinstance(node.get(k), str)}
+            out.setdefault("name", "")
+            out.setdefault("address", "")
+            roles = node.get("roles")
+            if isinstance(roles, list) and roles:
+                good = [r for r in roles if r in ("etcd", "control-plane")]
+                if good:
+                    out["roles"] = good
+            ssh = node.get("ssh")
+            if isinstance(ssh, dict):
+                out["ssh"] = {k: v for k, v in ssh.items() if k in SSH_KEYS and _is(v, SSH_KEYS[k])}
+            clean["nodes"].append(out)
+    return clean
+
+
+def _ok(section: str, key: str, value: Any) -> bool:
+    if (section, key) == ("pki", "key"):
+        return value in ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096")
+    if (section, key) == ("control_plane", "sha256"):
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    return True
+
+
+# --- pass 2: meaning ------------------------------------------------------------------------
+
+
+def validate(plan: Plan, *, text: str | None = None, source: str | None = None) -> list[Problem]:
+    """Every semantic problem with the plan (errors first, then warnings)."""
+    from hawizard.plan import quorum, tolerance
+
+    loc = _Locator(text or "")
+    src = source or (str(plan.source) if plan.source else "")
+    out: list[Problem] = []
+
+    def add(sev: Severity, field: str, message: str) -> None:
+        out.append(Problem(sev, field, message, src, loc.line(field)))
+
+    def err(field: str, message: str) -> None:
+        add(Severity.ERROR, field, message)
+
+    if not _LABEL.match(plan.cluster.name):
+        err("cluster.name", f"{plan.cluster.name!r} is not a valid name ({_LABEL_FIX})")
+
+    names: dict[str, int] = {}
+    addresses: dict[str, int] = {}
+    for i, node in enumerate(plan.nodes):
+        where = f"nodes[{i}]"
+        if not _LABEL.match(node.name):
+            err(f"{where}.name", f"{node.name!r} is not a valid node name ({_LABEL_FIX})")
+        elif node.name in names:
+            err(f"{where}.name", f"{node.name!r} is already used by nodes[{names[node.name]}]")
+        else:
+            names[node.name] = i
+        addr = _ip(node.address)
+        if addr is None:
+            err(f"{where}.address", f"{node.address!r} is not an IP address {_ADDR_FIX}")
+        elif str(addr) in addresses:
+            err(
+                f"{where}.address",
+                f"{node.address} is already used by nodes[{addresses[str(addr)]}]; "
+                "each node needs its own address",
+            )
+        else:
+            addresses[str(addr)] = i
+        if len(set(node.roles)) != len(node.roles):
+            err(f"{where}.roles", "lists a role twice")
+        if not node.ssh.user.strip():
+            err(f"{where}.ssh.user", 'is empty; give the SSH login, e.g. "root"')
+        _port(node.ssh.port, f"{where}.ssh.port", err)
+        if not node.ssh.key.strip():
+            err(f"{where}.ssh.key", "is empty; give the path of the SSH private key")
+
+    members = len(plan.etcd_nodes)
+    masters = len(plan.control_plane_nodes)
+    if plan.nodes and members == 0:
+        err("nodes", 'no node has the "etcd" role; give 3 or 5 nodes the "etcd" role')
+    elif members in (1, 2, 4, 6):
+        add(
+            Severity.WARNING,
+            "nodes",
+            f"{members} etcd member{'s' if members > 1 else ''}: quorum is {quorum(members)}, "
+            f"so the cluster tolerates {tolerance(members)} failure"
+            f"{'s' if tolerance(members) != 1 else ''}; "
+            + (
+                "use 3 members to survive one failure"
+                if members < 3
+                else f"{members - 1} members tolerate as many with less replication work"
+            ),
+        )
+    elif members > 7:
+        add(
+            Severity.WARNING,
+            "nodes",
+            f"{members} etcd members: etcd recommends at most 7, more only slows writes",
+        )
+
+    _check_endpoint(plan, masters, err)
+    _check_pki(plan, err)
+    _check_etcd(plan, err)
+    _check_control_plane(plan, names, add)
+    out.sort(key=lambda p: p.severity is not Severity.ERROR)
+    return out
+
+
+_LABEL_FIX = "use lowercase letters, digits and '-', start and end alphanumeric, at most 63"
+_ADDR_FIX = "(expected an IPv4 or IPv6 address, e.g. 10.1.2.13)"
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _port(port: int, field: str, err) -> None:
+    if not 1 <= port <= 65535:
+        err(field, f"{port} is out of range (a TCP port is 1-65535)")
+
+
+def _check_endpoint(plan: Plan, masters: int, err) -> None:
+    ep = plan.cluster.control_plane_endpoint
+    field = "cluster.control_plane_endpoint"
+    if not ep:
+        if masters >= 2:
+            err(
+                field,
+                f"missing, but {masters} nodes have the control-plane role; set the load "
+                'balancer address, e.g. control_plane_endpoint = "10.1.2.10:6443"',
+            )
+        return
+    host, sep, port = ep.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit():
+        err(field, f"{ep!r} must be HOST:PORT, e.g. 10.1.2.10:6443 or [fd00::10]:6443")
+        return
+    _port(int(port), field, err)
+    if _ip(host) is None and not all(_LABEL.match(part) for part in host.lower().split(".")):
+        err(field, f"{host!r} is neither an IP address nor a DNS name")
+
+
+def _check_pki(plan: Plan, err) -> None:
+    pki = plan.pki
+    from hawizard.plan import KeyType
+
+    if pki.key not in set(KeyType):
+        err("pki.key", f"{pki.key!r} is not supported; use one of {', '.join(KeyType)}")
+    if pki.ca_days < 1:
+        err("pki.ca_days", f"{pki.ca_days} must be at least 1 day (default 3650)")
+    if pki.cert_days < 1:
+        err("pki.cert_days", f"{pki.cert_days} must be at least 1 day (default 365)")
+    elif pki.cert_days > pki.ca_days:
+        err(
+            "pki.cert_days",
+            f"{pki.cert_days} days outlives the CA ({pki.ca_days} days); "
+            "make it at most pki.ca_days",
+        )
+    if not pki.dir.strip():
+        err("pki.dir", "is empty; give a local folder for certificates and keys")
+
+
+def _check_etcd(plan: Plan, err) -> None:
+    e = plan.etcd
+    if e.install not in ("package", "upload"):
+        err("etcd.install", f'{e.install!r} is not an install method; use "package" or "upload"')
+    elif e.install == "upload" and not e.binaries:
+        err(
+            "etcd.binaries",
+            'is required with install = "upload": a folder holding etcd and etcdctl, '
+            "or an etcd release tarball",
+        )
+    elif e.install == "upload" and not plan.resolve(e.binaries).exists():
+        err("etcd.binaries", f"{plan.resolve(e.binaries)} does not exist on this machine")
+    if not _VERSION.match(e.version):
+        err("etcd.version", f"{e.version!r} must look like 3.5.17")
+    ports = {"client_port": e.client_port, "peer_port": e.peer_port}
+    ports["metrics_port"] = e.metrics_port
+    for key, port in ports.items():
+        _port(port, f"etcd.{key}", err)
+    seen: dict[int, str] = {}
+    for key, port in ports.items():
+        if port in seen:
+            err(f"etcd.{key}", f"{port} is already etcd.{seen[port]}; each listener needs its own")
+        seen.setdefault(port, key)
+    for key in ("cert_dir", "data_dir"):
+        value = getattr(e, key)
+        if not value.startswith("/"):
+            err(f"etcd.{key}", f"{value!r} must be an absolute path on the nodes")
+    if not 0 < e.probe_timeout <= 30:
+        err("etcd.probe_timeout", f"{e.probe_timeout} must be between 0 and 30 seconds")
+
+
+def _check_control_plane(plan: Plan, names: dict[str, int], add) -> None:
+    cp = plan.control_plane
+
+    def err(field: str, message: str) -> None:
+        add(Severity.ERROR, field, message)
+
+    try:
+        net = ipaddress.ip_network(cp.service_cidr, strict=False)
+        if net.num_addresses < 4:
+            err("control_plane.service_cidr", f"{cp.service_cidr} is too small for services")
+    except ValueError:
+        err(
+            "control_plane.service_cidr",
+            f"{cp.service_cidr!r} is not a network (expected e.g. 10.96.0.0/12)",
+        )
+    if not all(_LABEL.match(p) for p in cp.cluster_domain.split(".")):
+        err("control_plane.cluster_domain", f"{cp.cluster_domain!r} is not a DNS domain")
+    if not _VERSION.match(cp.kubernetes_version):
+        err("control_plane.kubernetes_version", f"{cp.kubernetes_version!r} must look like 1.32.0")
+    if cp.install not in ("download", "upload", "none"):
+        err(
+            "control_plane.install",
+            f'{cp.install!r} is not an install method; use "download", "upload" or "none"',
+        )
+    elif cp.install == "upload" and not cp.binaries:
+        err(
+            "control_plane.binaries",
+            'is required with install = "upload": a folder with the server binaries or '
+            "kubernetes-server-linux-amd64.tar.gz",
+        )
+    elif cp.install == "download" and plan.control_plane_nodes:
+        wanted = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+        missing = [b for b in wanted if b not in cp.sha256]
+        if missing:
+            err(
+                "control_plane.sha256",
+                f"missing checksums for {', '.join(missing)}; downloads are only used after "
+                "their sha256 is checked (copy them from the release's .sha256 files)",
+            )
+    lb = cp.load_balancer
+    if lb:
+        if lb not in names:
+            err(
+                "control_plane.load_balancer",
+                f"{lb!r} is not a node in this plan; name one of the nodes or leave it empty "
+                "for an external load balancer",
+            )
+        elif plan.cluster.control_plane_endpoint:
+            host, port = plan.endpoint_host_port
+            node = plan.node(lb)
+            if node.is_control_plane and port == 6443:
+                err(
+                    "cluster.control_plane_endpoint",
+                    f"haproxy on {lb} and kube-apiserver would both listen on :6443; "
+                    f"use another port for the endpoint, e.g. {node.address}:8443",
+                )
+            if _ip(host) is not None and _ip(host) != _ip(node.address):
+                add(
+                    Severity.WARNING,
+                    "cluster.control_plane_endpoint",
+                    f"{host} is not the address of the load balancer node {lb} "
+                    f"({node.address}); clients will not reach haproxy there",
+                )
+
+
+# --- where a field is written ---------------------------------------------------------------
+
+
+class _Locator:
+    """Finds the line a dotted field path (`nodes[2].ssh.port`) is written on, if it is."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"-]+)\s*\]\]?")
+    _KEY = re.compile(r"^\s*\"?([A-Za-z0-9_-]+)\"?\s*=\s*(.*)$")
+    _INLINE = re.compile(r"([A-Za-z0-9_-]+)\s*=")
+
+    def __init__(self, text: str):
+        self.lines: dict[str, int] = {}
+        context, counts = "", {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                name = header.group(2).replace('"', "")
+                if header.group(1) == "[[":
+                    counts[name] = counts.get(name, -1) + 1
+                    context = f"{name}[{counts[name]}]"
+                else:
+                    head, _, rest = name.partition(".")
+                    context = f"{head}[{counts[head]}].{rest}" if head in counts and rest else name
+                self.lines.setdefault(context, number)
+                continue
+            key = self._KEY.match(line)
+            if not key:
+                continue
+            path = f"{context}.{key.group(1)}" if context else key.group(1)
+            self.lines.setdefault(path, number)
+            if key.group(2).lstrip().startswith("{"):
+                for inner in self._INLINE.findall(key.group(2)):
+                    self.lines.setdefault(f"{path}.{inner}", number)
+
+    def line(self, field: str) -> int | None:
+        path = field
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path.rpartition(".")[0]
+        return None
