@@ -17,6 +17,7 @@ import tomli_w
 from hawizard.plan_check import PlanError, Problem, Severity, check_raw, sanitize, validate
 
 __all__ = [
+    "KUBE_BINARIES",
     "PLAN_VERSION",
     "SSH",
     "Cluster",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 PLAN_VERSION = 1
+# The Kubernetes binaries every master gets, in the order they are installed.
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 
 
 class Role(StrEnum):

@@ -466,8 +466,9 @@ def _check_control_plane(plan: Plan, names: dict[str, int], add) -> None:
             "kubernetes-server-linux-amd64.tar.gz",
         )
     elif cp.install == "download" and plan.control_plane_nodes:
-        wanted = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-        missing = [b for b in wanted if b not in cp.sha256]
+        from hawizard.plan import KUBE_BINARIES
+
+        missing = [b for b in KUBE_BINARIES if b not in cp.sha256]
         if missing:
             err(
                 "control_plane.sha256",
