@@ -1,0 +1,189 @@
+"""Make the files on disk match the plan: idempotent, and careful with what already exists.
+
+- A missing CA is created; a present one (made by hawizard or imported by the operator) is
+  never regenerated, whatever its state.
+- A missing leaf is issued from its CA (this is also how a new member gets its certs).
+- A leaf that is valid stays byte for byte as it is. One that is expired, expiring, does not
+  match the plan or does not chain to its CA is *reported*, and re-issued only with `renew`.
+- The service-account key and the encryption key are created once and never rotated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from hawizard.pki import service_keys
+from hawizard.pki.inspection import CertReport, Status, inspect_cert, load_certificate
+from hawizard.pki.issuing import Issuer, issue, make_ca
+from hawizard.pki.keys import (
+    PrivateKey,
+    generate_key,
+    load_private_key,
+    private_pem,
+    same_public_key,
+)
+from hawizard.pki.layout import (
+    SECRET_MODE,
+    Layout,
+    ensure_dirs,
+    mode_of,
+    paths,
+    write_public,
+    write_secret,
+)
+from hawizard.pki.service_keys import FileReport
+from hawizard.pki.specs import CA, CertSpec, ca_specs, leaf_specs
+from hawizard.plan import Plan
+
+
+class Action(StrEnum):
+    CREATED = "created"
+    KEPT = "kept"
+    RENEWED = "renewed"
+    REPORTED = "reported"  # kept as it is although something is wrong (see `problems`)
+    FAILED = "failed"  # needed issuing but could not be (its CA is unusable)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `create` did with one item; `problems` are what was found before acting."""
+
+    name: str
+    path: Path
+    action: Action
+    status: Status  # the item's state after the run
+    problems: tuple[str, ...] = ()
+
+    @property
+    def is_failure(self) -> bool:
+        return self.action is Action.FAILED or self.status.is_failure
+
+
+def create(plan: Plan, *, renew: bool = False, now: dt.datetime | None = None) -> list[Outcome]:
+    """Create what is missing under `plan.pki_dir`; with `renew`, re-issue leaves that are not ok.
+
+    Raises OSError when the folder cannot be written; every other problem is an `Outcome`.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    layout = paths(plan)
+    ensure_dirs(layout)
+    outcomes: list[Outcome] = []
+    issuers: dict[CA, Issuer | None] = {}
+    for ca, spec in ca_specs(plan).items():
+        outcome, issuers[ca] = _ensure_ca(plan, spec, now)
+        outcomes.append(outcome)
+    for spec in leaf_specs(plan):
+        issuer = issuers[spec.ca]
+        outcomes.append(_ensure_leaf(plan, spec, issuer, renew=renew, now=now))
+    outcomes.append(_ensure_sa_keys(plan, layout, renew=renew))
+    outcomes.append(_ensure_encryption_config(layout))
+    return outcomes
+
+
+def _ensure_ca(plan: Plan, spec: CertSpec, now: dt.datetime) -> tuple[Outcome, Issuer | None]:
+    cert_path, key_path = spec.paths
+    if not cert_path.exists():
+        if key_path.exists():
+            problem = (
+                f"{key_path.name} exists without {cert_path.name}: put the CA certificate back, "
+                "or move the key away to start a new CA"
+            )
+            return _outcome(spec, Action.FAILED, Status.BROKEN, [problem]), None
+        issuer = make_ca(spec, generate_key(plan.pki.key), plan.pki.ca_days, now)
+        _write_pair(spec, issuer.key, issuer.cert)
+        return _outcome(spec, Action.CREATED, Status.OK), issuer
+    notes = _tighten(key_path)
+    report = inspect_cert(spec, None, None, now, plan.pki.ca_days)
+    problems = notes + report.problems
+    if report.status.is_failure:
+        problems.append("hawizard never re-creates a CA: fix it, or move the CA files away")
+        return _outcome(spec, Action.REPORTED, report.status, problems), None
+    issuer = Issuer(load_certificate(cert_path), load_private_key(key_path))
+    return _outcome(spec, Action.KEPT, report.status, problems), issuer
+
+
+def _ensure_leaf(
+    plan: Plan, spec: CertSpec, issuer: Issuer | None, *, renew: bool, now: dt.datetime
+) -> Outcome:
+    notes = _tighten(spec.paths.key)
+    report: CertReport = inspect_cert(
+        spec, issuer.cert if issuer else None, plan.pki.key.value, now, plan.pki.cert_days
+    )
+    problems = notes + report.problems
+    if report.status is Status.OK:
+        return _outcome(spec, Action.KEPT, Status.OK, problems)
+    if report.status is not Status.MISSING and not renew:
+        return _outcome(spec, Action.REPORTED, report.status, problems)
+    if issuer is None:
+        problems.append(f"cannot issue: the {spec.ca} CA is unusable")
+        return _outcome(spec, Action.FAILED, report.status, problems)
+    key = generate_key(plan.pki.key)
+    _write_pair(spec, key, issue(spec, key, issuer, plan.pki.cert_days, now))
+    action = Action.CREATED if report.status is Status.MISSING else Action.RENEWED
+    return _outcome(spec, action, Status.OK, [] if action is Action.CREATED else problems)
+
+
+def _ensure_sa_keys(plan: Plan, layout: Layout, *, renew: bool) -> Outcome:
+    notes = _tighten(layout.sa_key)
+    report = service_keys.inspect_sa_keys(layout)
+    if report.status is Status.MISSING:
+        service_keys.create_sa_keys(layout, plan.pki.key)
+        return _file_outcome(report, Action.CREATED, Status.OK, [])
+    if report.status is Status.MISMATCH and renew:
+        service_keys.write_sa_pub(layout)
+        return _file_outcome(report, Action.RENEWED, Status.OK, notes + report.problems)
+    if report.status.is_failure:
+        problems = notes + report.problems
+        if report.status is not Status.MISMATCH:
+            problems.append("hawizard never replaces sa.key (that would void every token)")
+        return _file_outcome(report, Action.REPORTED, report.status, problems)
+    return _file_outcome(report, Action.KEPT, report.status, notes + report.problems)
+
+
+def _ensure_encryption_config(layout: Layout) -> Outcome:
+    notes = _tighten(layout.encryption_config)
+    report = service_keys.inspect_encryption_config(layout)
+    if report.status is Status.MISSING:
+        service_keys.create_encryption_config(layout)
+        return _file_outcome(report, Action.CREATED, Status.OK, [])
+    problems = notes + report.problems
+    if report.status.is_failure:
+        problems.append("never regenerated: a new key would make stored Secrets unreadable")
+        return _file_outcome(report, Action.REPORTED, report.status, problems)
+    return _file_outcome(report, Action.KEPT, report.status, problems)
+
+
+def _write_pair(spec: CertSpec, key: PrivateKey, cert: x509.Certificate) -> None:
+    """Key first, then cert: an interrupted run leaves a cert that fails the key check, loudly."""
+    assert same_public_key(key, cert.public_key())
+    write_secret(spec.paths.key, private_pem(key))
+    write_public(spec.paths.cert, cert.public_bytes(Encoding.PEM))
+
+
+def _tighten(path: Path) -> list[str]:
+    """Secret files are 0600: fix a looser mode on the spot (nothing else changes)."""
+    if not path.exists():
+        return []
+    mode = mode_of(path)
+    if mode & ~SECRET_MODE:
+        path.chmod(SECRET_MODE)
+        return [f"{path.name} had mode {mode:04o}; set to 0600"]
+    return []
+
+
+def _outcome(
+    spec: CertSpec, action: Action, status: Status, problems: list[str] | None = None
+) -> Outcome:
+    return Outcome(spec.name, spec.paths.cert, action, status, tuple(problems or ()))
+
+
+def _file_outcome(
+    report: FileReport, action: Action, status: Status, problems: list[str]
+) -> Outcome:
+    return Outcome(report.name, report.path, action, status, tuple(problems))
