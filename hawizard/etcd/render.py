@@ -1,0 +1,176 @@
+"""Pure renderers for etcd: plan in, file text out (config file, systemd unit, URLs).
+
+No I/O here, so the text is tested by content and then handed to the real `etcd` and
+`systemd-analyze verify` in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hawizard.plan import Node, Plan
+
+CONFIG_PATH = "/etc/etcd/etcd.conf.yml"
+UNIT_PATH = "/etc/systemd/system/etcd.service"
+UPLOAD_BIN_DIR = "/usr/local/bin"
+PACKAGE_BIN_DIR = "/usr/bin"
+
+
+class ClusterState(StrEnum):
+    NEW = "new"  # only for the first start of a freshly bootstrapped cluster
+    EXISTING = "existing"  # every later start: a restart can never re-bootstrap
+
+
+@dataclass(frozen=True)
+class MemberFiles:
+    """Where a member's TLS files live on its node (never the CA key)."""
+
+    ca: str
+    server_cert: str
+    server_key: str
+    peer_cert: str
+    peer_key: str
+
+
+def member_files(plan: Plan, member: Node) -> MemberFiles:
+    d = plan.etcd.cert_dir.rstrip("/")
+    return MemberFiles(
+        ca=f"{d}/ca.pem",
+        server_cert=f"{d}/server-{member.name}.pem",
+        server_key=f"{d}/server-{member.name}-key.pem",
+        peer_cert=f"{d}/peer-{member.name}.pem",
+        peer_key=f"{d}/peer-{member.name}-key.pem",
+    )
+
+
+def client_url(plan: Plan, member: Node) -> str:
+    return f"https://{member.url_host}:{plan.etcd.client_port}"
+
+
+def peer_url(plan: Plan, member: Node) -> str:
+    return f"https://{member.url_host}:{plan.etcd.peer_port}"
+
+
+def metrics_url(plan: Plan, member: Node) -> str:
+    return f"http://{member.url_host}:{plan.etcd.metrics_port}"
+
+
+def initial_cluster(plan: Plan, members: tuple[Node, ...] | None = None) -> str:
+    """`name=https://addr:2380,...` for the members a member starts with."""
+    members = plan.etcd_nodes if members is None else members
+    return ",".join(f"{m.name}={peer_url(plan, m)}" for m in members)
+
+
+def cluster_token(plan: Plan) -> str:
+    """Unique per cluster so two clusters' members can never join each other by mistake."""
+    return f"hawizard-{plan.cluster.name}"
+
+
+def etcd_binary(plan: Plan) -> str:
+    base = UPLOAD_BIN_DIR if plan.etcd.install == "upload" else PACKAGE_BIN_DIR
+    return f"{base}/etcd"
+
+
+def etcdctl_binary(plan: Plan) -> str:
+    base = UPLOAD_BIN_DIR if plan.etcd.install == "upload" else PACKAGE_BIN_DIR
+    return f"{base}/etcdctl"
+
+
+def render_config(
+    plan: Plan,
+    member: Node,
+    state: ClusterState,
+    members: tuple[Node, ...] | None = None,
+) -> str:
+    """The member's `--config-file` YAML (written as JSON-quoted scalars, which YAML reads).
+
+    `members` is the membership the member starts with: the whole plan for a bootstrap, the
+    current members plus itself when it joins an existing cluster.
+    """
+    files = member_files(plan, member)
+    listen_clients = [client_url(plan, member)]
+    if member.address not in ("127.0.0.1", "::1"):
+        listen_clients.append(f"https://127.0.0.1:{plan.etcd.client_port}")
+    tls = {
+        "client-cert-auth": True,
+        "trusted-ca-file": files.ca,
+    }
+    doc: list[tuple[str, object]] = [
+        ("name", member.name),
+        ("data-dir", plan.etcd.data_dir),
+        ("listen-client-urls", ",".join(listen_clients)),
+        ("advertise-client-urls", client_url(plan, member)),
+        ("listen-peer-urls", peer_url(plan, member)),
+        ("initial-advertise-peer-urls", peer_url(plan, member)),
+        ("listen-metrics-urls", metrics_url(plan, member)),
+        ("initial-cluster", initial_cluster(plan, members)),
+        ("initial-cluster-token", cluster_token(plan)),
+        ("initial-cluster-state", state.value),
+        (
+            "client-transport-security",
+            {"cert-file": files.server_cert, "key-file": files.server_key, **tls},
+        ),
+        (
+            "peer-transport-security",
+            {"cert-file": files.peer_cert, "key-file": files.peer_key, **tls},
+        ),
+        # 3.4 turns the JSON gateway off with --config-file; health probes need it.
+        ("enable-grpc-gateway", True),
+        # Without pre-vote a healed partition forces a needless election (term jumps).
+        ("pre-vote", True),
+        ("auto-compaction-mode", "periodic"),
+        ("auto-compaction-retention", "1h"),
+        ("logger", "zap"),
+        ("log-outputs", ["stderr"]),
+    ]
+    lines = [
+        f"# etcd member {member.name} of cluster {plan.cluster.name}: written by hawizard.",
+        "# Edit the plan and run `hawizard apply`, not this file.",
+    ]
+    for key, value in doc:
+        if isinstance(value, dict):
+            lines.append(f"{key}:")
+            lines += [f"  {k}: {json.dumps(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{key}: {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def config_state(text: str) -> ClusterState | None:
+    """The `initial-cluster-state` a rendered config carries (None if not ours)."""
+    for line in text.splitlines():
+        if line.startswith("initial-cluster-state:"):
+            return ClusterState(json.loads(line.split(":", 1)[1]))
+    return None
+
+
+def render_unit(plan: Plan) -> str:
+    """systemd unit: Type=notify so `start` means "serving", restarted if it dies."""
+    return f"""\
+# written by hawizard for cluster {plan.cluster.name}
+[Unit]
+Description=etcd key-value store ({plan.cluster.name})
+Documentation=https://etcd.io/docs/
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+User=etcd
+Group=etcd
+ExecStart={etcd_binary(plan)} --config-file {CONFIG_PATH}
+Restart=on-failure
+RestartSec=5s
+TimeoutStartSec=120s
+LimitNOFILE=65536
+NoNewPrivileges=true
+PrivateTmp=true
+ProtectSystem=full
+ProtectHome=true
+ReadWritePaths={plan.etcd.data_dir}
+
+[Install]
+WantedBy=multi-user.target
+"""
