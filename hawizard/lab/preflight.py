@@ -1,0 +1,55 @@
+"""Can this host run a lab? Root, and the tools — with the apt command that installs them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterable
+
+from hawizard.lab.errors import LabError
+
+# tool -> the Debian package that ships it
+PACKAGES = {
+    "systemd-nspawn": "systemd-container",
+    "nft": "nftables",
+    "ip": "iproute2",
+    "unshare": "util-linux",
+    "nsenter": "util-linux",
+    "mount": "mount",
+    "ssh-keygen": "openssh-client",
+    "debootstrap": "debootstrap",
+}
+RUN_TOOLS = ("systemd-nspawn", "nft", "ip", "unshare", "nsenter", "mount", "ssh-keygen")
+BUILD_TOOLS = ("debootstrap",)
+
+
+def require_root(euid: int | None = None) -> None:
+    """Raise unless running as root. `euid` is for tests: pass a fake one to see the message."""
+    if (os.geteuid() if euid is None else euid) != 0:
+        raise LabError(
+            "hawizard lab needs root: it creates network namespaces, a bridge, overlay mounts "
+            "and containers",
+            "run it as root, e.g. `sudo hawizard lab up`",
+        )
+
+
+def require_tools(
+    tools: Iterable[str] = RUN_TOOLS, which: Callable[[str], str | None] = shutil.which
+) -> None:
+    """Raise naming every missing tool and the one apt command that installs them all."""
+    missing = [t for t in tools if which(t) is None]
+    if missing:
+        packages = sorted({PACKAGES.get(t, t) for t in missing})
+        raise LabError(
+            f"missing {', '.join(missing)} (needed by hawizard lab)",
+            f"apt-get install -y {' '.join(packages)}",
+        )
+
+
+Which = Callable[[str], str | None]
+
+
+def require_host(euid: int | None = None, which: Which = shutil.which) -> None:
+    """Everything `lab up` needs except debootstrap, which only a base build needs."""
+    require_root(euid)
+    require_tools(RUN_TOOLS, which)
