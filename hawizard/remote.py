@@ -1,0 +1,686 @@
+"""Remote execution: one SSH connection per host, and one door for every side effect.
+
+A `Host` wraps one fabric `Connection` (paramiko underneath) that only one worker thread uses
+at a time. Every call is bounded: connect, banner, auth, channel open and each command have a
+timeout. Host keys are checked against the plan's known_hosts (`hostkeys`).
+
+Commands run on the connection's transport through a raw channel rather than fabric's
+`Connection.run`: invoke's runner only streams *text* into stdin, while uploads and the sudo
+password need exact bytes on stdin, and a timed-out command must be cut off by closing the
+channel. Nothing secret ever appears on a command line: file contents and the sudo password go
+through stdin; commands are built from argv lists with `shlex.join`.
+
+Side effects: `run(..., mutates=True)` and the upload helpers pass through `_wet`. A
+`DryRunHost` records them there instead of executing them, while read-only `probe`s still run
+for real so checks decide on the true state of the machine (k0sctl's "Wet").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import select
+import shlex
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fabric
+import paramiko
+
+from hawizard.hostkeys import (
+    HostKeyChanged,
+    HostKeyError,
+    KnownHostsPolicy,
+    UnknownHostKey,
+    fingerprint,
+    host_entry,
+    load_known_hosts,
+)
+from hawizard.plan import Node, Plan
+
+__all__ = [
+    "CommandTimeout",
+    "ConnectError",
+    "DryRunHost",
+    "Host",
+    "HostKeyChanged",
+    "HostKeyError",
+    "HostPool",
+    "Recorded",
+    "RemoteError",
+    "Result",
+    "SudoPassword",
+    "Timeouts",
+    "UnknownHostKey",
+]
+
+Command = Sequence[str] | str
+OutputSink = Callable[[str], None]
+
+_TAIL = 10
+# read_text_or_none: the exit code that means "no such file" (cat itself never exits with it).
+_MISSING = 100
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. `command` is the default per run; callers pass longer ones where needed."""
+
+    connect: float = 10.0
+    banner: float = 10.0
+    auth: float = 10.0
+    command: float = 120.0
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: str
+    stderr: str
+    exited: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exited == 0
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One side effect a dry run would have caused. Never carries file contents."""
+
+    kind: str  # "run" or "upload"
+    text: str  # the command line, or "PATH (mode 0600, root:root, 227 bytes)"
+    step: str = ""  # the step title that asked for it
+    sudo: bool = False
+
+    def __str__(self) -> str:
+        prefix = "sudo " if self.sudo and self.kind == "run" else ""
+        return f"{'upload ' if self.kind == 'upload' else ''}{prefix}{self.text}"
+
+
+class RemoteError(Exception):
+    """A remote operation failed: which host, which command, exit code, last output lines."""
+
+    def __init__(
+        self,
+        host: str,
+        command: str,
+        message: str,
+        *,
+        exited: int | None = None,
+        stdout: str = "",
+        stderr: str = "",
+    ):
+        self.host = host
+        self.command = command
+        self.exited = exited
+        self.stdout = stdout
+        self.stderr = stderr
+        self.message = message
+        super().__init__(self._render())
+
+    def tail(self, n: int = _TAIL) -> list[str]:
+        """The last lines of stderr, or of stdout when stderr is empty."""
+        text = self.stderr.strip() or self.stdout.strip()
+        return text.splitlines()[-n:] if text else []
+
+    def _render(self) -> str:
+        head = f"{self.host}: {self.message}"
+        if self.command:
+            head += f": {self.command}"
+        return "\n".join([head, *(f"  | {line}" for line in self.tail())])
+
+
+class CommandTimeout(RemoteError):
+    pass
+
+
+class ConnectError(RemoteError):
+    pass
+
+
+class SudoPassword:
+    """The sudo password, asked at most once per run through `ask`, kept in memory only.
+
+    Shared by every Host of a run so the operator types it once; `ask(who)` receives
+    "user@node" for the prompt. Never printed: repr hides it.
+    """
+
+    def __init__(self, ask: Callable[[str], str] | None = None, *, password: str | None = None):
+        self._ask = ask
+        self._value = password
+        self._lock = threading.Lock()
+
+    def get(self, who: str) -> str | None:
+        with self._lock:
+            if self._value is None and self._ask is not None:
+                self._value = self._ask(who)
+            return self._value
+
+    def __repr__(self) -> str:
+        return f"SudoPassword({'set' if self._value is not None else 'unset'})"
+
+
+def command_text(command: Command) -> str:
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+class _Lines:
+    """Split a byte stream into lines for a sink, as they arrive."""
+
+    def __init__(self, sink: OutputSink | None):
+        self.sink = sink
+        self.buf = b""
+
+    def feed(self, data: bytes) -> None:
+        if self.sink is None:
+            return
+        self.buf += data
+        *lines, self.buf = self.buf.split(b"\n")
+        for line in lines:
+            self.sink(line.decode(errors="replace").rstrip("\r"))
+
+    def flush(self) -> None:
+        if self.sink is not None and self.buf:
+            self.sink(self.buf.decode(errors="replace"))
+        self.buf = b""
+
+
+class Host:
+    """One machine reached over SSH. Not thread-safe by design: one worker uses it at a time."""
+
+    dry_run = False
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        port: int = 22,
+        user: str = "root",
+        key_file: Path | None = None,
+        known_hosts: Path,
+        trust_new: bool = False,
+        sudo_password: SudoPassword | None = None,
+        timeouts: Timeouts = Timeouts(),
+    ):
+        self.name = name
+        self.address = address
+        self.port = port
+        self.user = user
+        self.key_file = key_file
+        self.known_hosts = known_hosts
+        self.trust_new = trust_new
+        self.sudo_password = sudo_password or SudoPassword()
+        self.timeouts = timeouts
+        #: Receives output lines of `run` (and streamed probes); the runner sets it per step.
+        self.on_output: OutputSink | None = None
+        #: Title of the step being run, stamped on recorded side effects.
+        self.step = ""
+        self.recorded: list[Recorded] = []
+        self._conn: fabric.Connection | None = None
+        self._sudo_mode: str | None = None  # "root" | "nopasswd" | "password"
+
+    @classmethod
+    def from_plan(cls, plan: Plan, node: Node | str, **kwargs) -> Host:
+        """A Host for a plan node: its address, SSH user/port/key, the plan's known_hosts."""
+        if isinstance(node, str):
+            node = plan.node(node)
+        return cls(
+            node.name,
+            node.address,
+            port=node.ssh.port,
+            user=node.ssh.user,
+            key_file=plan.resolve(node.ssh.key) if node.ssh.key else None,
+            known_hosts=plan.resolve(plan.cluster.known_hosts),
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name}: {self.user}@{self.address}:{self.port})"
+
+    # --- connection ----------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the SSH connection if it is not open (every command calls this lazily)."""
+        if self._conn is not None and self._conn.is_connected:
+            return
+        self.close()
+        key_exists = self.key_file is not None and self.key_file.is_file()
+        connect_kwargs: dict = {
+            "banner_timeout": self.timeouts.banner,
+            "auth_timeout": self.timeouts.auth,
+            "channel_timeout": self.timeouts.connect,
+            "look_for_keys": not key_exists,
+            "allow_agent": not key_exists,
+        }
+        if key_exists:
+            connect_kwargs["key_filename"] = [str(self.key_file)]
+        conn = fabric.Connection(
+            host=self.address,
+            user=self.user,
+            port=self.port,
+            config=fabric.Config(overrides={"load_ssh_configs": False}),
+            connect_timeout=max(1, math.ceil(self.timeouts.connect)),
+            connect_kwargs=connect_kwargs,
+        )
+        conn.client.get_host_keys().update(load_known_hosts(self.known_hosts))
+        conn.client.set_missing_host_key_policy(
+            KnownHostsPolicy(self.known_hosts, trust_new=self.trust_new)
+        )
+        where = f"{self.user}@{self.address}:{self.port}"
+        try:
+            conn.open()
+        except HostKeyError:
+            conn.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            conn.close()
+            raise HostKeyChanged(
+                host_entry(self.address, self.port),
+                exc.key.get_name(),
+                fingerprint(exc.key),
+                self.known_hosts,
+                f"{exc.expected_key.get_name()} {fingerprint(exc.expected_key)}",
+            ) from None
+        except paramiko.PasswordRequiredException:
+            conn.close()
+            raise ConnectError(
+                self.name,
+                "",
+                f"SSH key {self.key_file} is passphrase-protected; load it into ssh-agent "
+                "and point the plan's ssh.key at a missing file to use the agent",
+            ) from None
+        except paramiko.AuthenticationException as exc:
+            conn.close()
+            raise ConnectError(
+                self.name, "", f"SSH login refused for {where} with key {self.key_file}: {exc}"
+            ) from None
+        except TimeoutError:
+            conn.close()
+            raise ConnectError(
+                self.name,
+                "",
+                f"cannot reach {where}: timed out after {self.timeouts.connect:g} s",
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            conn.close()
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise ConnectError(self.name, "", f"cannot connect to {where}: {reason}") from None
+        conn.transport.set_keepalive(15)
+        self._conn = conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- commands ------------------------------------------------------------------------
+
+    def run(
+        self,
+        command: Command,
+        *,
+        sudo: bool = True,
+        timeout: float | None = None,
+        check: bool = True,
+        stdin: bytes | str | None = None,
+        mutates: bool = True,
+        stream: bool = True,
+    ) -> Result:
+        """Run a command (argv list, or a shell snippet string). Output lines stream to
+        `on_output`. `mutates=False` is the same as `probe`: it runs even in a dry run."""
+        text = command_text(command)
+        if mutates:
+            done = self._wet("run", text, sudo)
+            if done is not None:
+                return done
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        exited, out, err = self._exec(text, sudo=sudo, stdin=data, timeout=timeout, stream=stream)
+        result = Result(out.decode(errors="replace"), err.decode(errors="replace"), exited)
+        if check and exited != 0:
+            raise RemoteError(
+                self.name,
+                text,
+                f"command failed with exit {exited}",
+                exited=exited,
+                stdout=result.stdout,
+                stderr=result.stderr,
+            )
+        return result
+
+    def probe(
+        self,
+        command: Command,
+        *,
+        sudo: bool = True,
+        timeout: float | None = None,
+        check: bool = False,
+        stdin: bytes | str | None = None,
+        stream: bool = False,
+    ) -> Result:
+        """A read-only command: runs for real in a dry run too, so checks see the truth."""
+        return self.run(
+            command,
+            sudo=sudo,
+            timeout=timeout,
+            check=check,
+            stdin=stdin,
+            mutates=False,
+            stream=stream,
+        )
+
+    def _wet(self, kind: str, text: str, sudo: bool) -> Result | None:
+        """The one door for side effects: None means "go ahead and do it"."""
+        return None
+
+    # --- files ---------------------------------------------------------------------------
+
+    def put(
+        self,
+        data: bytes | str,
+        remote_path: str,
+        mode: int = 0o644,
+        owner: str = "root",
+        group: str = "root",
+    ) -> None:
+        """Write a file with exact mode and owner. The bytes travel on stdin into a fresh
+        `mktemp -d` (0700) dir under umask 077, `install` moves them into place, and the temp
+        dir is removed whatever happened. The parent directory must exist (`ensure_dir`)."""
+        if isinstance(data, str):
+            data = data.encode()
+        summary = f"{remote_path} (mode {mode:04o}, {owner}:{group}, {len(data)} bytes)"
+        if self._wet("upload", summary, True) is not None:
+            return
+        q = shlex.quote
+        install = f'install -m {mode:04o} -o {q(owner)} -g {q(group)} -- "$d/f" {q(remote_path)}'
+        script = (
+            'umask 077; d=$(mktemp -d "${TMPDIR:-/tmp}/hawizard.XXXXXXXX") || exit 1; '
+            f'cat > "$d/f" && {install}; rc=$?; rm -rf -- "$d"; exit $rc'
+        )
+        exited, _, err = self._exec(script, sudo=True, stdin=data, timeout=None, stream=False)
+        if exited != 0:
+            raise RemoteError(
+                self.name,
+                f"upload {summary}",
+                f"upload failed with exit {exited}",
+                exited=exited,
+                stderr=err.decode(errors="replace"),
+            )
+
+    def get(self, remote_path: str, *, sudo: bool = True) -> bytes:
+        """A remote file's bytes (through sudo, so root-only files work)."""
+        text = shlex.join(["cat", "--", remote_path])
+        exited, out, err = self._exec(text, sudo=sudo, stdin=None, timeout=None, stream=False)
+        if exited != 0:
+            raise RemoteError(
+                self.name,
+                text,
+                f"cannot read file (exit {exited})",
+                exited=exited,
+                stderr=err.decode(errors="replace"),
+            )
+        return out
+
+    def exists(self, path: str) -> bool:
+        return self.probe(["test", "-e", path]).exited == 0
+
+    def read_text_or_none(self, path: str) -> str | None:
+        """The file's text, or None when it does not exist (other failures raise)."""
+        q = shlex.quote(path)
+        text = f"[ -e {q} ] || exit {_MISSING}; cat -- {q}"
+        exited, out, err = self._exec(text, sudo=True, stdin=None, timeout=None, stream=False)
+        if exited == _MISSING:
+            return None
+        if exited != 0:
+            raise RemoteError(
+                self.name,
+                f"cat -- {q}",
+                f"cannot read file (exit {exited})",
+                exited=exited,
+                stderr=err.decode(errors="replace"),
+            )
+        return out.decode(errors="replace")
+
+    def _stat(self, path: str, *, want_hash: bool) -> tuple[int, str, str, str] | None:
+        """(mode, owner, group, sha256 or "") of a path, or None when it is missing."""
+        q = shlex.quote(path)
+        text = f"[ -e {q} ] || exit {_MISSING}; stat -c '%a %U %G %u %g' -- {q}"
+        if want_hash:
+            text += f" && sha256sum < {q}"
+        r = self.probe(text)
+        if r.exited == _MISSING:
+            return None
+        if r.exited != 0:
+            raise RemoteError(
+                self.name, text, f"cannot inspect {path}", exited=r.exited, stderr=r.stderr
+            )
+        lines = r.stdout.splitlines()
+        mode, user, grp, uid, gid = lines[0].split()
+        digest = lines[1][:64] if want_hash and len(lines) > 1 else ""
+        return int(mode, 8), f"{user}/{uid}", f"{grp}/{gid}", digest
+
+    @staticmethod
+    def _same_owner(actual: str, wanted: str) -> bool:
+        return wanted in actual.split("/")
+
+    def ensure_file(
+        self,
+        path: str,
+        data: bytes | str,
+        mode: int = 0o644,
+        owner: str = "root",
+        group: str = "root",
+    ) -> bool:
+        """Upload only when content (sha256), mode or owner differ; True if it changed.
+
+        The comparison is one remote command, so a converged host costs one round trip per
+        file and a re-apply changes nothing (and restarts nothing)."""
+        if isinstance(data, str):
+            data = data.encode()
+        st = self._stat(path, want_hash=True)
+        if st is not None:
+            cur_mode, cur_owner, cur_group, digest = st
+            if (
+                digest == hashlib.sha256(data).hexdigest()
+                and cur_mode == mode
+                and self._same_owner(cur_owner, owner)
+                and self._same_owner(cur_group, group)
+            ):
+                return False
+        self.put(data, path, mode=mode, owner=owner, group=group)
+        return True
+
+    def ensure_dir(
+        self, path: str, mode: int = 0o755, owner: str = "root", group: str = "root"
+    ) -> bool:
+        """Create a directory (and missing parents) or fix its mode/owner; True if changed.
+        Use 0700 for directories that hold keys."""
+        st = self._stat(path, want_hash=False)
+        if st is not None:
+            cur_mode, cur_owner, cur_group, _ = st
+            if (
+                cur_mode == mode
+                and self._same_owner(cur_owner, owner)
+                and self._same_owner(cur_group, group)
+            ):
+                return False
+        self.run(
+            ["install", "-d", "-m", f"{mode:04o}", "-o", owner, "-g", group, "--", path],
+            stream=False,
+        )
+        return True
+
+    # --- the channel ---------------------------------------------------------------------
+
+    def _sudo_prefix(self) -> tuple[str, bytes]:
+        """How to become root here, decided once per host: (prefix, bytes to put on stdin)."""
+        if self.user == "root":
+            return "", b""
+        if self._sudo_mode is None:
+            exited, _, _ = self._raw("sudo -n -k true", b"", self.timeouts.command, None)
+            self._sudo_mode = "nopasswd" if exited == 0 else "password"
+            if self._sudo_mode == "password":
+                self._check_password()
+        if self._sudo_mode == "nopasswd":
+            return "sudo -n -- sh -c ", b""
+        password = self.sudo_password.get(f"{self.user}@{self.name}") or ""
+        return "sudo -k -S -p '' -- sh -c ", password.encode() + b"\n"
+
+    def _check_password(self) -> None:
+        """Try the password once on its own, so a wrong one never eats real stdin data."""
+        password = self.sudo_password.get(f"{self.user}@{self.name}")
+        if password is None:
+            raise RemoteError(
+                self.name,
+                "",
+                f"sudo on {self.name} needs {self.user}'s password and none was given",
+            )
+        exited, _, err = self._raw(
+            "sudo -k -S -p '' -- true", password.encode() + b"\n", self.timeouts.command, None
+        )
+        if exited != 0:
+            self._sudo_mode = None
+            last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            raise RemoteError(
+                self.name,
+                "",
+                f"sudo refused for {self.user}@{self.name} (wrong password, or the user may "
+                f"not use sudo): {last[0]}",
+                exited=exited,
+            )
+
+    def _exec(
+        self,
+        text: str,
+        *,
+        sudo: bool,
+        stdin: bytes | None,
+        timeout: float | None,
+        stream: bool,
+    ) -> tuple[int, bytes, bytes]:
+        limit = self.timeouts.command if timeout is None else timeout
+        prefix, secret = self._sudo_prefix() if sudo else ("", b"")
+        full = prefix + shlex.quote(text) if prefix else text
+        sink = self.on_output if stream else None
+        try:
+            return self._raw(full, secret + (stdin or b""), limit, sink)
+        except CommandTimeout as exc:
+            raise CommandTimeout(self.name, text, exc.message) from None
+
+    def _raw(
+        self, full: str, stdin: bytes, limit: float, sink: OutputSink | None
+    ) -> tuple[int, bytes, bytes]:
+        """Run one command line on a new channel; (exit code, stdout, stderr)."""
+        self.connect()
+        assert self._conn is not None and self._conn.transport is not None
+        try:
+            chan = self._conn.transport.open_session(timeout=self.timeouts.connect)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.close()
+            raise ConnectError(self.name, "", f"SSH session lost: {exc}") from None
+        deadline = time.monotonic() + limit
+        writer = None
+        try:
+            chan.exec_command(full)
+            if stdin:
+                writer = threading.Thread(target=_feed, args=(chan, stdin), daemon=True)
+                writer.start()
+            else:
+                chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            out_lines, err_lines = _Lines(sink), _Lines(sink)
+            while True:
+                while chan.recv_ready():
+                    chunk = chan.recv(65536)
+                    out += chunk
+                    out_lines.feed(chunk)
+                while chan.recv_stderr_ready():
+                    chunk = chan.recv_stderr(65536)
+                    err += chunk
+                    err_lines.feed(chunk)
+                finished = chan.exit_status_ready() and (chan.eof_received or chan.closed)
+                if finished and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CommandTimeout(self.name, full, f"command timed out after {limit:g} s")
+                select.select([chan], [], [], min(left, 0.1))
+            out_lines.flush()
+            err_lines.flush()
+            return chan.recv_exit_status(), bytes(out), bytes(err)
+        finally:
+            chan.close()
+            if writer is not None:
+                writer.join(timeout=1)
+
+
+def _feed(chan: paramiko.Channel, data: bytes) -> None:
+    """Send stdin from its own thread so a command that talks before reading can't deadlock."""
+    try:
+        chan.sendall(data)
+        chan.shutdown_write()
+    except (OSError, EOFError, paramiko.SSHException):
+        pass  # the command ended early or the channel was closed on timeout
+
+
+class DryRunHost(Host):
+    """The same interface as Host; side effects are recorded instead of performed."""
+
+    dry_run = True
+
+    def _wet(self, kind: str, text: str, sudo: bool) -> Result | None:
+        self.connect()  # a dry run against an unreachable host must fail, not look clean
+        self.recorded.append(
+            Recorded(kind, text, self.step, sudo=sudo and self.user != "root" and kind == "run")
+        )
+        return Result("", "", 0)
+
+
+@dataclass
+class HostPool:
+    """One Host per node name for a whole run, created on first use, closed at the end.
+
+    `get` is thread-safe; the runner hands each Host to one worker at a time.
+    """
+
+    plan: Plan
+    dry_run: bool = False
+    trust_new: bool = False
+    sudo_password: SudoPassword = field(default_factory=SudoPassword)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    _hosts: dict[str, Host] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def get(self, name: str) -> Host:
+        with self._lock:
+            host = self._hosts.get(name)
+            if host is None:
+                cls = DryRunHost if self.dry_run else Host
+                host = cls.from_plan(
+                    self.plan,
+                    name,
+                    trust_new=self.trust_new,
+                    sudo_password=self.sudo_password,
+                    timeouts=self.timeouts,
+                )
+                self._hosts[name] = host
+            return host
+
+    def recorded(self) -> dict[str, list[Recorded]]:
+        with self._lock:
+            return {name: list(h.recorded) for name, h in self._hosts.items() if h.recorded}
+
+    def close(self) -> None:
+        with self._lock:
+            hosts = list(self._hosts.values())
+        for host in hosts:
+            host.close()
