@@ -2,6 +2,6 @@
 
 pytest_plugins = [
     f"fixtures.{name}"
-    for name in ("lab", "sshd")
+    for name in ("lab", "sshd", "local_etcd")
     if __import__("importlib.util").util.find_spec(f"fixtures.{name}") is not None
 ]
