@@ -1,0 +1,250 @@
+"""`hawizard apply plan.toml`: converge the nodes to the plan, headless.
+
+Certificates are made (or kept) locally first, then the engine runs the etcd phases and the
+control-plane phases. The live view is a rich table on a terminal and plain event lines
+elsewhere (CI logs), so both stay readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections import deque
+
+from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+
+ONLY = ("etcd", "control-plane")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "apply",
+        help="converge the nodes to the plan (etcd, then the control plane)",
+        description="Converge every node to the plan. Re-running on a converged cluster "
+        "changes nothing; a failed run resumes from the failed step.",
+    )
+    p.add_argument("plan", help="plan file")
+    p.add_argument("--dry-run", action="store_true", help="show what would change, per host")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--parallel", type=int, default=10, metavar="N", help="nodes worked on at once (1-64)"
+    )
+    p.add_argument(
+        "--trust-new-hosts",
+        action="store_true",
+        help="accept and record SSH host keys not yet in known_hosts (changed keys are refused)",
+    )
+    p.add_argument("--only", choices=ONLY, help="run only the etcd or the control-plane phases")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_apply)
+
+
+def build_phases(plan, only: str | None) -> list:
+    """The etcd phases, then the control plane's (when that part of hawizard is present)."""
+    from hawizard.etcd.rollout import etcd_phases
+
+    phases = []
+    if only in (None, "etcd") and plan.etcd_nodes:
+        phases += etcd_phases(plan)
+    if only in (None, "control-plane") and plan.control_plane_nodes:
+        try:
+            from hawizard.control_plane.rollout import control_plane_phases
+        except ImportError:
+            if only == "control-plane":
+                raise
+        else:
+            phases += control_plane_phases(plan)
+    return phases
+
+
+def ensure_certificates(plan) -> list[str]:
+    """Create missing certs locally; return problems that must stop the run."""
+    from hawizard import pki
+
+    problems = []
+    for outcome in pki.create(plan):
+        if outcome.is_failure:
+            why = "; ".join(outcome.problems) or outcome.status.value
+            problems.append(f"{outcome.name}: {why}")
+        elif outcome.action.value in ("created", "renewed"):
+            console.print(f"[green]{outcome.action.value}[/] {outcome.name}")
+    return problems
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    if not 1 <= args.parallel <= 64:
+        return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    from hawizard.etcd.binaries import BinariesError
+
+    problems = ensure_certificates(plan)
+    if problems:
+        for p in problems:
+            err_console.print(f"[red]certificate[/] {p}")
+        return fail(
+            "the local PKI does not match the plan",
+            f"review with `hawizard certs check {args.plan}`, re-issue with "
+            f"`hawizard certs create {args.plan} --renew`",
+        )
+    try:
+        phases = build_phases(plan, args.only)
+    except (BinariesError, ImportError) as exc:
+        return fail(str(exc))
+    if not args.dry_run and not args.yes and not _confirm(plan, args):
+        return fail("not confirmed", "pass --yes to apply without asking")
+    return run_phases(plan, phases, args)
+
+
+def _confirm(plan, args) -> bool:
+    if not sys.stdin.isatty():
+        err_console.print("[red]error[/]: apply changes nodes; confirm with --yes (no terminal)")
+        return False
+    names = ", ".join(n.name for n in plan.nodes)
+    answer = console.input(f"Apply [bold]{args.plan}[/] to {names}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run_phases(plan, phases, args) -> int:
+    from hawizard.journal import Journal
+    from hawizard.remote import HostPool, SudoPassword
+    from hawizard.steps import Runner
+
+    view = LiveView(plan, quiet=args.json)
+    pool = HostPool(
+        plan,
+        dry_run=args.dry_run,
+        trust_new=args.trust_new_hosts,
+        sudo_password=SudoPassword(ask=_ask_password),
+    )
+    journal = Journal.for_plan(plan) if plan.source is not None else None
+    runner = Runner(pool, parallel=args.parallel, journal=journal, listener=view.on_event)
+    with view:
+        result = runner.run(phases)
+    if args.json:
+        print_json(_result_json(result))
+    else:
+        _print_summary(result, args)
+    return 0 if result.ok else 1
+
+
+def _ask_password(who: str) -> str:
+    import getpass
+
+    return getpass.getpass(f"sudo password for {who}: ")
+
+
+class LiveView:
+    """Per node: the step it is on and its state; the last lines of output below."""
+
+    def __init__(self, plan, *, quiet: bool = False):
+        self.rows: dict[str, list[str]] = {}
+        self.log: deque[str] = deque(maxlen=8)
+        self.phase = ""
+        self.quiet = quiet
+        self._lock = threading.Lock()
+        self._live = None
+
+    def __enter__(self) -> LiveView:
+        if console.is_terminal and not self.quiet:
+            from rich.live import Live
+
+            self._live = Live(self, console=console, refresh_per_second=8, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def on_event(self, event) -> None:
+        from hawizard.steps import LOCAL, EventKind
+
+        node = event.node or LOCAL
+        with self._lock:
+            if event.kind is EventKind.PHASE:
+                self.phase = f"{event.step} ({event.text})"
+                line = f"── {self.phase}"
+            elif event.kind is EventKind.OUTPUT:
+                line = f"{node}: {event.text}"
+                self.log.append(line)
+            else:
+                self.rows[node] = [event.phase, event.step, event.kind.value]
+                line = f"{node}: {event.step}: {event.kind.value}"
+                if event.text:
+                    line += f" ({event.text})"
+        if self._live is None and not self.quiet and event.kind is not EventKind.OUTPUT:
+            console.print(line, markup=False, highlight=False)
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=self.phase or "starting", title_justify="left", expand=False)
+        for col in ("node", "phase", "step", "state"):
+            table.add_column(col)
+        style = {"changed": "yellow", "unchanged": "green", "failed": "bold red"}
+        with self._lock:
+            for node, (phase, step, state) in sorted(self.rows.items()):
+                table.add_row(node, phase, step, Text(state, style=style.get(state, "cyan")))
+            log = Text("\n".join(self.log), style="dim")
+        return Group(table, log)
+
+
+def _print_summary(result, args) -> None:
+    from rich.table import Table
+
+    table = Table(title="dry run: nothing was changed" if result.dry_run else "summary")
+    for col in ("node", "changed", "unchanged", "failed", "not run"):
+        table.add_column(col, justify="left" if col == "node" else "right")
+    for node, s in sorted(result.nodes.items()):
+        table.add_row(node, str(s.changed), str(s.unchanged), str(s.failed), str(s.not_run))
+    console.print(table)
+    if result.dry_run:
+        for host, items in sorted(result.recorded.items()):
+            console.print(f"[bold]{host}[/] would:")
+            for item in items:
+                console.print(f"  [yellow]~[/] {item.step}: {item}", markup=True, highlight=False)
+        if not result.recorded:
+            console.print("[green]nothing to change[/]")
+    for f in result.failures:
+        err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
+        for line in f.output[-10:]:
+            err_console.print(f"    {line}", markup=False, highlight=False)
+    if result.failures:
+        err_console.print(
+            f"Fix the cause, then `hawizard apply {args.plan}` resumes: finished steps are "
+            "checked again and skipped when nothing changed."
+        )
+    elif not result.dry_run:
+        changed = result.count("changed")
+        console.print(
+            f"[green]converged[/]: {changed} step(s) changed"
+            if changed
+            else "[green]converged[/]: nothing to change"
+        )
+
+
+def _result_json(result) -> dict:
+    return {
+        "ok": result.ok,
+        "dry_run": result.dry_run,
+        "nodes": {
+            n: {
+                "changed": s.changed,
+                "unchanged": s.unchanged,
+                "failed": s.failed,
+                "not_run": s.not_run,
+            }
+            for n, s in result.nodes.items()
+        },
+        "failures": [
+            {"node": f.node, "step": f.step, "error": f.error, "output": list(f.output)}
+            for f in result.failures
+        ],
+        "recorded": {h: [str(r) for r in items] for h, items in result.recorded.items()},
+        "phases_not_started": result.phases_not_started,
+    }

@@ -1,0 +1,371 @@
+"""The etcd rollout as phases of steps: preflight, install, certificates, configure, start,
+wait for health, roll changed settings one member at a time, then mark the cluster `existing`.
+
+Each step's `check` reads the node first, so a re-run on a converged cluster changes nothing
+and restarts nothing. Steps share one `EtcdRollout` object: preflight records facts there and
+later steps read them (the bootstrap decision, which members need a restart).
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hawizard import pki
+from hawizard.etcd import render
+from hawizard.etcd.binaries import load_binaries
+from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather, judge, marker_text
+from hawizard.etcd.render import ClusterState
+from hawizard.plan import Node, Plan
+from hawizard.steps import Phase, Step
+
+ETC_DIR = "/etc/etcd"
+HEALTH_TIMEOUT = 120.0
+
+
+class PreflightFailed(Exception):
+    pass
+
+
+class BootstrapRefused(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    data: bytes
+    mode: int
+    owner: str = "root"
+    group: str = "root"
+    is_dir: bool = False
+
+    @property
+    def digest(self) -> str:
+        import hashlib
+
+        return "dir" if self.is_dir else hashlib.sha256(self.data).hexdigest()
+
+
+def directory(path: str, mode: int, owner: str = "root", group: str = "root") -> RemoteFile:
+    return RemoteFile(path, b"", mode, owner, group, is_dir=True)
+
+
+def file_states(host, paths: list[str]) -> dict[str, tuple[int, str, str, str]]:
+    """(mode, owner, group, sha256) of each existing path, in one read-only round trip."""
+    script = "; ".join(
+        f"[ -e {shlex.quote(p)} ] && printf '%s\\n' {shlex.quote(p)} && "
+        f"stat -c '%a %U %G' -- {shlex.quote(p)} && "
+        f"{{ [ -d {shlex.quote(p)} ] && echo dir || sha256sum < {shlex.quote(p)}; }}"
+        for p in paths
+    )
+    out = host.probe(script + "; true", check=True).stdout.splitlines()
+    states: dict[str, tuple[int, str, str, str]] = {}
+    for i in range(0, len(out) - 2, 3):
+        mode, owner, group = out[i + 1].split()
+        states[out[i]] = (int(mode, 8), owner, group, out[i + 2][:64])
+    return states
+
+
+def stale_files(host, files: list[RemoteFile]) -> list[RemoteFile]:
+    """The files whose content, mode or owner differ on the node (missing ones included)."""
+    states = file_states(host, [f.path for f in files])
+    return [f for f in files if states.get(f.path) != (f.mode, f.owner, f.group, f.digest)]
+
+
+@dataclass
+class EtcdRollout:
+    plan: Plan
+    members: tuple[Node, ...] = ()
+    health_timeout: float = HEALTH_TIMEOUT
+    wait_healthy: Callable[[Plan, float], object] | None = None
+    facts: dict[str, Facts] = field(default_factory=dict)
+    state: dict[str, ClusterState] = field(default_factory=dict)
+    restart: set[str] = field(default_factory=set)
+    _pending: dict[tuple[str, str], list[RemoteFile]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            self.members = self.plan.etcd_nodes
+        if self.wait_healthy is None:
+            from hawizard.etcd.probe import wait_healthy
+
+            self.wait_healthy = lambda plan, timeout: wait_healthy(plan, timeout=timeout)
+
+    # --- phases --------------------------------------------------------------------------
+
+    def phases(self) -> list[Phase]:
+        ms = self.members
+        phases = [
+            Phase("etcd preflight", [self._preflight_step(m) for m in ms]),
+            Phase("etcd bootstrap or join", [self._decide_step()]),
+            Phase("etcd install", [s for m in ms for s in self._install_steps(m)]),
+            Phase(
+                "etcd certificates",
+                [self._files_step(m, "certificates", self._certs, restart=True) for m in ms],
+            ),
+            Phase("etcd configuration", [s for m in ms for s in self._config_steps(m)]),
+            Phase("etcd start", [self._start_step(m) for m in ms]),
+            Phase("etcd health", [self._wait_step("wait until every member is healthy")]),
+        ]
+        phases += [Phase(f"etcd rolling restart: {m.name}", [self._restart_step(m)]) for m in ms]
+        phases.append(Phase("etcd mark existing", [self._flip_step(m) for m in ms]))
+        return phases
+
+    # --- preflight -----------------------------------------------------------------------
+
+    def _preflight_step(self, m: Node) -> Step:
+        def check(host) -> bool:
+            facts = gather(host, self.plan)
+            with self._lock:
+                self.facts[m.name] = facts
+            checks = judge(self.plan, m, facts)
+            for c in checks:
+                _say(host, f"{c.verdict.value:4} {c.name}: {c.detail}")
+            bad = failures(checks)
+            if bad:
+                raise PreflightFailed("; ".join(f"{c.name}: {c.detail}" for c in bad))
+            return False
+
+        return Step(m.name, "preflight", check, _nothing)
+
+    def _decide_step(self) -> Step:
+        def check(local) -> bool:
+            configured = {
+                name: render.config_state(f.config) if f.config else None
+                for name, f in self.facts.items()
+            }
+            bootstrapped = any(s is ClusterState.EXISTING for s in configured.values())
+            for m in self.members:
+                facts = self.facts[m.name]
+                if not bootstrapped:
+                    self.state[m.name] = ClusterState.NEW
+                elif facts.has_data:
+                    self.state[m.name] = ClusterState.EXISTING
+                else:
+                    raise BootstrapRefused(
+                        f"{m.name} has no etcd data but the cluster is already bootstrapped: "
+                        "a new or rebuilt member must join with `hawizard etcd add "
+                        f"PLAN {m.name}` (never bootstrap it again)"
+                    )
+            new = [n for n, s in self.state.items() if s is ClusterState.NEW]
+            local.output(
+                f"bootstrapping a new cluster of {len(new)} members"
+                if new
+                else "cluster already bootstrapped: converging its members"
+            )
+            return False
+
+        return Step(None, "decide: bootstrap or converge", check, _nothing)
+
+    # --- install -------------------------------------------------------------------------
+
+    def _install_steps(self, m: Node) -> list[Step]:
+        plan = self.plan
+        steps = []
+        if plan.etcd.install == "package":
+            steps.append(
+                Step(
+                    m.name,
+                    "install etcd package",
+                    _missing(render.etcd_binary(plan)),
+                    self._package,
+                )
+            )
+        steps.append(Step(m.name, "etcd system user", _no_user("etcd"), _add_etcd_user(plan)))
+        if plan.etcd.install == "upload":
+            steps.append(self._files_step(m, "upload etcd binaries", self._binaries))
+        steps.append(self._files_step(m, "data directory", self._data_dir))
+        return steps
+
+    def _package(self, host) -> None:
+        facts = self.facts[host.name]
+        if facts.package_manager == "apt-get":
+            # policy-rc.d stops Debian's postinst from starting a default single-node etcd.
+            host.run(
+                "set -e; printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; "
+                "chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; "
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client",
+                timeout=600,
+            )
+        else:
+            host.run([facts.package_manager, "install", "-y", "etcd"], timeout=600)
+
+    def _binaries(self, m: Node) -> list[RemoteFile]:
+        source = self.plan.resolve(self.plan.etcd.binaries)
+        return [
+            RemoteFile(f"{render.UPLOAD_BIN_DIR}/{b.name}", b.data, 0o755)
+            for b in load_binaries(source)
+        ]
+
+    def _data_dir(self, m: Node) -> list[RemoteFile]:
+        return [directory(self.plan.etcd.data_dir, 0o700, "etcd", "etcd")]
+
+    # --- certificates and configuration ------------------------------------------------------
+
+    def _certs(self, m: Node) -> list[RemoteFile]:
+        layout = pki.paths(self.plan)
+        files = render.member_files(self.plan, m)
+        server, peer = layout.etcd_server(m), layout.etcd_peer(m)
+        return [
+            directory(self.plan.etcd.cert_dir, 0o700, "etcd", "etcd"),
+            RemoteFile(files.ca, layout.etcd_ca.cert.read_bytes(), 0o644),
+            RemoteFile(files.server_cert, server.cert.read_bytes(), 0o644),
+            RemoteFile(files.server_key, server.key.read_bytes(), 0o600, "etcd", "etcd"),
+            RemoteFile(files.peer_cert, peer.cert.read_bytes(), 0o644),
+            RemoteFile(files.peer_key, peer.key.read_bytes(), 0o600, "etcd", "etcd"),
+        ]
+
+    def _config(self, m: Node) -> list[RemoteFile]:
+        state = self.state.get(m.name, ClusterState.EXISTING)
+        text = render.render_config(self.plan, m, state)
+        return [
+            directory(ETC_DIR, 0o755),
+            RemoteFile(render.CONFIG_PATH, text.encode(), 0o640, "root", "etcd"),
+            RemoteFile(MARKER_PATH, marker_text(self.plan).encode(), 0o644),
+        ]
+
+    def _unit(self, m: Node) -> list[RemoteFile]:
+        return [RemoteFile(render.UNIT_PATH, render.render_unit(self.plan).encode(), 0o644)]
+
+    def _config_steps(self, m: Node) -> list[Step]:
+        return [
+            self._files_step(m, "configuration", self._config, restart=True),
+            self._files_step(m, "systemd unit", self._unit, restart=True, reload=True),
+        ]
+
+    def _files_step(
+        self,
+        m: Node,
+        title: str,
+        files: Callable[[Node], list[RemoteFile]],
+        *,
+        restart: bool = False,
+        reload: bool = False,
+    ) -> Step:
+        """Upload the stale ones of a group of files; a running member changed here is
+        restarted later, one member at a time."""
+        key = (m.name, title)
+
+        def check(host) -> bool:
+            stale = stale_files(host, files(m))
+            with self._lock:
+                self._pending[key] = stale
+            return bool(stale)
+
+        def apply(host) -> None:
+            for f in self._pending[key]:
+                if f.is_dir:
+                    host.ensure_dir(f.path, mode=f.mode, owner=f.owner, group=f.group)
+                else:
+                    host.put(f.data, f.path, mode=f.mode, owner=f.owner, group=f.group)
+                _say(host, f"wrote {f.path} ({f.mode:04o} {f.owner}:{f.group})")
+            if reload:
+                host.run(["systemctl", "daemon-reload"])
+            facts = self.facts.get(m.name)
+            if restart and facts is not None and facts.etcd_active:
+                with self._lock:
+                    self.restart.add(m.name)
+
+        return Step(m.name, title, check, apply)
+
+    # --- start, health, restarts ------------------------------------------------------------
+
+    def _start_step(self, m: Node) -> Step:
+        def check(host) -> bool:
+            active = host.probe(["systemctl", "is-active", "etcd"]).stdout.strip() == "active"
+            enabled = host.probe(["systemctl", "is-enabled", "etcd"]).stdout.strip() == "enabled"
+            return not (active and enabled)
+
+        def apply(host) -> None:
+            host.run(["systemctl", "enable", "etcd"])
+            # --no-block: a bootstrapping member waits for its peers (Type=notify), so all
+            # members are started together and the health phase waits for the quorum.
+            host.run(["systemctl", "start", "--no-block", "etcd"])
+
+        return Step(m.name, "start etcd", check, apply)
+
+    def _healthy_now(self) -> bool:
+        try:
+            self.wait_healthy(self.plan, 0.0)
+        except Exception:
+            return False
+        return True
+
+    def _wait_step(self, title: str) -> Step:
+        def check(local) -> bool:
+            return not self._healthy_now()
+
+        def apply(local) -> None:
+            health = self.wait_healthy(self.plan, self.health_timeout)
+            local.output(str(getattr(health, "summary", health)))
+
+        return Step(None, title, check, apply)
+
+    def _restart_step(self, m: Node) -> Step:
+        def check(host) -> bool:
+            return m.name in self.restart
+
+        def apply(host) -> None:
+            host.run(["systemctl", "restart", "etcd"], timeout=self.health_timeout)
+            self.wait_healthy(self.plan, self.health_timeout)
+            _say(host, "cluster healthy again")
+
+        return Step(m.name, "restart with new settings", check, apply)
+
+    def _flip_step(self, m: Node) -> Step:
+        """After bootstrap: `existing`, so a restart with a lost data dir can never create a
+        second cluster under the same name. No restart needed: etcd reads it at start only."""
+
+        def check(host) -> bool:
+            text = host.read_text_or_none(render.CONFIG_PATH)
+            return text is not None and render.config_state(text) is ClusterState.NEW
+
+        def apply(host) -> None:
+            text = render.render_config(self.plan, m, ClusterState.EXISTING)
+            host.put(text, render.CONFIG_PATH, mode=0o640, owner="root", group="etcd")
+
+        return Step(m.name, "initial-cluster-state: existing", check, apply)
+
+
+def etcd_phases(plan: Plan, **kwargs) -> list[Phase]:
+    return EtcdRollout(plan, **kwargs).phases()
+
+
+def _say(target, line: str) -> None:
+    if target.on_output is not None:
+        target.on_output(line)
+
+
+def _nothing(_target) -> None:
+    return None
+
+
+def _missing(path: str) -> Callable:
+    return lambda host: not host.exists(path)
+
+
+def _no_user(name: str) -> Callable:
+    return lambda host: host.probe(["id", "-u", name]).exited != 0
+
+
+def _add_etcd_user(plan: Plan) -> Callable:
+    def apply(host) -> None:
+        host.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                plan.etcd.data_dir,
+                "--shell",
+                "/usr/sbin/nologin",
+                "etcd",
+            ]
+        )
+
+    return apply
