@@ -176,6 +176,8 @@ class Lab:
         """Bring every node up (building the base image once); a no-op for running nodes."""
         say = progress or (lambda _msg: None)
         preflight.require_host()
+        if not self.exists:
+            layout(self.name, nodes or DEFAULT_NODES, subnet)  # bad input: fail before any mkdir
         self._make_dirs()
         with self._locked():
             rec = self._planned_record(nodes, subnet)
@@ -245,17 +247,26 @@ class Lab:
     def start(self, node_name: str) -> str:
         preflight.require_host()
         with self._locked():
-            rec = self._require_record()
-            n = rec.node(node_name)
+            n = self.node(node_name)
             if node.running(n):
                 return f"{node_name} is already running"
-            base = Path(rec.base)
-            network.ensure_bridge(rec)
-            network.ensure_node_link(rec, n)
-            authorized = self.key_path.with_name(self.key_path.name + ".pub").read_text()
-            node.prepare(self.disk(n.name), base, n, self._hosts_file(rec), authorized)
-            self._boot(base, n)
+            self._start(n)
         return f"{node_name} booted; sshd answers on {n.address}:22"
+
+    def reset(self, *node_names: str) -> None:
+        """Give nodes a fresh disk (same name, address, host key) and heal them, e.g. between tests.
+
+        Everything installed or written on them since `up` is gone; all nodes when none named.
+        """
+        preflight.require_host()
+        with self._locked():
+            rec = self._require_record()
+            chosen = [rec.node(name) for name in node_names] if node_names else list(rec.nodes)
+            self._parallel(self._power_off, [n for n in chosen if node.running(n)])
+            for n in chosen:
+                node.wipe(self.disk(n.name))
+                network.heal(n)
+            self._parallel(self._start, chosen)
 
     def partition(self, node_name: str) -> str:
         network.partition(self._netns_node(node_name))
@@ -408,6 +419,15 @@ class Lab:
         booted = node.boot(disk, base, n)
         self._update(booted)  # recorded at once: `down` can stop it even if we die now
         self._update(node.wait_ready(disk, booted))
+
+    def _start(self, n: NodeRecord) -> None:
+        rec = self._require_record()
+        base = Path(rec.base)
+        network.ensure_bridge(rec)
+        network.ensure_node_link(rec, n)
+        authorized = self.key_path.with_name(self.key_path.name + ".pub").read_text()
+        node.prepare(self.disk(n.name), base, n, self._hosts_file(rec), authorized)
+        self._boot(base, n)
 
     def _power_off(self, n: NodeRecord) -> None:
         self._update(node.power_off(n))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -82,6 +83,22 @@ def prepare(disk: Disk, base: Path, node: NodeRecord, hosts: str, authorized_key
         ssh_keygen(disk.host_key, f"root@{node.name}")
     kind, key = disk.host_key.with_name(disk.host_key.name + ".pub").read_text().split()[:2]
     return f"{kind} {key}"
+
+
+def wipe(disk: Disk) -> None:
+    """Empty a stopped node's disk but keep its identity (host key, machine id)."""
+    keep = [disk.host_key, disk.host_key.with_name(disk.host_key.name + ".pub")]
+    keep.append(disk.upper / "etc/machine-id")
+    saved = {p: (p.read_bytes(), p.stat().st_mode & 0o7777) for p in keep if p.exists()}
+    for d in (disk.upper, disk.work):
+        if d.exists():
+            shutil.rmtree(d)
+    disk.upper.mkdir()
+    disk.work.mkdir(mode=0o700)
+    for path, (data, mode) in saved.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.chmod(path, mode)
 
 
 def _write(disk: Disk, base: Path, rel: str, text: str, mode: int) -> None:
