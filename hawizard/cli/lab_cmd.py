@@ -111,9 +111,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     from hawizard.lab import Lab, LabError
 
     try:
-        Lab(args.name).down(purge=args.purge)
+        existed = Lab(args.name).down(purge=args.purge)
     except LabError as exc:
         return _lab_error(exc)
+    if not existed:
+        console.print(f"no lab named {args.name}: nothing to do")
+        return 0
     what = "removed with its disks" if args.purge else "down (disks kept; --purge deletes them)"
     console.print(f"lab {args.name} {what}")
     return 0

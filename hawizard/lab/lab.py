@@ -196,20 +196,22 @@ class Lab:
             hosts = self._hosts_file(rec)
             authorized = self.key_path.with_name(self.key_path.name + ".pub").read_text()
             say(f"booting {len(rec.nodes)} nodes…")
-            host_keys = {}
-            for n in rec.nodes:
-                host_keys[n.name] = node.prepare(self.disk(n.name), base, n, hosts, authorized)
-            self._write_known_hosts(rec, host_keys)
             to_boot = [n for n in rec.nodes if not node.running(n)]
+            for n in to_boot:  # a running node's upper dir is live under its overlay: hands off
+                node.prepare(self.disk(n.name), base, n, hosts, authorized)
+            self._write_known_hosts(rec)
             self._parallel(lambda n: self._boot(base, n), to_boot)
             dump(self.plan(), self.plan_path)
         return self.status()
 
-    def down(self, purge: bool = False) -> None:
-        """Power every node off and remove its namespace, veth, the bridge (and disks: purge)."""
+    def down(self, purge: bool = False) -> bool:
+        """Power every node off and remove its namespace, veth, the bridge (and disks: purge).
+
+        Idempotent; returns False when there was no such lab.
+        """
         preflight.require_root()
         if not self.dir.exists():
-            return
+            return False
         with self._locked():
             rec = self.record
             if rec is not None:
@@ -221,6 +223,7 @@ class Lab:
                 run(["umount", "--lazy", mountpoint], check=False)
             if purge:
                 shutil.rmtree(self.dir)
+        return True
 
     # --- faults -----------------------------------------------------------------------------
 
@@ -408,8 +411,8 @@ class Lab:
         lines += [f"{n.address}\t{n.name}" for n in rec.nodes]
         return "\n".join(lines) + "\n"
 
-    def _write_known_hosts(self, rec: LabRecord, host_keys: dict[str, str]) -> None:
-        text = "".join(f"{n.address} {host_keys[n.name]}\n" for n in rec.nodes)
+    def _write_known_hosts(self, rec: LabRecord) -> None:
+        text = "".join(f"{n.address} {node.host_key(self.disk(n.name))}\n" for n in rec.nodes)
         tmp = self.known_hosts_path.with_name(".known_hosts.tmp")
         tmp.write_text(text)
         tmp.replace(self.known_hosts_path)

@@ -81,6 +81,11 @@ def prepare(disk: Disk, base: Path, node: NodeRecord, hosts: str, authorized_key
     if not disk.host_key.exists():
         _ensure_dir(disk, base, "etc/ssh")
         ssh_keygen(disk.host_key, f"root@{node.name}")
+    return host_key(disk)
+
+
+def host_key(disk: Disk) -> str:
+    """The node's public SSH host key as "type base64" (a known_hosts entry minus the host)."""
     kind, key = disk.host_key.with_name(disk.host_key.name + ".pub").read_text().split()[:2]
     return f"{kind} {key}"
 

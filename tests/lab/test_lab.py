@@ -208,13 +208,20 @@ def test_two_labs_at_once_and_down_leaves_nothing_behind(lab: Lab):
         for node in (*other.nodes, *lab.nodes):
             assert ssh_banner(node.address), node
         assert ssh(other, other.nodes[1].name, "hostname").stdout.strip() == "hwdown-n2"
+        other.exec(other.nodes[0].name, ["sh", "-c", "echo disk > /root/kept"])
         rec = other.record  # taken while up: down zeroes the PIDs in the record
         assert len(_lab_traces(other, rec)) >= 2 + 2 + 1 + 2 * 2  # netns, veths, bridge, PIDs
-        other.down()
+        assert other.down() is True
         assert _lab_traces(other, rec) == []
-        other.down()  # idempotent
+        assert other.down() is True  # idempotent
         assert other.key_path.exists()  # disks and keys stay without --purge
-        other.down(purge=True)
+        other.up()  # comes back with the same disks and host keys
+        result = ssh(other, other.nodes[0].name, "cat /root/kept")
+        assert result.stdout == "disk\n", result.stderr
+        rec = other.record
+        assert other.down(purge=True) is True
+        assert _lab_traces(other, rec) == []
         assert not other.dir.exists()
+        assert other.down(purge=True) is False
     for node in lab.nodes:  # the session lab never noticed
         assert ssh_banner(node.address)
