@@ -6,6 +6,7 @@ import hashlib
 import os
 import pwd
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import replace
@@ -169,6 +170,15 @@ def test_changed_host_key_is_refused_even_with_trust_new(sshd_factory, tmp_path:
     assert known_hosts.read_text() == before
 
 
+def test_hashed_known_hosts_entries_are_honoured(ssh_plan) -> None:
+    plan = ssh_plan()
+    known_hosts = plan.resolve(plan.cluster.known_hosts)
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known_hosts)], check=True, timeout=10)
+    assert known_hosts.read_text().startswith("|1|")  # no readable host name left
+    with Host.from_plan(plan, "node0") as h:
+        assert h.run(["true"]).ok
+
+
 def test_add_known_host_keeps_exactly_the_scanned_key(sshd, tmp_path: Path) -> None:
     key = scan_host_key("127.0.0.1", sshd.port, timeout=5)
     kh = tmp_path / "kh"
@@ -218,9 +228,16 @@ def test_ensure_file_and_dir_are_idempotent(host: Host, scratch: Path) -> None:
     assert d.stat().st_mode & 0o777 == 0o700
 
 
-def test_hostile_file_names_are_inert(host: Host, scratch: Path) -> None:
+@pytest.mark.parametrize(
+    "template",
+    [
+        "a $(touch {c}) `touch {c}`; touch {c} 'q\" *",  # quotes: breaks naive quoting loudly
+        "b $(touch {c}); touch {c} & touch {c} | touch {c}",  # no quotes: would run silently
+    ],
+)
+def test_hostile_file_names_are_inert(host: Host, scratch: Path, template: str) -> None:
     canary = f"pwned-{os.getpid()}-{time.monotonic_ns()}"  # no "/": it must stay one name
-    name = f"a $(touch {canary}) `touch {canary}`; touch {canary} 'q\" *"
+    name = template.format(c=canary)
     path = str(scratch / name)
     host.put(b"x", path, mode=0o600)
     assert host.exists(path)

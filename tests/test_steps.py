@@ -273,3 +273,21 @@ def test_bad_step_lists_are_rejected_before_anything_runs(ssh_plan) -> None:
         runner.run([Phase("p", [Step("ghost", "x", None, _sleep(0))])])
     with pytest.raises(ValueError, match="share the journal key"):
         runner.run([Phase("p", [Step("node0", "x", None, _sleep(0))] * 2)])
+
+
+def test_cancel_lets_the_running_step_finish_and_starts_nothing_else(ssh_plan) -> None:
+    plan = ssh_plan(nodes=1)
+    events = Events()
+    runner = Runner(HostPool(plan), listener=events)
+
+    def listen(event: Event) -> None:
+        events(event)
+        if event.kind is EventKind.STARTED:
+            runner.cancel()  # e.g. the TUI's "stop" key, while step one runs
+
+    runner.listener = listen
+    steps = [Step("node0", f"s{i}", None, _sleep(0.2)) for i in range(2)]
+    result = runner.run([Phase("p1", steps), Phase("p2", [Step("node0", "s2", None, _sleep(0))])])
+    assert [e.step for e in events.of(EventKind.CHANGED)] == ["s0"]
+    assert result.nodes["node0"].not_run == 2 and result.phases_not_started == ["p2"]
+    assert not result.ok
