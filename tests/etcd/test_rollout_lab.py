@@ -1,0 +1,238 @@
+"""The etcd rollout against the lab: real nodes, real SSH, real etcd, checked independently."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hawizard import pki
+from hawizard.cli import main
+from hawizard.etcd import render
+from hawizard.etcd.rollout import etcd_phases
+from hawizard.journal import Journal
+from hawizard.plan import Plan, dump, load
+from hawizard.remote import HostPool
+from hawizard.steps import EventKind, Runner
+
+pytestmark = pytest.mark.lab
+
+ETCDCTL = Path(sys.executable).parent / "etcdctl"
+
+
+def run(plan: Plan, *, dry_run: bool = False, events: list | None = None):
+    pki.create(plan)
+    pool = HostPool(plan, dry_run=dry_run)
+    journal = Journal.for_plan(plan) if plan.source else None
+    runner = Runner(pool, journal=journal, listener=events.append if events is not None else None)
+    return runner.run(etcd_phases(plan))
+
+
+def etcdctl(
+    plan: Plan, *args: str, cert: bool = True, scheme: str = "https"
+) -> subprocess.CompletedProcess:
+    layout = pki.paths(plan)
+    endpoints = ",".join(f"{scheme}://{m.address}:{plan.etcd.client_port}" for m in plan.etcd_nodes)
+    argv = [str(ETCDCTL), f"--endpoints={endpoints}", "--command-timeout=3s", "--dial-timeout=2s"]
+    argv.append(f"--cacert={layout.etcd_ca.cert}")
+    if cert:
+        argv += [f"--cert={layout.etcd_admin.cert}", f"--key={layout.etcd_admin.key}"]
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=30)
+
+
+def main_pids(lab, plan: Plan) -> dict[str, str]:
+    return {
+        m.name: lab.exec(
+            m.name, ["systemctl", "show", "-p", "MainPID", "--value", "etcd"]
+        ).stdout.strip()
+        for m in plan.etcd_nodes
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(lab, tmp_path_factory):
+    """A 3-member cluster bootstrapped once by hawizard; its nodes are reset afterwards."""
+    folder = tmp_path_factory.mktemp("rollout")
+    (folder / "pki").mkdir(mode=0o700)
+    plan = lab.plan(nodes=3, pki_dir=folder / "pki")
+    dump(plan, folder / "plan.toml")
+    plan = load(folder / "plan.toml")
+    names = [m.name for m in plan.etcd_nodes]
+    try:
+        result = run(plan)
+        assert result.ok, result.failures
+        yield plan
+    finally:
+        lab.reset(*names)
+
+
+def test_bootstrap_gives_three_healthy_tls_members(cluster):
+    health = etcdctl(cluster, "endpoint", "health")
+    assert health.returncode == 0, health.stderr
+    assert (health.stdout + health.stderr).count("is healthy") == 3
+    members = etcdctl(cluster, "member", "list", "-w", "simple")
+    assert members.returncode == 0
+    names = sorted(line.split(", ")[2] for line in members.stdout.splitlines())
+    assert names == sorted(m.name for m in cluster.etcd_nodes)
+    assert all(", started, " in line for line in members.stdout.splitlines())
+
+
+def test_plain_http_and_missing_client_cert_are_refused(cluster):
+    plain = etcdctl(cluster, "endpoint", "health", cert=False, scheme="http")
+    assert plain.returncode != 0
+    no_cert = etcdctl(cluster, "endpoint", "health", cert=False)
+    assert no_cert.returncode != 0
+    assert "bad certificate" in no_cert.stderr or "unhealthy" in no_cert.stderr
+
+
+def test_config_flipped_to_existing_after_bootstrap(lab, cluster):
+    for m in cluster.etcd_nodes:
+        text = lab.exec(m.name, ["cat", render.CONFIG_PATH]).stdout
+        assert render.config_state(text) is render.ClusterState.EXISTING
+
+
+def test_reapply_changes_nothing_and_restarts_nothing(lab, cluster):
+    put = etcdctl(cluster, "put", "/hawizard/kept", "before-reapply")
+    assert put.returncode == 0, put.stderr
+    pids = main_pids(lab, cluster)
+    events: list = []
+    result = run(cluster, events=events)
+    assert result.ok
+    assert result.count("changed") == 0, [e for e in events if e.kind is EventKind.CHANGED]
+    assert main_pids(lab, cluster) == pids
+    get = etcdctl(cluster, "get", "/hawizard/kept", "--print-value-only")
+    assert get.stdout.strip() == "before-reapply"
+
+
+def test_modes_on_the_nodes(lab, cluster):
+    m = cluster.etcd_nodes[0]
+    files = render.member_files(cluster, m)
+
+    def stat(path: str) -> str:
+        return lab.exec(m.name, ["stat", "-c", "%a %U:%G", path]).stdout.strip()
+
+    assert stat(cluster.etcd.data_dir) == "700 etcd:etcd"
+    assert stat(cluster.etcd.cert_dir) == "700 etcd:etcd"
+    assert stat(files.server_key) == "600 etcd:etcd"
+    assert stat(files.peer_key) == "600 etcd:etcd"
+    assert stat(files.ca) == "644 root:root"
+    assert stat(render.CONFIG_PATH) == "640 root:etcd"
+    # The CA key never leaves the operator's machine.
+    listing = lab.exec(m.name, ["ls", cluster.etcd.cert_dir]).stdout.split()
+    assert "ca-key.pem" not in listing and not any("admin" in f for f in listing)
+    assert lab.exec(m.name, ["systemctl", "is-enabled", "etcd"]).stdout.strip() == "enabled"
+
+
+def test_killed_member_is_restarted_by_systemd(lab, cluster):
+    m = cluster.etcd_nodes[1]
+    before = main_pids(lab, cluster)[m.name]
+    lab.fault(m.name, "kill-etcd")
+    from hawizard.etcd.probe import wait_healthy
+
+    wait_healthy(cluster, timeout=30)
+    after = main_pids(lab, cluster)[m.name]
+    assert after != before and after != "0"
+
+
+def test_changed_setting_rolls_one_member_at_a_time(lab, cluster):
+    changed = replace(cluster, etcd=replace(cluster.etcd, metrics_port=2391))
+    dump(changed, cluster.source)
+    changed = load(cluster.source)
+    before = main_pids(lab, changed)
+    events: list = []
+    try:
+        result = run(changed, events=events)
+        assert result.ok, result.failures
+        after = main_pids(lab, changed)
+        assert all(after[n] != before[n] for n in before)
+        restarts = [
+            e
+            for e in events
+            if e.step == "restart with new settings"
+            and e.kind in (EventKind.STARTED, EventKind.CHANGED)
+        ]
+        # started n1, changed n1, started n2, changed n2, ...: never two restarts at once
+        kinds = [e.kind for e in restarts]
+        assert kinds == [EventKind.STARTED, EventKind.CHANGED] * 3
+        assert [e.node for e in restarts[::2]] == [m.name for m in changed.etcd_nodes]
+        out = lab.exec(
+            changed.etcd_nodes[0].name,
+            ["curl", "-s", "-m", "3", "http://127.0.0.1:2391/metrics"],
+            check=False,
+        )
+        assert out.returncode != 0  # metrics listen on the member address, not loopback
+        addr = changed.etcd_nodes[0].address
+        metrics = lab.exec(
+            changed.etcd_nodes[0].name, ["curl", "-s", "-m", "3", f"http://{addr}:2391/metrics"]
+        )
+        assert "etcd_server_has_leader 1" in metrics.stdout
+    finally:
+        dump(cluster, cluster.source)
+        assert run(load(cluster.source)).ok
+
+
+def test_dry_run_changes_nothing_on_the_nodes(lab, tmp_path):
+    plan = lab.plan(nodes=5, pki_dir=tmp_path / "pki")
+    plan = plan.with_nodes(plan.nodes[3:5])
+    node = plan.nodes[0].name
+    result = run(plan, dry_run=True)
+    assert result.ok, result.failures
+    recorded = [str(r) for r in result.recorded[node]]
+    assert any("/usr/local/bin/etcd" in r for r in recorded)
+    assert any("systemctl start --no-block etcd" in r for r in recorded)
+    # Secrets are named, never shown.
+    assert not any("PRIVATE KEY" in r for r in recorded)
+    probe = lab.exec(node, ["sh", "-c", "ls /etc/etcd /usr/local/bin/etcd; id etcd"], check=False)
+    assert probe.returncode != 0 and "No such file" in probe.stderr
+
+
+def test_unreachable_node_stops_in_preflight_and_changes_nothing(lab, tmp_path):
+    plan = lab.plan(nodes=5, pki_dir=tmp_path / "pki")
+    plan = replace(plan.with_nodes(plan.nodes[3:5]))
+    plan = replace(plan, etcd=replace(plan.etcd, probe_timeout=1.0))
+    down, up = plan.nodes[1].name, plan.nodes[0].name
+    lab.fault(down, "partition")
+    try:
+        from hawizard.remote import Timeouts
+
+        pki.create(plan)
+        pool = HostPool(plan, timeouts=Timeouts(connect=3, banner=3, auth=3))
+        result = Runner(pool).run(etcd_phases(plan))
+    finally:
+        lab.fault(down, "heal")
+    assert not result.ok
+    assert [f.node for f in result.failures] == [down]
+    assert result.phases_done == ["etcd preflight"]
+    assert "etcd install" in result.phases_not_started
+    assert lab.exec(up, ["test", "-e", "/etc/etcd"], check=False).returncode != 0
+
+
+def test_changed_host_key_is_refused(lab, tmp_path):
+    plan = lab.plan(nodes=5, pki_dir=tmp_path / "pki")
+    target = plan.nodes[3]
+    other = plan.nodes[0]
+    lines = Path(plan.resolve(plan.cluster.known_hosts)).read_text().splitlines()
+    forged = [line for line in lines if not line.startswith(target.address + " ")]
+    forged += [
+        line.replace(other.address, target.address, 1)
+        for line in lines
+        if line.startswith(other.address + " ")
+    ]
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join(forged) + "\n")
+    plan = replace(
+        plan.with_nodes((target,)), cluster=replace(plan.cluster, known_hosts=str(known))
+    )
+    result = run(plan)
+    assert not result.ok
+    assert "HOST KEY CHANGED" in result.failures[0].error
+
+
+def test_cli_apply_needs_yes_without_a_terminal(lab, tmp_path, capsys):
+    plan = lab.plan(nodes=1, pki_dir=tmp_path / "pki")
+    dump(plan, tmp_path / "plan.toml")
+    assert main(["apply", str(tmp_path / "plan.toml")]) == 2
+    assert "--yes" in capsys.readouterr().err
