@@ -1,0 +1,233 @@
+"""`hawizard status PLAN`: how the etcd cluster is doing right now, probed from here.
+
+Exit codes follow `ClusterHealth.state`: 0 healthy, 1 degraded but with quorum, 2 quorum lost
+or nothing reachable (and 2 for an unusable plan or missing client certificate, as everywhere).
+`--json` prints `ClusterHealth.to_json()` (schema documented there); with `--watch` it prints
+one compact JSON document per line, per round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from hawizard.cli.output import console, fail, load_plan, print_json
+
+_STATE_STYLE = {"healthy": "bold green", "degraded": "bold yellow", "quorum_lost": "bold red"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    status = sub.add_parser(
+        "status",
+        help="health of every etcd member: leader, raft, DB size, quorum, certificates",
+        description="Probe every etcd member of the plan directly over HTTPS with the "
+        "operator's client certificate (etcd-admin). Exit 0 when healthy, 1 when degraded but "
+        "with quorum, 2 when quorum is lost or nothing answers.",
+    )
+    status.add_argument("plan", help="plan file")
+    status.add_argument("--json", action="store_true", help="machine-readable (stable schema)")
+    status.add_argument(
+        "--watch",
+        type=_positive,
+        metavar="SECONDS",
+        help="probe again every SECONDS and redraw, until Ctrl-C",
+    )
+    status.add_argument(
+        "--timeout",
+        type=_positive,
+        metavar="S",
+        help="seconds each member may take in total (default: etcd.probe_timeout, 2)",
+    )
+    status.set_defaults(func=cmd_status)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
+    return value
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hawizard.etcd import probe
+
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    if not plan.etcd_nodes:
+        return fail("the plan has no etcd node", 'give 3 or 5 nodes the "etcd" role')
+    tls = probe.ClientTLS.for_plan(plan)
+    try:
+        tls.context()
+    except (OSError, ValueError) as exc:
+        return fail(
+            f"cannot use the operator's etcd client certificate ({tls.cert}): "
+            f"{getattr(exc, 'strerror', None) or exc}",
+            f"create it with: hawizard certs create {args.plan}",
+        )
+
+    def round_():
+        return probe.cluster_health(plan, args.timeout, tls=tls)
+
+    if args.watch is None:
+        health = round_()
+        if args.json:
+            print_json(health.to_json())
+        else:
+            console.print(render(health))
+        return health.exit_code
+    return _watch(round_, args.watch, args.json)
+
+
+def _watch(round_, every: float, as_json: bool) -> int:
+    from rich.live import Live
+
+    health = None
+    try:
+        if as_json:
+            while True:
+                health = round_()
+                sys.stdout.write(json.dumps(health.to_json(), sort_keys=True) + "\n")
+                sys.stdout.flush()
+                time.sleep(every)
+        health = round_()
+        with Live(render(health), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(every)
+                health = round_()
+                live.update(render(health), refresh=True)
+    except KeyboardInterrupt:
+        pass
+    return health.exit_code if health is not None else 130
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def render(health):  # health: hawizard.health.ClusterHealth -> a rich renderable
+    """The banner, the member table (etcdctl's columns plus health and latency), the cert
+    expiry table and the findings; one renderable so `--watch` can redraw it whole."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts = [_banner(health), _members(health), _certificates(health)]
+    for p in health.problems:
+        parts.append(Text.from_markup(f"[red]•[/] {_esc(p)}"))
+    for w in health.warnings:
+        parts.append(Text.from_markup(f"[yellow]•[/] {_esc(w)}"))
+    return Group(*parts)
+
+
+def _banner(health):
+    from rich.panel import Panel
+    from rich.text import Text
+
+    style = _STATE_STYLE[health.state.value]
+    label = health.state.value.replace("_", " ").upper()
+    text = Text.from_markup(f"[{style}]{label}[/]  {_esc(health.summary)}")
+    details = []
+    if health.leader_id:
+        details.append(f"leader {health.leader_name or '?'} ({health.leader_id})")
+    elif health.leader_disagreement:
+        details.append(f"leaders disagree: {', '.join(health.leaders_seen)}")
+    else:
+        details.append("no leader")
+    if health.cluster_id:
+        details.append(f"cluster {health.cluster_id}")
+    details.append(f"{health.member_count} members, quorum {health.quorum}")
+    details.append(f"probed in {health.duration_s * 1000:.0f} ms")
+    text.append("\n" + " · ".join(details), style="dim")
+    return Panel(text, border_style=style.split()[-1], expand=False)
+
+
+def _members(health):
+    from rich.table import Table
+
+    table = Table(title="etcd members", title_justify="left")
+    for col, justify in (
+        ("endpoint", "left"),
+        ("name", "left"),
+        ("id", "left"),
+        ("version", "left"),
+        ("db size", "right"),
+        ("leader", "center"),
+        ("learner", "center"),
+        ("raft term", "right"),
+        ("raft index", "right"),
+        ("health", "left"),
+        ("latency", "right"),
+        ("errors", "left"),
+    ):
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for m in health.members:
+        if not m.reachable:
+            state, style = ("unreachable", "red") if m.in_plan else ("not probed", "yellow")
+        elif not m.healthy:
+            state, style = "unhealthy", "red"
+        else:
+            state, style = "healthy", "green"
+        errors = "; ".join(e for e in (m.error, m.cert_problem) if e)
+        via = f" via {m.path.value}" if m.path and m.path.value != "direct" else ""
+        table.add_row(
+            m.endpoint or "-",
+            m.name + ("" if m.in_plan else " (not in plan)"),
+            m.id or "-",
+            m.version or "-",
+            _size(m.db_size, m.db_size_in_use),
+            "[bold]yes[/]" if m.is_leader else "no",
+            "yes" if m.is_learner else "no",
+            _num(m.raft_term),
+            _num(m.raft_index),
+            f"[{style}]{state}[/]",
+            f"{m.rtt_ms:.1f} ms{via}" if m.rtt_ms is not None else "-",
+            f"[red]{_esc(errors)}[/]" if errors else "",
+        )
+    return table
+
+
+def _certificates(health):
+    from rich.table import Table
+
+    table = Table(title="certificate expiry", title_justify="left")
+    for col in ("certificate", "source", "CN", "expires", "days left"):
+        table.add_column(col, overflow="fold")
+    for c in sorted(health.certificates, key=lambda c: (c.source != "served", c.name)):
+        if c.expired:
+            days = f"[bold red]expired {-c.days_left}d ago[/]"
+        elif c.expiring:
+            days = f"[yellow]{c.days_left}[/]"
+        else:
+            days = f"[green]{c.days_left}[/]"
+        table.add_row(c.name, c.source, c.common_name, f"{c.not_after:%Y-%m-%d}", days)
+    return table
+
+
+def _size(total: int | None, in_use: int | None) -> str:
+    if total is None:
+        return "-"
+    return _bytes(total) + (f" ({_bytes(in_use)} used)" if in_use is not None else "")
+
+
+def _bytes(n: int) -> str:
+    """SI units like etcdctl (humanize.Bytes): 36864 -> 37 kB."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" or size >= 10 else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def _num(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
