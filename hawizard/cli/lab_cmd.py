@@ -36,8 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
 
-    fault = cmds.add_parser("fault", help="provoke a real failure on one node")
-    fault.add_argument("node", metavar="NODE", help="node name, e.g. lab-n2")
+    fault = cmds.add_parser(
+        "fault",
+        help="provoke a real failure on one node",
+        description="kill-etcd: SIGKILL to etcd's main process (systemd restarts it). "
+        "stop / start: power the node off / on again; its disk survives. "
+        "partition / heal: drop every packet in and out of the node (nft, silent) / stop that.",
+    )
+    fault.add_argument("node", metavar="NODE", help="node name, e.g. lab-n2 (or just n2)")
     fault.add_argument("kind", choices=FAULTS, metavar="FAULT", help=" | ".join(FAULTS))
     _name(fault)
     fault.set_defaults(func=cmd_fault)

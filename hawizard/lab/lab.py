@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from hawizard.lab import network, node, preflight, rootfs, state
+from hawizard.lab import network, node, preflight, proc, rootfs, state
 from hawizard.lab.errors import LabError
 from hawizard.lab.layout import MAX_NODES, check_name, layout
 from hawizard.lab.plan_writer import lab_plan
@@ -133,7 +133,11 @@ class Lab:
         return tuple(LabNode(n.name, n.address) for n in rec.nodes) if rec else ()
 
     def node(self, name: str) -> NodeRecord:
+        """A node by its name, or by its short name (`n2` for `lab-n2`)."""
         rec = self._require_record()
+        names = {n.name for n in rec.nodes}
+        if name not in names and f"{self.name}-{name}" in names:
+            name = f"{self.name}-{name}"
         try:
             return rec.node(name)
         except KeyError as exc:
@@ -264,7 +268,7 @@ class Lab:
         preflight.require_host()
         with self._locked():
             rec = self._require_record()
-            chosen = [rec.node(name) for name in node_names] if node_names else list(rec.nodes)
+            chosen = [self.node(name) for name in node_names] if node_names else list(rec.nodes)
             self._parallel(self._power_off, [n for n in chosen if node.running(n)])
             for n in chosen:
                 node.wipe(self.disk(n.name))
@@ -419,6 +423,8 @@ class Lab:
 
     def _boot(self, base: Path, n: NodeRecord) -> None:
         disk = self.disk(n.name)
+        if proc.alive(n.leader, n.leader_start):  # nspawn was killed, the node's systemd not
+            node.kill(n)
         booted = node.boot(disk, base, n)
         self._update(booted)  # recorded at once: `down` can stop it even if we die now
         self._update(node.wait_ready(disk, booted))

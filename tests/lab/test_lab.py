@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -225,3 +227,40 @@ def test_two_labs_at_once_and_down_leaves_nothing_behind(lab: Lab):
         assert other.down(purge=True) is False
     for node in lab.nodes:  # the session lab never noticed
         assert ssh_banner(node.address)
+
+
+def hawizard(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hawizard", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_status_json_and_fault_by_short_name(lab: Lab):
+    result = hawizard("lab", "status", "--name", lab.name, "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert {"name", "subnet", "plan", "key", "known_hosts", "nodes"} <= set(status)
+    assert status["plan"] == str(lab.plan_path)
+    assert [(n["name"], n["address"], n["running"]) for n in status["nodes"]] == [
+        (n.name, n.address, True) for n in lab.nodes
+    ]
+    short = lab.nodes[2].name.rpartition("-")[2]  # "n3"
+    assert hawizard("lab", "fault", short, "partition", "--name", lab.name).returncode == 0
+    try:
+        assert lab.status().nodes[2].partitioned
+    finally:
+        assert hawizard("lab", "fault", short, "heal", "--name", lab.name).returncode == 0
+    assert not lab.status().nodes[2].partitioned
+    bad = hawizard("lab", "fault", "n99", "stop", "--name", lab.name)
+    assert bad.returncode == 2
+    assert "no node" in bad.stderr
+
+
+def test_reset_gives_a_fresh_disk_with_the_same_identity(lab: Lab):
+    node = lab.nodes[4].name
+    lab.exec(node, ["sh", "-c", "echo junk > /root/junk"])
+    lab.reset(node)
+    assert lab.exec(node, ["test", "-e", "/root/junk"], check=False).returncode == 1
+    result = ssh(lab, node, "hostname")  # same host key: strict checking still passes
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == node
