@@ -146,6 +146,16 @@ def config_state(text: str) -> ClusterState | None:
     return None
 
 
+def settings(text: str) -> list[str]:
+    """The lines of a config that a running member acts on: all but comments and the
+    `initial-*` lines, which etcd reads only when it first creates its data dir."""
+    return [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith("initial-cluster")
+    ]
+
+
 def render_unit(plan: Plan) -> str:
     """systemd unit: Type=notify so `start` means "serving", restarted if it dies."""
     return f"""\

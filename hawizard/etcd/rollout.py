@@ -257,7 +257,8 @@ class EtcdRollout:
             return bool(stale)
 
         def apply(host) -> None:
-            for f in self._pending[key]:
+            stale = self._pending[key]
+            for f in stale:
                 if f.is_dir:
                     host.ensure_dir(f.path, mode=f.mode, owner=f.owner, group=f.group)
                 else:
@@ -266,7 +267,7 @@ class EtcdRollout:
             if reload:
                 host.run(["systemctl", "daemon-reload"])
             facts = self.facts.get(m.name)
-            if restart and facts is not None and facts.etcd_active:
+            if restart and facts is not None and facts.etcd_active and _needs_restart(stale, facts):
                 with self._lock:
                     self.restart.add(m.name)
 
@@ -333,6 +334,18 @@ class EtcdRollout:
 
 def etcd_phases(plan: Plan, **kwargs) -> list[Phase]:
     return EtcdRollout(plan, **kwargs).phases()
+
+
+def _needs_restart(stale: list[RemoteFile], facts: Facts) -> bool:
+    """Whether what changed matters to a running member: the initial-cluster lines and the
+    marker only matter at a first start, so membership changes restart nobody."""
+    for f in stale:
+        if f.path == render.CONFIG_PATH and facts.config is not None:
+            if render.settings(facts.config) != render.settings(f.data.decode()):
+                return True
+        elif f.path not in (MARKER_PATH, ETC_DIR):
+            return True
+    return False
 
 
 def _say(target, line: str) -> None:

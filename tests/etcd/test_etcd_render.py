@@ -175,3 +175,16 @@ def test_rendered_config_bootstraps_a_tls_cluster(rendered_cluster):
         timeout=20,
     )
     assert plain.returncode != 0
+
+
+def test_settings_ignore_membership_lines():
+    plan = make_plan(Path("/x"))
+    two = plan.with_nodes(plan.nodes[:2])
+    a = render.render_config(plan, plan.nodes[0], ClusterState.NEW)
+    b = render.render_config(two, plan.nodes[0], ClusterState.EXISTING)
+    assert a != b
+    assert render.settings(a) == render.settings(b)
+    c = render.render_config(
+        replace(plan, etcd=replace(plan.etcd, metrics_port=1)), plan.nodes[0], ClusterState.NEW
+    )
+    assert render.settings(a) != render.settings(c)
