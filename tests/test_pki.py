@@ -490,6 +490,9 @@ def test_broken_ca_is_reported_never_regenerated(created):
         assert out["etcd/etcd-admin"].action is Action.FAILED
         assert "etcd CA is unusable" in out["etcd/etcd-admin"].problems[-1]
         assert out["kubernetes/admin"].action is Action.KEPT
+        # leaves it signed earlier still chain to the CA cert and are kept as they are
+        assert out["etcd/server-infra0"].action is Action.KEPT
+        assert out["etcd/server-infra0"].status is Status.OK
         assert (p.etcd_ca.cert.read_bytes(), p.etcd_ca.key.read_bytes()) == ca_before
         assert not p.etcd_admin.cert.exists()
 

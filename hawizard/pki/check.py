@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from hawizard.pki import service_keys
-from hawizard.pki.inspection import CertReport, Status, inspect_cert, load_certificate, worst
+from hawizard.pki.inspection import CertReport, Status, ca_certificate, inspect_cert, worst
 from hawizard.pki.layout import Layout, paths
 from hawizard.pki.service_keys import FileReport
-from hawizard.pki.specs import CA, CertSpec, ca_specs, leaf_specs
+from hawizard.pki.specs import CA, ca_specs, leaf_specs
 from hawizard.plan import Plan
 
 
@@ -51,14 +51,6 @@ def check(plan: Plan, now: dt.datetime | None = None) -> PKIReport:
         )
     files = (service_keys.inspect_sa_keys(layout), service_keys.inspect_encryption_config(layout))
     return PKIReport(layout, tuple(reports), files, now)
-
-
-def ca_certificate(spec: CertSpec) -> x509.Certificate | None:
-    """The CA cert to verify leaves against, even if the CA has other problems (e.g. no key)."""
-    try:
-        return load_certificate(spec.paths.cert)
-    except (OSError, ValueError):
-        return None
 
 
 # --- JSON (`hawizard certs check --json`): every key is always present, null when unknown ----

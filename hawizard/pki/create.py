@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from hawizard.pki import service_keys
-from hawizard.pki.inspection import CertReport, Status, inspect_cert, load_certificate
+from hawizard.pki.inspection import Status, ca_certificate, inspect_cert, load_certificate
 from hawizard.pki.issuing import Issuer, issue, make_ca
 from hawizard.pki.keys import (
     PrivateKey,
@@ -75,12 +75,15 @@ def create(plan: Plan, *, renew: bool = False, now: dt.datetime | None = None) -
     ensure_dirs(layout)
     outcomes: list[Outcome] = []
     issuers: dict[CA, Issuer | None] = {}
+    ca_certs: dict[CA, x509.Certificate | None] = {}
     for ca, spec in ca_specs(plan).items():
         outcome, issuers[ca] = _ensure_ca(plan, spec, now)
         outcomes.append(outcome)
+        ca_certs[ca] = issuers[ca].cert if issuers[ca] else ca_certificate(spec)
     for spec in leaf_specs(plan):
-        issuer = issuers[spec.ca]
-        outcomes.append(_ensure_leaf(plan, spec, issuer, renew=renew, now=now))
+        outcomes.append(
+            _ensure_leaf(plan, spec, ca_certs[spec.ca], issuers[spec.ca], renew=renew, now=now)
+        )
     outcomes.append(_ensure_sa_keys(plan, layout, renew=renew))
     outcomes.append(_ensure_encryption_config(layout))
     return outcomes
@@ -109,12 +112,17 @@ def _ensure_ca(plan: Plan, spec: CertSpec, now: dt.datetime) -> tuple[Outcome, I
 
 
 def _ensure_leaf(
-    plan: Plan, spec: CertSpec, issuer: Issuer | None, *, renew: bool, now: dt.datetime
+    plan: Plan,
+    spec: CertSpec,
+    ca_cert: x509.Certificate | None,
+    issuer: Issuer | None,
+    *,
+    renew: bool,
+    now: dt.datetime,
 ) -> Outcome:
+    """`ca_cert` checks the chain (even of a CA that can't sign); `issuer` signs, if usable."""
     notes = _tighten(spec.paths.key)
-    report: CertReport = inspect_cert(
-        spec, issuer.cert if issuer else None, plan.pki.key.value, now, plan.pki.cert_days
-    )
+    report = inspect_cert(spec, ca_cert, plan.pki.key.value, now, plan.pki.cert_days)
     problems = notes + report.problems
     if report.status is Status.OK:
         return _outcome(spec, Action.KEPT, Status.OK, problems)

@@ -123,6 +123,14 @@ def load_certificate(path: Path) -> x509.Certificate:
         raise ValueError(f"{path.name} is not a PEM certificate") from exc
 
 
+def ca_certificate(spec: CertSpec) -> x509.Certificate | None:
+    """The CA cert to verify leaves against, even if the CA has other problems (e.g. no key)."""
+    try:
+        return load_certificate(spec.paths.cert)
+    except (OSError, ValueError):
+        return None
+
+
 def chains_to(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     """True when `ca` issued `cert`: issuer name matches and the signature verifies."""
     try:
