@@ -127,7 +127,7 @@ def rendered_cluster(tmp_path):
                     stderr=log,
                 )
             )
-        yield plan, layout
+        yield plan, layout, tmp_path
     finally:
         for p in procs:
             p.terminate()
@@ -140,7 +140,7 @@ def rendered_cluster(tmp_path):
 
 
 def test_rendered_config_bootstraps_a_tls_cluster(rendered_cluster):
-    plan, layout = rendered_cluster
+    plan, layout, logs = rendered_cluster
     admin = layout.etcd_admin
     endpoints = ",".join(render.client_url(plan, m) for m in plan.etcd_nodes)
     cmd = [
@@ -153,13 +153,14 @@ def test_rendered_config_bootstraps_a_tls_cluster(rendered_cluster):
         "endpoint",
         "health",
     ]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
         if proc.returncode == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert proc.returncode == 0, proc.stderr
+    tails = {p.name: p.read_text()[-1500:] for p in logs.glob("*.log")}
+    assert proc.returncode == 0, (proc.stderr, tails)
     assert proc.stdout.count("is healthy") + proc.stderr.count("is healthy") == 3
     # Plain HTTP is refused: the client port speaks TLS only.
     plain = subprocess.run(
