@@ -148,3 +148,26 @@ def test_a_cert_from_the_kubernetes_ca_is_refused(cluster):
     # and a client that trusts the wrong CA refuses the members' server certs
     res = etcdctl(plan, first, p.etcd_admin, "get", "/k", ca=p.kubernetes_ca.cert, timeout="1s")
     assert res.returncode != 0 and "certificate signed by unknown authority" in res.stderr
+
+
+def test_describe_the_cert_a_member_serves(cluster):
+    """The health code's path: read the cert a member presents and compare it with the file."""
+    import ssl
+
+    from cryptography import x509
+
+    plan, endpoints, root = cluster
+    wait_healthy(plan, endpoints, root)
+    p = pki.paths(plan)
+    host, port = endpoints.split(",")[1].removeprefix("https://").rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(p.etcd_ca.cert))
+    ctx.load_cert_chain(str(p.etcd_admin.cert), str(p.etcd_admin.key))
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=host) as tls,  # checks the SAN 127.0.0.12
+    ):
+        der = tls.getpeercert(binary_form=True)
+    served = pki.describe_certificate(x509.load_der_x509_certificate(der))
+    on_disk = pki.describe_certificate(pki.load_certificate(p.etcd_server("infra1").cert))
+    assert served == on_disk and served.common_name == "infra1"
+    assert served.days_left() >= 364
