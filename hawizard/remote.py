@@ -613,7 +613,10 @@ class Host:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise CommandTimeout(self.name, full, f"command timed out after {limit:g} s")
-                select.select([chan], [], [], min(left, 0.1))
+                if chan.eof_received or chan.closed:  # only the exit status is still due
+                    chan.status_event.wait(min(left, 0.1))
+                else:
+                    select.select([chan], [], [], min(left, 0.1))
             out_lines.flush()
             err_lines.flush()
             return chan.recv_exit_status(), bytes(out), bytes(err)
