@@ -1,0 +1,77 @@
+"""`hawizard wizard` and `hawizard dashboard`: the Textual faces of the same plan and engine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hawizard.cli.output import err_console, fail, load_plan
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    wizard = sub.add_parser(
+        "wizard",
+        help="guided setup in the terminal (the default command)",
+        description="Walk through nodes, preflight, certificates, etcd, the control plane and "
+        "review, then watch the cluster on the dashboard. Every step edits one plan; ctrl+s "
+        "saves it, q quits.",
+    )
+    wizard.add_argument("--plan", help="open this plan straight on the Nodes step")
+    _theme_option(wizard)
+    wizard.set_defaults(func=cmd_wizard)
+
+    dashboard = sub.add_parser(
+        "dashboard",
+        help="live health of the plan's etcd cluster and certificates",
+        description="Live tables of every etcd member (health, leader, raft term/index, DB "
+        "size, version, latency), the quorum and how many failures it still tolerates, and "
+        "certificate expiry. r refreshes, p pauses, +/- change the interval, t the theme.",
+    )
+    dashboard.add_argument("plan", help="plan file")
+    dashboard.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between probe rounds (default 2)"
+    )
+    _theme_option(dashboard)
+    dashboard.set_defaults(func=cmd_dashboard)
+
+
+def _theme_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--theme", help="dark (default), light, high-contrast, or a theme file's name"
+    )
+
+
+def _make_app(args: argparse.Namespace, plan_file: str | None, start: str | None, **extra):
+    from hawizard.tui.app import WizardApp
+
+    plan = path = None
+    if plan_file:
+        plan = load_plan(plan_file)
+        if plan is None:
+            return None
+        path = Path(plan_file).resolve()
+    try:
+        return WizardApp(plan, path, theme=args.theme, start=start, **extra)
+    except ValueError as exc:
+        fail(str(exc), "pick one with --theme, e.g. --theme light")
+        return None
+
+
+def cmd_wizard(args: argparse.Namespace) -> int:
+    app = _make_app(args, args.plan, None)
+    if app is None:
+        return 2
+    app.run()
+    return app.return_code or 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        return fail("--interval must be a positive number of seconds")
+    app = _make_app(args, args.plan, "dashboard", interval=args.interval)
+    if app is None:
+        return 2
+    app.run()
+    if app.return_code:
+        err_console.print("dashboard stopped with an error")
+    return app.return_code or 0

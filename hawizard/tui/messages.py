@@ -1,0 +1,76 @@
+"""Messages posted from thread workers: the only way their results reach the widgets.
+
+A worker never touches a widget; it posts one of these (thread-safe) and the screen's handler,
+running on the UI thread, updates what is shown. Tests watch them with `run_test(message_hook=)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from hawizard.plan import Plan
+
+
+class WorkerMessage(Message, bubble=False):
+    """A result for the widget whose worker produced it; it does not bubble further."""
+
+
+class PlanChanged(WorkerMessage, bubble=False):
+    """The app's plan was replaced; screens showing plan-derived state refresh."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+
+class PlanSaved(WorkerMessage, bubble=False):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+
+# --- start screen ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    name: str
+    path: Path
+
+
+class LabPlansFound(WorkerMessage, bubble=False):
+    def __init__(self, plans: list[LabPlan]) -> None:
+        super().__init__()
+        self.plans = plans
+
+
+class PlanOpened(WorkerMessage, bubble=False):
+    """A plan file was read (or failed to be: `problems` then lists why)."""
+
+    def __init__(self, path: Path, plan: Plan | None, problems: list[str]) -> None:
+        super().__init__()
+        self.path = path
+        self.plan = plan
+        self.problems = problems
+
+
+# --- certificates ---------------------------------------------------------------------------
+
+
+class CertificatesChecked(WorkerMessage, bubble=False):
+    """`pki.check` finished; `outcomes` is set when it followed a `pki.create`."""
+
+    def __init__(self, report: Any, outcomes: list[Any] | None = None) -> None:
+        super().__init__()
+        self.report = report  # hawizard.pki.PKIReport
+        self.outcomes = outcomes  # list[hawizard.pki.Outcome] | None
+
+
+class CertificatesFailed(WorkerMessage, bubble=False):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error

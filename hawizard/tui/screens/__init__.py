@@ -1,0 +1,1 @@
+"""One module per screen; `base.WizardScreen` gives each step its indicator, nav and footer."""

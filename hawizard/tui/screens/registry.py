@@ -1,0 +1,24 @@
+"""Screen name -> factory; the app installs them all at start and switches by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.screen import Screen
+
+from hawizard.tui.screens.certificates import CertificatesScreen
+from hawizard.tui.screens.nodes import NodesScreen
+from hawizard.tui.screens.placeholder import pending
+from hawizard.tui.screens.review import ReviewScreen
+from hawizard.tui.screens.start import StartScreen
+
+SCREENS: dict[str, Callable[[], Screen]] = {
+    "start": StartScreen,
+    "nodes": NodesScreen,
+    "preflight": pending("preflight"),
+    "certificates": CertificatesScreen,
+    "etcd": pending("etcd"),
+    "control-plane": pending("control-plane"),
+    "review": ReviewScreen,
+    "dashboard": pending("review"),
+}

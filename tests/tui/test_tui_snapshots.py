@@ -1,0 +1,47 @@
+"""SVG snapshots of every screen (Posting's way): fixed plan, fixed size, steady cursor.
+
+Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`
+and look at the SVGs in `__snapshots__/` before committing them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input
+from tui_support import FIXED_PATH, SIZE, fixed_plan, make_app, settle
+
+
+async def _settled(pilot) -> None:
+    await settle(pilot)
+
+
+def test_start(snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_settled)
+
+
+def test_nodes(snap_compare):
+    assert snap_compare(make_app(fixed_plan(), FIXED_PATH), terminal_size=SIZE, run_before=_settled)
+
+
+def test_nodes_invalid_input(snap_compare):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.screen.query_one("#f-name", Input).focus()
+        await pilot.press(*"infra3", "tab", *"10.1.2.300", "enter")
+        await settle(pilot)
+
+    assert snap_compare(
+        make_app(fixed_plan(), FIXED_PATH), terminal_size=SIZE, run_before=run_before
+    )
+
+
+@pytest.mark.parametrize("step", ["preflight", "certificates", "etcd", "control-plane", "review"])
+def test_step(snap_compare, step):
+    app = make_app(fixed_plan(), FIXED_PATH, start=step)
+    assert snap_compare(app, terminal_size=SIZE, run_before=_settled)
+
+
+@pytest.mark.parametrize("theme", ["light", "high-contrast"])
+def test_nodes_themes(snap_compare, theme):
+    app = make_app(fixed_plan(), FIXED_PATH, theme=theme)
+    assert snap_compare(app, terminal_size=SIZE, run_before=_settled)
