@@ -79,16 +79,20 @@ def staged(lab: Lab, tmp_path_factory):
     assert not any(o.is_failure for o in pki.create(plan))
     masters = [n.name for n in plan.control_plane_nodes]
     try:
+        dry, _ = run(plan, dry_run=True)
+        assert dry.ok, dry.failures
+        nothing = lab.exec(masters[0], ["test", "-e", "/etc/kubernetes"], check=False)
+        assert nothing.returncode == 1  # the dry run wrote nothing
         start = time.monotonic()
         result, events = run(plan)
         print(f"first control-plane apply: {time.monotonic() - start:.1f} s")
-        yield plan, result, events
+        yield plan, result, events, dry
     finally:
         lab.reset(*masters)
 
 
 def test_first_apply_stages_everything(staged):
-    plan, result, events = staged
+    plan, result, events, _ = staged
     assert result.ok, result.failures
     assert result.phases_done == [
         "control-plane binaries",
@@ -105,7 +109,7 @@ def test_first_apply_stages_everything(staged):
 
 
 def test_files_and_modes_on_every_master(staged, lab: Lab, tmp_path):
-    plan, _, _ = staged
+    plan, *_ = staged
     layout = pki.paths(plan)
     etcd_ca_key_sha = hashlib.sha256(layout.etcd_ca.key.read_bytes()).hexdigest()
     for m in plan.control_plane_nodes:
@@ -133,7 +137,7 @@ def test_files_and_modes_on_every_master(staged, lab: Lab, tmp_path):
 
 
 def test_admin_kubeconfig_from_a_master_is_read_by_kubectl(staged, lab: Lab, tmp_path):
-    plan, _, _ = staged
+    plan, *_ = staged
     first = plan.control_plane_nodes[0]
     path = tmp_path / "admin.kubeconfig"
     path.write_text(sh(lab, first.name, "cat /etc/kubernetes/admin.kubeconfig"))
@@ -149,7 +153,7 @@ def test_admin_kubeconfig_from_a_master_is_read_by_kubectl(staged, lab: Lab, tmp
 
 
 def test_units_parse_with_the_nodes_systemd(staged, lab: Lab):
-    plan, _, _ = staged
+    plan, *_ = staged
     for m in plan.control_plane_nodes:
         # The installed units as they are: the only complaint allowed is the missing binary
         # (install = "none" and no Kubernetes binaries in this environment).
@@ -175,7 +179,7 @@ def test_units_parse_with_the_nodes_systemd(staged, lab: Lab):
 
 
 def test_apiserver_probe_reports_not_running(staged):
-    plan, _, _ = staged
+    plan, *_ = staged
     start = time.monotonic()
     rows = probe_apiservers(plan, timeout=2.0)
     assert time.monotonic() - start < 5
@@ -205,7 +209,7 @@ def wait_for_states(lab: Lab, node: str, want: dict[str, str], timeout: float = 
 
 
 def test_haproxy_runs_with_every_master_as_a_checked_backend(staged, lab: Lab):
-    plan, _, _ = staged
+    plan, *_ = staged
     lb = plan.control_plane.load_balancer
     assert lb == plan.control_plane_nodes[0].name
     assert sh(lab, lb, "systemctl is-active haproxy; systemctl is-enabled haproxy").split() == [
@@ -222,7 +226,7 @@ def test_haproxy_runs_with_every_master_as_a_checked_backend(staged, lab: Lab):
 
 
 def test_reapply_changes_nothing(staged):
-    plan, _, _ = staged
+    plan, *_ = staged
     dry, _ = run(plan, dry_run=True)
     assert dry.ok and dry.recorded == {}, dry.recorded
     again, events = run(plan)
@@ -235,7 +239,7 @@ def test_removing_a_master_reloads_haproxy_without_dropping_connections(staged, 
     """A stand-in TLS server (`openssl s_server -www`, not an apiserver) on the second master's
     :6443 passes the /healthz check; a connection through the balancer is opened, the third
     master is removed from the plan (haproxy reloads), and the same connection still works."""
-    plan, _, _ = staged
+    plan, *_ = staged
     lb = plan.control_plane.load_balancer
     m1, m2, m3 = plan.control_plane_nodes
     layout = pki.paths(plan)
@@ -282,3 +286,15 @@ def test_removing_a_master_reloads_haproxy_without_dropping_connections(staged, 
 
 def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dry_run_on_fresh_nodes_lists_every_upload_per_master(staged):
+    plan, *_, dry = staged
+    for m in plan.control_plane_nodes:
+        uploads = [str(r) for r in dry.recorded[m.name] if r.kind == "upload"]
+        for path, mode, is_dir in EXPECTED:
+            if not is_dir:
+                assert any(u.startswith(f"upload {path} (mode 0{mode}") for u in uploads), path
+        assert not any(len(u) > 200 for u in uploads)  # summaries, never file contents
+    lb = plan.control_plane.load_balancer
+    assert any("/etc/haproxy/haproxy.cfg" in str(r) for r in dry.recorded[lb])
