@@ -391,20 +391,27 @@ class Host:
         mode: int = 0o644,
         owner: str = "root",
         group: str = "root",
+        *,
+        gzipped: bool = False,
     ) -> None:
         """Write a file with exact mode and owner. The bytes travel on stdin into a fresh
         `mktemp -d` (0700) dir under umask 077, `install` moves them into place, and the temp
-        dir is removed whatever happened. The parent directory must exist (`ensure_dir`)."""
+        dir is removed whatever happened. The parent directory must exist (`ensure_dir`).
+
+        `gzipped`: `data` is gzip-compressed and unpacked on the node. Large binaries go this
+        way because SSH throughput here is bound by the interpreter, not the network."""
         if isinstance(data, str):
             data = data.encode()
-        summary = f"{remote_path} (mode {mode:04o}, {owner}:{group}, {len(data)} bytes)"
+        size = f"{len(data)} bytes{' gzipped' if gzipped else ''}"
+        summary = f"{remote_path} (mode {mode:04o}, {owner}:{group}, {size})"
         if self._wet("upload", summary, True) is not None:
             return
         q = shlex.quote
         install = f'install -m {mode:04o} -o {q(owner)} -g {q(group)} -- "$d/f" {q(remote_path)}'
         script = (
             'umask 077; d=$(mktemp -d "${TMPDIR:-/tmp}/hawizard.XXXXXXXX") || exit 1; '
-            f'cat > "$d/f" && {install}; rc=$?; rm -rf -- "$d"; exit $rc'
+            f'{"gzip -dc" if gzipped else "cat"} > "$d/f" && {install}; rc=$?; '
+            'rm -rf -- "$d"; exit $rc'
         )
         exited, _, err = self._exec(script, sudo=True, stdin=data, timeout=None, stream=False)
         if exited != 0:

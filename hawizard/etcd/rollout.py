@@ -8,8 +8,10 @@ later steps read them (the bootstrap decision, which members need a restart).
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +25,7 @@ from hawizard.steps import Phase, Step
 
 ETC_DIR = "/etc/etcd"
 HEALTH_TIMEOUT = 120.0
+FAST_PROBE = 0.5  # seconds: a ready member answers far sooner on any sane network
 
 
 class PreflightFailed(Exception):
@@ -41,6 +44,8 @@ class RemoteFile:
     owner: str = "root"
     group: str = "root"
     is_dir: bool = False
+    # For large files: a gzip-compressed copy of `data`, made only when an upload is needed.
+    gzipped: Callable[[], bytes] | None = None
 
     @property
     def digest(self) -> str:
@@ -81,9 +86,15 @@ class EtcdRollout:
     members: tuple[Node, ...] = ()
     health_timeout: float = HEALTH_TIMEOUT
     wait_healthy: Callable[[Plan, float], object] | None = None
+    # Day 2 (`hawizard etcd add`): members named here join the running cluster as `existing`
+    # instead of being refused for having no data; `membership` is the initial-cluster every
+    # config names (default: the plan's etcd nodes) — for a joiner, the members plus itself.
+    joining: frozenset[str] = frozenset()
+    membership: tuple[Node, ...] | None = None
     facts: dict[str, Facts] = field(default_factory=dict)
     state: dict[str, ClusterState] = field(default_factory=dict)
     restart: set[str] = field(default_factory=set)
+    started: set[str] = field(default_factory=set)
     _pending: dict[tuple[str, str], list[RemoteFile]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,15 +102,24 @@ class EtcdRollout:
         if not self.members:
             self.members = self.plan.etcd_nodes
         if self.wait_healthy is None:
-            from hawizard.etcd.probe import wait_healthy
-
-            self.wait_healthy = lambda plan, timeout: wait_healthy(plan, timeout=timeout)
+            self.wait_healthy = wait_converged
 
     # --- phases --------------------------------------------------------------------------
 
     def phases(self) -> list[Phase]:
         ms = self.members
         phases = [
+            *self.setup_phases(),
+            Phase("etcd health", [self._wait_step("wait until every member is healthy")]),
+        ]
+        phases += [Phase(f"etcd rolling restart: {m.name}", [self._restart_step(m)]) for m in ms]
+        phases.append(Phase("etcd mark existing", [self._flip_step(m) for m in ms]))
+        return phases
+
+    def setup_phases(self) -> list[Phase]:
+        """Preflight up to a started member: what a joining member needs, too."""
+        ms = self.members
+        return [
             Phase("etcd preflight", [self._preflight_step(m) for m in ms]),
             Phase("etcd bootstrap or join", [self._decide_step()]),
             Phase("etcd install", [s for m in ms for s in self._install_steps(m)]),
@@ -109,11 +129,7 @@ class EtcdRollout:
             ),
             Phase("etcd configuration", [s for m in ms for s in self._config_steps(m)]),
             Phase("etcd start", [self._start_step(m) for m in ms]),
-            Phase("etcd health", [self._wait_step("wait until every member is healthy")]),
         ]
-        phases += [Phase(f"etcd rolling restart: {m.name}", [self._restart_step(m)]) for m in ms]
-        phases.append(Phase("etcd mark existing", [self._flip_step(m) for m in ms]))
-        return phases
 
     # --- preflight -----------------------------------------------------------------------
 
@@ -141,7 +157,9 @@ class EtcdRollout:
             bootstrapped = any(s is ClusterState.EXISTING for s in configured.values())
             for m in self.members:
                 facts = self.facts[m.name]
-                if not bootstrapped:
+                if m.name in self.joining:
+                    self.state[m.name] = ClusterState.EXISTING
+                elif not bootstrapped:
                     self.state[m.name] = ClusterState.NEW
                 elif facts.has_data:
                     self.state[m.name] = ClusterState.EXISTING
@@ -155,6 +173,8 @@ class EtcdRollout:
             local.output(
                 f"bootstrapping a new cluster of {len(new)} members"
                 if new
+                else f"joining the running cluster: {', '.join(sorted(self.joining))}"
+                if self.joining
                 else "cluster already bootstrapped: converging its members"
             )
             return False
@@ -197,7 +217,7 @@ class EtcdRollout:
     def _binaries(self, m: Node) -> list[RemoteFile]:
         source = self.plan.resolve(self.plan.etcd.binaries)
         return [
-            RemoteFile(f"{render.UPLOAD_BIN_DIR}/{b.name}", b.data, 0o755)
+            RemoteFile(f"{render.UPLOAD_BIN_DIR}/{b.name}", b.data, 0o755, gzipped=_gz(b))
             for b in load_binaries(source)
         ]
 
@@ -221,7 +241,7 @@ class EtcdRollout:
 
     def _config(self, m: Node) -> list[RemoteFile]:
         state = self.state.get(m.name, ClusterState.EXISTING)
-        text = render.render_config(self.plan, m, state)
+        text = render.render_config(self.plan, m, state, self.membership)
         return [
             directory(ETC_DIR, 0o755),
             RemoteFile(render.CONFIG_PATH, text.encode(), 0o640, "root", "etcd"),
@@ -261,6 +281,8 @@ class EtcdRollout:
             for f in stale:
                 if f.is_dir:
                     host.ensure_dir(f.path, mode=f.mode, owner=f.owner, group=f.group)
+                elif f.gzipped is not None:
+                    host.put(f.gzipped(), f.path, f.mode, f.owner, f.group, gzipped=True)
                 else:
                     host.put(f.data, f.path, mode=f.mode, owner=f.owner, group=f.group)
                 _say(host, f"wrote {f.path} ({f.mode:04o} {f.owner}:{f.group})")
@@ -286,6 +308,8 @@ class EtcdRollout:
             # --no-block: a bootstrapping member waits for its peers (Type=notify), so all
             # members are started together and the health phase waits for the quorum.
             host.run(["systemctl", "start", "--no-block", "etcd"])
+            with self._lock:
+                self.started.add(m.name)
 
         return Step(m.name, "start etcd", check, apply)
 
@@ -298,7 +322,9 @@ class EtcdRollout:
 
     def _wait_step(self, title: str) -> Step:
         def check(local) -> bool:
-            return not self._healthy_now()
+            # Members started just now are certainly not healthy yet: skip straight to the
+            # wait instead of spending a probe round (up to its timeout) to learn that.
+            return bool(self.started) or not self._healthy_now()
 
         def apply(local) -> None:
             health = self.wait_healthy(self.plan, self.health_timeout)
@@ -332,6 +358,25 @@ class EtcdRollout:
         return Step(m.name, "initial-cluster-state: existing", check, apply)
 
 
+def wait_converged(plan: Plan, timeout: float) -> object:
+    """Wait for a converged cluster, quickly: a starting member accepts TCP but holds the TLS
+    handshake until it is ready, so most rounds use a short probe timeout; every fourth round
+    uses the plan's full one, so a slow but healthy network still converges."""
+    from hawizard.etcd.probe import ClusterNotHealthy, wait_healthy
+
+    deadline = time.monotonic() + timeout
+    for round_no in itertools.count():
+        full = plan.etcd.probe_timeout
+        probe_timeout = full if round_no % 4 == 3 else min(FAST_PROBE, full)
+        try:
+            return wait_healthy(plan, timeout=0.0, probe_timeout=probe_timeout)
+        except ClusterNotHealthy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def etcd_phases(plan: Plan, **kwargs) -> list[Phase]:
     return EtcdRollout(plan, **kwargs).phases()
 
@@ -346,6 +391,10 @@ def _needs_restart(stale: list[RemoteFile], facts: Facts) -> bool:
         elif f.path not in (MARKER_PATH, ETC_DIR):
             return True
     return False
+
+
+def _gz(binary) -> Callable[[], bytes]:
+    return lambda: binary.gzipped
 
 
 def _say(target, line: str) -> None:
