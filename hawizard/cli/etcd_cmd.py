@@ -1,0 +1,319 @@
+"""`hawizard etcd snapshot|add|remove|replace`: day-2 membership changes, one at a time.
+
+Every change is judged first (quorum and failure tolerance before and after, shown for the
+confirmation), refused with the reason and the right command when it is unsafe, takes a
+snapshot, and runs on the engine with the same live view as `hawizard apply`. The plan lock
+keeps a second change out while one runs; an interrupted change resumes when the same command
+is run again. Exit codes: 0 done, 1 failed (resumable), 2 refused or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+
+ACTIONS = ("snapshot", "add", "remove", "replace")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "etcd",
+        help="day 2: snapshot, add, remove or replace etcd members without losing quorum",
+        description="Membership changes on a running etcd cluster. Each one is checked "
+        "against the quorum first, takes a snapshot, and resumes when run again after an "
+        "interruption.",
+    )
+    p.set_defaults(func=lambda args: _usage(p))
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+
+    snap = actions.add_parser("snapshot", help="save a verified snapshot to this machine")
+    snap.add_argument("plan", help="plan file")
+    snap.add_argument(
+        "--out", help="where to write it (default <plan dir>/snapshots/<cluster>-<UTC>.db)"
+    )
+    _common(snap, change=False)
+    snap.set_defaults(func=cmd_snapshot)
+
+    add = actions.add_parser(
+        "add", help="add a node of the plan as a new member (learner, then promoted)"
+    )
+    add.add_argument("plan", help="plan file")
+    add.add_argument("node", help="a node with the etcd role that is not a member yet")
+    _common(add)
+    add.set_defaults(func=cmd_change)
+
+    rm = actions.add_parser(
+        "remove", help="remove a member; its etcd is stopped, its data dir kept"
+    )
+    rm.add_argument("plan", help="plan file")
+    rm.add_argument("node", help="the member to remove")
+    _common(rm)
+    rm.set_defaults(func=cmd_change)
+
+    rep = actions.add_parser(
+        "replace",
+        help="remove OLD, then add NEW (OLD = NEW re-adds a member whose data dir was lost)",
+    )
+    rep.add_argument("plan", help="plan file")
+    rep.add_argument("old", help="the member to remove (e.g. a dead one)")
+    rep.add_argument("new", help="the node to add in its place")
+    _common(rep)
+    rep.set_defaults(func=cmd_change)
+
+
+def _common(p: argparse.ArgumentParser, *, change: bool = True) -> None:
+    if change:
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        p.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="judge the change and show what would run, change nothing on the nodes",
+        )
+        p.add_argument(
+            "--parallel", type=int, default=10, metavar="N", help="nodes worked on at once"
+        )
+    p.add_argument(
+        "--trust-new-hosts",
+        action="store_true",
+        help="accept and record SSH host keys not yet in known_hosts (changed keys are refused)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _usage(p: argparse.ArgumentParser) -> int:
+    p.print_help(sys.stderr)
+    return 2
+
+
+# --- snapshot -----------------------------------------------------------------------------------
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hawizard.etcd.probe import cluster_health
+    from hawizard.etcd.snapshot import SnapshotError, take_snapshot
+    from hawizard.remote import Host, RemoteError
+
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    health = cluster_health(plan)
+    healthy = [m for m in health.members if m.in_plan and m.healthy and not m.is_learner]
+    if not healthy:
+        return fail(
+            f"no healthy etcd member to take a snapshot from ({health.summary})",
+            f"hawizard status {args.plan}",
+        )
+    # a follower when there is one: the leader has enough to do
+    member = sorted(healthy, key=lambda m: m.is_leader)[0]
+    out = Path(args.out).resolve() if args.out else None
+    try:
+        with Host.from_plan(plan, member.name, trust_new=args.trust_new_hosts) as host:
+            info = take_snapshot(host, plan, plan.node(member.name), out, say=_progress(args.json))
+    except (SnapshotError, RemoteError, OSError) as exc:
+        err_console.print(f"[bold red]snapshot failed[/]: {exc}", highlight=False)
+        return 1
+    assert info is not None
+    if args.json:
+        print_json({"ok": True, "snapshot": info.to_json()})
+    else:
+        console.print(
+            f"[green]snapshot[/] {info.path}\n  from {info.node} · {info.size} bytes · "
+            f"revision {info.revision} · hash {info.hash} · {info.total_keys} keys\n"
+            f"  sha256 {info.sha256} (matches {info.node}'s copy)",
+            highlight=False,
+        )
+    return 0
+
+
+def _progress(quiet: bool):
+    def say(line: str) -> None:
+        if not quiet:
+            err_console.print(f"[dim]{line}[/]", highlight=False)
+
+    return say
+
+
+# --- add / remove / replace ---------------------------------------------------------------------
+
+
+def cmd_change(args: argparse.Namespace) -> int:
+    from hawizard.etcd.members import BadRequest, ChangeFailed, check_request
+    from hawizard.etcd.quorum_rules import Op
+    from hawizard.planlock import PlanLock, PlanLocked
+
+    if not 1 <= args.parallel <= 64:
+        return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
+    op = Op(args.action)
+    node, old = (args.new, args.old) if op is Op.REPLACE else (args.node, None)
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    try:
+        check_request(plan, op, node, old)
+    except BadRequest as exc:
+        return fail(str(exc), exc.hint)
+    command = "hawizard etcd " + " ".join(
+        a for a in (args.action, args.plan, old, node) if a is not None
+    )
+    try:
+        with PlanLock(plan.source, command):
+            return _change(plan, op, node, old, args, command)
+    except PlanLocked as exc:
+        return fail(str(exc), "run it again when that change has finished")
+    except ChangeFailed as exc:
+        err_console.print(f"[bold red]failed[/]: {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run `{command}` again to resume this change")
+        return 130
+
+
+def _change(plan, op, node, old, args, command: str) -> int:
+    from hawizard.etcd.members import MembershipChange, apiserver_phases, assess
+
+    if not args.json:
+        err_console.print("[dim]checking the cluster…[/]")
+    assessment = assess(plan, op, node, old)
+    impact = assessment.impact
+    if not args.json:
+        print_impact(impact)
+    if not impact.allowed:
+        if args.json:
+            print_json({"ok": False, "refused": True, "impact": impact.to_json()})
+        else:
+            err_console.print(f"[bold red]refused[/]: {impact.reason}", soft_wrap=True)
+            if impact.suggestion:
+                err_console.print(f"  [dim]→[/] {impact.suggestion}", soft_wrap=True)
+        return 2
+    if not args.dry_run and not args.yes and not _confirm(impact):
+        return fail("not confirmed", "pass --yes to change the cluster without asking")
+    change = MembershipChange(plan, assessment)
+    problems = change.begin(dry_run=args.dry_run)
+    if problems:
+        for p in problems:
+            err_console.print(f"[red]certificate[/] {p}", highlight=False)
+        return fail(
+            "the local PKI cannot issue the new member's certificates",
+            f"hawizard certs check {args.plan}",
+        )
+    result = _run(plan, change.phases(), args)
+    cp_note, cp_result = "", None
+    if result.ok and not args.dry_run:
+        change.finish(True)
+        after = change.plan_after or _reload(plan)
+        phases, cp_note = apiserver_phases(after)
+        if phases:
+            cp_result = _run(after, phases, args)
+    if args.json:
+        from hawizard.cli.apply_cmd import _result_json
+
+        print_json(
+            {
+                "ok": result.ok and (cp_result is None or cp_result.ok),
+                "dry_run": args.dry_run,
+                "impact": impact.to_json(),
+                "snapshot": change.snapshot.to_json() if change.snapshot else None,
+                "result": _result_json(result),
+                "apiservers": {
+                    "note": cp_note,
+                    "result": _result_json(cp_result) if cp_result else None,
+                },
+                "warnings": change.warnings,
+                "notes": change.notes,
+            }
+        )
+    else:
+        _summary(result, change, command, cp_note, cp_result, args)
+    if not result.ok:
+        return 1
+    return 0 if cp_result is None or cp_result.ok else 1
+
+
+def _reload(plan):
+    from hawizard.plan import load
+
+    return load(plan.source)
+
+
+def _run(plan, phases, args):
+    from hawizard.cli.apply_cmd import LiveView, _ask_password
+    from hawizard.journal import Journal
+    from hawizard.remote import HostPool, SudoPassword
+    from hawizard.steps import Runner
+
+    view = LiveView(plan, quiet=args.json)
+    pool = HostPool(
+        plan,
+        dry_run=args.dry_run,
+        trust_new=args.trust_new_hosts,
+        sudo_password=SudoPassword(ask=_ask_password),
+    )
+    runner = Runner(
+        pool, parallel=args.parallel, journal=Journal.for_plan(plan), listener=view.on_event
+    )
+    with view:
+        return runner.run(phases)
+
+
+def print_impact(impact) -> None:
+    from rich.table import Table
+
+    table = Table(title=impact.title, title_justify="left", show_header=True, box=None)
+    for col in ("", "now", "after"):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row("voting members", str(impact.before_members), str(impact.after_members))
+    table.add_row("quorum", str(impact.before_quorum), str(impact.after_quorum))
+    table.add_row("healthy", str(impact.before_healthy), str(impact.after_healthy))
+    table.add_row("tolerates failures", str(impact.before_tolerance), str(impact.after_tolerance))
+    err_console.print(table)
+    if impact.allowed:
+        verb = "resuming" if impact.resume else "allowed"
+        err_console.print(f"[green]{verb}[/]: {impact.reason}", soft_wrap=True)
+    for note in impact.notes:
+        err_console.print(f"[yellow]note[/]: {note}", soft_wrap=True)
+
+
+def _confirm(impact) -> bool:
+    if not sys.stdin.isatty():
+        err_console.print(
+            "[red]error[/]: this changes the etcd membership; confirm with --yes (no terminal)"
+        )
+        return False
+    answer = console.input(f"{impact.title[0].upper()}{impact.title[1:]}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _summary(result, change, command: str, cp_note: str, cp_result, args) -> None:
+    from hawizard.cli.apply_cmd import _print_summary
+
+    if result.ok or result.dry_run:
+        _print_summary(result, args)
+    else:
+        for f in result.failures:
+            err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
+            for line in f.output[-10:]:
+                err_console.print(f"    {line}", markup=False, highlight=False)
+        err_console.print(
+            f"Fix the cause, then `{command}` resumes this change: finished steps are checked "
+            "again, and `member add` is never repeated."
+        )
+    if change.snapshot is not None:
+        console.print(f"snapshot: {change.snapshot.path}", highlight=False)
+    for w in change.warnings:
+        err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True)
+    if result.ok and not result.dry_run:
+        for n in change.notes:
+            console.print(f"[dim]note[/]: {n}", soft_wrap=True)
+        if cp_note:
+            console.print(f"apiservers: {cp_note}", soft_wrap=True)
+        if cp_result is not None and not cp_result.ok:
+            for f in cp_result.failures:
+                err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}")
+            err_console.print(
+                "the etcd change is complete; fix the apiserver problem and run "
+                f"`hawizard apply {args.plan} --only control-plane`"
+            )

@@ -1,0 +1,760 @@
+"""Day 2: add, remove and replace etcd members without losing quorum.
+
+A change is judged first (`assess`: a probe round, SSH facts about the node to add, the pure
+rules of `quorum_rules`), then run as phases of steps on the engine, so progress, dry run and
+the journal work as in `hawizard apply`:
+
+- add NODE:      snapshot · preflight, install, certificates, configuration (joining as
+                 `existing`, its initial-cluster = the members plus itself) · `member add` as a
+                 learner · start · promote once caught up · wait healthy · the other members'
+                 initial-cluster line (membership only: nobody restarts);
+- remove NODE:   snapshot · `member remove` · stop and disable etcd on NODE if reachable (its
+                 data dir is kept) · the remaining members' initial-cluster line · wait for a
+                 leader · the plan loses NODE's etcd role (backup `<plan>.bak`);
+- replace O N:   remove O first, then add N (removing a dead member restores the quorum math;
+                 adding first to 3 members with one dead would need 3 of 4). O == N re-adds a
+                 member whose data dir was lost, as a new member, never restarted with `new`.
+
+One change at a time: the caller holds the plan lock (`hawizard.planlock`), and the change in
+flight is recorded in `<plan stem>.change.json` until it completes, so a second, different
+change is refused and the same command resumes an interrupted one. `member add` is a `once`
+journal step keyed by node, peer URL and change id, and it is idempotent by state too: a
+member list that already holds the node's peer URL is reused, never added twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hawizard.etcd import render
+from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, GatewayUnreachable, targets_for
+from hawizard.etcd.quorum_rules import ChangeImpact, Op, TargetState, plan_change
+from hawizard.etcd.rollout import EtcdRollout
+from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
+from hawizard.health import ClusterHealth
+from hawizard.plan import Node, Plan, Role
+from hawizard.remote import ConnectError, Host, Timeouts
+from hawizard.steps import Phase, Step
+
+__all__ = [
+    "Assessment",
+    "BadRequest",
+    "ChangeFailed",
+    "MembershipChange",
+    "PendingChange",
+    "assess",
+    "check_request",
+    "clear_pending",
+    "command_for",
+    "pending_path",
+    "read_pending",
+    "view_plan",
+]
+
+HEALTH_TIMEOUT = 120.0  # seconds for the cluster to settle after a change
+CATCH_UP_TIMEOUT = 300.0  # seconds a learner may take to catch up before promote gives up
+RECONFIG_RETRY = 30.0  # etcd refuses reconfiguration until every voter was connected for 5 s
+TARGET_TIMEOUTS = Timeouts(connect=5, banner=5, auth=5, command=30)
+# etcd answers that mean "not yet", not "no".
+_TRANSIENT = (
+    "in sync with leader",
+    "unhealthy cluster",
+    "timed out",
+    "leader changed",
+    "no leader",
+    "not enough started members",
+)
+
+
+class BadRequest(Exception):
+    """The request does not fit the plan (exit 2); `hint` says how to fix it."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+
+class ChangeFailed(Exception):
+    pass
+
+
+# --- the change in flight ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """The change that was started and has not completed yet (`<plan stem>.change.json`)."""
+
+    id: str
+    op: str
+    node: str
+    old: str | None
+    started: str
+    snapshot: dict | None = None
+
+    def same(self, op: Op, node: str, old: str | None) -> bool:
+        return self.op == op.value and self.node == node and self.old == old
+
+    def command(self, plan_label: str) -> str:
+        return command_for(Op(self.op), self.node, self.old, plan_label)
+
+
+def command_for(op: Op, node: str, old: str | None, plan_label: str) -> str:
+    if op is Op.REPLACE:
+        return f"hawizard etcd replace {plan_label} {old} {node}"
+    return f"hawizard etcd {op.value} {plan_label} {node}"
+
+
+def pending_path(plan_path: Path) -> Path:
+    return plan_path.with_name(f"{plan_path.stem}.change.json")
+
+
+def read_pending(plan_path: Path | None) -> PendingChange | None:
+    if plan_path is None:
+        return None
+    path = pending_path(plan_path)
+    if not path.exists():
+        return None
+    try:
+        return PendingChange(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ChangeFailed(
+            f"{path}: unreadable record of an unfinished membership change ({exc}); check "
+            "`hawizard status` and remove the file only when no change is in flight"
+        ) from None
+
+
+def _write_pending(plan_path: Path, pending: PendingChange) -> None:
+    path = pending_path(plan_path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(asdict(pending), f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def clear_pending(plan_path: Path) -> None:
+    pending_path(plan_path).unlink(missing_ok=True)
+
+
+# --- checking a request -----------------------------------------------------------------------
+
+
+def check_request(plan: Plan, op: Op, node: str, old: str | None = None) -> None:
+    """Raise `BadRequest` when the plan does not describe the change (before any probe)."""
+    names = {n.name for n in plan.nodes}
+    label = _label(plan)
+
+    def need_etcd(name: str, what: str) -> None:
+        if name not in names:
+            raise BadRequest(
+                f"{name} is not a node of {label}",
+                f"add it to the plan's nodes with the etcd role first ({what})",
+            )
+        if not plan.node(name).is_etcd:
+            raise BadRequest(
+                f"{name} has no etcd role in {label}",
+                f'add "etcd" to its roles in the plan first ({what})',
+            )
+
+    if op is Op.ADD:
+        need_etcd(node, "the plan describes the cluster you want")
+    elif op is Op.REMOVE:
+        need_etcd(node, "hawizard needs its address to stop etcd there")
+    else:
+        if not old:
+            raise BadRequest("replace needs OLD and NEW")
+        need_etcd(old, "hawizard needs its address to stop etcd there")
+        need_etcd(node, "the plan describes the cluster you want")
+    if plan.source is None:
+        raise BadRequest("the plan has no file: a membership change records its progress there")
+
+
+def _label(plan: Plan) -> str:
+    if plan.source is None:
+        return "PLAN"
+    try:
+        return str(plan.source.relative_to(Path.cwd()))
+    except ValueError:
+        return str(plan.source)
+
+
+def _peer(plan: Plan, name: str | None) -> str:
+    return render.peer_url(plan, plan.node(name)) if name else ""
+
+
+# --- assessing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assessment:
+    impact: ChangeImpact
+    health: ClusterHealth
+    pending: PendingChange | None
+    target: TargetState | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.impact.allowed
+
+
+def target_state(plan: Plan, name: str) -> TargetState:
+    """Reachable over SSH? Etcd data in its data dir? (read-only, short timeouts)"""
+    data = plan.etcd.data_dir.rstrip("/") + "/member"
+    try:
+        with Host.from_plan(plan, name, timeouts=TARGET_TIMEOUTS) as host:
+            r = host.probe(f"[ -d {shlex.quote(data)} ] && echo data=1 || echo data=0")
+    except Exception as exc:  # any way of not reaching it is an answer here
+        return TargetState(reachable=False, error=str(exc).splitlines()[0])
+    if r.exited != 0:
+        return TargetState(reachable=False, error=(r.stderr.strip() or "probe failed")[-200:])
+    return TargetState(reachable=True, has_data="data=1" in r.stdout)
+
+
+def assess(
+    plan: Plan,
+    op: Op | str,
+    node: str,
+    old: str | None = None,
+    *,
+    health: ClusterHealth | None = None,
+    target: TargetState | None = None,
+    check_target: bool = True,
+) -> Assessment:
+    """Judge a change now: the dashboard's confirmation dialog and the CLI both start here.
+
+    Probes the cluster (unless `health` is given) and, for an add, the node over SSH (unless
+    `target` is given or `check_target` is False). Raises `BadRequest` for a request the
+    plan does not describe; a refusal is an `Assessment` whose `impact.allowed` is False.
+    """
+    op = Op(op)
+    check_request(plan, op, node, old)
+    label = _label(plan)
+    pending = read_pending(plan.source)
+    resuming = pending is not None and pending.same(op, node, old)
+    abandoning = (
+        pending is not None
+        and not resuming
+        and op is Op.REMOVE
+        and pending.op in (Op.ADD.value, Op.REPLACE.value)
+        and pending.node == node
+    )
+    if health is None:
+        from hawizard.etcd.probe import cluster_health
+
+        health = cluster_health(plan)
+    if op is not Op.REMOVE and target is None and check_target:
+        target = target_state(plan, node)
+    impact = plan_change(
+        health,
+        op,
+        node,
+        old=old,
+        peer_url=_peer(plan, node),
+        old_peer_url=_peer(plan, old),
+        target=target,
+        resuming=resuming,
+        plan_path=label,
+    )
+    if pending is not None and not resuming and not abandoning:
+        impact = replace(
+            impact,
+            allowed=False,
+            reason=f"an earlier change has not finished: {pending.command(label)} (started "
+            f"{pending.started}); one change at a time",
+            suggestion=pending.command(label) + "  (run it again to finish it)",
+        )
+    return Assessment(impact, health, pending if resuming else None, target)
+
+
+# --- the change -------------------------------------------------------------------------------
+
+
+def view_plan(plan: Plan, members: Sequence[str]) -> Plan:
+    """The plan as the probes should see a given membership: only `members` keep the etcd
+    role, so "converged" means exactly these members, healthy."""
+    keep = set(members)
+    nodes = tuple(
+        n if not n.is_etcd or n.name in keep else replace(n, roles=_without_etcd(n.roles))
+        for n in plan.nodes
+    )
+    return plan.with_nodes(nodes)
+
+
+def _without_etcd(roles: tuple[Role, ...]) -> tuple[Role, ...]:
+    return tuple(r for r in roles if r is not Role.ETCD)
+
+
+def _in_plan_order(plan: Plan, names: set[str]) -> tuple[Node, ...]:
+    return tuple(n for n in plan.nodes if n.name in names)
+
+
+@dataclass
+class MembershipChange:
+    """One add / remove / replace, as phases for the runner. Build it from an allowed
+    `Assessment`; call `begin()` before running the phases and `finish(ok)` after."""
+
+    plan: Plan
+    assessment: Assessment
+    snapshot_out: Path | None = None
+    health_timeout: float = HEALTH_TIMEOUT
+    catch_up_timeout: float = CATCH_UP_TIMEOUT
+    change_id: str = ""
+    snapshot: SnapshotInfo | None = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    plan_after: Plan | None = None
+    _texts: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        impact = self.assessment.impact
+        if not impact.allowed:
+            raise ValueError(f"refused change: {impact.reason}")
+        self.op = impact.op
+        self.node = impact.node
+        self.old = impact.old
+        self.label = _label(self.plan)
+        pending = self.assessment.pending
+        self.change_id = self.change_id or (pending.id if pending else uuid.uuid4().hex[:12])
+        self._pending = pending
+        rows = self.assessment.health.members
+        now = {m.name for m in rows if m.in_plan and m.in_cluster}
+        mine = _peer(self.plan, self.node)
+        if any(mine in m.peer_urls for m in rows if not m.in_plan):
+            now.add(self.node)  # an added learner that has not started yet
+        self.members_now = _in_plan_order(self.plan, now)
+        leaving = self.node if self.op is Op.REMOVE else self.old
+        self.leaving = leaving if leaving in now else None
+        remaining = now - {leaving} if leaving else set(now)
+        self.members_after = _in_plan_order(
+            self.plan, remaining if self.op is Op.REMOVE else remaining | {self.node}
+        )
+        healthy = {m.name for m in rows if m.in_plan and m.healthy and not m.is_learner}
+        self._talk_to = [n for n in self.members_now if n.name in healthy and n.name != leaving]
+        if not self._talk_to:
+            raise ChangeFailed("no healthy member to talk to")
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def command(self) -> str:
+        return command_for(self.op, self.node, self.old, self.label)
+
+    def begin(self, *, dry_run: bool = False) -> list[str]:
+        """Issue the joining member's certificates (like `apply`, also in a dry run) and,
+        for a real run, record the change as in flight. Returns certificate problems."""
+        problems = []
+        if self.op is not Op.REMOVE:
+            from hawizard import pki
+
+            for outcome in pki.create(self.plan):
+                if outcome.name.startswith("etcd/") and outcome.is_failure:
+                    why = "; ".join(outcome.problems) or outcome.status.value
+                    problems.append(f"{outcome.name}: {why}")
+        if not dry_run and not problems and self.plan.source is not None:
+            self._pending = self._pending or PendingChange(
+                id=self.change_id,
+                op=self.op.value,
+                node=self.node,
+                old=self.old,
+                started=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            _write_pending(self.plan.source, self._pending)
+        return problems
+
+    def finish(self, ok: bool) -> None:
+        """A completed change is no longer in flight; a failed one stays, to be resumed."""
+        if ok and self.plan.source is not None:
+            clear_pending(self.plan.source)
+
+    # --- phases ---------------------------------------------------------------------------
+
+    def phases(self) -> list[Phase]:
+        phases = [Phase("etcd snapshot", [self._snapshot_step()])]
+        if self.op in (Op.REMOVE, Op.REPLACE):
+            phases += self._remove_phases()
+        if self.op in (Op.ADD, Op.REPLACE):
+            phases += self._add_phases()
+        if self.op in (Op.REMOVE, Op.REPLACE) and self.old != self.node:
+            gone = self.node if self.op is Op.REMOVE else self.old
+            phases.append(Phase("plan", [self._plan_step(gone)]))
+        return phases
+
+    def _api(self) -> ClusterAPI:
+        return ClusterAPI(self.plan, targets_for(self.plan, self._talk_to))
+
+    # --- snapshot ---------------------------------------------------------------------------
+
+    def _snapshot_step(self) -> Step:
+        leader = self.assessment.health.leader_name
+        source = sorted(self._talk_to, key=lambda n: n.name == leader)[0]
+
+        def check(host) -> bool:
+            taken = (self._pending.snapshot if self._pending else None) or {}
+            if taken and Path(taken.get("path", "")).exists():
+                _say(host, f"taken when this change started: {taken['path']}")
+                return False
+            return True
+
+        def apply(host) -> None:
+            info = take_snapshot(
+                host, self.plan, source, self.snapshot_out, say=lambda line: _say(host, line)
+            )
+            self.snapshot = info
+            if info is not None and self._pending is not None and self.plan.source is not None:
+                self._pending = replace(self._pending, snapshot=info.to_json())
+                _write_pending(self.plan.source, self._pending)
+
+        return Step(source.name, "snapshot before the change", check, apply)
+
+    # --- remove -----------------------------------------------------------------------------
+
+    def _remove_phases(self) -> list[Phase]:
+        gone = self.node if self.op is Op.REMOVE else self.old
+        assert gone is not None
+        node = self.plan.node(gone)
+        url = render.peer_url(self.plan, node)
+        remaining = tuple(n for n in self.members_now if n.name != gone)
+
+        def check(local) -> bool:
+            member = self._api().find(url, gone)
+            if member is None:
+                local.output(f"{gone} is not in the member list (removed already)")
+                return False
+            self._remove_id = member.id
+            return True
+
+        def apply(local) -> None:
+            api = self._api()
+            _retry(lambda: api.remove(self._remove_id), RECONFIG_RETRY, local.output)
+            local.output(f"removed member {gone} ({self._remove_id:x})")
+
+        phases = [
+            Phase("etcd member remove", [Step(None, f"member remove {gone}", check, apply)]),
+            Phase("etcd stop removed member", [self._stop_step(node)]),
+        ]
+        if self.op is Op.REMOVE:
+            phases += [
+                Phase("etcd membership", [self._membership_step(m, remaining) for m in remaining]),
+                Phase("etcd health", [self._wait_leader_step(remaining, gone)]),
+            ]
+        else:
+            phases.append(Phase("etcd health", [self._wait_leader_step(remaining, gone)]))
+        return phases
+
+    def _stop_step(self, node: Node) -> Step:
+        data_dir = self.plan.etcd.data_dir
+
+        def check(host) -> bool:
+            try:
+                out = host.probe(
+                    'echo "$(systemctl is-active etcd 2>/dev/null) '
+                    '$(systemctl is-enabled etcd 2>/dev/null)"'
+                ).stdout.split()
+            except ConnectError as exc:
+                line = (
+                    f"{node.name} is unreachable ({exc.message}): etcd there was not stopped; "
+                    "it can no longer rejoin, since it is no longer a member"
+                )
+                _say(host, line)
+                self.warnings.append(line)
+                return False
+            return "active" in out or "enabled" in out
+
+        def apply(host) -> None:
+            host.run(["systemctl", "disable", "--now", "etcd"], timeout=120)
+            _say(host, f"etcd stopped and disabled; data dir {data_dir} kept (never deleted)")
+
+        self.notes.append(
+            f"the data dir {data_dir} on {node.name} is kept, never deleted; move it away "
+            f"before {node.name} joins again"
+        )
+        return Step(node.name, "stop and disable etcd (removed member)", check, apply)
+
+    def _wait_leader_step(self, remaining: tuple[Node, ...], gone: str) -> Step:
+        view = view_plan(self.plan, [n.name for n in remaining])
+
+        def settled(h: ClusterHealth) -> bool:
+            return h.quorum_ok and bool(h.leader_id) and not h.not_in_plan
+
+        def check(local) -> bool:
+            return True
+
+        def apply(local) -> None:
+            h = _wait_until(view, settled, self.health_timeout, local.output)
+            local.output(f"{gone} is gone from the member list; {h.summary}")
+
+        return Step(None, f"wait for a leader without {gone}", check, apply)
+
+    # --- add ---------------------------------------------------------------------------------
+
+    def _add_phases(self) -> list[Phase]:
+        node = self.plan.node(self.node)
+        joined = self.members_after
+        rollout = EtcdRollout(
+            self.plan,
+            members=(node,),
+            joining=frozenset({node.name}),
+            membership=joined,
+            health_timeout=self.health_timeout,
+        )
+        setup = rollout.setup_phases()
+        at = next(i for i, p in enumerate(setup) if p.title == "etcd start")
+        others = tuple(n for n in joined if n.name != node.name)
+        return [
+            *setup[:at],
+            Phase("etcd member add", [self._member_add_step(node)]),
+            *setup[at:],
+            Phase("etcd promote", [self._promote_step(node)]),
+            Phase("etcd health", [self._wait_converged_step(joined)]),
+            Phase("etcd membership", [self._membership_step(m, joined) for m in others]),
+        ]
+
+    def _member_add_step(self, node: Node) -> Step:
+        url = render.peer_url(self.plan, node)
+
+        def check(local) -> bool:
+            found = self._api().find(url, node.name)
+            if found is not None:
+                local.output(f"{node.name} is listed already ({found.hex_id}): reusing it")
+                return False
+            return True
+
+        def apply(local) -> None:
+            api = self._api()
+            try:
+                added = _retry(lambda: api.add_learner(url), RECONFIG_RETRY, local.output)
+            except (EtcdRefused, GatewayUnreachable):
+                # the add may have been committed although the answer was lost
+                added = api.find(url, node.name)
+                if added is None:
+                    raise
+            local.output(f"added {node.name} as a learner ({added.hex_id}, {url})")
+
+        key = f"etcd member add/{node.name}/{url}/{self.change_id}"
+        return Step(None, f"member add {node.name} (learner)", check, apply, key=key, once=True)
+
+    def _promote_step(self, node: Node) -> Step:
+        url = render.peer_url(self.plan, node)
+
+        def check(local) -> bool:
+            if local.dry_run:
+                return True
+            found = self._api().find(url, node.name)
+            if found is None:
+                raise ChangeFailed(f"{node.name} is not in the member list: the add was undone")
+            return found.is_learner
+
+        def apply(local) -> None:
+            api = self._api()
+            start = time.monotonic()
+            found = api.find(url, node.name)
+            assert found is not None
+            _retry(lambda: api.promote(found.id), self.catch_up_timeout, local.output)
+            local.output(f"{node.name} caught up and promoted in {time.monotonic() - start:.1f}s")
+
+        return Step(None, f"promote {node.name} once caught up", check, apply)
+
+    def _wait_converged_step(self, joined: tuple[Node, ...]) -> Step:
+        view = view_plan(self.plan, [n.name for n in joined])
+
+        def check(local) -> bool:
+            return True
+
+        def apply(local) -> None:
+            h = _wait_until(view, lambda h: h.converged, self.health_timeout, local.output)
+            local.output(h.summary)
+
+        names = ", ".join(n.name for n in joined)
+        return Step(None, f"wait until {names} are healthy", check, apply)
+
+    # --- the other members' configuration --------------------------------------------------
+
+    def _membership_step(self, m: Node, members: tuple[Node, ...]) -> Step:
+        """The initial-cluster line (and `existing`) only: a running member reads neither,
+        so nobody restarts; the file just tells the truth for the next bootstrap check."""
+        line = f"initial-cluster: {json.dumps(render.initial_cluster(self.plan, members))}"
+
+        def check(host) -> bool:
+            try:
+                text = host.read_text_or_none(render.CONFIG_PATH)
+            except ConnectError as exc:
+                warning = (
+                    f"{m.name} is unreachable ({exc.message}): its {render.CONFIG_PATH} still "
+                    "names the old members; `hawizard apply` updates it once it is back"
+                )
+                _say(host, warning)
+                self.warnings.append(warning)
+                return False
+            if text is None:
+                raise ChangeFailed(f"{m.name} has no {render.CONFIG_PATH}: run `hawizard apply`")
+            new = with_membership(text, line)
+            with self._lock:
+                self._texts[m.name] = new
+            return new != text
+
+        def apply(host) -> None:
+            host.put(self._texts[m.name], render.CONFIG_PATH, 0o640, "root", "etcd")
+            _say(host, f"{render.CONFIG_PATH}: {line}")
+
+        return Step(m.name, "membership in configuration", check, apply)
+
+    # --- the plan ---------------------------------------------------------------------------
+
+    def _plan_step(self, gone: str) -> Step:
+        path = self.plan.source
+        assert path is not None
+
+        def check(local) -> bool:
+            from hawizard.plan import load
+
+            current = load(path)
+            self.plan_after = without_member(current, gone)
+            return current != self.plan_after
+
+        def apply(local) -> None:
+            from hawizard.plan import dump, validate
+
+            problems = [p for p in validate(self.plan_after) if p.severity.value == "error"]
+            if problems:
+                raise ChangeFailed(
+                    f"the plan without {gone} would be invalid: "
+                    + "; ".join(str(p) for p in problems)
+                    + f" — edit {path} by hand"
+                )
+            backup = path.with_name(path.name + ".bak")
+            backup.write_text(path.read_text())
+            os.chmod(backup, path.stat().st_mode & 0o777)
+            dump(self.plan_after, path)
+            what = (
+                f"dropped node {gone}"
+                if gone not in {n.name for n in self.plan_after.nodes}
+                else f"dropped the etcd role of {gone}"
+            )
+            local.output(f"{path}: {what} (backup {backup.name})")
+
+        return Step(None, f"plan: {gone} is no longer an etcd member", check, apply)
+
+
+def without_member(plan: Plan, name: str) -> Plan:
+    """The plan with `name`'s etcd role dropped, and the node itself if it had no other."""
+    nodes = []
+    for n in plan.nodes:
+        if n.name == name:
+            roles = _without_etcd(n.roles)
+            if not roles:
+                continue
+            n = replace(n, roles=roles)
+        nodes.append(n)
+    return plan.with_nodes(tuple(nodes))
+
+
+def with_membership(text: str, line: str) -> str:
+    """Config text with its `initial-cluster:` line replaced and the state `existing`."""
+    out = []
+    for row in text.splitlines():
+        if row.startswith("initial-cluster:"):
+            row = line
+        elif row.startswith("initial-cluster-state:"):
+            row = f"initial-cluster-state: {json.dumps(render.ClusterState.EXISTING.value)}"
+        out.append(row)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _retry(fn: Callable[[], Any], timeout: float, say: Callable[[str], None]) -> Any:
+    """Call `fn` until it stops failing with a transient etcd answer, at most `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        try:
+            return fn()
+        except (EtcdRefused, GatewayUnreachable) as exc:
+            text = exc.message if isinstance(exc, EtcdRefused) else str(exc)
+            transient = isinstance(exc, GatewayUnreachable) or any(t in text for t in _TRANSIENT)
+            if not transient or time.monotonic() >= deadline:
+                raise
+            if text != last:
+                say(f"etcd says: {text}; retrying for up to {timeout:g}s")
+                last = text
+            time.sleep(1.0)
+
+
+def _wait_until(
+    view: Plan,
+    ready: Callable[[ClusterHealth], bool],
+    timeout: float,
+    say: Callable[[str], None],
+) -> ClusterHealth:
+    from hawizard.etcd.probe import cluster_health
+
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        h = cluster_health(view)
+        if ready(h):
+            return h
+        if h.summary != last:
+            say(h.summary)
+            last = h.summary
+        if time.monotonic() >= deadline:
+            findings = "; ".join(h.problems[:4]) or h.summary
+            raise ChangeFailed(f"the cluster did not settle within {timeout:g}s: {findings}")
+        time.sleep(1.0)
+
+
+def _say(target, line: str) -> None:
+    if target.on_output is not None:
+        target.on_output(line)
+
+
+# --- the apiservers -----------------------------------------------------------------------------
+
+
+def apiserver_phases(plan: Plan) -> tuple[list[Phase], str]:
+    """Phases that give every deployed kube-apiserver the plan's `--etcd-servers`, restarting
+    one master at a time (the control-plane rollout), and a sentence saying what they do —
+    or no phases and why there is nothing to update."""
+    masters = plan.control_plane_nodes
+    if not masters:
+        return [], "the plan has no control-plane nodes: no apiserver to update"
+    try:
+        from hawizard.control_plane.render import FILES
+        from hawizard.control_plane.rollout import ControlPlaneRollout
+    except ImportError:
+        return [], "this hawizard has no control-plane module: no apiserver updated"
+    unit = FILES.unit("kube-apiserver")
+    deployed, unknown = [], []
+    for m in masters:
+        try:
+            with Host.from_plan(plan, m, timeouts=TARGET_TIMEOUTS) as host:
+                if host.exists(unit):
+                    deployed.append(m)
+        except Exception:
+            unknown.append(m.name)
+    tail = f" ({', '.join(unknown)} unreachable: `hawizard apply` later)" if unknown else ""
+    if not deployed:
+        return [], (
+            "no kube-apiserver is deployed on the masters yet: `hawizard apply` gives them "
+            "the new member list" + tail
+        )
+    try:
+        phases = ControlPlaneRollout(plan, masters=tuple(deployed)).phases()
+    except Exception as exc:
+        return [], f"apiservers not updated ({exc}); run `hawizard apply` after fixing it"
+    names = ", ".join(m.name for m in deployed)
+    return phases, f"--etcd-servers updated on {names}, one master at a time{tail}"
