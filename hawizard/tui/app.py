@@ -7,9 +7,10 @@ SSH, probes) runs in thread workers that post messages; nothing here blocks the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App
@@ -19,6 +20,9 @@ from hawizard.plan import Plan, Severity, dump, validate
 from hawizard.tui.forms import describe
 from hawizard.tui.messages import PlanChanged, PlanSaved
 from hawizard.tui.theme import DEFAULT_THEME, cycle_order, load_themes, status_defaults
+
+if TYPE_CHECKING:
+    from hawizard.health import ClusterHealth
 
 LABS_ROOT = Path("/var/lib/hawizard/labs")
 
@@ -43,6 +47,7 @@ class WizardApp(App[int]):
         start: str | None = None,
         labs_root: Path = LABS_ROOT,
         interval: float = 2.0,
+        health_probe: Callable[[Plan], ClusterHealth] | None = None,
         theme_dirs: list[Path] | None = None,
     ) -> None:
         super().__init__()
@@ -50,6 +55,8 @@ class WizardApp(App[int]):
         self.plan_path = plan_path
         self.labs_root = labs_root
         self.interval = interval  # seconds between dashboard probe rounds
+        # One dashboard round; None: `hawizard.etcd.probe` against the plan's members.
+        self.health_probe = health_probe
         self.start_at = start or ("nodes" if plan is not None else "start")
         self.themes = load_themes(theme_dirs)
         for t in self.themes.values():

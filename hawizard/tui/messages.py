@@ -74,3 +74,23 @@ class CertificatesFailed(WorkerMessage, bubble=False):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+class HealthChecked(WorkerMessage, bubble=False):
+    """One probe round finished (`health` is a `hawizard.health.ClusterHealth`)."""
+
+    def __init__(self, health: Any) -> None:
+        super().__init__()
+        self.health = health
+
+
+class HealthFailed(WorkerMessage, bubble=False):
+    """The round could not even start (no client certificate, no etcd node, …)."""
+
+    def __init__(self, error: str, hint: str = "") -> None:
+        super().__init__()
+        self.error = error
+        self.hint = hint

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input
-from tui_support import FIXED_PATH, SIZE, fixed_plan, make_app, settle
+from tui_support import FIXED_PATH, SIZE, fixed_health, fixed_plan, make_app, settle
 
 
 async def _settled(pilot) -> None:
@@ -44,4 +44,17 @@ def test_step(snap_compare, step):
 @pytest.mark.parametrize("theme", ["light", "high-contrast"])
 def test_nodes_themes(snap_compare, theme):
     app = make_app(fixed_plan(), FIXED_PATH, theme=theme)
+    assert snap_compare(app, terminal_size=SIZE, run_before=_settled)
+
+
+@pytest.mark.parametrize("theme", ["dark", "high-contrast"])
+def test_dashboard_one_member_down(snap_compare, theme):
+    app = make_app(
+        fixed_plan(),
+        FIXED_PATH,
+        start="dashboard",
+        theme=theme,
+        interval=60,
+        health_probe=fixed_health,
+    )
     assert snap_compare(app, terminal_size=SIZE, run_before=_settled)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+from hawizard.health import ClusterHealth, ProbeResult, build
+from hawizard.pki import CertInfo
 from hawizard.plan import SSH, Cluster, Node, PKISettings, Plan, Role
 from hawizard.tui.app import WizardApp
 
@@ -36,3 +39,79 @@ async def settle(pilot) -> None:
     for _ in range(2):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+
+
+FIXED_NOW = dt.datetime(2025, 1, 15, 9, 30, 0, tzinfo=dt.UTC)
+_IDS = {"infra0": 0x8E9E05C52164694D, "infra1": 0x91BC3C398FB3C146, "infra2": 0xFD422379FDA50E48}
+_CLUSTER_ID = 0xCDF818194E3A8C32
+
+
+def _cert(cn: str, days: int) -> CertInfo:
+    return CertInfo(
+        subject=f"CN={cn}",
+        common_name=cn,
+        organizations=(),
+        issuer="CN=etcd-ca",
+        dns_names=(cn,),
+        ip_addresses=(),
+        serial=1,
+        not_before=FIXED_NOW - dt.timedelta(days=1),
+        not_after=FIXED_NOW + dt.timedelta(days=days, hours=1),
+        fingerprint_sha256=":".join(["AB"] * 32),
+        key_type="ecdsa-p256",
+        is_ca=False,
+        key_usage=(),
+        extended_key_usage=(),
+    )
+
+
+def fixed_health(plan: Plan, down: tuple[str, ...] = ("infra2",)) -> ClusterHealth:
+    """What the real health model makes of fixed probe answers: `down` members do not answer."""
+    port = plan.etcd.client_port
+    listed = {
+        "members": [
+            {
+                "ID": str(_IDS[n.name]),
+                "name": n.name,
+                "peerURLs": [f"https://{n.address}:{plan.etcd.peer_port}"],
+                "clientURLs": [f"https://{n.address}:{port}"],
+            }
+            for n in plan.etcd_nodes
+        ]
+    }
+    results = []
+    for i, n in enumerate(plan.etcd_nodes):
+        endpoint = f"https://{n.address}:{port}"
+        if n.name in down:
+            results.append(
+                ProbeResult(n.name, endpoint, n.address, elapsed_s=2.0, error="timed out")
+            )
+            continue
+        status = {
+            "header": {"member_id": str(_IDS[n.name]), "cluster_id": str(_CLUSTER_ID)},
+            "leader": str(_IDS["infra0"]),
+            "version": "3.5.17",
+            "raftTerm": "4",
+            "raftIndex": str(1021 + i),
+            "dbSize": "94208",
+            "dbSizeInUse": "61440",
+        }
+        results.append(
+            ProbeResult(
+                n.name,
+                endpoint,
+                n.address,
+                connected=True,
+                health={"health": "true"},
+                status=status,
+                members=listed,
+                connect_ms=3.1 + i,
+                rtt_ms=1.2 + i / 10,
+            )
+        )
+    local = {
+        "etcd/ca": _cert("etcd-ca", 3649),
+        "etcd/server-infra0": _cert("infra0", 364),
+        "etcd/etcd-admin": _cert("etcd-admin", 20),
+    }
+    return build(plan, results, local, {}, now=FIXED_NOW, duration_s=0.012)

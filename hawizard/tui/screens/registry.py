@@ -7,6 +7,7 @@ from collections.abc import Callable
 from textual.screen import Screen
 
 from hawizard.tui.screens.certificates import CertificatesScreen
+from hawizard.tui.screens.dashboard import DashboardScreen
 from hawizard.tui.screens.nodes import NodesScreen
 from hawizard.tui.screens.placeholder import pending
 from hawizard.tui.screens.review import ReviewScreen
@@ -20,5 +21,5 @@ SCREENS: dict[str, Callable[[], Screen]] = {
     "etcd": pending("etcd"),
     "control-plane": pending("control-plane"),
     "review": ReviewScreen,
-    "dashboard": pending("review"),
+    "dashboard": DashboardScreen,
 }

@@ -1,0 +1,378 @@
+"""Dashboard: the etcd cluster's health, live, without ever blocking a key press.
+
+Polling follows Dolphie: a thread worker runs one probe round (`hawizard.etcd.probe`), posts
+the `ClusterHealth`, and only then is a one-shot timer armed for the next round, so rounds
+never overlap and a slow round delays the next one instead of stacking up. Tables are keyed by
+member and certificate name; a refresh updates only the cells whose value changed, inside one
+`batch_update`. Every judgement (healthy, quorum, tolerance) comes from `hawizard.health`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Label, Static
+
+from hawizard.plan import Plan
+from hawizard.tui import format as fmt
+from hawizard.tui.messages import HealthChecked, HealthFailed
+from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
+
+if TYPE_CHECKING:
+    from hawizard.health import CertExpiry, ClusterHealth, MemberHealth
+    from hawizard.tui.app import WizardApp
+
+log = logging.getLogger(__name__)
+
+INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+MEMBER_COLUMNS = (
+    ("member", "member"),
+    ("endpoint", "endpoint"),
+    ("health", "health"),
+    ("leader", "leader"),
+    ("term", "raft term"),
+    ("index", "raft index"),
+    ("db", "DB size"),
+    ("version", "version"),
+    ("latency", "latency"),
+    ("note", "note"),
+)
+CERT_COLUMNS = (
+    ("name", "certificate"),
+    ("source", "source"),
+    ("cn", "CN"),
+    ("expires", "expires"),
+    ("days", "days left"),
+)
+STATE_VIEW = {
+    "healthy": (Mark.OK, "-ok", "✔ HEALTHY"),
+    "degraded": (Mark.WARN, "-warn", "▲ DEGRADED"),
+    "quorum_lost": (Mark.BAD, "-bad", "✖ QUORUM LOST"),
+}
+
+Cell = tuple[str, Mark | None]  # text, and the status colour (None: plain)
+Probe = Callable[[Plan], "ClusterHealth"]
+
+
+def member_cells(m: MemberHealth) -> dict[str, Cell]:
+    """A member's row; an unreachable or unhealthy member's whole row is red."""
+    if not m.in_plan:
+        mark, health = Mark.WARN, "▲ not in plan"
+    elif not m.reachable:
+        mark, health = Mark.BAD, "✖ unreachable"
+    elif not m.healthy:
+        mark, health = Mark.BAD, "✖ unhealthy"
+    elif m.is_learner:
+        mark, health = Mark.RUN, "● learner"
+    else:
+        mark, health = Mark.OK, "✔ healthy"
+    row = mark if mark is Mark.BAD else None
+    note = "; ".join(e for e in (m.error, m.cert_problem) if e)
+    return {
+        "member": (m.name, row),
+        "endpoint": (m.endpoint or "—", row),
+        "health": (health, mark),
+        "leader": ("★ leader" if m.is_leader else "", row),
+        "term": (fmt.number(m.raft_term), row),
+        "index": (fmt.number(m.raft_index), row),
+        "db": (fmt.size(m.db_size), row),
+        "version": (m.version or "—", row),
+        "latency": (fmt.millis(m.rtt_ms), row),
+        "note": (fmt.clip(note, 60), Mark.BAD if note else None),
+    }
+
+
+def cert_cells(c: CertExpiry) -> dict[str, Cell]:
+    if c.expired:
+        days: Cell = (f"✖ expired {-c.days_left}d ago", Mark.BAD)
+    elif c.expiring:
+        days = (f"▲ {c.days_left}", Mark.WARN)
+    else:
+        days = (f"✔ {c.days_left}", Mark.OK)
+    return {
+        "name": (c.name, None),
+        "source": (c.source, None),
+        "cn": (c.common_name, None),
+        "expires": (f"{c.not_after:%Y-%m-%d}", None),
+        "days": days,
+    }
+
+
+def default_probe() -> Probe:
+    """One round against every etcd member of the plan, with the operator's client cert."""
+    from hawizard.etcd import probe
+
+    tls_by_plan: dict[int, Any] = {}
+
+    def run(plan: Plan) -> ClusterHealth:
+        key = id(plan)
+        if key not in tls_by_plan:
+            tls_by_plan.clear()
+            tls = probe.ClientTLS.for_plan(plan)
+            tls.context()  # fails early, with the cert's path, if it is missing or broken
+            tls_by_plan[key] = tls
+        return probe.cluster_health(plan, tls=tls_by_plan[key])
+
+    return run
+
+
+class KeyedTable:
+    """A DataTable updated by row key, touching only cells whose value changed."""
+
+    def __init__(self, table: DataTable, columns: tuple[tuple[str, str], ...]) -> None:
+        self.table = table
+        self.columns = columns
+        self.cells: dict[str, dict[str, Cell]] = {}
+        for key, label in columns:
+            table.add_column(label, key=key)
+
+    def update(self, rows: dict[str, dict[str, Cell]], render: Callable[[Cell], Text]) -> int:
+        """Bring the table to `rows` (in order); returns how many cells were written."""
+        written = 0
+        gone = [k for k in self.cells if k not in rows]
+        for key in gone:
+            self.table.remove_row(key)
+            del self.cells[key]
+        if list(self.cells) != [k for k in rows if k in self.cells]:
+            self.rebuild(rows, render)  # order changed: cheaper to start over
+            return sum(len(r) for r in rows.values())
+        for key, cells in rows.items():
+            old = self.cells.get(key)
+            if old is None:
+                self.table.add_row(*(render(cells[c]) for c, _ in self.columns), key=key)
+                written += len(cells)
+            else:
+                for column, value in cells.items():
+                    if old.get(column) != value:
+                        self.table.update_cell(key, column, render(value))
+                        written += 1
+            self.cells[key] = cells
+        return written
+
+    def rebuild(self, rows: dict[str, dict[str, Cell]], render: Callable[[Cell], Text]) -> None:
+        self.table.clear()
+        self.cells = {}
+        for key, cells in rows.items():
+            self.table.add_row(*(render(cells[c]) for c, _ in self.columns), key=key)
+            self.cells[key] = cells
+
+
+class DashboardScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "refresh_now", "Refresh"),
+        Binding("p", "pause", "Pause"),
+        Binding("plus,equals_sign", "slower", "+interval"),
+        Binding("minus", "faster", "-interval"),
+        Binding("ctrl+b", "back", "Wizard"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = False
+        self.health: ClusterHealth | None = None
+        self.rounds = 0
+        self.cells_written = 0  # for tests: how many cells the last round touched
+        self._timer: Timer | None = None
+        self._polling = False
+        self._again = False
+        self._shown_plan: Plan | None = None
+        self._probe: Probe | None = None
+
+    @property
+    def wizard(self) -> WizardApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def plan(self) -> Plan:
+        return self.wizard.plan
+
+    @property
+    def interval(self) -> float:
+        return self.wizard.interval
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dash"):
+            yield Static("", id="dash-title")
+            yield Static("", id="quorum-banner", classes="banner")
+            yield Static("", id="dash-info")
+            yield Label("etcd members", classes="section-title")
+            yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
+            yield Label("certificate expiry", classes="section-title")
+            yield DataTable(id="cert-expiry", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="findings")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.members = KeyedTable(self.query_one("#members", DataTable), MEMBER_COLUMNS)
+        self.certs = KeyedTable(self.query_one("#cert-expiry", DataTable), CERT_COLUMNS)
+        self.app.theme_changed_signal.subscribe(self, lambda _t: self.repaint())
+
+    def on_screen_resume(self) -> None:
+        if self._shown_plan is not self.plan:
+            self._shown_plan = self.plan
+            self.health = None
+            self.members.rebuild({}, self.render_cell)
+            self.certs.rebuild({}, self.render_cell)
+            self.show_banner(Mark.IDLE, "-idle", "· probing…", "")
+        self.show_title()
+        if not self.paused:
+            self.poll()
+
+    def on_screen_suspend(self) -> None:
+        self.disarm()  # no probing behind the wizard's back
+
+    # --- the loop (Dolphie): probe in a worker, then arm a one-shot timer ------------------
+
+    def poll(self) -> None:
+        self.disarm()
+        if self._polling:
+            self._again = True  # a round is running: start the next one right after it
+            return
+        self._polling = True
+        self._again = False
+        if self._probe is None:
+            self._probe = self.wizard.health_probe or default_probe()
+        self.probe_round(self.plan, self._probe)
+
+    @work(thread=True, group="probe", exit_on_error=False)
+    def probe_round(self, plan: Plan, probe: Probe) -> None:
+        if not plan.etcd_nodes:
+            self.post_message(HealthFailed("the plan has no etcd node", "add some on Nodes"))
+            return
+        try:
+            health = probe(plan)
+        except (OSError, ValueError) as exc:
+            self.post_message(
+                HealthFailed(
+                    f"cannot use the operator's etcd client certificate: "
+                    f"{getattr(exc, 'strerror', None) or exc}",
+                    "create it on the Certificates step (or `hawizard certs create PLAN`)",
+                )
+            )
+            return
+        except Exception as exc:  # a probe bug must not stop the dashboard
+            log.exception("probe round failed")
+            self.post_message(HealthFailed(f"probe round failed: {exc}"))
+            return
+        self.post_message(HealthChecked(health))
+
+    def on_health_checked(self, message: HealthChecked) -> None:
+        self._polling = False
+        self.rounds += 1
+        self.health = message.health
+        self.show(message.health)
+        self.next_round()
+
+    def on_health_failed(self, message: HealthFailed) -> None:
+        self._polling = False
+        self.rounds += 1
+        self._probe = None  # e.g. the client cert may exist by the next round
+        self.show_banner(Mark.BAD, "-bad", f"✖ {message.error}", message.hint)
+        self.next_round()
+
+    def next_round(self) -> None:
+        if self._again:
+            self.poll()
+        elif not self.paused and self.is_current:
+            self._timer = self.set_timer(self.interval, self.poll)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def action_refresh_now(self) -> None:
+        self.poll()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused:
+            self.disarm()
+        else:
+            self.poll()
+        self.show_title()
+
+    def action_slower(self) -> None:
+        self.change_interval(+1)
+
+    def action_faster(self) -> None:
+        self.change_interval(-1)
+
+    def change_interval(self, step: int) -> None:
+        now = self.interval
+        here = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - now))
+        self.wizard.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, here + step))]
+        if self._timer is not None:  # re-arm with the new interval
+            self.disarm()
+            self._timer = self.set_timer(self.interval, self.poll)
+        self.show_title()
+
+    def action_back(self) -> None:
+        self.wizard.goto("review")
+
+    # --- rendering ------------------------------------------------------------------------
+
+    def render_cell(self, cell: Cell) -> Text:
+        text, mark = cell
+        return Text(text, style=mark_color(self.app, mark) if mark else "", end="")
+
+    def show_title(self) -> None:
+        state = "paused (p resumes)" if self.paused else f"every {self.interval:g} s"
+        title = f"hawizard dashboard · cluster {self.plan.cluster.name} · {state}"
+        self.query_one("#dash-title", Static).update(Content(title))
+
+    def show_banner(self, mark: Mark, cls: str, head: str, info: str) -> None:
+        banner = self.query_one("#quorum-banner", Static)
+        banner.set_classes(f"banner {cls}")
+        banner.update(Content(head))
+        self.query_one("#dash-info", Static).update(Content(info))
+
+    def show(self, health: ClusterHealth) -> None:
+        mark, cls, label = STATE_VIEW[health.state.value]
+        details = []
+        if health.leader_id:
+            details.append(f"leader {health.leader_name or '?'} ({health.leader_id})")
+        elif health.leader_disagreement:
+            details.append(f"leaders disagree: {', '.join(health.leaders_seen)}")
+        else:
+            details.append("no leader")
+        if health.cluster_id:
+            details.append(f"cluster {health.cluster_id}")
+        details.append(f"{health.member_count} members, quorum {health.quorum}")
+        details.append(f"probed in {health.duration_s * 1000:.0f} ms")
+        details.append(f"at {health.checked_at:%H:%M:%S} UTC")
+        self.show_banner(mark, cls, f"{label}   {health.summary}", " · ".join(details))
+        members = {m.name: member_cells(m) for m in health.members}
+        certs = {
+            c.name: cert_cells(c)
+            for c in sorted(health.certificates, key=lambda c: (c.source != "served", c.name))
+        }
+        with self.app.batch_update():
+            self.cells_written = self.members.update(members, self.render_cell)
+            self.cells_written += self.certs.update(certs, self.render_cell)
+        findings = Text(end="")
+        for mark, lines in ((Mark.BAD, health.problems), (Mark.WARN, health.warnings)):
+            for line in lines:
+                findings.append(f"\n{SYMBOL[mark]} {line}", style=mark_color(self.app, mark))
+        box = self.query_one("#findings", Static)
+        box.update(findings[1:])
+        box.display = bool(findings)
+
+    def repaint(self) -> None:
+        """The theme changed: cell colours are baked into the cells, so redraw them all."""
+        if self.is_mounted:
+            with self.app.batch_update():
+                self.members.rebuild(dict(self.members.cells), self.render_cell)
+                self.certs.rebuild(dict(self.certs.cells), self.render_cell)
