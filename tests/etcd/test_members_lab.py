@@ -1,0 +1,290 @@
+"""Day-2 membership changes against the lab: real nodes, real etcd, checked independently.
+
+One 3-member cluster (n1–n3, bootstrapped by the rollout) lives through the whole module, in
+order: refusals while a member is down, grow 3 → 4 → 5 (the second add interrupted after
+`member add` and resumed), shrink 5 → 3, a re-add refused for old data, and the replacement
+of a powered-off member by a fresh node. After each change the venv's own `etcdctl` (not
+hawizard's probes) checks that the member list matches the plan, every endpoint is healthy
+and every key written before is still there. The module resets every node it touched.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from hawizard import pki
+from hawizard.cli import main
+from hawizard.etcd import render
+from hawizard.etcd.members import MembershipChange, assess, pending_path, view_plan
+from hawizard.etcd.probe import wait_healthy
+from hawizard.etcd.rollout import etcd_phases
+from hawizard.journal import Journal
+from hawizard.plan import Plan, Role, dump, load
+from hawizard.remote import HostPool
+from hawizard.steps import EventKind, Phase, Runner, Step
+
+pytestmark = pytest.mark.lab
+
+ETCDCTL = Path(sys.executable).parent / "etcdctl"
+
+
+@dataclass
+class Cluster:
+    lab: object
+    path: Path
+    spare: dict  # lab node name -> Node, as the plan would list it (etcd role only)
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def plan(self) -> Plan:
+        return load(self.path)
+
+    def name(self, i: int) -> str:
+        return self.lab.nodes[i - 1].name
+
+    def plan_with(self, *names: str) -> Plan:
+        """Put spare nodes into the plan file (etcd role only), as an operator would."""
+        plan = self.plan
+        have = {n.name for n in plan.nodes}
+        nodes = plan.nodes + tuple(self.spare[n] for n in names if n not in have)
+        dump(plan.with_nodes(nodes), self.path)
+        return self.plan
+
+
+def etcdctl(plan: Plan, *args: str, endpoints=None) -> subprocess.CompletedProcess:
+    layout = pki.paths(plan)
+    nodes = endpoints or plan.etcd_nodes
+    eps = ",".join(render.client_url(plan, n) for n in nodes)
+    argv = [
+        str(ETCDCTL),
+        f"--endpoints={eps}",
+        "--command-timeout=5s",
+        "--dial-timeout=3s",
+        f"--cacert={layout.etcd_ca.cert}",
+        f"--cert={layout.etcd_admin.cert}",
+        f"--key={layout.etcd_admin.key}",
+    ]
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
+
+
+def member_list(plan: Plan, endpoints=None) -> list[dict]:
+    out = etcdctl(plan, "member", "list", "-w", "json", endpoints=endpoints)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["members"]
+
+
+def member_ids(plan: Plan, endpoints=None) -> list[int]:
+    return sorted(m["ID"] for m in member_list(plan, endpoints))
+
+
+def assert_agrees_with_plan(c: Cluster) -> None:
+    plan = c.plan
+    members = member_list(plan)
+    assert sorted(m.get("name", "") for m in members) == sorted(n.name for n in plan.etcd_nodes)
+    assert not any(m.get("isLearner") for m in members)
+    urls = sorted(u for m in members for u in m["peerURLs"])
+    assert urls == sorted(render.peer_url(plan, n) for n in plan.etcd_nodes)
+    health = etcdctl(plan, "endpoint", "health")
+    assert health.returncode == 0, health.stderr
+    assert (health.stdout + health.stderr).count("is healthy") == len(plan.etcd_nodes)
+    for key, value in c.keys.items():
+        got = etcdctl(plan, "get", key, "--print-value-only")
+        assert got.stdout.strip() == value, (key, got.stderr)
+
+
+def put_key(c: Cluster, key: str, value: str) -> None:
+    out = etcdctl(c.plan, "put", key, value)
+    assert out.returncode == 0, out.stderr
+    c.keys[key] = value
+
+
+def cli(c: Cluster, *argv: str, capsys) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["etcd", *argv[:1], str(c.path), *argv[1:], "--yes", "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip().startswith("{") else {}
+
+
+def main_pid(lab, node: str) -> str:
+    return lab.exec(node, ["systemctl", "show", "-p", "MainPID", "--value", "etcd"]).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def c(lab, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("members")
+    (folder / "pki").mkdir(mode=0o700)
+    full = lab.plan(nodes=5, pki_dir=folder / "pki")
+    spare = {n.name: replace(n, roles=(Role.ETCD,)) for n in full.nodes[3:]}
+    path = folder / "plan.toml"
+    dump(lab.plan(nodes=3, pki_dir=folder / "pki"), path)
+    names = [n.name for n in full.nodes]
+    try:
+        plan = load(path)
+        pki.create(plan)
+        result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
+        assert result.ok, result.failures
+        cluster = Cluster(lab, path, spare)
+        put_key(cluster, "/day2/before", "written-on-3-members")
+        yield cluster
+    finally:
+        lab.reset(*names)
+
+
+# --- refusals: nothing changes --------------------------------------------------------------
+
+
+def test_add_and_remove_are_refused_while_a_member_is_down(c, capsys):
+    n1, n3, n4 = c.name(1), c.name(3), c.name(4)
+    up = c.plan.etcd_nodes[:2]
+    c.plan_with(n4)
+    c.lab.exec(n3, ["systemctl", "stop", "etcd"])
+    try:
+        before = member_ids(c.plan, up)
+        code, out = cli(c, "add", n4, capsys=capsys)
+        assert code == 2 and out["refused"]
+        assert f"{n3} is down" in out["impact"]["reason"]
+        assert out["impact"]["suggestion"] == f"hawizard etcd replace {c.path} {n3} {n4}"
+        code, out = cli(c, "remove", n1, capsys=capsys)
+        assert code == 2 and "would leave 1 healthy of 2" in out["impact"]["reason"]
+        assert member_ids(c.plan, up) == before
+        assert not pending_path(c.path).exists()
+        assert c.lab.exec(n4, ["test", "-e", "/etc/etcd"], check=False).returncode != 0
+    finally:
+        c.lab.exec(n3, ["systemctl", "start", "etcd"])
+        wait_healthy(view_plan(c.plan, [n.name for n in c.plan.etcd_nodes[:3]]), timeout=60)
+
+
+def test_dry_run_changes_nothing(c, capsys):
+    n4 = c.name(4)
+    before = member_ids(c.plan, c.plan.etcd_nodes[:3])
+    capsys.readouterr()
+    code = main(["etcd", "add", str(c.path), n4, "--dry-run", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["dry_run"], out
+    recorded = out["result"]["recorded"]
+    assert any("systemctl start --no-block etcd" in r for r in recorded[n4])
+    assert any("member add" in r for r in recorded["(local)"])
+    assert member_ids(c.plan, c.plan.etcd_nodes[:3]) == before
+    assert not pending_path(c.path).exists()
+
+
+# --- grow 3 -> 4 -> 5 ---------------------------------------------------------------------------
+
+
+def test_grow_three_to_four(c, capsys):
+    n1, n4 = c.name(1), c.name(4)
+    pid = main_pid(c.lab, n1)
+    code, out = cli(c, "add", n4, capsys=capsys)
+    assert code == 0, out
+    snap = Path(out["snapshot"]["path"])
+    assert snap.stat().st_mode & 0o777 == 0o600 and snap.parent.stat().st_mode & 0o777 == 0o700
+    assert out["impact"]["before"]["members"] == 3 and out["impact"]["after"]["members"] == 4
+    assert_agrees_with_plan(c)
+    # the others learnt the membership in their config, without a restart
+    config = c.lab.exec(n1, ["cat", render.CONFIG_PATH]).stdout
+    assert f"{n4}={render.peer_url(c.plan, c.plan.node(n4))}" in config
+    assert main_pid(c.lab, n1) == pid
+    assert not pending_path(c.path).exists()
+    put_key(c, "/day2/on-four", "written-on-4-members")
+
+
+def test_interrupted_add_resumes_without_a_second_member_add(c, capsys):
+    """Four to five, stopped right after `member add` by an exception standing in for Ctrl-C,
+    then resumed by running the same command again."""
+    n5 = c.name(5)
+    plan = c.plan_with(n5)
+    assessment = assess(plan, "add", n5)
+    assert assessment.allowed, assessment.impact.reason
+    change = MembershipChange(plan, assessment)
+    first_id = change.change_id
+    assert change.begin() == []
+    phases = change.phases()
+    at = [p.title for p in phases].index("etcd member add") + 1
+
+    def ctrl_c(_local) -> None:
+        raise KeyboardInterrupt
+
+    phases.insert(at, Phase("interrupt", [Step(None, "Ctrl-C", None, ctrl_c)]))
+    with pytest.raises(KeyboardInterrupt):
+        Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(phases)
+    url = render.peer_url(plan, plan.node(n5))
+    listed = [m for m in member_list(plan, plan.etcd_nodes[:4]) if url in m["peerURLs"]]
+    assert len(listed) == 1 and listed[0].get("isLearner")
+    assert pending_path(c.path).exists()
+
+    # a different change is refused while this one is unfinished
+    code, out = cli(c, "remove", c.name(2), capsys=capsys)
+    assert code == 2 and "has not finished" in out["impact"]["reason"]
+
+    events: list = []
+    resumed = assess(c.plan, "add", n5)
+    assert resumed.allowed and resumed.impact.resume, resumed.impact.reason
+    change = MembershipChange(c.plan, resumed)
+    assert change.change_id == first_id  # same change, same journal key for `member add`
+    change.begin()
+    result = Runner(HostPool(c.plan), journal=Journal.for_plan(c.plan), listener=events.append).run(
+        change.phases()
+    )
+    assert result.ok, result.failures
+    change.finish(True)
+    adds = [e for e in events if e.step == f"member add {n5} (learner)" and e.kind != "started"]
+    assert [e.kind for e in adds] == [EventKind.UNCHANGED]
+    assert "journal" in adds[0].text
+    assert_agrees_with_plan(c)
+    assert not pending_path(c.path).exists()
+    put_key(c, "/day2/on-five", "written-on-5-members")
+
+
+# --- shrink 5 -> 3 ------------------------------------------------------------------------------
+
+
+def test_shrink_five_to_three(c, capsys):
+    for name in (c.name(5), c.name(4)):
+        code, out = cli(c, "remove", name, capsys=capsys)
+        assert code == 0, out
+        assert name not in {n.name for n in c.plan.nodes}  # etcd was its only role
+        assert_agrees_with_plan(c)
+        state = c.lab.exec(name, ["systemctl", "is-active", "etcd"], check=False).stdout.strip()
+        enabled = c.lab.exec(name, ["systemctl", "is-enabled", "etcd"], check=False).stdout
+        assert state != "active" and enabled.strip() == "disabled"
+        data = c.plan.etcd.data_dir + "/member"
+        assert c.lab.exec(name, ["test", "-d", data], check=False).returncode == 0  # kept
+        assert any("kept, never deleted" in n for n in out["notes"])
+    assert c.path.with_name("plan.toml.bak").exists()
+    assert len(c.plan.etcd_nodes) == 3
+
+
+def test_readding_a_node_with_old_data_is_refused(c, capsys):
+    n4 = c.name(4)
+    c.plan_with(n4)
+    before = member_ids(c.plan, c.plan.etcd_nodes[:3])
+    code, out = cli(c, "add", n4, capsys=capsys)
+    assert code == 2 and "earlier membership" in out["impact"]["reason"]
+    assert member_ids(c.plan, c.plan.etcd_nodes[:3]) == before
+
+
+# --- replace a powered-off member ------------------------------------------------------------
+
+
+def test_replace_a_stopped_member_with_a_fresh_node(c, capsys):
+    n3, n4 = c.name(3), c.name(4)
+    c.lab.reset(n4)  # a fresh machine in place of the one with old data
+    c.lab.fault(n3, "stop")
+    try:
+        code, out = cli(c, "replace", n3, n4, capsys=capsys)
+        assert code == 0, out
+        assert out["impact"]["before"]["tolerance"] == 0
+        assert out["impact"]["after"]["tolerance"] == 1
+        assert any(n3 in w and "unreachable" in w for w in out["warnings"])
+        plan = c.plan
+        assert [n.name for n in plan.etcd_nodes] == [c.name(1), c.name(2), n4]
+        assert plan.node(n3).roles == (Role.CONTROL_PLANE,)  # kept as a master
+        assert_agrees_with_plan(c)
+    finally:
+        c.lab.fault(n3, "start")
