@@ -94,3 +94,39 @@ class HealthFailed(WorkerMessage, bubble=False):
         super().__init__()
         self.error = error
         self.hint = hint
+
+
+# --- rollouts -------------------------------------------------------------------------------
+
+
+class RunStarted(WorkerMessage, bubble=False):
+    """The phases are built; `steps` is how many steps each node (or "(local)") will run."""
+
+    def __init__(self, steps: dict[str, int], phases: list[str], dry_run: bool) -> None:
+        super().__init__()
+        self.steps = steps
+        self.phases = phases
+        self.dry_run = dry_run
+
+
+class RunnerEvent(WorkerMessage, bubble=False):
+    """One `hawizard.steps.Event`, forwarded from the runner's threads as it happens."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
+class RunFinished(WorkerMessage, bubble=False):
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result  # hawizard.steps.RunResult
+
+
+class RunNotStarted(WorkerMessage, bubble=False):
+    """The run could not begin (certificates, binaries, an invalid plan…)."""
+
+    def __init__(self, error: str, details: list[str] | None = None) -> None:
+        super().__init__()
+        self.error = error
+        self.details = details or []

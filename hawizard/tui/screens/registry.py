@@ -7,7 +7,9 @@ from collections.abc import Callable
 from textual.screen import Screen
 
 from hawizard.tui.screens.certificates import CertificatesScreen
+from hawizard.tui.screens.control_plane import ControlPlaneScreen
 from hawizard.tui.screens.dashboard import DashboardScreen
+from hawizard.tui.screens.etcd import EtcdScreen
 from hawizard.tui.screens.nodes import NodesScreen
 from hawizard.tui.screens.placeholder import pending
 from hawizard.tui.screens.review import ReviewScreen
@@ -18,8 +20,8 @@ SCREENS: dict[str, Callable[[], Screen]] = {
     "nodes": NodesScreen,
     "preflight": pending("preflight"),
     "certificates": CertificatesScreen,
-    "etcd": pending("etcd"),
-    "control-plane": pending("control-plane"),
+    "etcd": EtcdScreen,
+    "control-plane": ControlPlaneScreen,
     "review": ReviewScreen,
     "dashboard": DashboardScreen,
 }

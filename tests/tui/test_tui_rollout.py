@@ -1,0 +1,108 @@
+"""The etcd and control-plane steps run the engine's phases and show them live: node rows,
+the streamed log, the failure panel with how to resume, and the dry-run view."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import replace
+
+from textual.widgets import RichLog, Static
+from tui_support import SIZE, make_app
+
+from hawizard.plan import SSH, Cluster, Node, PKISettings, Plan, Role
+from hawizard.tui.messages import RunFinished, RunnerEvent
+from hawizard.tui.screens.control_plane import control_plane_summary
+from hawizard.tui.screens.etcd import EtcdScreen
+from hawizard.tui.widgets.node_progress import NodeProgress
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def log_text(screen) -> str:
+    return "\n".join(strip.text for strip in screen.query_one("#run-log", RichLog).lines)
+
+
+async def run_until_finished(pilot, key: str, timeout: float = 60.0) -> None:
+    await pilot.press(key)
+    deadline = time.monotonic() + timeout
+    screen = pilot.app.screen
+    while screen.running or screen.result is None:
+        assert time.monotonic() < deadline, "the run did not finish in time"
+        await pilot.pause(0.1)
+    await pilot.pause()
+
+
+async def test_unreachable_node_fills_the_failure_panel(tmp_path):
+    port = closed_port()
+    plan = Plan(
+        nodes=(Node("infra0", "127.0.0.1", (Role.ETCD,), SSH("root", port, str(tmp_path / "k"))),),
+        cluster=Cluster(name="t", known_hosts=str(tmp_path / "known_hosts")),
+        pki=PKISettings(dir=str(tmp_path / "pki")),
+        source=tmp_path / "plan.toml",
+    )
+    events: list[RunnerEvent] = []
+    app = make_app(plan, tmp_path / "plan.toml", start="etcd")
+    hook = lambda m: events.append(m) if isinstance(m, RunnerEvent) else None  # noqa: E731
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        screen = app.screen
+        assert isinstance(screen, EtcdScreen)
+        await run_until_finished(pilot, "ctrl+r")
+        panel = screen.query_one("#failure-panel", Static)
+        assert panel.display
+        text = str(panel.render())
+        assert "infra0 · step “preflight”" in text
+        assert f"127.0.0.1:{port}" in text  # the engine's own connect error
+        assert f"hawizard apply {tmp_path / 'plan.toml'}" in text
+        row = screen.query_one(NodeProgress)
+        assert row.node == "infra0" and "failed" in str(row.query_one(".np-state").render())
+        assert "etcd rollout stopped" in str(screen.query_one("#run-status").render())
+        assert any(e.event.kind.value == "failed" for e in events)
+        # the certificates were made first, as `hawizard apply` does
+        assert (tmp_path / "pki" / "etcd" / "ca.pem").exists()
+
+
+async def test_dry_run_against_a_real_sshd_streams_the_engine_output(ssh_plan, tmp_path):
+    plan = ssh_plan(nodes=1, names=("infra0",))
+    plan = replace(plan, pki=PKISettings(dir=str(tmp_path / "pki")))
+    app = make_app(plan, plan.source, start="etcd")
+    finished: list[RunFinished] = []
+    hook = lambda m: finished.append(m) if isinstance(m, RunFinished) else None  # noqa: E731
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        screen = app.screen
+        await run_until_finished(pilot, "ctrl+d")
+        result = finished[0].result
+        assert result.dry_run
+        text = log_text(screen)
+        assert "── etcd preflight (1/" in text
+        assert "infra0: ok   sudo: commands run as root" in text  # preflight's own lines
+        if result.failures:  # e.g. this host has no systemd as PID 1: the panel says so
+            failure = result.failures[0]
+            assert f"{failure.node} · step “{failure.step}”" in str(
+                screen.query_one("#failure-panel").render()
+            )
+        else:
+            assert "dry run: nothing was changed" in text
+        assert not (tmp_path / "etcd-data").exists()
+
+
+def test_control_plane_summary_names_masters_endpoint_and_targets():
+    plan = Plan(
+        nodes=(
+            Node("m1", "10.1.2.11"),
+            Node("m2", "10.1.2.12"),
+            Node("m3", "10.1.2.13"),
+        ),
+        cluster=Cluster(name="p", control_plane_endpoint="10.1.2.10:6443"),
+    )
+    text = control_plane_summary(plan)
+    assert "m1 (10.1.2.11), m2 (10.1.2.12), m3 (10.1.2.13)" in text
+    assert "https://10.1.2.10:6443" in text
+    assert "/etc/kubernetes/pki/etcd/" in text
+    assert "external" in text
+    lb = replace(plan, control_plane=replace(plan.control_plane, load_balancer="m1"))
+    assert "haproxy on m1" in control_plane_summary(lb)
