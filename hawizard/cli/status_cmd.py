@@ -3,7 +3,8 @@
 Exit codes follow `ClusterHealth.state`: 0 healthy, 1 degraded but with quorum, 2 quorum lost
 or nothing reachable (and 2 for an unusable plan or missing client certificate, as everywhere).
 `--json` prints `ClusterHealth.to_json()` (schema documented there); with `--watch` it prints
-one compact JSON document per line, per round.
+one compact JSON document per line, per round. `--watch` redraws in place on a terminal and
+appends one report per round when the output is piped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,23 @@ import time
 from hawizard.cli.output import console, fail, load_plan, print_json
 
 _STATE_STYLE = {"healthy": "bold green", "degraded": "bold yellow", "quorum_lost": "bold red"}
+
+# (header, header on a narrow terminal or "" to leave the column out there, justify, may wrap)
+_COLUMNS = (
+    ("endpoint", "", "left", False),
+    ("name", "name", "left", False),
+    ("id", "id", "left", False),
+    ("version", "ver", "left", False),
+    ("db size", "db", "right", False),
+    ("leader", "lead", "center", False),
+    ("learner", "", "center", False),
+    ("raft term", "term", "right", False),
+    ("raft index", "index", "right", False),
+    ("health", "health", "left", False),
+    ("latency", "rtt", "right", False),
+    ("errors", "", "left", True),
+)
+WIDE = 150  # below this many columns, endpoint/learner/errors move out of the table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,7 +97,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print_json(health.to_json())
         else:
-            console.print(render(health))
+            console.print(render(health, console.width))
         return health.exit_code
     return _watch(round_, args.watch, args.json)
 
@@ -96,11 +114,18 @@ def _watch(round_, every: float, as_json: bool) -> int:
                 sys.stdout.flush()
                 time.sleep(every)
         health = round_()
-        with Live(render(health), console=console, auto_refresh=False) as live:
+        if not console.is_terminal:  # piped or logged: Live would print only at the end
+            while True:
+                console.print(render(health, console.width))
+                console.rule(style="dim")
+                console.file.flush()
+                time.sleep(every)
+                health = round_()
+        with Live(render(health, console.width), console=console, auto_refresh=False) as live:
             while True:
                 time.sleep(every)
                 health = round_()
-                live.update(render(health), refresh=True)
+                live.update(render(health, console.width), refresh=True)
     except KeyboardInterrupt:
         pass
     return health.exit_code if health is not None else 130
@@ -109,13 +134,14 @@ def _watch(round_, every: float, as_json: bool) -> int:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def render(health):  # health: hawizard.health.ClusterHealth -> a rich renderable
+def render(health, width: int = WIDE):  # health: ClusterHealth -> a rich renderable
     """The banner, the member table (etcdctl's columns plus health and latency), the cert
-    expiry table and the findings; one renderable so `--watch` can redraw it whole."""
+    expiry table and the findings; one renderable so `--watch` can redraw it whole. On a
+    narrow terminal the table keeps the essentials; every error is in the findings anyway."""
     from rich.console import Group
     from rich.text import Text
 
-    parts = [_banner(health), _members(health), _certificates(health)]
+    parts = [_banner(health), _members(health, width), _certificates(health)]
     for p in health.problems:
         parts.append(Text.from_markup(f"[red]•[/] {_esc(p)}"))
     for w in health.warnings:
@@ -145,25 +171,27 @@ def _banner(health):
     return Panel(text, border_style=style.split()[-1], expand=False)
 
 
-def _members(health):
+def _members(health, width: int):
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="etcd members", title_justify="left")
-    for col, justify in (
-        ("endpoint", "left"),
-        ("name", "left"),
-        ("id", "left"),
-        ("version", "left"),
-        ("db size", "right"),
-        ("leader", "center"),
-        ("learner", "center"),
-        ("raft term", "right"),
-        ("raft index", "right"),
-        ("health", "left"),
-        ("latency", "right"),
-        ("errors", "left"),
-    ):
-        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    wide = width >= WIDE
+    table = Table(
+        title="etcd members",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    shown = [wide or bool(short) for _, short, *_ in _COLUMNS]
+    for (header, short, justify, wrap), show in zip(_COLUMNS, shown, strict=True):
+        if show:
+            table.add_column(
+                header if wide else short,
+                justify=justify,  # type: ignore[arg-type]
+                no_wrap=not wrap,
+                overflow="fold",
+            )
     for m in health.members:
         if not m.reachable:
             state, style = ("unreachable", "red") if m.in_plan else ("not probed", "yellow")
@@ -173,12 +201,15 @@ def _members(health):
             state, style = "healthy", "green"
         errors = "; ".join(e for e in (m.error, m.cert_problem) if e)
         via = f" via {m.path.value}" if m.path and m.path.value != "direct" else ""
-        table.add_row(
-            m.endpoint or "-",
-            m.name + ("" if m.in_plan else " (not in plan)"),
+        name = m.name + ("" if m.in_plan else " (not in plan)")
+        if m.is_learner and not wide:
+            name += " (learner)"
+        cells = (
+            m.endpoint.removeprefix("https://") or "-",
+            name,
             m.id or "-",
             m.version or "-",
-            _size(m.db_size, m.db_size_in_use),
+            _bytes(m.db_size) if m.db_size is not None else "-",
             "[bold]yes[/]" if m.is_leader else "no",
             "yes" if m.is_learner else "no",
             _num(m.raft_term),
@@ -187,15 +218,19 @@ def _members(health):
             f"{m.rtt_ms:.1f} ms{via}" if m.rtt_ms is not None else "-",
             f"[red]{_esc(errors)}[/]" if errors else "",
         )
+        table.add_row(*(c for c, show in zip(cells, shown, strict=True) if show))
     return table
 
 
 def _certificates(health):
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="certificate expiry", title_justify="left")
+    table = Table(
+        title="certificate expiry", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
     for col in ("certificate", "source", "CN", "expires", "days left"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col != "CN")
     for c in sorted(health.certificates, key=lambda c: (c.source != "served", c.name)):
         if c.expired:
             days = f"[bold red]expired {-c.days_left}d ago[/]"
@@ -205,12 +240,6 @@ def _certificates(health):
             days = f"[green]{c.days_left}[/]"
         table.add_row(c.name, c.source, c.common_name, f"{c.not_after:%Y-%m-%d}", days)
     return table
-
-
-def _size(total: int | None, in_use: int | None) -> str:
-    if total is None:
-        return "-"
-    return _bytes(total) + (f" ({_bytes(in_use)} used)" if in_use is not None else "")
 
 
 def _bytes(n: int) -> str:

@@ -85,6 +85,10 @@ def test_healthy_cluster_fills_every_field(etcd_cluster: LocalEtcd) -> None:
         assert m.served_cert is not None and m.served_cert.common_name == m.name
         assert etcd_cluster.node(m.name).address in m.served_cert.ip_addresses
         assert m.client_urls == (etcd_cluster.client_url(m.name),)
+    table = etcd_cluster.etcdctl("member", "list", "-w", "simple").stdout  # "id, started, …"
+    assert sorted(line.split(",")[0] for line in table.splitlines()) == sorted(
+        m.id for m in health.members
+    )
     leader = next(m for m in health.members if m.is_leader)
     assert (health.leader_id, health.leader_name) == (leader.id, leader.name)
     assert HEX.match(health.cluster_id)

@@ -1,0 +1,139 @@
+"""`hawizard status`: exit codes, the table, `--json` and `--watch`, against a real local etcd."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+from fixtures.local_etcd import LocalEtcd
+from test_health import DOCUMENTED_KEYS, MEMBER_KEYS
+
+from hawizard.cli import main, output
+from hawizard.plan import dump
+
+
+def _status(capsys, *args: str) -> tuple[int, str, str]:
+    rc = main(["status", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_healthy_table_and_exit_0(etcd_cluster: LocalEtcd, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(output.console, "_width", 200)  # a wide terminal: no folded headers
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path))
+    assert rc == 0
+    assert "HEALTHY" in out and "3/3 healthy · tolerates 1 more failure" in out
+    for column in ("endpoint", "id", "version", "db size", "leader", "learner", "raft term"):
+        assert column in out
+    assert "etcd/server-m1" in out and "m1 (served)" in out
+    for name in etcd_cluster.names:
+        assert etcd_cluster.client_url(name).removeprefix("https://") in out
+
+
+def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json")
+    data = json.loads(out)
+    assert rc == 0 and data["exit_code"] == 0 and data["state"] == "healthy"
+    assert set(data) == DOCUMENTED_KEYS
+    assert [set(m) for m in data["members"]] == [MEMBER_KEYS] * 3
+    assert sum(m["is_leader"] for m in data["members"]) == 1
+    assert data["tolerates"] == 1 and data["quorum"] == 2
+
+
+def test_one_member_down_exits_1(etcd_cluster: LocalEtcd, capsys) -> None:
+    etcd_cluster.kill("m2")
+    time.sleep(1.0)  # if m2 led, let the others elect a new leader first
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--timeout", "1")
+    assert rc == 1
+    assert "DEGRADED" in out and "2/3 healthy · tolerates 0 more failures" in out
+    assert "m2 is unreachable: connection refused" in out
+
+
+def test_quorum_lost_exits_2(etcd_cluster: LocalEtcd, capsys) -> None:
+    etcd_cluster.kill("m1")
+    etcd_cluster.kill("m2")
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json", "--timeout", "1")
+    data = json.loads(out)
+    assert rc == 2 and data["state"] == "quorum_lost" and data["exit_code"] == 2
+    assert data["quorum_ok"] is False and data["tolerates"] == 0
+
+
+def test_served_cert_mismatch_exits_1(etcd_cluster: LocalEtcd, capsys) -> None:
+    etcd_cluster.restart("m2", serve_cert_of="m3")
+    etcd_cluster.wait_healthy()
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json")
+    data = json.loads(out)
+    assert rc == 1
+    m2 = next(m for m in data["members"] if m["name"] == "m2")
+    assert m2["healthy"] and m2["cert_problem"] == "serves m3's certificate instead of its own"
+    assert m2["served_cert"]["common_name"] == "m3"
+
+
+def test_missing_client_certificate_is_a_usage_error(etcd_cluster: LocalEtcd, tmp_path, capsys):
+    plan = replace(etcd_cluster.plan, pki=replace(etcd_cluster.plan.pki, dir=str(tmp_path)))
+    path = tmp_path / "plan.toml"
+    dump(plan, path)
+    rc, out, err = _status(capsys, str(path))
+    assert rc == 2 and out == ""
+    assert "etcd-admin.pem" in err and "hawizard certs create" in err
+
+
+def test_bad_timeout_is_rejected(etcd_cluster: LocalEtcd, capsys) -> None:
+    try:
+        rc = main(["status", str(etcd_cluster.plan_path), "--timeout", "0"])
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc == 2
+    assert "must be more than 0 seconds" in capsys.readouterr().err
+
+
+def _run_watch(cluster: LocalEtcd, *extra: str, lines: int) -> tuple[int, list[str]]:
+    """Start `hawizard status --watch` for real, read `lines` lines (20 s at most, from a
+    reader thread so a silent child cannot hang the test), then Ctrl-C it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hawizard", "status", str(cluster.plan_path), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    got: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [got.put(line) for line in proc.stdout], daemon=True)
+    reader.start()
+    out: list[str] = []
+    try:
+        deadline = time.monotonic() + 20
+        while len(out) < lines and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                out.append(got.get(timeout=0.2))
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    return proc.returncode, out
+
+
+def test_watch_json_prints_one_document_per_round_until_ctrl_c(etcd_cluster: LocalEtcd):
+    rc, lines = _run_watch(etcd_cluster, "--watch", "0.2", "--json", lines=3)
+    docs = [json.loads(line) for line in lines]
+    assert len(docs) == 3 and all(d["state"] == "healthy" for d in docs)
+    assert docs[0]["checked_at"] < docs[1]["checked_at"] < docs[2]["checked_at"]
+    assert rc == 0, "Ctrl-C ends the watch with the last round's exit code"
+
+
+def test_watch_redraws_the_table(etcd_cluster: LocalEtcd) -> None:
+    rc, lines = _run_watch(etcd_cluster, "--watch", "0.2", lines=120)
+    text = "".join(lines)
+    assert text.count("3/3 healthy") >= 2, "piped output gets one report per round"
+    assert "etcd members" in text
+    assert rc == 0
