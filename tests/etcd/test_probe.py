@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fixtures.local_etcd import LocalEtcd
+from fixtures.local_etcd import LocalEtcd, silent_listener
 
 from hawizard import pki
 from hawizard.etcd import probe
@@ -137,43 +137,12 @@ def test_a_new_leader_is_seen_after_the_leader_is_killed(etcd_cluster: LocalEtcd
     assert after.state is State.DEGRADED and after.tolerates == 0
 
 
-@contextmanager
-def _silent_listener(host: str, port: int) -> Iterator[list[socket.socket]]:
-    """A TCP listener that accepts every connection and never sends a byte."""
-    held: list[socket.socket] = []
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((host, port))
-    server.listen(16)
-    server.settimeout(0.1)
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield held
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        for conn in held:
-            conn.close()
-        server.close()
-
-
 def test_blackholed_member_costs_its_timeout_only(etcd_cluster: LocalEtcd) -> None:
     """Simulated with a never-answering listener on m3's address (the real nft blackhole is in
     the lab tests). The round must not wait for m3 longer than its timeout."""
     etcd_cluster.kill("m3")
     node = etcd_cluster.node("m3")
-    with _silent_listener(node.address, etcd_cluster.plan.etcd.client_port) as held:
+    with silent_listener(node.address, etcd_cluster.plan.etcd.client_port) as held:
         start = time.monotonic()
         health = probe.cluster_health(etcd_cluster.plan, FAST)
         took = time.monotonic() - start
@@ -337,8 +306,8 @@ def test_round_is_concurrent_for_five_members() -> None:
         cluster.kill("m5")
         port = cluster.plan.etcd.client_port
         with (
-            _silent_listener(cluster.node("m4").address, port),
-            _silent_listener(cluster.node("m5").address, port),
+            silent_listener(cluster.node("m4").address, port),
+            silent_listener(cluster.node("m5").address, port),
         ):
             health = _wait_for(lambda h: h.leader_id != "", cluster.plan)
             start = time.monotonic()
