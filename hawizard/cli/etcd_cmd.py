@@ -141,7 +141,7 @@ def _progress(quiet: bool):
 
 
 def cmd_change(args: argparse.Namespace) -> int:
-    from hawizard.etcd.members import BadRequest, ChangeFailed, check_request
+    from hawizard.etcd.members import BadRequest, ChangeFailed, check_request, finished_before
     from hawizard.etcd.quorum_rules import Op
     from hawizard.planlock import PlanLock, PlanLocked
 
@@ -155,6 +155,9 @@ def cmd_change(args: argparse.Namespace) -> int:
     try:
         check_request(plan, op, node, old)
     except BadRequest as exc:
+        if finished_before(plan, op, node, old):
+            console.print(f"this change had completed already: {exc}")
+            return 0
         return fail(str(exc), exc.hint)
     command = "hawizard etcd " + " ".join(
         a for a in (args.action, args.plan, old, node) if a is not None
@@ -173,7 +176,7 @@ def cmd_change(args: argparse.Namespace) -> int:
 
 
 def _change(plan, op, node, old, args, command: str) -> int:
-    from hawizard.etcd.members import MembershipChange, apiserver_phases, assess
+    from hawizard.etcd.members import MembershipChange, assess, execute
 
     if not args.json:
         err_console.print("[dim]checking the cluster…[/]")
@@ -200,20 +203,14 @@ def _change(plan, op, node, old, args, command: str) -> int:
             "the local PKI cannot issue the new member's certificates",
             f"hawizard certs check {args.plan}",
         )
-    result = _run(plan, change.phases(), args)
-    cp_note, cp_result = "", None
-    if result.ok and not args.dry_run:
-        change.finish(True)
-        after = change.plan_after or _reload(plan)
-        phases, cp_note = apiserver_phases(after)
-        if phases:
-            cp_result = _run(after, phases, args)
+    outcome = execute(change, lambda p, phases: _run(p, phases, args), dry_run=args.dry_run)
+    result, cp_result, cp_note = outcome.etcd, outcome.apiservers, outcome.apiserver_note
     if args.json:
         from hawizard.cli.apply_cmd import _result_json
 
         print_json(
             {
-                "ok": result.ok and (cp_result is None or cp_result.ok),
+                "ok": outcome.ok,
                 "dry_run": args.dry_run,
                 "impact": impact.to_json(),
                 "snapshot": change.snapshot.to_json() if change.snapshot else None,
@@ -228,15 +225,7 @@ def _change(plan, op, node, old, args, command: str) -> int:
         )
     else:
         _summary(result, change, command, cp_note, cp_result, args)
-    if not result.ok:
-        return 1
-    return 0 if cp_result is None or cp_result.ok else 1
-
-
-def _reload(plan):
-    from hawizard.plan import load
-
-    return load(plan.source)
+    return 0 if outcome.ok else 1
 
 
 def _run(plan, phases, args):

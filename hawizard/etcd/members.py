@@ -44,18 +44,22 @@ from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.health import ClusterHealth
 from hawizard.plan import Node, Plan, Role
 from hawizard.remote import ConnectError, Host, Timeouts
-from hawizard.steps import Phase, Step
+from hawizard.steps import Phase, RunResult, Step
 
 __all__ = [
     "Assessment",
     "BadRequest",
     "ChangeFailed",
+    "ChangeOutcome",
     "MembershipChange",
     "PendingChange",
+    "apiserver_phases",
     "assess",
     "check_request",
     "clear_pending",
     "command_for",
+    "execute",
+    "finished_before",
     "pending_path",
     "read_pending",
     "view_plan",
@@ -179,6 +183,20 @@ def check_request(plan: Plan, op: Op, node: str, old: str | None = None) -> None
         need_etcd(node, "the plan describes the cluster you want")
     if plan.source is None:
         raise BadRequest("the plan has no file: a membership change records its progress there")
+
+
+def finished_before(plan: Plan, op: Op, node: str, old: str | None = None) -> bool:
+    """True (and the record cleared) when this remove/replace already wrote the plan but
+    stopped before clearing its in-flight record, so running it again finds nothing to do."""
+    pending = read_pending(plan.source)
+    if op is Op.ADD or pending is None or not pending.same(op, node, old):
+        return False
+    gone = node if op is Op.REMOVE else old
+    if any(n.name == gone and n.is_etcd for n in plan.nodes):
+        return False
+    assert plan.source is not None
+    clear_pending(plan.source)
+    return True
 
 
 def _label(plan: Plan) -> str:
@@ -445,6 +463,8 @@ class MembershipChange:
             Phase("etcd member remove", [Step(None, f"member remove {gone}", check, apply)]),
             Phase("etcd stop removed member", [self._stop_step(node)]),
         ]
+        if self.op is Op.REPLACE and self.old == self.node:
+            phases.append(Phase("etcd old data aside", [self._set_aside_step(node)]))
         if self.op is Op.REMOVE:
             phases += [
                 Phase("etcd membership", [self._membership_step(m, remaining) for m in remaining]),
@@ -477,11 +497,33 @@ class MembershipChange:
             host.run(["systemctl", "disable", "--now", "etcd"], timeout=120)
             _say(host, f"etcd stopped and disabled; data dir {data_dir} kept (never deleted)")
 
-        self.notes.append(
-            f"the data dir {data_dir} on {node.name} is kept, never deleted; move it away "
-            f"before {node.name} joins again"
-        )
+        if not (self.op is Op.REPLACE and self.old == self.node):
+            self.notes.append(
+                f"the data dir {data_dir} on {node.name} is kept, never deleted; move it away "
+                f"before {node.name} joins again"
+            )
         return Step(node.name, "stop and disable etcd (removed member)", check, apply)
+
+    def _set_aside_step(self, node: Node) -> Step:
+        """Re-adding a member in place: its data dir (lost, damaged, or recreated empty by a
+        failed restart) is renamed, never deleted, so the node joins as a new member. Only
+        before it is listed again: afterwards the data dir is the new member's own."""
+        data = self.plan.etcd.data_dir.rstrip("/")
+        url = render.peer_url(self.plan, node)
+
+        def check(host) -> bool:
+            if self._api().find(url, node.name) is not None:
+                _say(host, f"{node.name} is a member again: its data dir is its own now")
+                return False
+            return host.probe(["test", "-e", f"{data}/member"]).exited == 0
+
+        def apply(host) -> None:
+            aside = f"{data}.replaced-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+            host.run(["mv", "-T", "--", data, aside])
+            _say(host, f"{data} renamed to {aside} (kept, never deleted)")
+            self.notes.append(f"the old data dir of {node.name} is kept as {aside}")
+
+        return Step(node.name, "set the old data dir aside", check, apply)
 
     def _wait_leader_step(self, remaining: tuple[Node, ...], gone: str) -> Step:
         view = view_plan(self.plan, [n.name for n in remaining])
@@ -638,6 +680,7 @@ class MembershipChange:
             backup.write_text(path.read_text())
             os.chmod(backup, path.stat().st_mode & 0o777)
             dump(self.plan_after, path)
+            clear_pending(path)  # the plan now says it: the change is complete
             what = (
                 f"dropped node {gone}"
                 if gone not in {n.name for n in self.plan_after.nodes}
@@ -758,3 +801,54 @@ def apiserver_phases(plan: Plan) -> tuple[list[Phase], str]:
         return [], f"apiservers not updated ({exc}); run `hawizard apply` after fixing it"
     names = ", ".join(m.name for m in deployed)
     return phases, f"--etcd-servers updated on {names}, one master at a time{tail}"
+
+
+def _apiserver_outcome(plan: Plan, result: RunResult, note: str) -> str:
+    if not result.ok:
+        return note.replace("updated on", "update failed on", 1)
+    if result.count("changed") == 0:
+        return "every apiserver already names the current members"
+    if not plan.control_plane.start:
+        return note + " (control_plane.start = false: units written, services not started)"
+    return note
+
+
+# --- running a change ---------------------------------------------------------------------------
+
+
+@dataclass
+class ChangeOutcome:
+    etcd: RunResult
+    apiservers: RunResult | None = None
+    apiserver_note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.etcd.ok and (self.apiservers is None or self.apiservers.ok)
+
+
+def execute(
+    change: MembershipChange,
+    run: Callable[[Plan, list[Phase]], RunResult],
+    *,
+    dry_run: bool = False,
+) -> ChangeOutcome:
+    """Run an allowed change with `run(plan, phases)` (the caller's Runner, with its journal,
+    listener and dry-run mode), then, when the membership changed for real, the apiservers'
+    update. The caller holds the plan lock and has called `change.begin()`.
+
+    The CLI and the dashboard both use this, so they cannot drift apart."""
+    result = run(change.plan, change.phases())
+    if not result.ok or dry_run:
+        return ChangeOutcome(result)
+    change.finish(True)
+    after = change.plan_after
+    if after is None:
+        from hawizard.plan import load
+
+        after = load(change.plan.source) if change.plan.source else change.plan
+    phases, note = apiserver_phases(after)
+    if not phases:
+        return ChangeOutcome(result, None, note)
+    cp = run(after, phases)
+    return ChangeOutcome(result, cp, _apiserver_outcome(after, cp, note))

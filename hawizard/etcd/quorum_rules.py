@@ -384,7 +384,7 @@ def _add(
         )
     if mine is not None:
         state = "learner" if mine.started else "added, not started yet"
-        return _ok(f"{node} is already in the member list ({state}): resuming", resume=True), after
+        return _ok(f"{node} is in the member list already ({state})", resume=True), after
     return _ok(f"{node} joins as a learner and is promoted once it has caught up"), after
 
 
@@ -463,12 +463,19 @@ def _replace(
         rest = ms.without(gone)
     else:
         rest = ms
-    if new == old and target is not None and target.has_data and gone is not None:
-        return _no(
-            f"{old} still has its etcd data dir: a member with intact data is restarted, not "
-            "replaced; if its data is corrupt, move the data dir away first",
-            f"hawizard apply {p}",
-        ), (len(rest.voters) + 1, rest.healthy_voters + 1)
+    notes: tuple[str, ...] = ()
+    if new == old:
+        # Re-adding a member in place (its data dir lost or damaged): whatever is in its data
+        # dir now (etcd recreates an empty one on every failed restart) is set aside, renamed,
+        # never deleted, and the node joins as a new member with an empty one.
+        if gone is not None and gone.healthy:
+            notes += (
+                f"{old} is healthy: re-adding it as a new member copies all data again; "
+                "only needed when its data is damaged",
+            )
+        if target is not None and target.has_data:
+            notes += (f"{old}'s data dir is renamed aside (kept, never deleted)",)
+            target = replace(target, has_data=False)
     already = new_member is not None and new_member.voter and new_member.started
     if new != old and already and not resuming:
         return _no(f"{new} is already a voting member", f"hawizard etcd remove {p} {old}"), (
@@ -486,4 +493,5 @@ def _replace(
         f"between the two steps the cluster has {during} members and tolerates "
         f"{max(rest.healthy_voters - quorum(during), 0) if during else 0} failures",
     )
-    return _ok(reason, resume=resuming or addition.resume or gone is None, notes=note), after
+    resume = resuming or addition.resume or gone is None
+    return _ok(reason, resume=resume, notes=notes + note), after

@@ -288,3 +288,31 @@ def test_replace_a_stopped_member_with_a_fresh_node(c, capsys):
         assert_agrees_with_plan(c)
     finally:
         c.lab.fault(n3, "start")
+
+
+# --- a member whose data dir was lost --------------------------------------------------------
+
+
+def test_lost_data_dir_is_readded_as_a_new_member(c, capsys):
+    """The disk of n2 is wiped under a running cluster; systemd keeps restarting etcd, which
+    recreates an empty data dir each time and panics. `add` refuses (already a member) and
+    names `replace n2 n2`, which removes it, sets the data dir aside and re-adds it."""
+    n2 = c.name(2)
+    data = c.plan.etcd.data_dir
+    c.lab.exec(n2, ["sh", "-c", f"systemctl stop etcd && rm -rf {data}/member"])
+    c.lab.exec(n2, ["systemctl", "start", "--no-block", "etcd"])
+    code, out = cli(c, "add", n2, capsys=capsys)
+    assert code == 2 and "already a voting member" in out["impact"]["reason"]
+    assert f"hawizard etcd replace {c.path} {n2} {n2}" in out["impact"]["suggestion"]
+    old_id = next(
+        m["ID"] for m in member_list(c.plan, [c.plan.node(c.name(1))]) if m.get("name") == n2
+    )
+
+    code, out = cli(c, "replace", n2, n2, capsys=capsys)
+    assert code == 0, out
+    assert_agrees_with_plan(c)
+    new_id = next(m["ID"] for m in member_list(c.plan) if m.get("name") == n2)
+    assert new_id != old_id  # a new member, not the old one restarted
+    aside = c.lab.exec(n2, ["sh", "-c", f"ls -d {data}.replaced-*"]).stdout.split()
+    assert len(aside) == 1 and any("kept as" in n for n in out["notes"])
+    assert n2 in {n.name for n in c.plan.etcd_nodes}  # the plan is unchanged
