@@ -180,7 +180,7 @@ def probe_member(
         found["served_cert"] = served
         found["served_cert_verified"] = True
         found["served_cert_names_host"] = _names_host(served, target.host) if served else None
-        conn = http.client.HTTPSConnection(target.host, target.port, context=ctx)
+        conn = http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=ctx)
         conn.sock = sock  # reuse the verified connection for all three calls
         errors: list[str] = []
         for key, method, url in (
@@ -190,7 +190,7 @@ def probe_member(
         ):
             step = f"{method} {url}"
             t0 = time.monotonic()
-            body, problem = _call(conn, method, url, deadline)
+            body, problem = _call(conn, method, url, deadline, handle)
             if key == "status":
                 found["rtt_ms"] = (time.monotonic() - t0) * 1000
             if body is not None:
@@ -222,17 +222,25 @@ def probe_member(
 
 
 def _call(
-    conn: http.client.HTTPSConnection, method: str, url: str, deadline: _Deadline
+    conn: http.client.HTTPSConnection,
+    method: str,
+    url: str,
+    deadline: _Deadline,
+    handle: _Handle,
 ) -> tuple[dict[str, Any] | None, str]:
     """One gateway call on the open connection: the decoded JSON body (even from a 503 —
     `/health` explains itself that way) and a problem text, empty when all is well."""
-    assert conn.sock is not None
-    conn.sock.settimeout(deadline.left())
+    if conn.sock is None:  # the member closed the connection after the previous answer
+        conn.timeout = deadline.left()
+        conn.connect()
+        handle.attach(conn.sock)
+    sock = conn.sock  # held: http.client drops conn.sock when an answer says "close"
+    sock.settimeout(deadline.left())
     body_out = b"{}" if method == "POST" else None
     headers = {"Content-Type": "application/json"} if body_out else {}
     conn.request(method, url, body=body_out, headers=headers)
     response = conn.getresponse()
-    conn.sock.settimeout(deadline.left())
+    sock.settimeout(deadline.left())
     raw = response.read(MAX_BODY)
     try:
         body = json.loads(raw)

@@ -169,10 +169,31 @@ def test_stopped_process_is_a_blackhole_too(etcd_cluster: LocalEtcd) -> None:
     assert not m1.healthy and "no answer within 1s" in m1.error
 
 
+def _read_request(conn: ssl.SSLSocket) -> bytes:
+    """One whole HTTP request (headers and Content-Length body); b"" when the peer is gone."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    while length and len(body) < int(length.group(1)):
+        chunk = conn.recv(65536)
+        if not chunk:
+            return b""
+        body += chunk
+    return data
+
+
 @contextmanager
-def _slow_tls_server(cluster: LocalEtcd, name: str, delay: float) -> Iterator[None]:
+def _slow_tls_server(
+    cluster: LocalEtcd, name: str, delay: float, close: bool = False
+) -> Iterator[None]:
     """Completes the TLS handshake with `name`'s cert, then answers every request after
-    `delay` seconds: a deadline per call would let 3 calls take 3 x delay."""
+    `delay` seconds: a deadline per call would let 3 calls take 3 x delay. With `close`, every
+    answer says "Connection: close" and the server hangs up after it."""
     pair = cluster.layout.etcd_server(name)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(pair.cert), str(pair.key))
@@ -192,13 +213,16 @@ def _slow_tls_server(cluster: LocalEtcd, name: str, delay: float) -> Iterator[No
             try:
                 raw.settimeout(5)
                 with ctx.wrap_socket(raw, server_side=True) as conn:
-                    while not stop.is_set() and conn.recv(65536):
+                    while not stop.is_set() and _read_request(conn):
                         time.sleep(delay)
                         body = b'{"health":"true","reason":""}'
                         conn.sendall(
                             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                            b"%sContent-Length: %d\r\n\r\n%s"
+                            % (b"Connection: close\r\n" if close else b"", len(body), body)
                         )
+                        if close:
+                            break
             except OSError:
                 pass
 
@@ -222,6 +246,14 @@ def test_deadline_is_per_member_not_per_call(etcd_cluster: LocalEtcd) -> None:
     m2 = health.member("m2")
     assert not m2.healthy and "no answer within 1s" in m2.error
     assert m2.served_cert is not None and m2.cert_problem == ""
+
+
+def test_a_member_that_closes_after_each_answer_is_asked_again(etcd_cluster: LocalEtcd) -> None:
+    etcd_cluster.kill("m2")
+    with _slow_tls_server(etcd_cluster, "m2", delay=0, close=True):
+        health = probe.cluster_health(etcd_cluster.plan, FAST)
+    m2 = health.member("m2")
+    assert m2.error == "" and m2.healthy, "all three calls answered over fresh connections"
 
 
 def test_served_certificate_of_another_member_is_detected(etcd_cluster: LocalEtcd) -> None:
