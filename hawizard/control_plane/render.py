@@ -27,6 +27,7 @@ __all__ = [
     "HAPROXY_STATS_PORT",
     "HAPROXY_STATS_SOCKET",
     "SERVICES",
+    "UNIT_DIR",
     "RemoteFiles",
     "apiserver_url",
     "endpoint_url",
