@@ -100,7 +100,10 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     if plan is None:
         return 2
-    health = cluster_health(plan)
+    try:
+        health = cluster_health(plan)
+    except OSError as exc:
+        return _no_client_cert(exc, args.plan)
     healthy = [m for m in health.members if m.in_plan and m.healthy and not m.is_learner]
     if not healthy:
         return fail(
@@ -127,6 +130,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             highlight=False,
         )
     return 0
+
+
+def _no_client_cert(exc: OSError, plan_path: str) -> int:
+    """The probes need the local etcd CA and the operator's client cert (`etcd-admin`)."""
+    what = exc.filename or exc.strerror or exc
+    return fail(
+        f"cannot use the operator's etcd client certificate ({what}: {exc.strerror or exc})",
+        f"hawizard certs check {plan_path}",
+    )
 
 
 def _progress(quiet: bool):
@@ -180,7 +192,10 @@ def _change(plan, op, node, old, args, command: str) -> int:
 
     if not args.json:
         err_console.print("[dim]checking the cluster…[/]")
-    assessment = assess(plan, op, node, old)
+    try:
+        assessment = assess(plan, op, node, old)
+    except OSError as exc:
+        return _no_client_cert(exc, args.plan)
     impact = assessment.impact
     if not args.json:
         print_impact(impact)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from hawizard import pki
 from hawizard.etcd.members import view_plan, with_membership, without_member
 from hawizard.etcd.quorum_rules import Member, Membership, Op, TargetState, plan_change
 from hawizard.health import ProbeResult, build
@@ -309,3 +310,93 @@ def test_with_membership_changes_only_the_membership_lines():
     )
     out = with_membership(text, 'initial-cluster: "m1=a,m2=b,m3=c"')
     assert out == text.replace('m2=b"', 'm2=b,m3=c"').replace('"new"', '"existing"')
+
+
+# --- requests against a plan file: one change at a time, bad input ------------------------------
+
+
+def plan_file(tmp_path, port: int = 1) -> Plan:
+    """m1–m3 etcd on loopback addresses where nothing listens (connection refused at once),
+    m4 etcd not yet a member, m5 control-plane only."""
+    from hawizard.plan import EtcdSettings, PKISettings, dump, load
+
+    nodes = tuple(Node(f"m{i}", f"127.0.0.{i + 100}", roles=(Role.ETCD,)) for i in range(1, 5))
+    nodes += (Node("m5", "127.0.0.105", roles=(Role.CONTROL_PLANE,)),)
+    plan = Plan(
+        nodes=nodes,
+        pki=PKISettings(dir=str(tmp_path / "pki")),
+        etcd=EtcdSettings(client_port=port, probe_timeout=0.5),
+    )
+    dump(plan, tmp_path / "plan.toml")
+    return load(tmp_path / "plan.toml")
+
+
+def test_a_second_change_is_refused_while_one_is_unfinished(tmp_path):
+    from hawizard.etcd.members import PendingChange, _write_pending, assess
+
+    plan = plan_file(tmp_path)
+    members = listing(["m1", "m2", "m3"])
+    health = build(plan, [result(n, members) for n in ("m1", "m2", "m3")])
+    _write_pending(plan.source, PendingChange("abc", "add", "m4", None, "2030-01-01T00:00:00"))
+    other = assess(plan, "remove", "m2", health=health)
+    assert not other.allowed and "has not finished" in other.impact.reason
+    assert other.impact.suggestion.startswith("hawizard etcd add ")
+    same = assess(plan, "add", "m4", health=health, target=TargetState())
+    assert same.allowed and same.pending is not None and same.pending.id == "abc"
+    # removing the node whose add is unfinished is the way back, and is allowed
+    assert assess(plan, "remove", "m4", health=health).impact.reason != other.impact.reason
+
+
+def test_a_remove_that_wrote_the_plan_but_died_is_recognised(tmp_path):
+    from hawizard.etcd.members import (
+        PendingChange,
+        _write_pending,
+        finished_before,
+        pending_path,
+        without_member,
+    )
+    from hawizard.plan import dump, load
+
+    plan = plan_file(tmp_path)
+    _write_pending(plan.source, PendingChange("abc", "remove", "m3", None, "2030-01-01T00:00:00"))
+    assert not finished_before(plan, Op.REMOVE, "m3")  # the plan still lists it
+    dump(without_member(plan, "m3"), plan.source)
+    assert finished_before(load(plan.source), Op.REMOVE, "m3")
+    assert not pending_path(plan.source).exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["add", "m9"], "m9 is not a node"),
+        (["add", "m5"], "m5 has no etcd role"),
+        (["replace", "m5", "m4"], "m5 has no etcd role"),
+    ],
+)
+def test_cli_bad_requests_exit_2(tmp_path, capsys, argv, needle):
+    from hawizard.cli import main
+
+    plan = plan_file(tmp_path)
+    code = main(["etcd", argv[0], str(plan.source), *argv[1:], "--yes"])
+    assert code == 2 and needle in capsys.readouterr().err
+
+
+def test_cli_refuses_when_no_member_answers(tmp_path, capsys):
+    import json
+    import socket
+
+    from hawizard.cli import main
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    plan = plan_file(tmp_path, port)
+    assert main(["etcd", "remove", str(plan.source), "m1", "--yes"]) == 2  # no PKI yet
+    assert "hawizard certs check" in capsys.readouterr().err
+    pki.create(plan)
+    code = main(["etcd", "remove", str(plan.source), "m1", "--yes", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 2 and out["refused"] and "no member answered" in out["impact"]["reason"]
+    assert main(["etcd", "snapshot", str(plan.source)]) == 2
+    assert "no healthy etcd member" in capsys.readouterr().err
+    assert main(["etcd"]) == 2
