@@ -191,6 +191,10 @@ def test_grow_three_to_four(c, capsys):
     assert f"{n4}={render.peer_url(c.plan, c.plan.node(n4))}" in config
     assert main_pid(c.lab, n1) == pid
     assert not pending_path(c.path).exists()
+    # the nodes now match the plan: `apply` finds nothing to do
+    plan = c.plan
+    again = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
+    assert again.ok and again.count("changed") == 0, again.nodes
     put_key(c, "/day2/on-four", "written-on-4-members")
 
 
