@@ -48,6 +48,11 @@ def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
     assert data["tolerates"] == 1 and data["quorum"] == 2
 
 
+def test_ssh_fallback_keeps_the_direct_path_when_it_works(etcd_cluster: LocalEtcd, capsys):
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json", "--ssh-fallback")
+    assert rc == 0 and {m["path"] for m in json.loads(out)["members"]} == {"direct"}
+
+
 def test_one_member_down_exits_1(etcd_cluster: LocalEtcd, capsys) -> None:
     victim = etcd_cluster.followers()[0]
     etcd_cluster.kill(victim)

@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="seconds each member may take in total (default: etcd.probe_timeout, 2)",
     )
+    status.add_argument(
+        "--ssh-fallback",
+        action="store_true",
+        help="reach members that do not answer directly through an SSH tunnel to their host "
+        "(the table says which path answered)",
+    )
     status.set_defaults(func=cmd_status)
 
 
@@ -90,7 +96,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
 
     def round_():
-        return probe.cluster_health(plan, args.timeout, tls=tls)
+        ssh = probe.SshMode.FALLBACK if args.ssh_fallback else probe.SshMode.OFF
+        return probe.cluster_health(plan, args.timeout, tls=tls, ssh=ssh)
 
     if args.watch is None:
         health = round_()

@@ -21,13 +21,16 @@ import contextlib
 import http.client
 import ipaddress
 import json
+import logging
+import select
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +126,9 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-class _Deadline:
+class Deadline:
+    """One total time budget for a member: every blocking step gets what is left of it."""
+
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.end = time.monotonic() + timeout
@@ -135,6 +140,18 @@ class _Deadline:
         return left
 
 
+Connector = Callable[[Target, "Deadline"], socket.socket]
+
+
+def connect_direct(target: Target, deadline: Deadline) -> socket.socket:
+    """A plain TCP connection from this machine to the member's client URL."""
+    raw = socket.create_connection((target.host, target.port), timeout=deadline.left())
+    # http.client may write headers and body separately; without NODELAY, Nagle and the
+    # server's delayed ACK add ~40 ms to every POST
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return raw
+
+
 def probe_member(
     target: Target,
     ctx: ssl.SSLContext,
@@ -142,38 +159,49 @@ def probe_member(
     *,
     unverified_ctx: ssl.SSLContext | None = None,
     handle: _Handle | None = None,
+    connect: Connector = connect_direct,
+    path: ProbePath = ProbePath.DIRECT,
 ) -> ProbeResult:
     """Probe one member within `timeout` seconds in total. Never raises for network trouble:
-    the result's `error` says what failed and during which step."""
+    the result's `error` says what failed and during which step. `connect` opens the byte
+    stream (direct TCP, or an SSH tunnel); TLS and HTTP run over it either way."""
     start = time.monotonic()
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     handle = handle or _Handle()
     step = "connect"
     found: dict[str, Any] = {}
-    try:
-        raw = socket.create_connection((target.host, target.port), timeout=deadline.left())
+
+    def open_tls() -> ssl.SSLSocket:
+        nonlocal step
+        step = "connect"
+        raw = connect(target, deadline)
         handle.attach(raw)
-        # http.client may write headers and body separately; without NODELAY Nagle and the
-        # server's delayed ACK add ~40 ms to every POST
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         step = "TLS handshake"
         raw.settimeout(deadline.left())
         try:
             sock = ctx.wrap_socket(raw, server_hostname=target.host)
-        except ssl.SSLCertVerificationError as exc:
+        except BaseException:
             raw.close()
-            served = _fetch_unverified(target, unverified_ctx, deadline)
+            raise
+        handle.attach(sock)
+        return sock
+
+    try:
+        try:
+            sock = open_tls()
+        except ssl.SSLCertVerificationError as exc:
+            served = _fetch_unverified(target, unverified_ctx, deadline, connect)
             return ProbeResult(
                 name=target.name,
                 endpoint=target.endpoint,
                 host=target.host,
+                path=path,
                 served_cert=served,
                 served_cert_verified=False if served else None,
                 served_cert_names_host=_names_host(served, target.host) if served else None,
                 elapsed_s=time.monotonic() - start,
                 error=f"TLS: the served certificate fails verification ({exc.verify_message})",
             )
-        handle.attach(sock)
         found["connected"] = True
         found["connect_ms"] = (time.monotonic() - start) * 1000
         served = _served(sock)
@@ -188,9 +216,11 @@ def probe_member(
             ("members", "POST", "/v3/cluster/member/list"),
             ("health", "GET", "/health"),
         ):
+            if conn.sock is None:  # the member closed the connection after its last answer
+                conn.sock = open_tls()
             step = f"{method} {url}"
             t0 = time.monotonic()
-            body, problem = _call(conn, method, url, deadline, handle)
+            body, problem = _call(conn, method, url, deadline)
             if key == "status":
                 found["rtt_ms"] = (time.monotonic() - t0) * 1000
             if body is not None:
@@ -203,6 +233,8 @@ def probe_member(
         error = f"no answer within {timeout:g}s (during {step})"
     except ConnectionRefusedError:
         error = "connection refused"
+    except TunnelError as exc:
+        error = f"SSH tunnel: {exc}"
     except ssl.SSLError as exc:
         error = f"TLS: {exc.reason or exc}"  # e.g. our client cert rejected
     except (OSError, http.client.HTTPException) as exc:
@@ -214,7 +246,7 @@ def probe_member(
         name=target.name,
         endpoint=target.endpoint,
         host=target.host,
-        path=ProbePath.DIRECT,
+        path=path,
         elapsed_s=time.monotonic() - start,
         error=error,
         **found,
@@ -225,16 +257,12 @@ def _call(
     conn: http.client.HTTPSConnection,
     method: str,
     url: str,
-    deadline: _Deadline,
-    handle: _Handle,
+    deadline: Deadline,
 ) -> tuple[dict[str, Any] | None, str]:
     """One gateway call on the open connection: the decoded JSON body (even from a 503 —
     `/health` explains itself that way) and a problem text, empty when all is well."""
-    if conn.sock is None:  # the member closed the connection after the previous answer
-        conn.timeout = deadline.left()
-        conn.connect()
-        handle.attach(conn.sock)
     sock = conn.sock  # held: http.client drops conn.sock when an answer says "close"
+    assert sock is not None
     sock.settimeout(deadline.left())
     body_out = b"{}" if method == "POST" else None
     headers = {"Content-Type": "application/json"} if body_out else {}
@@ -260,13 +288,13 @@ def _served(sock: ssl.SSLSocket) -> CertInfo | None:
 
 
 def _fetch_unverified(
-    target: Target, ctx: ssl.SSLContext | None, deadline: _Deadline
+    target: Target, ctx: ssl.SSLContext | None, deadline: Deadline, connect: Connector
 ) -> CertInfo | None:
     """The cert a member serves although it failed verification: shown, never trusted."""
     if ctx is None:
         return None
     try:
-        with socket.create_connection((target.host, target.port), timeout=deadline.left()) as raw:
+        with connect(target, deadline) as raw:
             raw.settimeout(deadline.left())
             with ctx.wrap_socket(raw, server_hostname=target.host) as sock:
                 return _served(sock)
@@ -291,22 +319,159 @@ def _os_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+# --- the SSH path -----------------------------------------------------------------------------
+
+
+class TunnelError(OSError):
+    """The SSH leg failed (host unreachable, key not trusted, login refused, channel denied)."""
+
+
+def ssh_connector(plan: Plan) -> Connector:
+    """Reach a member through an SSH connection to its own host: a `direct-tcpip` channel to
+    the member's client address, opened from the node itself (so a firewall between the
+    operator and port 2379 does not matter). Host keys are checked exactly as for every other
+    SSH connection (`hawizard.remote.Host`). The channel is bridged to a socketpair so TLS
+    and HTTP run over it unchanged; the bridge ends, and the SSH connection closes, when the
+    probe closes its end."""
+
+    # paramiko logs a refused channel as an ERROR; the probe result already says it, so keep
+    # it off the operator's terminal unless the application configures logging itself
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+    def connect(target: Target, deadline: Deadline) -> socket.socket:
+        import paramiko
+
+        from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts
+
+        left = deadline.left()
+        host = Host.from_plan(
+            plan, target.name, timeouts=Timeouts(connect=left, banner=left, auth=left)
+        )
+        try:
+            host.connect()
+            # TODO(remote): a public Host.open_channel would avoid reaching into the connection
+            transport = host._conn.transport  # type: ignore[union-attr]
+            chan = transport.open_channel(
+                "direct-tcpip",
+                (target.host, target.port),
+                ("127.0.0.1", 0),
+                timeout=deadline.left(),
+            )
+        except TimeoutError:
+            host.close()
+            raise
+        except paramiko.ChannelException as exc:
+            host.close()
+            raise TunnelError(
+                f"{target.name} could not open {target.host}:{target.port} for us "
+                f"({exc.text.lower()}: refused or nothing listening)"
+            ) from None
+        except (HostKeyError, RemoteError, paramiko.SSHException, OSError, EOFError) as exc:
+            host.close()
+            raise TunnelError(str(exc) or type(exc).__name__) from None
+        ours, theirs = socket.socketpair()
+        threading.Thread(
+            target=_bridge, args=(chan, theirs, host), daemon=True, name="etcd-probe-ssh"
+        ).start()
+        return ours
+
+    return connect
+
+
+def _bridge(chan: Any, sock: socket.socket, host: Any) -> None:
+    """Copy bytes both ways between an SSH channel and a local socket until either ends."""
+    try:
+        while True:
+            ready, _, _ = select.select([chan, sock], [], [], 1.0)
+            if chan in ready:
+                data = chan.recv(65536)
+                if not data:
+                    break
+                sock.sendall(data)
+            if sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                chan.sendall(data)
+    except OSError:
+        pass
+    finally:
+        chan.close()
+        sock.close()
+        host.close()
+
+
 # --- a round ----------------------------------------------------------------------------------
 
 
+class SshMode(StrEnum):
+    """When to use the SSH path: never, for members the direct path cannot reach, always."""
+
+    OFF = "off"
+    FALLBACK = "fallback"
+    ALWAYS = "always"
+
+
 def probe_round(
-    members: Sequence[Target], tls: ClientTLS, timeout: float = 2.0
+    members: Sequence[Target],
+    tls: ClientTLS,
+    timeout: float = 2.0,
+    *,
+    ssh: Connector | None = None,
+    ssh_mode: SshMode = SshMode.OFF,
 ) -> list[ProbeResult]:
-    """Probe every member concurrently; returns in the order given, within timeout + grace."""
+    """Probe every member concurrently; returns in the order given.
+
+    Direct only, the round takes at most timeout + 0.5 s. With `ssh_mode` FALLBACK, members
+    the direct path could not connect to at all (refused, no route, no TCP/TLS handshake in
+    time) are tried again through `ssh`, concurrently, with a fresh timeout: such a member
+    may cost up to twice its timeout. ALWAYS uses only the SSH path.
+    """
     if not members:
         return []
     ctx = tls.context()
     unverified = tls.context(verify=False)
+    if ssh_mode is SshMode.ALWAYS and ssh is not None:
+        return _concurrently(members, ctx, unverified, timeout, ssh, ProbePath.SSH)
+    results = _concurrently(members, ctx, unverified, timeout, connect_direct, ProbePath.DIRECT)
+    if ssh_mode is SshMode.FALLBACK and ssh is not None:
+        retry = [i for i, r in enumerate(results) if not r.connected and r.served_cert is None]
+        if retry:
+            again = _concurrently(
+                [members[i] for i in retry], ctx, unverified, timeout, ssh, ProbePath.SSH
+            )
+            for i, r in zip(retry, again, strict=True):
+                if r.connected or r.served_cert is not None:
+                    results[i] = r
+                else:
+                    results[i] = replace(
+                        results[i], error=f"{results[i].error}; over SSH: {r.error}"
+                    )
+    return results
+
+
+def _concurrently(
+    members: Sequence[Target],
+    ctx: ssl.SSLContext,
+    unverified: ssl.SSLContext,
+    timeout: float,
+    connect: Connector,
+    path: ProbePath,
+) -> list[ProbeResult]:
     handles = [_Handle() for _ in members]
     pool = ThreadPoolExecutor(max_workers=len(members), thread_name_prefix="etcd-probe")
     try:
         futures = [
-            pool.submit(probe_member, t, ctx, timeout, unverified_ctx=unverified, handle=h)
+            pool.submit(
+                probe_member,
+                t,
+                ctx,
+                timeout,
+                unverified_ctx=unverified,
+                handle=h,
+                connect=connect,
+                path=path,
+            )
             for t, h in zip(members, handles, strict=True)
         ]
         done, _ = wait(futures, timeout=timeout + ROUND_GRACE)
@@ -323,6 +488,7 @@ def probe_round(
                     target.name,
                     target.endpoint,
                     target.host,
+                    path=path,
                     elapsed_s=timeout + ROUND_GRACE,
                     error=f"no answer within {timeout:g}s",
                 )
@@ -351,16 +517,24 @@ def local_certificates(plan: Plan) -> tuple[dict[str, CertInfo], dict[str, CertI
 
 
 def cluster_health(
-    plan: Plan, timeout: float | None = None, *, tls: ClientTLS | None = None
+    plan: Plan,
+    timeout: float | None = None,
+    *,
+    tls: ClientTLS | None = None,
+    ssh: SshMode = SshMode.OFF,
 ) -> ClusterHealth:
     """One probe round against every etcd node of the plan, judged into a `ClusterHealth`.
 
     `timeout` bounds each member (default `plan.etcd.probe_timeout`); the whole call takes
-    at most about timeout + 0.5 s however many members are down.
+    at most about timeout + 0.5 s however many members are down (twice that for members
+    retried over SSH with `ssh=SshMode.FALLBACK`). Each member row says which path answered.
     """
     timeout = plan.etcd.probe_timeout if timeout is None else timeout
     start = time.monotonic()
-    results = probe_round(targets(plan), tls or ClientTLS.for_plan(plan), timeout)
+    connector = ssh_connector(plan) if ssh is not SshMode.OFF else None
+    results = probe_round(
+        targets(plan), tls or ClientTLS.for_plan(plan), timeout, ssh=connector, ssh_mode=ssh
+    )
     local, expected = local_certificates(plan)
     return build(plan, results, local, expected, duration_s=time.monotonic() - start)
 
@@ -382,6 +556,7 @@ def wait_healthy(
     probe_timeout: float | None = None,
     on_round: Callable[[ClusterHealth], None] | None = None,
     tls: ClientTLS | None = None,
+    ssh: SshMode = SshMode.OFF,
 ) -> ClusterHealth:
     """Poll until `ClusterHealth.converged` (every plan member healthy, one agreed leader,
     nobody unexpected), then return that health; raise `ClusterNotHealthy` after `timeout`.
@@ -393,7 +568,7 @@ def wait_healthy(
     tls = tls or ClientTLS.for_plan(plan)
     deadline = time.monotonic() + timeout
     while True:
-        health = cluster_health(plan, probe_timeout, tls=tls)
+        health = cluster_health(plan, probe_timeout, tls=tls, ssh=ssh)
         if on_round is not None:
             on_round(health)
         if health.converged:

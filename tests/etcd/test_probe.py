@@ -27,8 +27,9 @@ from fixtures.local_etcd import LocalEtcd, silent_listener
 
 from hawizard import pki
 from hawizard.etcd import probe
+from hawizard.etcd.probe import SshMode
 from hawizard.health import ProbePath, State
-from hawizard.plan import Node, Plan, Role
+from hawizard.plan import SSH, Node, Plan, Role
 
 HEX = re.compile(r"^[0-9a-f]{1,16}$")
 FAST = 1.0  # probe timeout for fault tests: short, but far above a healthy round (~20 ms)
@@ -343,3 +344,34 @@ def test_round_is_concurrent_for_five_members() -> None:
     assert took < FAST + 1
     assert (health.voter_count, health.quorum, health.healthy_voters) == (5, 3, 3)
     assert health.tolerates == 0 and health.state is State.DEGRADED
+
+
+def test_ssh_path_tunnels_to_the_member(sshd, tmp_path: Path) -> None:
+    """The SSH path against a real sshd: only 127.0.0.1 has one, so the member lives there.
+    (A member reachable *only* over SSH needs separate network views: a lab test.)"""
+    with LocalEtcd(tmp_path / "etcd", members=1, addresses=["127.0.0.1"]) as cluster:
+        known = tmp_path / "known_hosts"
+        known.write_text(sshd.known_hosts_line())
+        node = replace(cluster.plan.nodes[0], ssh=SSH("root", sshd.port, str(sshd.client_key)))
+        plan = replace(
+            cluster.plan,
+            nodes=(node,),
+            cluster=replace(cluster.plan.cluster, known_hosts=str(known)),
+        )
+        health = probe.cluster_health(plan, 5, ssh=SshMode.ALWAYS)
+        m1 = health.member("m1")
+        assert m1.path is ProbePath.SSH and m1.healthy and m1.error == ""
+        assert m1.served_cert.common_name == "m1" and m1.cert_problem == ""
+        assert health.state is State.HEALTHY and health.to_json()["members"][0]["path"] == "ssh"
+
+        direct = probe.cluster_health(plan, 5, ssh=SshMode.FALLBACK)
+        assert direct.member("m1").path is ProbePath.DIRECT, "SSH only when direct fails"
+
+        cluster.kill("m1")
+        both = probe.cluster_health(plan, FAST, ssh=SshMode.FALLBACK).member("m1")
+        assert both.error.startswith("connection refused; over SSH: ")
+        assert "refused" in both.error.split("over SSH: ")[1]
+
+        known.write_text("")  # the host key is no longer trusted: no tunnel, and it says why
+        untrusted = probe.cluster_health(plan, FAST, ssh=SshMode.ALWAYS).member("m1")
+        assert not untrusted.reachable and untrusted.error.startswith("SSH tunnel: ")
