@@ -6,13 +6,33 @@ running on the UI thread, updates what is shown. Tests watch them with `run_test
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from textual.message import Message
+from textual.message_pump import MessagePump
 
 from hawizard.plan import Plan
+
+
+def poster(target: MessagePump) -> Callable[[Message], None]:
+    """`target.post_message` for threads Textual did not start (e.g. the runner's pool).
+
+    Call it on the UI thread. Textual's own thread workers may post directly; foreign threads
+    lack the app's context, so their messages are handed to the event loop, which posts them
+    in the UI's context.
+    """
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+
+    def post(message: Message) -> None:
+        loop.call_soon_threadsafe(target.post_message, message, context=context)
+
+    return post
 
 
 class WorkerMessage(Message, bubble=False):

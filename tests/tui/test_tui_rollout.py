@@ -59,7 +59,7 @@ async def test_unreachable_node_fills_the_failure_panel(tmp_path):
         assert f"127.0.0.1:{port}" in text  # the engine's own connect error
         assert f"hawizard apply {tmp_path / 'plan.toml'}" in text
         row = screen.query_one(NodeProgress)
-        assert row.node == "infra0" and "failed" in str(row.query_one(".np-state").render())
+        assert row.node == "infra0" and row.state_text == "✖ failed"
         assert "etcd rollout stopped" in str(screen.query_one("#run-status").render())
         assert any(e.event.kind.value == "failed" for e in events)
         # the certificates were made first, as `hawizard apply` does
@@ -106,3 +106,8 @@ def test_control_plane_summary_names_masters_endpoint_and_targets():
     assert "external" in text
     lb = replace(plan, control_plane=replace(plan.control_plane, load_balancer="m1"))
     assert "haproxy on m1" in control_plane_summary(lb)
+
+
+def test_control_plane_summary_survives_an_invalid_endpoint():
+    plan = Plan(nodes=(Node("m1", "10.1.2.11"),), cluster=Cluster(control_plane_endpoint="nope"))
+    assert "'nope' (not HOST:PORT, see Nodes)" in control_plane_summary(plan)

@@ -23,10 +23,14 @@ def control_plane_summary(plan: Plan) -> str:
         if cp.load_balancer
         else "external: hawizard writes its haproxy config next to the plan"
     )
+    try:
+        endpoint = endpoint_url(plan)
+    except ValueError:  # the Nodes step reports why; here it is only shown
+        endpoint = f"{plan.cluster.control_plane_endpoint!r} (not HOST:PORT, see Nodes)"
     return "\n".join(
         [
             f"masters     {masters}",
-            f"endpoint    {endpoint_url(plan)}   balancer: {balancer}",
+            f"endpoint    {endpoint}   balancer: {balancer}",
             f"binaries    {', '.join(KUBE_BINARIES)} → {FILES.binary('')[:-1]} "
             f"(install = {cp.install})",
             f"certs       {FILES.pki_dir}/ (Kubernetes CA, apiserver, sa) · "

@@ -20,10 +20,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import Button, RichLog, Static
 
 from hawizard.plan import Plan
-from hawizard.tui.messages import RunFinished, RunnerEvent, RunNotStarted, RunStarted
+from hawizard.tui.messages import (
+    RunFinished,
+    RunnerEvent,
+    RunNotStarted,
+    RunStarted,
+    poster,
+)
 from hawizard.tui.screens.base import WizardScreen
 from hawizard.tui.widgets.node_progress import NodeProgress
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
@@ -127,7 +134,7 @@ class RolloutScreen(WizardScreen):
         panel.display = False
         what = "dry run" if dry_run else self.WHAT
         self.status(Mark.RUN, f"{what}: making certificates and building the steps…")
-        self.run_phases(self.plan, dry_run, self.phases_for)
+        self.run_phases(self.plan, dry_run, self.phases_for, poster(self))
 
     def set_buttons(self) -> None:
         self.query_one("#run", Button).disabled = self.running
@@ -135,7 +142,13 @@ class RolloutScreen(WizardScreen):
         self.query_one("#cancel", Button).disabled = not self.running
 
     @work(thread=True, exclusive=True, group="rollout", exit_on_error=False)
-    def run_phases(self, plan: Plan, dry_run: bool, build: Callable[[Plan], list[Any]]) -> None:
+    def run_phases(
+        self,
+        plan: Plan,
+        dry_run: bool,
+        build: Callable[[Plan], list[Any]],
+        post: Callable[[Message], None],
+    ) -> None:
         from hawizard.journal import Journal
         from hawizard.remote import HostPool
         from hawizard.steps import LOCAL as ENGINE_LOCAL
@@ -160,7 +173,7 @@ class RolloutScreen(WizardScreen):
         runner = Runner(
             HostPool(plan, dry_run=dry_run),
             journal=journal,
-            listener=lambda event: self.post_message(RunnerEvent(event)),
+            listener=lambda event: post(RunnerEvent(event)),  # from the runner's threads
         )
         self.runner = runner
         try:

@@ -1,4 +1,8 @@
-"""One node's line in a rollout: its current step, a progress bar and its state."""
+"""One node's line in a rollout: its current step, a progress bar and its state.
+
+The child widgets are made up front, so events that arrive before the row is on screen
+(the runner is fast) update them all the same.
+"""
 
 from __future__ import annotations
 
@@ -17,22 +21,26 @@ class NodeProgress(Horizontal):
         self.total = total
         self.done = 0
         self.mark = Mark.IDLE
+        self._name = Label(node, classes="np-node")
+        self._step = Label("waiting", classes="np-step")
+        self._bar = ProgressBar(total=max(total, 1), show_eta=False, classes="np-bar")
+        self._state = Label(f"{SYMBOL[Mark.IDLE]} waiting", classes="np-state -idle")
 
     def compose(self) -> ComposeResult:
-        yield Label(self.node, classes="np-node")
-        yield Label("waiting", classes="np-step")
-        yield ProgressBar(total=max(self.total, 1), show_eta=False, classes="np-bar")
-        yield Label(f"{SYMBOL[Mark.IDLE]} waiting", classes="np-state -idle")
+        yield from (self._name, self._step, self._bar, self._state)
+
+    @property
+    def state_text(self) -> str:
+        return str(self._state.content)
 
     def step(self, title: str) -> None:
-        self.query_one(".np-step", Label).update(Content(title))
+        self._step.update(Content(title))
 
     def state(self, mark: Mark, text: str) -> None:
         self.mark = mark
-        label = self.query_one(".np-state", Label)
-        label.update(Content(f"{SYMBOL[mark]} {text}"))
-        label.set_classes(f"np-state -{mark.value}")
+        self._state.update(Content(f"{SYMBOL[mark]} {text}"))
+        self._state.set_classes(f"np-state -{mark.value}")
 
     def advance(self) -> None:
         self.done += 1
-        self.query_one(ProgressBar).advance(1)
+        self._bar.advance(1)
