@@ -12,7 +12,12 @@ others. The round also waits at most timeout + a short grace, then gives up on a
 and shuts its socket. The certificate each member serves is captured in the handshake (even
 when it fails verification), so a stale or swapped cert shows up in `ClusterHealth`.
 
-Only the standard library talks to the network here: `ssl` + `http.client`.
+Optionally (`SshMode.FALLBACK`, `hawizard status --ssh-fallback`), a member the direct path
+cannot reach is tried again through an SSH tunnel to its own host (`ssh_connector`); its row
+then says `path = ssh`. TLS, the client cert and the three calls are the same on either path.
+
+Only the standard library talks to the etcd members: `ssl` + `http.client` (paramiko only
+carries the bytes on the SSH path).
 """
 
 from __future__ import annotations
