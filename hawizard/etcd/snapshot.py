@@ -159,6 +159,15 @@ def _status_on_node(host, plan: Plan, remote: str) -> tuple[dict[str, Any], str]
     return _status_json(r.stdout.strip().splitlines()[-1]), f"etcdutl/etcdctl on {host.name}"
 
 
+def _unused(path: Path) -> Path:
+    """Two snapshots within one second get `-2`, `-3`, … rather than colliding."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
 def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
@@ -183,7 +192,7 @@ def take_snapshot(
     if host.dry_run:
         host.run(script)
         return None
-    out = Path(out) if out is not None else default_path(plan)
+    out = Path(out) if out is not None else _unused(default_path(plan))
     if out.exists():
         raise SnapshotError(f"{out} exists already; choose another --out")
     taken_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -115,7 +115,9 @@ def test_snapshot_to_a_chosen_path_refuses_to_overwrite(plan, tmp_path, capsys):
 
 def test_snapshot_comes_from_a_healthy_member(lab, plan, capsys):
     code, out = snapshot(plan, capsys=capsys)
-    assert code == 0
+    again, out2 = snapshot(plan, capsys=capsys)  # within the same second: its own file
+    assert code == again == 0
+    assert out2["snapshot"]["path"] != out["snapshot"]["path"]
     down = out["snapshot"]["node"]  # the member it would be taken from: now stopped
     lab.exec(down, ["systemctl", "stop", "etcd"])
     try:
