@@ -95,7 +95,31 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if not args.dry_run and not args.yes and not _confirm(plan, args):
         return fail("not confirmed", "pass --yes to apply without asking")
-    return run_phases(plan, phases, args)
+    if args.dry_run or plan.source is None:
+        return run_phases(plan, phases, args)
+    return _locked(plan, phases, args)
+
+
+def _locked(plan, phases, args) -> int:
+    """One change at a time per plan: apply waits for nobody and never races a membership
+    change (whose half-done state apply must not "converge" away)."""
+    from hawizard.etcd.members import ChangeFailed, read_pending
+    from hawizard.planlock import PlanLock, PlanLocked
+
+    try:
+        with PlanLock(plan.source, f"hawizard apply {args.plan}"):
+            pending = read_pending(plan.source)
+            if pending is not None:
+                return fail(
+                    f"a membership change is unfinished: {pending.op} {pending.node} "
+                    f"(started {pending.started})",
+                    f"finish it first: `{pending.command(args.plan)}`",
+                )
+            return run_phases(plan, phases, args)
+    except PlanLocked as exc:
+        return fail(str(exc), "run it again when that command has finished")
+    except ChangeFailed as exc:
+        return fail(str(exc))
 
 
 def _confirm(plan, args) -> bool:

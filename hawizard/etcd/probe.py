@@ -580,10 +580,10 @@ def wait_healthy(
             return health
         left = deadline - time.monotonic()
         if left <= 0:
-            raise ClusterNotHealthy(_why(health, timeout), health)
+            raise ClusterNotHealthy(why_not_healthy(health, timeout), health)
         time.sleep(min(interval, left))
 
 
-def _why(health: ClusterHealth, timeout: float) -> str:
+def why_not_healthy(health: ClusterHealth, timeout: float) -> str:
     findings = list(health.problems) or ["no member reports a leader"]
     return f"etcd is not healthy after {timeout:g}s ({health.summary}): " + "; ".join(findings[:5])

@@ -165,9 +165,10 @@ class EtcdRollout:
                     self.state[m.name] = ClusterState.EXISTING
                 else:
                     raise BootstrapRefused(
-                        f"{m.name} has no etcd data but the cluster is already bootstrapped: "
-                        "a new or rebuilt member must join with `hawizard etcd add "
-                        f"PLAN {m.name}` (never bootstrap it again)"
+                        f"{m.name} has no etcd data but the cluster is already bootstrapped, "
+                        "and a member is never bootstrapped again. A new node joins with "
+                        f"`hawizard etcd add PLAN {m.name}`; a member that lost its data dir "
+                        f"is re-added with `hawizard etcd replace PLAN {m.name} {m.name}`"
                     )
             new = [n for n, s in self.state.items() if s is ClusterState.NEW]
             local.output(
@@ -362,7 +363,7 @@ def wait_converged(plan: Plan, timeout: float) -> object:
     """Wait for a converged cluster, quickly: a starting member accepts TCP but holds the TLS
     handshake until it is ready, so most rounds use a short probe timeout; every fourth round
     uses the plan's full one, so a slow but healthy network still converges."""
-    from hawizard.etcd.probe import ClusterNotHealthy, wait_healthy
+    from hawizard.etcd.probe import ClusterNotHealthy, wait_healthy, why_not_healthy
 
     deadline = time.monotonic() + timeout
     for round_no in itertools.count():
@@ -370,9 +371,9 @@ def wait_converged(plan: Plan, timeout: float) -> object:
         probe_timeout = full if round_no % 4 == 3 else min(FAST_PROBE, full)
         try:
             return wait_healthy(plan, timeout=0.0, probe_timeout=probe_timeout)
-        except ClusterNotHealthy:
+        except ClusterNotHealthy as exc:
             if time.monotonic() >= deadline:
-                raise
+                raise ClusterNotHealthy(why_not_healthy(exc.health, timeout), exc.health) from None
             time.sleep(0.25)
     raise AssertionError("unreachable")  # pragma: no cover
 
