@@ -150,3 +150,40 @@ class RunNotStarted(WorkerMessage, bubble=False):
         super().__init__()
         self.error = error
         self.details = details or []
+
+
+# --- preflight ------------------------------------------------------------------------------
+
+
+class PreflightChecked(WorkerMessage, bubble=False):
+    """One node answered; `checks` are `hawizard.etcd.preflight.Check`s."""
+
+    def __init__(self, node: str, checks: list[Any]) -> None:
+        super().__init__()
+        self.node = node
+        self.checks = checks
+
+
+class PreflightUnreachable(WorkerMessage, bubble=False):
+    """No usable SSH session: refused, timed out, login failed, or a changed host key."""
+
+    def __init__(self, node: str, error: str) -> None:
+        super().__init__()
+        self.node = node
+        self.error = error
+
+
+@dataclass(frozen=True)
+class HostKeyQuestion:
+    node: str
+    address: str
+    port: int
+    key_type: str
+    fingerprint: str
+    known_hosts: Path
+
+
+class HostKeyUnknown(WorkerMessage, bubble=False):
+    def __init__(self, question: HostKeyQuestion) -> None:
+        super().__init__()
+        self.question = question

@@ -6,9 +6,14 @@ and look at the SVGs in `__snapshots__/` before committing them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.widgets import Input
 from tui_support import FIXED_PATH, SIZE, fixed_health, fixed_plan, make_app, settle
+
+from hawizard.tui.messages import HostKeyQuestion
+from hawizard.tui.screens.host_key_dialog import HostKeyDialog
 
 
 async def _settled(pilot) -> None:
@@ -58,3 +63,22 @@ def test_dashboard_one_member_down(snap_compare, theme):
         health_probe=fixed_health,
     )
     assert snap_compare(app, terminal_size=SIZE, run_before=_settled)
+
+
+def test_host_key_dialog(snap_compare):
+    question = HostKeyQuestion(
+        node="infra1",
+        address="10.1.2.12",
+        port=22,
+        key_type="ssh-ed25519",
+        fingerprint="SHA256:3q2+7wAbCdEfGhIjKlMnOpQrStUvWxYz0123456789A",
+        known_hosts=Path("/nonexistent/hawizard-snapshots/known_hosts"),
+    )
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(HostKeyDialog(question))
+        await settle(pilot)
+
+    app = make_app(fixed_plan(), FIXED_PATH, start="preflight")
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

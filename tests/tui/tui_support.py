@@ -24,7 +24,11 @@ def fixed_plan(pki_dir: str = "/nonexistent/hawizard-snapshots/pki") -> Plan:
             Node("infra1", "10.1.2.12", both, ssh),
             Node("infra2", "10.1.2.13", both, ssh),
         ),
-        cluster=Cluster(name="prod", control_plane_endpoint="10.1.2.10:6443"),
+        cluster=Cluster(
+            name="prod",
+            control_plane_endpoint="10.1.2.10:6443",
+            known_hosts="/nonexistent/hawizard-snapshots/known_hosts",
+        ),
         pki=PKISettings(dir=pki_dir),
     )
 

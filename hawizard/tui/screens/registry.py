@@ -11,14 +11,14 @@ from hawizard.tui.screens.control_plane import ControlPlaneScreen
 from hawizard.tui.screens.dashboard import DashboardScreen
 from hawizard.tui.screens.etcd import EtcdScreen
 from hawizard.tui.screens.nodes import NodesScreen
-from hawizard.tui.screens.placeholder import pending
+from hawizard.tui.screens.preflight import PreflightScreen
 from hawizard.tui.screens.review import ReviewScreen
 from hawizard.tui.screens.start import StartScreen
 
 SCREENS: dict[str, Callable[[], Screen]] = {
     "start": StartScreen,
     "nodes": NodesScreen,
-    "preflight": pending("preflight"),
+    "preflight": PreflightScreen,
     "certificates": CertificatesScreen,
     "etcd": EtcdScreen,
     "control-plane": ControlPlaneScreen,
