@@ -42,7 +42,20 @@ def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
     rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json")
     data = json.loads(out)
     assert rc == 0 and data["exit_code"] == 0 and data["state"] == "healthy"
-    assert set(data) == DOCUMENTED_KEYS
+    # status adds the apiservers, probed in the same round, to ClusterHealth's schema
+    assert set(data) == DOCUMENTED_KEYS | {"apiservers", "control_plane_started"}
+    for row in data["apiservers"]:
+        assert set(row) == {
+            "node",
+            "url",
+            "state",
+            "livez",
+            "readyz",
+            "failed_checks",
+            "error",
+            "latency_ms",
+        }
+        assert row["state"] == "not running"  # nothing listens on :6443 here
     assert [set(m) for m in data["members"]] == [MEMBER_KEYS] * 3
     assert sum(m["is_leader"] for m in data["members"]) == 1
     assert data["tolerates"] == 1 and data["quorum"] == 2

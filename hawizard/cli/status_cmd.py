@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 
 from hawizard.cli.output import console, fail, load_plan, print_json
 
@@ -97,58 +98,116 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     def round_():
         ssh = probe.SshMode.FALLBACK if args.ssh_fallback else probe.SshMode.OFF
-        return probe.cluster_health(plan, args.timeout, tls=tls, ssh=ssh)
+        return status_round(plan, args.timeout, tls=tls, ssh=ssh)
 
     if args.watch is None:
-        health = round_()
+        report = round_()
         if args.json:
-            print_json(health.to_json())
+            print_json(report.to_json())
         else:
-            console.print(render(health, console.width))
-        return health.exit_code
+            console.print(render(report, console.width))
+        return report.exit_code
     return _watch(round_, args.watch, args.json)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One round: etcd's health and the apiservers', probed at the same time."""
+
+    health: object  # ClusterHealth
+    apiservers: tuple  # ApiserverHealth rows, plan order
+    expect_running: bool  # control_plane.start: a staged control plane is not "down"
+
+    @property
+    def exit_code(self) -> int:
+        code = self.health.exit_code
+        if self.expect_running and any(not a.ok for a in self.apiservers):
+            code = max(code, 1)
+        return code
+
+    def to_json(self) -> dict:
+        """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
+        readyz, failed_checks, error, latency_ms} and `control_plane_started`."""
+        data = self.health.to_json()
+        data["apiservers"] = [_apiserver_json(a) for a in self.apiservers]
+        data["control_plane_started"] = self.expect_running
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def _apiserver_json(a) -> dict:
+    return {
+        "node": a.node,
+        "url": a.url,
+        "state": a.state.value,
+        "livez": a.livez,
+        "readyz": a.readyz,
+        "failed_checks": list(a.failed_checks),
+        "error": a.error,
+        "latency_ms": a.latency_ms,
+    }
+
+
+def status_round(plan, timeout: float | None, **kwargs) -> StatusReport:
+    """etcd members and apiservers probed concurrently: the slower bounds the round."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hawizard.control_plane.probe import probe_apiservers
+    from hawizard.etcd import probe
+
+    budget = plan.etcd.probe_timeout if timeout is None else timeout
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        masters = pool.submit(probe_apiservers, plan, timeout=budget)
+        health = probe.cluster_health(plan, timeout, **kwargs)
+        apiservers = tuple(masters.result())
+    return StatusReport(health, apiservers, plan.control_plane.start)
 
 
 def _watch(round_, every: float, as_json: bool) -> int:
     from rich.live import Live
 
-    health = None
+    report = None
     try:
         if as_json:
             while True:
-                health = round_()
-                sys.stdout.write(json.dumps(health.to_json(), sort_keys=True) + "\n")
+                report = round_()
+                sys.stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")
                 sys.stdout.flush()
                 time.sleep(every)
-        health = round_()
+        report = round_()
         if not console.is_terminal:  # piped or logged: Live would print only at the end
             while True:
-                console.print(render(health, console.width))
+                console.print(render(report, console.width))
                 console.rule(style="dim")
                 console.file.flush()
                 time.sleep(every)
-                health = round_()
-        with Live(render(health, console.width), console=console, auto_refresh=False) as live:
+                report = round_()
+        with Live(render(report, console.width), console=console, auto_refresh=False) as live:
             while True:
                 time.sleep(every)
-                health = round_()
-                live.update(render(health, console.width), refresh=True)
+                report = round_()
+                live.update(render(report, console.width), refresh=True)
     except KeyboardInterrupt:
         pass
-    return health.exit_code if health is not None else 130
+    return report.exit_code if report is not None else 130
 
 
 # --- rendering --------------------------------------------------------------------------------
 
 
-def render(health, width: int = WIDE):  # health: ClusterHealth -> a rich renderable
-    """The banner, the member table (etcdctl's columns plus health and latency), the cert
-    expiry table and the findings; one renderable so `--watch` can redraw it whole. On a
-    narrow terminal the table keeps the essentials; every error is in the findings anyway."""
+def render(report: StatusReport, width: int = WIDE):
+    """The banner, the member table (etcdctl's columns plus health and latency), the
+    apiservers, the cert expiry table and the findings; one renderable so `--watch` can
+    redraw it whole. On a narrow terminal the table keeps the essentials; every error is in
+    the findings anyway."""
     from rich.console import Group
     from rich.text import Text
 
-    parts = [_banner(health), _members(health, width), _certificates(health)]
+    health = report.health
+    parts = [_banner(health), _members(health, width)]
+    if report.apiservers:
+        parts.append(_apiservers(report))
+    parts.append(_certificates(health))
     for p in health.problems:
         parts.append(Text.from_markup(f"[red]•[/] {_esc(p)}"))
     for w in health.warnings:
@@ -226,6 +285,36 @@ def _members(health, width: int):
             f"[red]{_esc(errors)}[/]" if errors else "",
         )
         table.add_row(*(c for c, show in zip(cells, shown, strict=True) if show))
+    return table
+
+
+_API_STYLE = {"ready": "green", "not ready": "yellow", "not live": "red"}
+
+
+def _apiservers(report: StatusReport):
+    from rich import box
+    from rich.table import Table
+
+    staged = "" if report.expect_running else " (staged: control_plane.start = false)"
+    table = Table(
+        title=f"kube-apiservers{staged}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for col in ("node", "url", "state", "livez", "readyz", "latency"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("failed checks / error", overflow="fold")
+    for a in report.apiservers:
+        style = _API_STYLE.get(a.state.value, "red" if report.expect_running else "dim")
+        yes_no = {True: "ok", False: "failed", None: "-"}
+        detail = "; ".join(a.failed_checks) or a.error
+        table.add_row(
+            a.node,
+            a.url,
+            f"[{style}]{a.state.value}[/]",
+            yes_no[a.livez],
+            yes_no[a.readyz],
+            f"{a.latency_ms:.1f} ms" if a.latency_ms is not None else "-",
+            _esc(detail),
+        )
     return table
 
 

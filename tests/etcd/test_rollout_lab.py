@@ -236,3 +236,15 @@ def test_cli_apply_needs_yes_without_a_terminal(lab, tmp_path, capsys):
     dump(plan, tmp_path / "plan.toml")
     assert main(["apply", str(tmp_path / "plan.toml")]) == 2
     assert "--yes" in capsys.readouterr().err
+
+
+def test_status_reports_members_and_staged_apiservers(cluster, capsys):
+    import json
+
+    assert main(["status", str(cluster.source), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["state"] == "healthy" and data["healthy_count"] == 3
+    assert data["control_plane_started"] is False
+    assert [a["node"] for a in data["apiservers"]] == [m.name for m in cluster.nodes]
+    # The lab stages the control plane (no Kubernetes binaries here): not running, not failed.
+    assert {a["state"] for a in data["apiservers"]} == {"not running"}
