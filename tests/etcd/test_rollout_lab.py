@@ -248,3 +248,27 @@ def test_status_reports_members_and_staged_apiservers(cluster, capsys):
     assert [a["node"] for a in data["apiservers"]] == [m.name for m in cluster.nodes]
     # The lab stages the control plane (no Kubernetes binaries here): not running, not failed.
     assert {a["state"] for a in data["apiservers"]} == {"not running"}
+
+
+def test_partitioned_member_costs_one_timeout_and_shows_unreachable(lab, cluster, capsys):
+    import time
+
+    from hawizard.etcd.probe import cluster_health, wait_healthy
+
+    # A follower: cutting off the leader would also (rightly) show an election in progress.
+    leader = wait_healthy(cluster, timeout=30).leader_name
+    victim = next(m for m in cluster.etcd_nodes if m.name != leader)
+    lab.fault(victim.name, "partition")  # a real nft blackhole: packets vanish, no RST
+    try:
+        start = time.monotonic()
+        health = cluster_health(cluster, timeout=2.0)
+        elapsed = time.monotonic() - start
+        assert elapsed < 3.0, elapsed
+        row = health.member(victim.name)
+        assert not row.reachable and row.error
+        assert health.healthy_count == 2 and health.tolerates == 0
+        assert main(["status", str(cluster.source), "--timeout", "2"]) == 1
+        assert "tolerates 0 more failures" in capsys.readouterr().out
+    finally:
+        lab.fault(victim.name, "heal")
+    wait_healthy(cluster, timeout=60)
