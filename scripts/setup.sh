@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  python3-venv openssl openssh-client openssh-server iproute2
+  python3-venv openssl openssh-client openssh-server iproute2 sudo systemd
   systemd-container debootstrap nftables haproxy etcd-client
 )
 missing=()
