@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input, OptionList, Static
-from tui_support import SIZE, fixed_plan, make_app, settle
+from tui_support import SIZE, fixed_health, fixed_plan, make_app, settle
 
 from hawizard import plan as plan_mod
 from hawizard.cli import build_parser
@@ -123,3 +123,15 @@ def test_cli_registers_wizard_and_dashboard():
     assert (args.plan, args.theme) == ("p.toml", "light")
     args = parser.parse_args(["dashboard", "p.toml", "--interval", "5"])
     assert (args.plan, args.interval) == ("p.toml", 5.0)
+
+
+async def test_no_color_keeps_status_readable(monkeypatch):
+    """Textual turns NO_COLOR into monochrome; the symbols still say what colour would."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(fixed_plan(), start="dashboard", interval=60, health_probe=fixed_health)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        svg = app.export_screenshot()
+        for symbol, word in (("✔", "healthy"), ("✖", "unreachable"), ("▲", "DEGRADED")):
+            assert symbol in svg and word in svg

@@ -106,7 +106,8 @@ async def test_wizard_walk_rollout_and_dashboard_faults(lab, tmp_path):
             await pilot.pause()
             await wait_for(pilot, lambda: etcd.result is not None, 600, "etcd rollout")
             assert etcd.result.ok, etcd.result.failures
-            assert all(etcd.rows[n].state_text in ("✔ changed", "✔ ok") for n in names)
+            assert all(etcd.rows[n].state_text.endswith(" changed") for n in names)
+            assert all(etcd.rows[n].done == etcd.rows[n].total for n in names)
 
             # Review, then the dashboard: every member healthy
             await pilot.press("ctrl+n", "ctrl+n")

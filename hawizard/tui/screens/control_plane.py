@@ -33,7 +33,7 @@ def control_plane_summary(plan: Plan) -> str:
             f"endpoint    {endpoint}   balancer: {balancer}",
             f"binaries    {', '.join(KUBE_BINARIES)} → {FILES.binary('')[:-1]} "
             f"(install = {cp.install})",
-            f"certs       {FILES.pki_dir}/ (Kubernetes CA, apiserver, sa) · "
+            f"certs       {FILES.pki_dir}/ (CA, apiserver, sa) · "
             f"{FILES.etcd_pki_dir}/ (etcd CA cert, etcd client)",
             f"configs     {FILES.kube_dir}/*.kubeconfig, encryption-config.yaml, audit-policy.yaml",
             f"services    {', '.join(SERVICES)} in {UNIT_DIR}"

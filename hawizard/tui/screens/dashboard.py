@@ -80,7 +80,7 @@ def member_cells(m: MemberHealth) -> dict[str, Cell]:
     note = "; ".join(e for e in (m.error, m.cert_problem) if e)
     return {
         "member": (m.name, row),
-        "endpoint": (m.endpoint or "—", row),
+        "endpoint": (m.endpoint.removeprefix("https://") or "—", row),  # always TLS
         "health": (health, mark),
         "leader": ("★ leader" if m.is_leader else "", row),
         "term": (fmt.number(m.raft_term), row),
@@ -88,7 +88,7 @@ def member_cells(m: MemberHealth) -> dict[str, Cell]:
         "db": (fmt.size(m.db_size), row),
         "version": (m.version or "—", row),
         "latency": (fmt.millis(m.rtt_ms), row),
-        "note": (fmt.clip(note, 60), Mark.BAD if note else None),
+        "note": (fmt.clip(note, 32), Mark.BAD if note else None),  # in full below the tables
     }
 
 
@@ -154,7 +154,7 @@ class KeyedTable:
             else:
                 for column, value in cells.items():
                     if old.get(column) != value:
-                        self.table.update_cell(key, column, render(value))
+                        self.table.update_cell(key, column, render(value), update_width=True)
                         written += 1
             self.cells[key] = cells
         return written

@@ -98,6 +98,10 @@ class RolloutScreen(WizardScreen):
         if not self.running and self.result is None:
             self.status(Mark.IDLE, "ctrl+d shows what would change; ctrl+r runs it")
 
+    @staticmethod
+    def log_line(logview: RichLog, text: Text) -> None:
+        logview.write(text, expand=True)  # wrap at the pane's width, not RichLog.min_width
+
     def status(self, mark: Mark, text: str) -> None:
         line = Text(f"{SYMBOL[mark]} {text}", style=mark_color(self.app, mark), end="")
         self.query_one("#run-status", Static).update(line)
@@ -204,10 +208,10 @@ class RolloutScreen(WizardScreen):
             self.query_one("#phase-line", Static).update(
                 Content(f"phase {event.text}: {event.step}")
             )
-            logview.write(Text(f"── {event.step} ({event.text})", style="bold"))
+            self.log_line(logview, Text(f"── {event.step} ({event.text})", style="bold"))
             return
         if kind == "output":
-            logview.write(Text(f"{node}: {event.text}", style="dim"))
+            self.log_line(logview, Text(f"{node}: {event.text}", style="dim"))
             return
         if row is None:
             return
@@ -218,14 +222,15 @@ class RolloutScreen(WizardScreen):
         row.advance()
         if kind == "failed":
             row.state(Mark.BAD, "failed")
-            logview.write(
-                Text(f"{node}: {event.step} ✖ {event.text}", style=mark_color(self.app, Mark.BAD))
+            self.log_line(
+                logview,
+                Text(f"{node}: {event.step} ✖ {event.text}", style=mark_color(self.app, Mark.BAD)),
             )
             return
         changed = kind == "changed"
         row.state(Mark.OK, "changed" if changed else "ok")
         note = f" ({event.text})" if event.text else ""
-        logview.write(Text(f"{node}: {event.step} ✔ {kind}{note}"))
+        self.log_line(logview, Text(f"{node}: {event.step} ✔ {kind}{note}"))
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.running = False
@@ -234,10 +239,14 @@ class RolloutScreen(WizardScreen):
         self.set_buttons()
         for name, row in self.rows.items():
             summary = result.nodes.get(name)
-            if row.mark is not Mark.BAD and summary is not None and summary.not_run:
+            if row.mark is Mark.BAD or summary is None:
+                continue
+            if summary.not_run:
                 row.state(Mark.WARN, f"{summary.not_run} not run")
-            elif row.mark is not Mark.BAD:
+            else:
                 row.step("done")
+                verb = "would change" if result.dry_run else "changed"
+                row.state(Mark.OK, f"{summary.changed} {verb}")
         changed, unchanged = result.count("changed"), result.count("unchanged")
         if result.dry_run:
             self.show_recorded(result)
@@ -262,13 +271,15 @@ class RolloutScreen(WizardScreen):
     def show_recorded(self, result: Any) -> None:
         """The dry-run view: per host, every command and upload the run would have made."""
         logview = self.query_one("#run-log", RichLog)
-        logview.write(Text("── dry run: nothing was changed; this is what would be done", "bold"))
+        self.log_line(
+            logview, Text("── dry run: nothing was changed; this is what would be done", "bold")
+        )
         for host, records in sorted(result.recorded.items()):
-            logview.write(Text(f"{host} ({len(records)})", style="bold"))
+            self.log_line(logview, Text(f"{host} ({len(records)})", style="bold"))
             for r in records:
-                logview.write(Text(f"  {r.step}: {r}"))
+                self.log_line(logview, Text(f"  {r.step}: {r}"))
         if not result.recorded:
-            logview.write(Text("  nothing: every host already matches the plan"))
+            self.log_line(logview, Text("  nothing: every host already matches the plan"))
 
     def show_failures(self, result: Any) -> None:
         lines: list[str] = []

@@ -23,11 +23,14 @@ class NodeProgress(Horizontal):
         self.mark = Mark.IDLE
         self._name = Label(node, classes="np-node")
         self._step = Label("waiting", classes="np-step")
-        self._bar = ProgressBar(total=max(total, 1), show_eta=False, classes="np-bar")
+        self._bar = ProgressBar(
+            total=max(total, 1), show_eta=False, show_percentage=False, classes="np-bar"
+        )
+        self._count = Label(f"0/{total}", classes="np-count")
         self._state = Label(f"{SYMBOL[Mark.IDLE]} waiting", classes="np-state -idle")
 
     def compose(self) -> ComposeResult:
-        yield from (self._name, self._step, self._bar, self._state)
+        yield from (self._name, self._step, self._bar, self._count, self._state)
 
     @property
     def state_text(self) -> str:
@@ -44,3 +47,4 @@ class NodeProgress(Horizontal):
     def advance(self) -> None:
         self.done += 1
         self._bar.advance(1)
+        self._count.update(f"{self.done}/{self.total}")
