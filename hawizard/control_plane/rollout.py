@@ -37,9 +37,9 @@ from hawizard.control_plane.binaries import (
 )
 from hawizard.control_plane.probe import ApiserverHealth, probe_apiserver
 from hawizard.control_plane.render import FILES, SERVICES
-from hawizard.etcd.rollout import RemoteFile, directory, file_states, stale_files
 from hawizard.pki.layout import write_file
 from hawizard.plan import KUBE_BINARIES, Node, Plan
+from hawizard.remote_files import RemoteFile, directory, file_states, files_step, stale_files
 from hawizard.steps import Phase, Step
 
 __all__ = [
@@ -297,25 +297,11 @@ class ControlPlaneRollout:
         *,
         reload: bool = False,
     ) -> Step:
-        key = (m.name, title)
-
-        def check(host) -> bool:
-            stale = stale_files(host, files(m))
-            with self._lock:
-                self._pending[key] = stale
-            return bool(stale)
-
-        def apply(host) -> None:
-            for f in self._pending[key]:
-                if f.is_dir:
-                    host.ensure_dir(f.path, mode=f.mode, owner=f.owner, group=f.group)
-                else:
-                    host.put(f.data, f.path, mode=f.mode, owner=f.owner, group=f.group)
-                _say(host, f"wrote {f.path} ({f.mode:04o} {f.owner}:{f.group})")
+        def after(host, _written: list[RemoteFile]) -> None:
             if reload:
                 host.run(["systemctl", "daemon-reload"])
 
-        return Step(m.name, title, check, apply)
+        return files_step(m.name, title, lambda: files(m), after=after)
 
     # --- start ---------------------------------------------------------------------------
 

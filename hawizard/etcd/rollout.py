@@ -9,7 +9,6 @@ later steps read them (the bootstrap decision, which members need a restart).
 from __future__ import annotations
 
 import itertools
-import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from hawizard.etcd.binaries import load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather, judge, marker_text
 from hawizard.etcd.render import ClusterState
 from hawizard.plan import Node, Plan
+from hawizard.remote_files import RemoteFile, directory, files_step
 from hawizard.steps import Phase, Step
 
 ETC_DIR = "/etc/etcd"
@@ -34,50 +34,6 @@ class PreflightFailed(Exception):
 
 class BootstrapRefused(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    path: str
-    data: bytes
-    mode: int
-    owner: str = "root"
-    group: str = "root"
-    is_dir: bool = False
-    # For large files: a gzip-compressed copy of `data`, made only when an upload is needed.
-    gzipped: Callable[[], bytes] | None = None
-
-    @property
-    def digest(self) -> str:
-        import hashlib
-
-        return "dir" if self.is_dir else hashlib.sha256(self.data).hexdigest()
-
-
-def directory(path: str, mode: int, owner: str = "root", group: str = "root") -> RemoteFile:
-    return RemoteFile(path, b"", mode, owner, group, is_dir=True)
-
-
-def file_states(host, paths: list[str]) -> dict[str, tuple[int, str, str, str]]:
-    """(mode, owner, group, sha256) of each existing path, in one read-only round trip."""
-    script = "; ".join(
-        f"[ -e {shlex.quote(p)} ] && printf '%s\\n' {shlex.quote(p)} && "
-        f"stat -c '%a %U %G' -- {shlex.quote(p)} && "
-        f"{{ [ -d {shlex.quote(p)} ] && echo dir || sha256sum < {shlex.quote(p)}; }}"
-        for p in paths
-    )
-    out = host.probe(script + "; true", check=True).stdout.splitlines()
-    states: dict[str, tuple[int, str, str, str]] = {}
-    for i in range(0, len(out) - 2, 3):
-        mode, owner, group = out[i + 1].split()
-        states[out[i]] = (int(mode, 8), owner, group, out[i + 2][:64])
-    return states
-
-
-def stale_files(host, files: list[RemoteFile]) -> list[RemoteFile]:
-    """The files whose content, mode or owner differ on the node (missing ones included)."""
-    states = file_states(host, [f.path for f in files])
-    return [f for f in files if states.get(f.path) != (f.mode, f.owner, f.group, f.digest)]
 
 
 @dataclass
@@ -95,7 +51,6 @@ class EtcdRollout:
     state: dict[str, ClusterState] = field(default_factory=dict)
     restart: set[str] = field(default_factory=set)
     started: set[str] = field(default_factory=set)
-    _pending: dict[tuple[str, str], list[RemoteFile]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -269,32 +224,21 @@ class EtcdRollout:
     ) -> Step:
         """Upload the stale ones of a group of files; a running member changed here is
         restarted later, one member at a time."""
-        key = (m.name, title)
 
-        def check(host) -> bool:
-            stale = stale_files(host, files(m))
-            with self._lock:
-                self._pending[key] = stale
-            return bool(stale)
-
-        def apply(host) -> None:
-            stale = self._pending[key]
-            for f in stale:
-                if f.is_dir:
-                    host.ensure_dir(f.path, mode=f.mode, owner=f.owner, group=f.group)
-                elif f.gzipped is not None:
-                    host.put(f.gzipped(), f.path, f.mode, f.owner, f.group, gzipped=True)
-                else:
-                    host.put(f.data, f.path, mode=f.mode, owner=f.owner, group=f.group)
-                _say(host, f"wrote {f.path} ({f.mode:04o} {f.owner}:{f.group})")
+        def after(host, written: list[RemoteFile]) -> None:
             if reload:
                 host.run(["systemctl", "daemon-reload"])
             facts = self.facts.get(m.name)
-            if restart and facts is not None and facts.etcd_active and _needs_restart(stale, facts):
+            if (
+                restart
+                and facts is not None
+                and facts.etcd_active
+                and _needs_restart(written, facts)
+            ):
                 with self._lock:
                     self.restart.add(m.name)
 
-        return Step(m.name, title, check, apply)
+        return files_step(m.name, title, lambda: files(m), after=after)
 
     # --- start, health, restarts ------------------------------------------------------------
 

@@ -1,0 +1,97 @@
+"""Groups of files a node must hold, compared in one round trip and written only when stale.
+
+Every rollout (etcd, control plane) describes what a node needs as `RemoteFile`s; `files_step`
+turns a group into a step whose `check` reads the node's (mode, owner, group, sha256) of all of
+them at once and whose `apply` writes only the stale ones. A converged node therefore costs one
+read-only command per group and is never written to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hawizard.steps import Step
+
+__all__ = ["RemoteFile", "directory", "file_states", "files_step", "stale_files", "write_files"]
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    data: bytes
+    mode: int
+    owner: str = "root"
+    group: str = "root"
+    is_dir: bool = False
+    # For large files: a gzip-compressed copy of `data`, made only when an upload is needed.
+    gzipped: Callable[[], bytes] | None = None
+
+    @property
+    def digest(self) -> str:
+        return "dir" if self.is_dir else hashlib.sha256(self.data).hexdigest()
+
+
+def directory(path: str, mode: int, owner: str = "root", group: str = "root") -> RemoteFile:
+    return RemoteFile(path, b"", mode, owner, group, is_dir=True)
+
+
+def file_states(host, paths: list[str]) -> dict[str, tuple[int, str, str, str]]:
+    """(mode, owner, group, sha256 or "dir") of each existing path, in one read-only command."""
+    script = "; ".join(
+        f"[ -e {shlex.quote(p)} ] && printf '%s\\n' {shlex.quote(p)} && "
+        f"stat -c '%a %U %G' -- {shlex.quote(p)} && "
+        f"{{ [ -d {shlex.quote(p)} ] && echo dir || sha256sum < {shlex.quote(p)}; }}"
+        for p in paths
+    )
+    out = host.probe(script + "; true", check=True).stdout.splitlines()
+    states: dict[str, tuple[int, str, str, str]] = {}
+    for i in range(0, len(out) - 2, 3):
+        mode, owner, group = out[i + 1].split()
+        states[out[i]] = (int(mode, 8), owner, group, out[i + 2][:64])
+    return states
+
+
+def stale_files(host, files: list[RemoteFile]) -> list[RemoteFile]:
+    """The files whose content, mode or owner differ on the node (missing ones included)."""
+    states = file_states(host, [f.path for f in files])
+    return [f for f in files if states.get(f.path) != (f.mode, f.owner, f.group, f.digest)]
+
+
+def write_files(host, files: list[RemoteFile]) -> None:
+    """Write files in order (directories first in the list, so later files have a parent)."""
+    for f in files:
+        if f.is_dir:
+            host.ensure_dir(f.path, mode=f.mode, owner=f.owner, group=f.group)
+        elif f.gzipped is not None:
+            host.put(f.gzipped(), f.path, f.mode, f.owner, f.group, gzipped=True)
+        else:
+            host.put(f.data, f.path, mode=f.mode, owner=f.owner, group=f.group)
+        if host.on_output is not None:
+            host.on_output(f"wrote {f.path} ({f.mode:04o} {f.owner}:{f.group})")
+
+
+def files_step(
+    node: str,
+    title: str,
+    files: Callable[[], list[RemoteFile]],
+    *,
+    after: Callable[[object, list[RemoteFile]], None] | None = None,
+) -> Step:
+    """A step that makes `files()` true on `node`; `after(host, written)` runs once they are
+    written (a daemon-reload, noting a restart). check and apply of one step run in order on
+    one worker, so the stale list passes between them without a lock."""
+    stale: list[RemoteFile] = []
+
+    def check(host) -> bool:
+        stale[:] = stale_files(host, files())
+        return bool(stale)
+
+    def apply(host) -> None:
+        write_files(host, stale)
+        if after is not None:
+            after(host, list(stale))
+
+    return Step(node, title, check, apply)
