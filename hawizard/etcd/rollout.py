@@ -244,9 +244,8 @@ class EtcdRollout:
 
     def _start_step(self, m: Node) -> Step:
         def check(host) -> bool:
-            active = host.probe(["systemctl", "is-active", "etcd"]).stdout.strip() == "active"
-            enabled = host.probe(["systemctl", "is-enabled", "etcd"]).stdout.strip() == "enabled"
-            return not (active and enabled)
+            state = host.probe("systemctl is-active etcd; systemctl is-enabled etcd").stdout
+            return state.split() != ["active", "enabled"]
 
         def apply(host) -> None:
             host.run(["systemctl", "enable", "etcd"])
