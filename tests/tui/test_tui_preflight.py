@@ -13,6 +13,7 @@ from tui_support import SIZE, make_app
 
 from hawizard.plan import SSH, Cluster, Node, Plan, Role
 from hawizard.tui.screens.host_key_dialog import HostKeyDialog
+from hawizard.tui.screens.password_dialog import PasswordDialog
 from hawizard.tui.screens.preflight import PreflightScreen
 
 
@@ -126,3 +127,31 @@ async def test_control_plane_only_nodes_skip_the_etcd_checks(ssh_plan):
         assert cell(screen, "cp0", "ports") == "–"
         assert cell(screen, "cp0", "data") == "–"
         assert cell(screen, "cp0", "sudo") == "✔ ok"
+
+
+async def test_sudo_password_is_asked_once_and_used(ssh_plan, sudo_user):
+    plan = ssh_plan(nodes=1, user=sudo_user.name, names=("infra0",))
+    app = make_app(plan, plan.source, start="preflight")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, PasswordDialog))
+        assert f"{sudo_user.name}@" in str(app.screen.query_one(".dialog-title").render())
+        await pilot.press(*sudo_user.password, "enter")
+        await wait_for(pilot, lambda: app.screen is screen and finished(screen, "infra0"))
+        assert cell(screen, "infra0", "sudo") == "✔ ok"
+        detail = str(screen.query_one("#preflight-detail", Static).render())
+        assert sudo_user.password not in detail
+
+
+async def test_cancelled_sudo_password_fails_the_sudo_check(ssh_plan, sudo_user):
+    plan = ssh_plan(nodes=1, user=sudo_user.name, names=("infra0",))
+    app = make_app(plan, plan.source, start="preflight")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, PasswordDialog))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen and finished(screen, "infra0"))
+        assert cell(screen, "infra0", "sudo") != "✔ ok"
+        assert "✖" in cell(screen, "infra0", "result")

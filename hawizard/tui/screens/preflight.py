@@ -28,6 +28,7 @@ from hawizard.tui.messages import (
 )
 from hawizard.tui.screens.base import WizardScreen
 from hawizard.tui.screens.host_key_dialog import HostKeyDialog
+from hawizard.tui.screens.password_dialog import password_asker
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class PreflightScreen(WizardScreen):
         self.details: dict[str, list[str]] = {}
         self.questions: list[HostKeyQuestion] = []
         self.asking = False
+        self.sudo_password: Any = None
         self.trusted: set[tuple[str, int, str]] = set()  # (address, port, fingerprint)
         self._shown_plan: Plan | None = None
 
@@ -159,6 +161,10 @@ class PreflightScreen(WizardScreen):
             self.status(Mark.BAD, "the plan has no nodes: add them on the Nodes step")
             return
         self.status(Mark.RUN, f"checking {len(self.plan.nodes)} nodes…")
+        from hawizard.remote import SudoPassword
+
+        # one password for this round of checks, typed at most once, in memory only
+        self.sudo_password = SudoPassword(ask=password_asker(self.app))
         for node in self.plan.nodes:
             self.check(node)
 
@@ -166,15 +172,15 @@ class PreflightScreen(WizardScreen):
         self.rows[node.name] = waiting_row("connecting", Mark.RUN)
         self.details.pop(node.name, None)
         self.render_rows()
-        self.check_node(self.plan, node)
+        self.check_node(self.plan, node, self.sudo_password)
 
     @work(thread=True, group="preflight", exit_on_error=False)
-    def check_node(self, plan: Plan, node: Node) -> None:
+    def check_node(self, plan: Plan, node: Node, sudo_password: Any) -> None:
         from hawizard.etcd.preflight import gather, judge
         from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts, UnknownHostKey
 
         timeouts = Timeouts(connect=SSH_TIMEOUT, banner=SSH_TIMEOUT, auth=SSH_TIMEOUT, command=30)
-        host = Host.from_plan(plan, node, timeouts=timeouts)
+        host = Host.from_plan(plan, node, timeouts=timeouts, sudo_password=sudo_password)
         try:
             host.connect()
             checks = judge(plan, node, gather(host, plan))

@@ -32,6 +32,7 @@ from hawizard.tui.messages import (
     poster,
 )
 from hawizard.tui.screens.base import WizardScreen
+from hawizard.tui.screens.password_dialog import password_asker
 from hawizard.tui.widgets.node_progress import NodeProgress
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
@@ -138,7 +139,7 @@ class RolloutScreen(WizardScreen):
         panel.display = False
         what = "dry run" if dry_run else self.WHAT
         self.status(Mark.RUN, f"{what}: making certificates and building the steps…")
-        self.run_phases(self.plan, dry_run, self.phases_for, poster(self))
+        self.run_phases(self.plan, dry_run, self.phases_for, poster(self), password_asker(self.app))
 
     def set_buttons(self) -> None:
         self.query_one("#run", Button).disabled = self.running
@@ -152,9 +153,10 @@ class RolloutScreen(WizardScreen):
         dry_run: bool,
         build: Callable[[Plan], list[Any]],
         post: Callable[[Message], None],
+        ask_password: Callable[[str], str],
     ) -> None:
         from hawizard.journal import Journal
-        from hawizard.remote import HostPool
+        from hawizard.remote import HostPool, SudoPassword
         from hawizard.steps import LOCAL as ENGINE_LOCAL
         from hawizard.steps import Runner
 
@@ -175,7 +177,7 @@ class RolloutScreen(WizardScreen):
         self.post_message(RunStarted(steps, [p.title for p in phases], dry_run))
         journal = Journal.for_plan(plan) if plan.source is not None and not dry_run else None
         runner = Runner(
-            HostPool(plan, dry_run=dry_run),
+            HostPool(plan, dry_run=dry_run, sudo_password=SudoPassword(ask=ask_password)),
             journal=journal,
             listener=lambda event: post(RunnerEvent(event)),  # from the runner's threads
         )
