@@ -22,6 +22,7 @@ from hawizard.tui.messages import PlanChanged, PlanSaved
 from hawizard.tui.theme import DEFAULT_THEME, cycle_order, load_themes, status_defaults
 
 if TYPE_CHECKING:
+    from hawizard.control_plane.probe import ApiserverHealth
     from hawizard.health import ClusterHealth
 
 LABS_ROOT = Path("/var/lib/hawizard/labs")
@@ -48,6 +49,7 @@ class WizardApp(App[int]):
         labs_root: Path = LABS_ROOT,
         interval: float = 2.0,
         health_probe: Callable[[Plan], ClusterHealth] | None = None,
+        apiserver_probe: Callable[[Plan], list[ApiserverHealth]] | None = None,
         theme_dirs: list[Path] | None = None,
     ) -> None:
         super().__init__()
@@ -57,6 +59,8 @@ class WizardApp(App[int]):
         self.interval = interval  # seconds between dashboard probe rounds
         # One dashboard round; None: `hawizard.etcd.probe` against the plan's members.
         self.health_probe = health_probe
+        # The masters' /livez and /readyz; None: `hawizard.control_plane.probe`.
+        self.apiserver_probe = apiserver_probe
         self.start_at = start or ("nodes" if plan is not None else "start")
         self.themes = load_themes(theme_dirs)
         for t in self.themes.values():

@@ -100,11 +100,13 @@ class CertificatesFailed(WorkerMessage, bubble=False):
 
 
 class HealthChecked(WorkerMessage, bubble=False):
-    """One probe round finished (`health` is a `hawizard.health.ClusterHealth`)."""
+    """One probe round finished: `health` is a `hawizard.health.ClusterHealth`, `apiservers`
+    a list of `hawizard.control_plane.probe.ApiserverHealth` (empty without masters)."""
 
-    def __init__(self, health: Any) -> None:
+    def __init__(self, health: Any, apiservers: list[Any] | None = None) -> None:
         super().__init__()
         self.health = health
+        self.apiservers = apiservers or []
 
 
 class HealthFailed(WorkerMessage, bubble=False):

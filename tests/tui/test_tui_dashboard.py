@@ -157,3 +157,16 @@ async def test_real_cluster_member_killed_turns_red_while_keys_work(etcd_cluster
         assert endpoint.style == app.theme_variables["status-bad"]
         await pilot.press("p")
         assert screen.paused
+
+
+async def test_masters_have_their_own_table():
+    plan = fixed_plan()
+    app = make_app(plan, FIXED_PATH, start="dashboard", interval=60, health_probe=fixed_health)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.rounds >= 1)
+        table = screen.query_one("#apiservers", DataTable)
+        assert [k.value for k in table.rows] == ["infra0", "infra1", "infra2"]
+        assert str(table.get_cell("infra0", "state")) == "✔ ready"
+        assert str(table.get_cell("infra2", "state")) == "✖ unreachable"
+        assert str(table.get_cell("infra2", "note")) == "no answer within 2 s"

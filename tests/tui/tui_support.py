@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from hawizard.control_plane.probe import ApiserverHealth, ApiserverState
 from hawizard.health import ClusterHealth, ProbeResult, build
 from hawizard.pki import CertInfo
 from hawizard.plan import SSH, Cluster, Node, PKISettings, Plan, Role
@@ -34,7 +35,9 @@ def fixed_plan(pki_dir: str = "/nonexistent/hawizard-snapshots/pki") -> Plan:
 
 
 def make_app(plan: Plan | None = None, plan_path: Path | None = None, **kw) -> WizardApp:
+    """The real app; no test probes the made-up 10.1.2.x masters (`fixed_apiservers`)."""
     kw.setdefault("labs_root", NO_LABS)
+    kw.setdefault("apiserver_probe", fixed_apiservers)
     return WizardApp(plan, plan_path, **kw)
 
 
@@ -119,3 +122,22 @@ def fixed_health(plan: Plan, down: tuple[str, ...] = ("infra2",)) -> ClusterHeal
         "etcd/etcd-admin": _cert("etcd-admin", 20),
     }
     return build(plan, results, local, {}, now=FIXED_NOW, duration_s=0.012)
+
+
+def fixed_apiservers(plan: Plan, down: tuple[str, ...] = ("infra2",)) -> list[ApiserverHealth]:
+    rows = []
+    for n in plan.control_plane_nodes:
+        url = f"https://{n.address}:6443"
+        if n.name in down:
+            rows.append(
+                ApiserverHealth(
+                    n.name, url, ApiserverState.UNREACHABLE, error="no answer within 2 s"
+                )
+            )
+        else:
+            rows.append(
+                ApiserverHealth(
+                    n.name, url, ApiserverState.READY, livez=True, readyz=True, latency_ms=4.2
+                )
+            )
+    return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -29,6 +30,7 @@ from hawizard.tui.messages import HealthChecked, HealthFailed
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
 if TYPE_CHECKING:
+    from hawizard.control_plane.probe import ApiserverHealth
     from hawizard.health import CertExpiry, ClusterHealth, MemberHealth
     from hawizard.tui.app import WizardApp
 
@@ -45,8 +47,24 @@ MEMBER_COLUMNS = (
     ("db", "DB size"),
     ("version", "version"),
     ("latency", "latency"),
+)  # why a member is down is listed in full under the tables (`health.problems`)
+API_COLUMNS = (
+    ("master", "master"),
+    ("url", "apiserver"),
+    ("state", "state"),
+    ("livez", "/livez"),
+    ("readyz", "/readyz"),
+    ("latency", "latency"),
     ("note", "note"),
 )
+API_STATE = {  # ApiserverState value -> mark; a staged (not started) control plane is no alarm
+    "ready": (Mark.OK, "✔ ready"),
+    "not ready": (Mark.WARN, "▲ not ready"),
+    "not live": (Mark.BAD, "✖ not live"),
+    "not running": (Mark.IDLE, "· not running"),
+    "unreachable": (Mark.BAD, "✖ unreachable"),
+    "error": (Mark.BAD, "✖ error"),
+}
 CERT_COLUMNS = (
     ("name", "certificate"),
     ("source", "source"),
@@ -62,6 +80,7 @@ STATE_VIEW = {
 
 Cell = tuple[str, Mark | None]  # text, and the status colour (None: plain)
 Probe = Callable[[Plan], "ClusterHealth"]
+ApiProbe = Callable[[Plan], "list[ApiserverHealth]"]
 
 
 def member_cells(m: MemberHealth) -> dict[str, Cell]:
@@ -77,7 +96,6 @@ def member_cells(m: MemberHealth) -> dict[str, Cell]:
     else:
         mark, health = Mark.OK, "✔ healthy"
     row = mark if mark is Mark.BAD else None
-    note = "; ".join(e for e in (m.error, m.cert_problem) if e)
     return {
         "member": (m.name, row),
         "endpoint": (m.endpoint.removeprefix("https://") or "—", row),  # always TLS
@@ -88,7 +106,25 @@ def member_cells(m: MemberHealth) -> dict[str, Cell]:
         "db": (fmt.size(m.db_size), row),
         "version": (m.version or "—", row),
         "latency": (fmt.millis(m.rtt_ms), row),
-        "note": (fmt.clip(note, 32), Mark.BAD if note else None),  # in full below the tables
+    }
+
+
+def apiserver_cells(a: ApiserverHealth) -> dict[str, Cell]:
+    mark, state = API_STATE.get(a.state.value, (Mark.BAD, f"✖ {a.state.value}"))
+    row = mark if mark is Mark.BAD else None
+
+    def flag(value: bool | None) -> Cell:
+        return ("—", row) if value is None else ("✔", Mark.OK) if value else ("✖", Mark.BAD)
+
+    note = a.error or "; ".join(a.failed_checks)
+    return {
+        "master": (a.node, row),
+        "url": (a.url.removeprefix("https://"), row),
+        "state": (state, mark),
+        "livez": flag(a.livez),
+        "readyz": flag(a.readyz),
+        "latency": (fmt.millis(a.latency_ms), row),
+        "note": (fmt.clip(note, 40), Mark.BAD if row else None),
     }
 
 
@@ -124,6 +160,12 @@ def default_probe() -> Probe:
         return probe.cluster_health(plan, tls=tls_by_plan[key])
 
     return run
+
+
+def default_apiserver_probe(plan: Plan) -> list[ApiserverHealth]:
+    from hawizard.control_plane.probe import probe_apiservers
+
+    return probe_apiservers(plan, timeout=plan.etcd.probe_timeout)
 
 
 class KeyedTable:
@@ -207,6 +249,8 @@ class DashboardScreen(Screen):
             yield Static("", id="dash-info")
             yield Label("etcd members", classes="section-title")
             yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
+            yield Label("control plane", classes="section-title", id="api-title")
+            yield DataTable(id="apiservers", cursor_type="row", zebra_stripes=True)
             yield Label("certificate expiry", classes="section-title")
             yield DataTable(id="cert-expiry", cursor_type="row", zebra_stripes=True)
             yield Static("", id="findings")
@@ -214,6 +258,7 @@ class DashboardScreen(Screen):
 
     def on_mount(self) -> None:
         self.members = KeyedTable(self.query_one("#members", DataTable), MEMBER_COLUMNS)
+        self.apis = KeyedTable(self.query_one("#apiservers", DataTable), API_COLUMNS)
         self.certs = KeyedTable(self.query_one("#cert-expiry", DataTable), CERT_COLUMNS)
         self.app.theme_changed_signal.subscribe(self, lambda _t: self.repaint())
 
@@ -222,7 +267,11 @@ class DashboardScreen(Screen):
             self._shown_plan = self.plan
             self.health = None
             self.members.rebuild({}, self.render_cell)
+            self.apis.rebuild({}, self.render_cell)
             self.certs.rebuild({}, self.render_cell)
+            masters = bool(self.plan.control_plane_nodes)
+            self.query_one("#api-title").display = masters
+            self.query_one("#apiservers").display = masters
             self.show_banner(Mark.IDLE, "-idle", "· probing…", "")
         self.show_title()
         if not self.paused:
@@ -242,13 +291,18 @@ class DashboardScreen(Screen):
         self._again = False
         if self._probe is None:
             self._probe = self.wizard.health_probe or default_probe()
-        self.probe_round(self.plan, self._probe)
+        api_probe = self.wizard.apiserver_probe or default_apiserver_probe
+        self.probe_round(self.plan, self._probe, api_probe)
 
     @work(thread=True, group="probe", exit_on_error=False)
-    def probe_round(self, plan: Plan, probe: Probe) -> None:
+    def probe_round(self, plan: Plan, probe: Probe, api_probe: ApiProbe) -> None:
         if not plan.etcd_nodes:
             self.post_message(HealthFailed("the plan has no etcd node", "add some on Nodes"))
             return
+        # the masters are asked alongside etcd: a round lasts as long as its slowest probe
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apiserver-probe")
+        apis = pool.submit(api_probe, plan) if plan.control_plane_nodes else None
+        pool.shutdown(wait=False)
         try:
             health = probe(plan)
         except (OSError, ValueError) as exc:
@@ -264,13 +318,18 @@ class DashboardScreen(Screen):
             log.exception("probe round failed")
             self.post_message(HealthFailed(f"probe round failed: {exc}"))
             return
-        self.post_message(HealthChecked(health))
+        try:
+            apiservers = apis.result() if apis is not None else []
+        except Exception:
+            log.exception("apiserver probe failed")
+            apiservers = []
+        self.post_message(HealthChecked(health, apiservers))
 
     def on_health_checked(self, message: HealthChecked) -> None:
         self._polling = False
         self.rounds += 1
         self.health = message.health
-        self.show(message.health)
+        self.show(message.health, message.apiservers)
         self.next_round()
 
     def on_health_failed(self, message: HealthFailed) -> None:
@@ -339,7 +398,7 @@ class DashboardScreen(Screen):
         banner.update(Content(head))
         self.query_one("#dash-info", Static).update(Content(info))
 
-    def show(self, health: ClusterHealth) -> None:
+    def show(self, health: ClusterHealth, apiservers: list[ApiserverHealth]) -> None:
         mark, cls, label = STATE_VIEW[health.state.value]
         details = []
         if health.leader_id:
@@ -361,6 +420,9 @@ class DashboardScreen(Screen):
         }
         with self.app.batch_update():
             self.cells_written = self.members.update(members, self.render_cell)
+            self.cells_written += self.apis.update(
+                {a.node: apiserver_cells(a) for a in apiservers}, self.render_cell
+            )
             self.cells_written += self.certs.update(certs, self.render_cell)
         findings = Text(end="")
         for mark, lines in ((Mark.BAD, health.problems), (Mark.WARN, health.warnings)):
@@ -375,4 +437,5 @@ class DashboardScreen(Screen):
         if self.is_mounted:
             with self.app.batch_update():
                 self.members.rebuild(dict(self.members.cells), self.render_cell)
+                self.apis.rebuild(dict(self.apis.cells), self.render_cell)
                 self.certs.rebuild(dict(self.certs.cells), self.render_cell)
