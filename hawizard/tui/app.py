@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 
 from hawizard.plan import Plan, Severity, dump, validate
 from hawizard.tui.forms import describe
-from hawizard.tui.messages import PlanChanged, PlanSaved
+from hawizard.tui.messages import PlanSaved
 from hawizard.tui.theme import DEFAULT_THEME, cycle_order, load_themes, status_defaults
 
 if TYPE_CHECKING:
@@ -92,7 +92,6 @@ class WizardApp(App[int]):
         if path is not None:
             self.plan_path = path
         self.sub_title = str(self.plan_path) if self.plan_path else "new plan"
-        self.screen.post_message(PlanChanged(plan))
 
     def goto(self, name: str) -> None:
         self.switch_screen(name)

@@ -39,14 +39,6 @@ class WorkerMessage(Message, bubble=False):
     """A result for the widget whose worker produced it; it does not bubble further."""
 
 
-class PlanChanged(WorkerMessage, bubble=False):
-    """The app's plan was replaced; screens showing plan-derived state refresh."""
-
-    def __init__(self, plan: Plan) -> None:
-        super().__init__()
-        self.plan = plan
-
-
 class PlanSaved(WorkerMessage, bubble=False):
     def __init__(self, path: Path) -> None:
         super().__init__()

@@ -135,3 +135,29 @@ async def test_no_color_keeps_status_readable(monkeypatch):
         svg = app.export_screenshot()
         for symbol, word in (("✔", "healthy"), ("✖", "unreachable"), ("▲", "DEGRADED")):
             assert symbol in svg and word in svg
+
+
+def test_cli_refuses_a_bad_plan_and_a_bad_theme(tmp_path, capsys):
+    from hawizard.cli import main
+
+    bad = tmp_path / "plan.toml"
+    bad.write_text('version = 1\n[[nodes]]\nname = "a"\naddress = "10.1.2.300"\n')
+    assert main(["dashboard", str(bad)]) == 2
+    assert "nodes[0].address" in capsys.readouterr().err
+    assert main(["wizard", "--theme", "nope"]) == 2
+    assert "unknown theme 'nope'" in capsys.readouterr().err
+    assert main(["dashboard", str(bad), "--interval", "0"]) == 2
+
+
+def test_theme_files_load_and_broken_ones_are_skipped(tmp_path):
+    from hawizard.tui.theme import REPO_THEMES, load_themes
+
+    themes = load_themes([REPO_THEMES])
+    assert {"dark", "light", "high-contrast"} <= set(themes)
+    for theme in themes.values():
+        assert {"status-ok", "status-warn", "status-bad"} <= set(theme.variables)
+    (tmp_path / "broken.toml").write_text("name = 'broken'\nprimary = \n")
+    (tmp_path / "odd.toml").write_text("name = 'odd'\nprimary = '#000'\ncolour = 'x'\n")
+    (tmp_path / "mine.toml").write_text("primary = '#123456'\n")
+    found = load_themes([tmp_path])
+    assert set(found) == {"mine"}  # named after its file; the broken and odd ones skipped
