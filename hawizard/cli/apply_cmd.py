@@ -12,7 +12,7 @@ import sys
 import threading
 from collections import deque
 
-from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
 
 ONLY = ("etcd", "control-plane")
 
@@ -25,18 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "changes nothing; a failed run resumes from the failed step.",
     )
     p.add_argument("plan", help="plan file")
-    p.add_argument("--dry-run", action="store_true", help="show what would change, per host")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument(
-        "--parallel", type=int, default=10, metavar="N", help="nodes worked on at once (1-64)"
-    )
-    p.add_argument(
-        "--trust-new-hosts",
-        action="store_true",
-        help="accept and record SSH host keys not yet in known_hosts (changed keys are refused)",
-    )
+    add_run_flags(p, dry_run_help="show what would change, per host")
     p.add_argument("--only", choices=ONLY, help="run only the etcd or the control-plane phases")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_apply)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
 
 ACTIONS = ("snapshot", "add", "remove", "replace")
 
@@ -64,22 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser, *, change: bool = True) -> None:
-    if change:
-        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-        p.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="judge the change and show what would run, change nothing on the nodes",
-        )
-        p.add_argument(
-            "--parallel", type=int, default=10, metavar="N", help="nodes worked on at once"
-        )
-    p.add_argument(
-        "--trust-new-hosts",
-        action="store_true",
-        help="accept and record SSH host keys not yet in known_hosts (changed keys are refused)",
+    add_run_flags(
+        p,
+        changes=change,
+        dry_run_help="judge the change and show what would run, change nothing on the nodes",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def _usage(p: argparse.ArgumentParser) -> int:

@@ -51,3 +51,19 @@ def load_plan(path: str):  # -> Plan | None
     warnings = [p for p in validate(plan) if p.severity is Severity.WARNING]
     print_problems(warnings)
     return plan
+
+
+def add_run_flags(p, *, dry_run_help: str, changes: bool = True) -> None:
+    """The flags every command that works on nodes shares, with one wording everywhere."""
+    if changes:
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        p.add_argument("--dry-run", action="store_true", help=dry_run_help)
+        p.add_argument(
+            "--parallel", type=int, default=10, metavar="N", help="nodes worked on at once (1-64)"
+        )
+    p.add_argument(
+        "--trust-new-hosts",
+        action="store_true",
+        help="accept and record SSH host keys not yet in known_hosts (changed keys are refused)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
