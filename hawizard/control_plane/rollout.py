@@ -187,9 +187,9 @@ class ControlPlaneRollout:
             else:
                 assert self._local is not None
                 for f in stale:
-                    data = self._local.files()[Path(f.path).name].read_bytes()
-                    host.put(data, f.path, mode=0o755)
-                    _say(host, f"uploaded {f.path} ({len(data) // (1 << 20)} MiB)")
+                    data = self._local.gzipped(Path(f.path).name)
+                    host.put(data, f.path, mode=0o755, gzipped=True)
+                    _say(host, f"uploaded {f.path} ({len(data) // (1 << 20)} MiB gzipped)")
 
         return Step(m.name, "kubernetes binaries", check, apply)
 
