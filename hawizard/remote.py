@@ -312,6 +312,15 @@ class Host:
         conn.transport.set_keepalive(15)
         self._conn = conn
 
+    def open_tunnel(self, address: str, port: int, timeout: float):
+        """A `direct-tcpip` channel from this host to address:port (like `ssh -W`): for
+        probing a service the operator's machine cannot reach directly. Connects first."""
+        self.connect()
+        assert self._conn is not None and self._conn.transport is not None
+        return self._conn.transport.open_channel(
+            "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
+        )
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

@@ -353,15 +353,7 @@ def ssh_connector(plan: Plan) -> Connector:
             plan, target.name, timeouts=Timeouts(connect=left, banner=left, auth=left)
         )
         try:
-            host.connect()
-            # TODO(remote): a public Host.open_channel would avoid reaching into the connection
-            transport = host._conn.transport  # type: ignore[union-attr]
-            chan = transport.open_channel(
-                "direct-tcpip",
-                (target.host, target.port),
-                ("127.0.0.1", 0),
-                timeout=deadline.left(),
-            )
+            chan = host.open_tunnel(target.host, target.port, timeout=deadline.left())
         except TimeoutError:
             host.close()
             raise
