@@ -23,6 +23,7 @@ from hawizard.tui.theme import DEFAULT_THEME, cycle_order, load_themes, status_d
 
 if TYPE_CHECKING:
     from hawizard.control_plane.probe import ApiserverHealth
+    from hawizard.etcd.quorum_rules import TargetState
     from hawizard.health import ClusterHealth
 
 LABS_ROOT = Path("/var/lib/hawizard/labs")
@@ -50,6 +51,7 @@ class WizardApp(App[int]):
         interval: float = 2.0,
         health_probe: Callable[[Plan], ClusterHealth] | None = None,
         apiserver_probe: Callable[[Plan], list[ApiserverHealth]] | None = None,
+        target_probe: Callable[[Plan, str], TargetState] | None = None,
         theme_dirs: list[Path] | None = None,
     ) -> None:
         super().__init__()
@@ -61,6 +63,8 @@ class WizardApp(App[int]):
         self.health_probe = health_probe
         # The masters' /livez and /readyz; None: `hawizard.control_plane.probe`.
         self.apiserver_probe = apiserver_probe
+        # Day 2: what SSH shows about a node to add; None: `hawizard.etcd.members.assess`'s own.
+        self.target_probe = target_probe
         self.start_at = start or ("nodes" if plan is not None else "start")
         self.themes = load_themes(theme_dirs)
         for t in self.themes.values():

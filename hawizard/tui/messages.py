@@ -181,3 +181,40 @@ class HostKeyUnknown(WorkerMessage, bubble=False):
     def __init__(self, question: HostKeyQuestion) -> None:
         super().__init__()
         self.question = question
+
+
+# --- day 2: membership changes --------------------------------------------------------------
+
+
+class ChangeChecked(WorkerMessage, bubble=False):
+    """`hawizard.etcd.members.assess` answered for `request` (op, node, old): an `Assessment`,
+    or `error` (and `hint`) when the request could not be judged at all."""
+
+    def __init__(
+        self, request: tuple[str, str, str | None], assessment: Any, error: str = "", hint: str = ""
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.assessment = assessment  # hawizard.etcd.members.Assessment | None
+        self.error = error
+        self.hint = hint
+
+
+class ChangeDone(WorkerMessage, bubble=False):
+    """`members.execute` returned: `outcome` is a `ChangeOutcome`, `change` the
+    `MembershipChange` (its `plan_after`, `snapshot`, `warnings`, `notes`)."""
+
+    def __init__(self, outcome: Any, change: Any) -> None:
+        super().__init__()
+        self.outcome = outcome
+        self.change = change
+
+
+class ChangeStopped(WorkerMessage, bubble=False):
+    """The change did not run (plan locked, refused when checked again under the lock, the
+    new member's certificates…) or stopped with an error; `details` fill the failure panel."""
+
+    def __init__(self, error: str, details: list[str] | None = None) -> None:
+        super().__init__()
+        self.error = error
+        self.details = details or []

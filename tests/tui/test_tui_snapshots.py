@@ -6,12 +6,15 @@ and look at the SVGs in `__snapshots__/` before committing them.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input
 from tui_support import FIXED_PATH, SIZE, fixed_health, fixed_plan, make_app, settle
 
+from hawizard.etcd.quorum_rules import TargetState
+from hawizard.plan import dump, load
 from hawizard.tui.messages import HostKeyQuestion
 from hawizard.tui.screens.host_key_dialog import HostKeyDialog
 
@@ -81,4 +84,28 @@ def test_host_key_dialog(snap_compare):
         await settle(pilot)
 
     app = make_app(fixed_plan(), FIXED_PATH, start="preflight")
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_member_change_dialog(snap_compare, tmp_path):
+    """Day 2: adding infra3 to three healthy members, as the engine judges it (allowed)."""
+    path = tmp_path / "plan.toml"  # a change needs a saved plan; its path is not shown
+    dump(fixed_plan(str(tmp_path / "pki"), spare=True), path)
+    plan = load(path)
+    app = make_app(
+        plan,
+        path,
+        start="dashboard",
+        interval=60,
+        health_probe=functools.partial(
+            fixed_health, down=(), members=("infra0", "infra1", "infra2")
+        ),
+        target_probe=lambda _plan, _node: TargetState(reachable=True),
+    )
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)  # the dialog's full check has answered
+
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

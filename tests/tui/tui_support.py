@@ -16,14 +16,19 @@ NO_LABS = Path("/nonexistent/hawizard-labs")
 FIXED_PATH = Path("/nonexistent/hawizard-snapshots/prod.toml")  # shown, never written
 
 
-def fixed_plan(pki_dir: str = "/nonexistent/hawizard-snapshots/pki") -> Plan:
+def fixed_plan(
+    pki_dir: str = "/nonexistent/hawizard-snapshots/pki", *, spare: bool = False
+) -> Plan:
+    """Three masters that are etcd members; `spare` adds infra3, an etcd node to add (day 2)."""
     both = (Role.ETCD, Role.CONTROL_PLANE)
     ssh = SSH(user="root", port=22, key="~/.ssh/id_ed25519")
+    extra = (Node("infra3", "10.1.2.14", (Role.ETCD,), ssh),) if spare else ()
     return Plan(
         nodes=(
             Node("infra0", "10.1.2.11", both, ssh),
             Node("infra1", "10.1.2.12", both, ssh),
             Node("infra2", "10.1.2.13", both, ssh),
+            *extra,
         ),
         cluster=Cluster(
             name="prod",
@@ -49,7 +54,12 @@ async def settle(pilot) -> None:
 
 
 FIXED_NOW = dt.datetime(2025, 1, 15, 9, 30, 0, tzinfo=dt.UTC)
-_IDS = {"infra0": 0x8E9E05C52164694D, "infra1": 0x91BC3C398FB3C146, "infra2": 0xFD422379FDA50E48}
+_IDS = {
+    "infra0": 0x8E9E05C52164694D,
+    "infra1": 0x91BC3C398FB3C146,
+    "infra2": 0xFD422379FDA50E48,
+    "infra3": 0x3A57B3C2D1E0F987,
+}
 _CLUSTER_ID = 0xCDF818194E3A8C32
 
 
@@ -72,9 +82,14 @@ def _cert(cn: str, days: int) -> CertInfo:
     )
 
 
-def fixed_health(plan: Plan, down: tuple[str, ...] = ("infra2",)) -> ClusterHealth:
-    """What the real health model makes of fixed probe answers: `down` members do not answer."""
+def fixed_health(
+    plan: Plan, down: tuple[str, ...] = ("infra2",), members: tuple[str, ...] | None = None
+) -> ClusterHealth:
+    """What the real health model makes of fixed probe answers: `down` members do not answer;
+    `members` are the cluster's member list (default: every etcd node of the plan), and a
+    planned node outside it refuses connections, as a node without etcd does."""
     port = plan.etcd.client_port
+    listed_names = members if members is not None else tuple(n.name for n in plan.etcd_nodes)
     listed = {
         "members": [
             {
@@ -84,6 +99,7 @@ def fixed_health(plan: Plan, down: tuple[str, ...] = ("infra2",)) -> ClusterHeal
                 "clientURLs": [f"https://{n.address}:{port}"],
             }
             for n in plan.etcd_nodes
+            if n.name in listed_names
         ]
     }
     results = []
@@ -93,6 +109,10 @@ def fixed_health(plan: Plan, down: tuple[str, ...] = ("infra2",)) -> ClusterHeal
             results.append(
                 ProbeResult(n.name, endpoint, n.address, elapsed_s=2.0, error="timed out")
             )
+            continue
+        if n.name not in listed_names:
+            refused = "connection refused"
+            results.append(ProbeResult(n.name, endpoint, n.address, elapsed_s=0.01, error=refused))
             continue
         status = {
             "header": {"member_id": str(_IDS[n.name]), "cluster_id": str(_CLUSTER_ID)},

@@ -5,6 +5,11 @@ the `ClusterHealth`, and only then is a one-shot timer armed for the next round,
 never overlap and a slow round delays the next one instead of stacking up. Tables are keyed by
 member and certificate name; a refresh updates only the cells whose value changed, inside one
 `batch_update`. Every judgement (healthy, quorum, tolerance) comes from `hawizard.health`.
+
+Day 2 starts here too: `a` adds a planned etcd node that is not a member yet, `x` removes the
+member under the cursor, `R` replaces it. A dialog (`member_dialog`) shows what the engine
+says about the change; a confirmed change runs in the `ChangePanel` below the tables while
+the polling goes on, and the plan it leaves behind becomes the app's plan.
 """
 
 from __future__ import annotations
@@ -20,13 +25,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Label, Static
 
+from hawizard.etcd.quorum_rules import Op
 from hawizard.plan import Plan
 from hawizard.tui import format as fmt
 from hawizard.tui.messages import HealthChecked, HealthFailed
+from hawizard.tui.screens.member_dialog import MemberChangeDialog, checker
+from hawizard.tui.screens.password_dialog import password_asker
+from hawizard.tui.widgets.change_panel import ChangePanel
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
 if TYPE_CHECKING:
@@ -87,6 +97,8 @@ def member_cells(m: MemberHealth) -> dict[str, Cell]:
     """A member's row; an unreachable or unhealthy member's whole row is red."""
     if not m.in_plan:
         mark, health = Mark.WARN, "▲ not in plan"
+    elif m.in_cluster is False:
+        mark, health = Mark.IDLE, "· not a member"  # a planned node `a` can add
     elif not m.reachable:
         mark, health = Mark.BAD, "✖ unreachable"
     elif not m.healthy:
@@ -216,6 +228,10 @@ class DashboardScreen(Screen):
         Binding("plus,equals_sign", "slower", "+interval"),
         Binding("minus", "faster", "-interval"),
         Binding("ctrl+b", "back", "Wizard"),
+        Binding("a", "add_member", "Add member"),
+        Binding("x", "remove_member", "Remove"),
+        Binding("R", "replace_member", "Replace"),
+        Binding("escape", "close_change", "Close log"),
     ]
 
     def __init__(self) -> None:
@@ -248,12 +264,19 @@ class DashboardScreen(Screen):
             yield Static("", id="quorum-banner", classes="banner")
             yield Static("", id="dash-info")
             yield Label("etcd members", classes="section-title")
-            yield DataTable(id="members", cursor_type="none", zebra_stripes=True)
+            # the row cursor picks the member to remove or replace; a red row stays red under it
+            yield DataTable(
+                id="members",
+                cursor_type="row",
+                cursor_foreground_priority="renderable",
+                zebra_stripes=True,
+            )
             yield Label("control plane", classes="section-title", id="api-title")
             yield DataTable(id="apiservers", cursor_type="none", zebra_stripes=True)
-            yield Label("certificate expiry", classes="section-title")
+            yield Label("certificate expiry", classes="section-title", id="cert-title")
             yield DataTable(id="cert-expiry", cursor_type="row", zebra_stripes=True)
             yield Static("", id="findings")
+            yield ChangePanel(id="change-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -261,6 +284,7 @@ class DashboardScreen(Screen):
         self.apis = KeyedTable(self.query_one("#apiservers", DataTable), API_COLUMNS)
         self.certs = KeyedTable(self.query_one("#cert-expiry", DataTable), CERT_COLUMNS)
         self.app.theme_changed_signal.subscribe(self, lambda _t: self.repaint())
+        self.show_change_panel(False)
 
     def on_screen_resume(self) -> None:
         if self._shown_plan is not self.plan:
@@ -269,9 +293,7 @@ class DashboardScreen(Screen):
             self.members.rebuild({}, self.render_cell)
             self.apis.rebuild({}, self.render_cell)
             self.certs.rebuild({}, self.render_cell)
-            masters = bool(self.plan.control_plane_nodes)
-            self.query_one("#api-title").display = masters
-            self.query_one("#apiservers").display = masters
+            self.show_sections()
             self.show_banner(Mark.IDLE, "-idle", "· probing…", "")
         self.show_title()
         if not self.paused:
@@ -381,11 +403,128 @@ class DashboardScreen(Screen):
     def action_back(self) -> None:
         self.wizard.goto("review")
 
+    # --- day 2: add, remove, replace ------------------------------------------------------
+
+    @property
+    def change_panel(self) -> ChangePanel:
+        return self.query_one("#change-panel", ChangePanel)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "close_change":
+            panel = self.change_panel
+            return panel.display and not panel.running
+        return True
+
+    def action_add_member(self) -> None:
+        health = self.change_health()
+        if health is None:
+            return
+        choices = list(health.not_in_cluster)
+        if not choices:
+            self.notify(
+                "Every etcd node of the plan is a member already. To add one, put the machine "
+                "into the plan with the etcd role — on the wizard's Nodes step (ctrl+b, then "
+                "back to Nodes) or in the plan file (`hawizard plan init` writes one) — save "
+                "it, then press a again.",
+                title="no node to add",
+                severity="warning",
+                timeout=10,
+            )
+            return
+        self.open_change(Op.ADD, choices[0], choices=choices)
+
+    def action_remove_member(self) -> None:
+        if self.change_health() is None:
+            return
+        name = self.selected_member()
+        if name is not None:
+            self.open_change(Op.REMOVE, name)
+
+    def action_replace_member(self) -> None:
+        health = self.change_health()
+        if health is None:
+            return
+        old = self.selected_member()
+        if old is None:
+            return
+        # a planned node that is not a member yet, or the same one (its data dir was lost)
+        choices = [*health.not_in_cluster, old]
+        self.open_change(Op.REPLACE, choices[0], old=old, choices=choices)
+
+    def action_close_change(self) -> None:
+        if not self.change_panel.running:
+            self.show_change_panel(False)
+
+    def change_health(self) -> ClusterHealth | None:
+        """The latest round, when a change may be started now (else say why)."""
+        panel = self.change_panel
+        if panel.running:
+            self.notify(
+                f"one change at a time: `{panel.command}` is running",
+                title="change running",
+                severity="warning",
+            )
+            return None
+        if self.health is None:
+            self.notify("no probe round has answered yet: wait a moment", severity="warning")
+        return self.health
+
+    def selected_member(self) -> str | None:
+        table = self.query_one("#members", DataTable)
+        if not table.row_count:
+            self.notify("no member row yet: wait for the first probe round", severity="warning")
+            return None
+        row = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
+        return str(row.value)
+
+    def open_change(
+        self, op: Op, node: str, *, old: str | None = None, choices: list[str] | None = None
+    ) -> None:
+        plan = self.plan
+        check = checker(self.wizard.health_probe or default_probe(), self.wizard.target_probe)
+        dialog = MemberChangeDialog(
+            plan, op, node, old=old, choices=choices, health=self.health, check=check
+        )
+
+        def confirmed(assessment: Any) -> None:
+            if assessment is not None:
+                self.show_change_panel(True)
+                self.change_panel.start(plan, assessment, check, password_asker(self.app))
+                self.refresh_bindings()
+
+        self.app.push_screen(dialog, confirmed)
+
+    def on_change_panel_finished(self, message: ChangePanel.Finished) -> None:
+        if message.plan is not None and message.plan != self.plan:
+            self.wizard.set_plan(message.plan, message.plan.source)
+            self._shown_plan = self.plan  # adopted here: no rebuild on the next resume
+            self.show_sections()
+            self.show_title()
+        title = self.change_panel.title
+        if message.ok:
+            self.notify(f"{title}: done", title="✔ membership changed")
+        else:
+            self.notify(f"{title}: see the panel below", title="✖ not done", severity="error")
+        self.refresh_bindings()
+        self.poll()  # show the new membership now
+
+    def show_change_panel(self, shown: bool) -> None:
+        """The change's run takes the certificate table's place while it is shown."""
+        self.change_panel.display = shown
+        self.query_one("#cert-title").display = not shown
+        self.query_one("#cert-expiry").display = not shown
+        self.refresh_bindings()
+
     # --- rendering ------------------------------------------------------------------------
 
     def render_cell(self, cell: Cell) -> Text:
         text, mark = cell
         return Text(text, style=mark_color(self.app, mark) if mark else "", end="")
+
+    def show_sections(self) -> None:
+        masters = bool(self.plan.control_plane_nodes)
+        self.query_one("#api-title").display = masters
+        self.query_one("#apiservers").display = masters
 
     def show_title(self) -> None:
         state = "paused (p resumes)" if self.paused else f"every {self.interval:g} s"

@@ -1,0 +1,208 @@
+"""The dashboard's running membership change: its status line and its run, live.
+
+A thread worker does what `hawizard etcd add|remove|replace` does (`cli/etcd_cmd._change`):
+take the plan lock, judge the change again under the lock (the confirmation may be minutes
+old), `MembershipChange.begin()`, then `members.execute` with a runner whose events reach the
+`RunView` rows and log. The panel is a widget of the dashboard, so the dashboard keeps polling
+while it runs and the member table shows the new member joining. When the change ends the
+panel posts `ChangePanel.Finished` (bubbling) with the plan to adopt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Static
+
+from hawizard.plan import Plan
+from hawizard.tui.messages import (
+    ChangeDone,
+    ChangeStopped,
+    RunFinished,
+    RunnerEvent,
+    RunStarted,
+    poster,
+)
+from hawizard.tui.widgets.run_view import RunView, steps_per_node, ui_runner
+from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
+
+if TYPE_CHECKING:
+    from hawizard.etcd.members import Assessment
+    from hawizard.tui.screens.member_dialog import Check
+
+log = logging.getLogger(__name__)
+
+
+class ChangePanel(Vertical):
+    class Finished(Message):
+        """The change ended; `plan` is the plan to adopt (None: keep the current one)."""
+
+        def __init__(self, ok: bool, plan: Plan | None) -> None:
+            super().__init__()
+            self.ok = ok
+            self.plan = plan
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.running = False
+        self.title = ""
+        self.command = ""
+        self.outcome: Any = None  # the last ChangeOutcome (for tests and the summary)
+        self.change: Any = None  # the last MembershipChange
+        self.runner: Any = None
+        self.runs = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="change-status")
+        yield RunView(id="change-run")
+
+    @property
+    def view(self) -> RunView:
+        return self.query_one("#change-run", RunView)
+
+    def status(self, mark: Mark, text: str) -> None:
+        line = Text(f"{SYMBOL[mark]} {text}", style=mark_color(self.app, mark), end="")
+        self.query_one("#change-status", Static).update(line)
+
+    # --- starting -------------------------------------------------------------------------
+
+    def start(
+        self, plan: Plan, confirmed: Assessment, check: Check, ask_password: Callable[[str], str]
+    ) -> None:
+        from hawizard.etcd.members import command_for
+
+        impact = confirmed.impact
+        self.running = True
+        self.outcome = self.change = None
+        self.runs = 0
+        self.title = impact.title
+        self.command = command_for(impact.op, impact.node, impact.old, str(plan.source))
+        self.display = True
+        self.view.reset()
+        self.status(Mark.RUN, f"{self.title}: taking the plan lock and checking again…")
+        self.run_change(plan, confirmed, check, poster(self), ask_password)
+
+    @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
+    def run_change(
+        self,
+        plan: Plan,
+        confirmed: Assessment,
+        check: Check,
+        post: Callable[[Message], None],
+        ask_password: Callable[[str], str],
+    ) -> None:
+        from hawizard.etcd.members import MembershipChange, execute
+        from hawizard.planlock import PlanLock, PlanLocked
+
+        impact = confirmed.impact
+        assert plan.source is not None  # the dialog's check refuses a plan without a file
+
+        def run(p: Plan, phases: list[Any]) -> Any:
+            self.post_message(RunStarted(steps_per_node(phases), [x.title for x in phases], False))
+            runner = ui_runner(p, post, ask_password)
+            self.runner = runner
+            result = runner.run(phases)
+            self.post_message(RunFinished(result))
+            return result
+
+        try:
+            with PlanLock(plan.source, self.command):
+                assessment = check(plan, impact.op, impact.node, impact.old)
+                if not assessment.allowed:
+                    again = assessment.impact
+                    self.post_message(
+                        ChangeStopped(
+                            f"refused when checked again: {again.reason}",
+                            [f"→ {again.suggestion}"] if again.suggestion else [],
+                        )
+                    )
+                    return
+                change = MembershipChange(plan, assessment)
+                problems = change.begin()
+                if problems:
+                    self.post_message(
+                        ChangeStopped(
+                            "the local PKI cannot issue the new member's certificates",
+                            [*problems, f"→ hawizard certs check {plan.source}"],
+                        )
+                    )
+                    return
+                outcome = execute(change, run)
+        except PlanLocked as exc:
+            self.post_message(ChangeStopped(str(exc), ["run it again when that change is done"]))
+            return
+        except Exception as exc:  # say it in the panel; the dashboard keeps running
+            log.exception("membership change stopped")
+            self.post_message(
+                ChangeStopped(
+                    f"the change stopped: {exc}",
+                    [f"To resume: fix the cause, then run the same change again ({self.command})"],
+                )
+            )
+            return
+        self.post_message(ChangeDone(outcome, change))
+
+    # --- progress -------------------------------------------------------------------------
+
+    def on_run_started(self, message: RunStarted) -> None:
+        self.runs += 1  # the first run is the change, a second one updates the apiservers
+        self.view.begin(message.steps)
+        what = self.title if self.runs == 1 else "apiservers' --etcd-servers"
+        self.status(Mark.RUN, f"{what}: {len(message.phases)} phases on {len(message.steps)} hosts")
+
+    def on_runner_event(self, message: RunnerEvent) -> None:
+        self.view.show_event(message.event)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.view.finish(message.result)
+
+    def on_change_done(self, message: ChangeDone) -> None:
+        self.running = False
+        self.runner = None
+        self.outcome = outcome = message.outcome
+        self.change = change = message.change
+        view = self.view
+        if change.snapshot is not None:
+            view.write(Text(f"snapshot: {change.snapshot.path}"))
+        for w in change.warnings:
+            view.write(Text(f"▲ {w}", style=mark_color(self.app, Mark.WARN)))
+        if outcome.etcd.ok:
+            for note in change.notes:
+                view.write(Text(f"note: {note}"))
+            if outcome.apiserver_note:
+                view.write(Text(f"apiservers: {outcome.apiserver_note}"))
+        result = outcome.etcd
+        if outcome.ok:
+            changed = result.count("changed")
+            self.status(Mark.OK, f"{self.title}: done ({changed} steps changed)")
+        elif not result.ok:
+            view.show_failures(
+                result,
+                "To resume: fix the cause, then start the same change again here (it is "
+                f"checked and continued), or from a shell: {self.command} — finished steps "
+                "are checked again and `member add` is never repeated",
+            )
+            self.status(Mark.BAD, f"{self.title}: stopped ({len(result.failures)} failed)")
+        else:
+            view.show_failures(
+                outcome.apiservers,
+                "The etcd change is complete. Fix the apiserver problem, then run "
+                f"hawizard apply {change.plan.source} --only control-plane",
+            )
+            self.status(Mark.WARN, f"{self.title}: etcd done, apiserver update failed")
+        after = (change.plan_after or change.plan) if result.ok else None
+        self.post_message(self.Finished(outcome.ok, after))
+
+    def on_change_stopped(self, message: ChangeStopped) -> None:
+        self.running = False
+        self.runner = None
+        self.status(Mark.BAD, message.error)
+        self.view.show_panel(message.details)
+        self.post_message(self.Finished(False, None))
