@@ -1,0 +1,146 @@
+"""Day 2 from the dashboard against the lab: three real members, then `a` adds the fourth.
+
+The cluster is bootstrapped by the engine (as `tests/etcd/test_members_lab.py` does); the
+fourth node is in the plan with the etcd role only. In the app: the dashboard shows it as not
+a member, `a` opens the dialog with the engine's verdict (3 → 4), `y` runs the change in the
+panel under the tables while the dashboard keeps polling, and four healthy members appear.
+An independent `etcdctl member list` agrees. Every touched node is reset afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable
+from tui_support import NO_LABS, SIZE
+
+from hawizard import pki
+from hawizard.etcd import render
+from hawizard.etcd.members import pending_path
+from hawizard.etcd.rollout import etcd_phases
+from hawizard.journal import Journal
+from hawizard.plan import Role, dump, load
+from hawizard.remote import HostPool
+from hawizard.steps import Runner
+from hawizard.tui.app import WizardApp
+from hawizard.tui.screens.dashboard import DashboardScreen
+from hawizard.tui.screens.member_dialog import MemberChangeDialog
+from hawizard.tui.widgets.change_panel import ChangePanel
+
+pytestmark = pytest.mark.lab
+
+ETCDCTL = Path(sys.executable).parent / "etcdctl"
+
+
+async def wait_for(pilot, condition, timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < timeout, f"{what}: not within {timeout:g} s"
+        await pilot.pause(0.1)
+    return time.monotonic() - start
+
+
+def etcdctl_members(plan) -> list[dict]:
+    layout = pki.paths(plan)
+    eps = ",".join(render.client_url(plan, n) for n in plan.etcd_nodes)
+    out = subprocess.run(
+        [
+            str(ETCDCTL),
+            f"--endpoints={eps}",
+            "--command-timeout=5s",
+            "--dial-timeout=3s",
+            f"--cacert={layout.etcd_ca.cert}",
+            f"--cert={layout.etcd_admin.cert}",
+            f"--key={layout.etcd_admin.key}",
+            "member",
+            "list",
+            "-w",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["members"]
+
+
+def health_cell(dash, member: str) -> str:
+    return str(dash.query_one("#members", DataTable).get_cell(member, "health"))
+
+
+async def test_add_a_fourth_member_from_the_dashboard(lab, tmp_path):
+    pki_dir = tmp_path / "pki"
+    pki_dir.mkdir(mode=0o700)
+    three = lab.plan(nodes=3, pki_dir=pki_dir)
+    fourth = replace(lab.plan(nodes=4, pki_dir=pki_dir).nodes[3], roles=(Role.ETCD,))
+    names = [n.name for n in (*three.nodes, fourth)]
+    path = tmp_path / "plan.toml"
+    dump(three, path)
+    try:
+        started = time.monotonic()
+        plan = load(path)
+        pki.create(plan)
+        result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
+        assert result.ok, result.failures
+        bootstrap = time.monotonic() - started
+        dump(plan.with_nodes((*plan.nodes, fourth)), path)  # the operator puts n4 in the plan
+        plan = load(path)
+
+        app = WizardApp(plan, path, start="dashboard", labs_root=NO_LABS, interval=0.5)
+        async with app.run_test(size=SIZE) as pilot:
+            dash = app.screen
+            assert isinstance(dash, DashboardScreen)
+            await wait_for(
+                pilot,
+                lambda: dash.health is not None and dash.health.healthy_voters == 3,
+                30,
+                "three healthy members",
+            )
+            assert dash.health.not_in_cluster == (fourth.name,)
+            assert health_cell(dash, fourth.name) == "· not a member"
+
+            await pilot.press("a")
+            await wait_for(pilot, lambda: isinstance(app.screen, MemberChangeDialog), 5, "dialog")
+            dialog = app.screen
+            await wait_for(pilot, lambda: dialog.checked >= 1, 30, "full check")
+            impact = dialog.assessment.impact
+            assert impact.allowed, impact.reason
+            assert (impact.before_members, impact.after_members) == (3, 4)
+            assert (impact.before_tolerance, impact.after_tolerance) == (1, 1)
+
+            await pilot.press("y")
+            await wait_for(pilot, lambda: app.screen is dash, 5, "back on the dashboard")
+            panel = dash.query_one(ChangePanel)
+            change_started = time.monotonic()
+            rounds = dash.rounds
+            await wait_for(pilot, lambda: not panel.running, 180, "the add")
+            took = time.monotonic() - change_started
+            assert panel.outcome is not None and panel.outcome.ok, panel.view.rows
+            assert dash.rounds > rounds  # the dashboard kept polling during the change
+            assert fourth.name in panel.view.rows
+            assert panel.change.snapshot is not None and panel.change.snapshot.path.exists()
+
+            await wait_for(
+                pilot,
+                lambda: dash.health.converged and dash.health.healthy_voters == 4,
+                30,
+                "four healthy members on the dashboard",
+            )
+            assert all(health_cell(dash, n) == "✔ healthy" for n in names)
+            assert "4/4 healthy" in str(dash.query_one("#quorum-banner").render())
+            assert app.plan == load(path)  # add leaves the plan as it was: n4 is in it
+
+        members = etcdctl_members(load(path))
+        assert sorted(m["name"] for m in members) == sorted(names)
+        assert not any(m.get("isLearner") for m in members)
+        assert not pending_path(path).exists()
+        print(f"\nbootstrap {bootstrap:.1f} s, add from the dashboard {took:.1f} s")
+    finally:
+        lab.reset(*names)
