@@ -3,11 +3,13 @@
 
     .venv/bin/python scripts/screenshots.py [--lab shots] [--out screenshots] [--keep]
 
-Brings up a 3-node lab (unless it is running), then drives the wizard exactly as an operator
+Brings up a 4-node lab (unless it is running), then drives the wizard exactly as an operator
 would — open the lab's plan, preflight, create the certificates, dry-run and roll out etcd,
 dry-run the control plane, review — saving an SVG of every screen. Then it watches the cluster
 on the dashboard, blackholes one member (`lab fault NODE partition`) and saves the dashboard
-with that member down. At the end the member is healed and, unless --keep, the lab is removed.
+with that member down. The member is healed; then day 2: a fourth lab node is put into the
+plan, `a` opens the confirmation dialog (saved), `y` adds it and the dashboard is saved with
+the change's run and four healthy members. Unless --keep, the lab is removed at the end.
 
     .venv/bin/python scripts/screenshots.py --offline
 
@@ -22,6 +24,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from textual.widgets import DataTable, Input  # noqa: E402
 
-from hawizard.plan import Plan, dump  # noqa: E402
+from hawizard.plan import Node, Plan, Role, dump, load  # noqa: E402
 from hawizard.tui.app import WizardApp  # noqa: E402
 
 SIZE = (120, 40)
@@ -62,7 +65,7 @@ async def step(pilot, screen_name: str) -> None:
     )
 
 
-async def walk_lab(lab, plan_path: Path, out: Path, labs_root: Path) -> None:
+async def walk_lab(lab, plan_path: Path, out: Path, labs_root: Path, spare: Node | None) -> None:
     plan_names = None
     app = WizardApp(labs_root=labs_root, interval=1.0)
     shoot = Shooter(app, out)
@@ -138,12 +141,48 @@ async def walk_lab(lab, plan_path: Path, out: Path, labs_root: Path) -> None:
             await shoot.shot(pilot, "10-dashboard-member-down")
         finally:
             print(f"  {lab.fault(victim, 'heal')}")
+        await wait_for(pilot, lambda: dash.health.converged, 60, "healed member healthy")
+        if spare is None:
+            print("  day 2 skipped: the running lab has no fourth node")
+        else:
+            await day2(pilot, shoot, dash, plan_path, spare)
         await pilot.press("ctrl+q")
+
+
+async def day2(pilot, shoot: Shooter, dash, plan_path: Path, spare: Node) -> None:
+    """The operator puts a fourth node into the plan and adds it from the dashboard."""
+    app = pilot.app
+    dump(app.plan.with_nodes((*app.plan.nodes, spare)), plan_path)
+    app.set_plan(load(plan_path), plan_path)
+    await pilot.press("r")
+    await wait_for(
+        pilot,
+        lambda: dash.health is not None and spare.name in dash.health.not_in_cluster,
+        30,
+        f"{spare.name} listed as not a member",
+    )
+    await pilot.press("a")
+    await wait_for(pilot, lambda: app.screen is not dash, 10, "the dialog")
+    dialog = app.screen
+    await wait_for(pilot, lambda: dialog.checked >= 1, 60, "the dialog's full check")
+    await shoot.shot(pilot, "11-day2-add-dialog")
+    if dialog.assessment is None or not dialog.assessment.allowed:
+        raise SystemExit(f"screenshots: adding {spare.name} was refused")
+    await pilot.press("y")
+    panel = dash.query_one("#change-panel")
+    await wait_for(pilot, lambda: app.screen is dash and not panel.running, 300, "the add")
+    await wait_for(
+        pilot,
+        lambda: dash.health.converged and dash.health.healthy_voters == 4,
+        60,
+        "four healthy members",
+    )
+    await shoot.shot(pilot, "12-day2-member-added")
 
 
 async def walk_offline(out: Path) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "tui"))
-    from tui_support import FIXED_PATH, NO_LABS, fixed_health, fixed_plan
+    from tui_support import FIXED_PATH, NO_LABS, fixed_apiservers, fixed_health, fixed_plan
 
     plan: Plan = fixed_plan()
     screens = ("start", "nodes", "preflight", "certificates", "etcd", "control-plane", "review")
@@ -156,10 +195,45 @@ async def walk_offline(out: Path) -> None:
             labs_root=NO_LABS,
             interval=60,
             health_probe=fixed_health,
+            apiserver_probe=fixed_apiservers,  # the made-up masters are never dialled
         )
         async with app.run_test(size=SIZE) as pilot:
             await app.workers.wait_for_complete()
             await Shooter(app, out, "-offline").shot(pilot, name)
+    await day2_offline(out)
+
+
+async def day2_offline(out: Path) -> None:
+    """The add dialog for a fourth node, judged by the engine on fixed answers."""
+    import functools
+
+    from tui_support import fixed_apiservers, fixed_health, fixed_plan
+
+    from hawizard.etcd.quorum_rules import TargetState
+
+    with tempfile.TemporaryDirectory(prefix="hawizard-shots-") as tmp:
+        path = Path(tmp) / "plan.toml"  # a change works from a saved plan
+        dump(fixed_plan(str(Path(tmp) / "pki"), spare=True), path)
+        app = WizardApp(
+            load(path),
+            path,
+            start="dashboard",
+            labs_root=Path("/nonexistent/hawizard-labs"),
+            interval=60,
+            health_probe=functools.partial(
+                fixed_health, down=(), members=("infra0", "infra1", "infra2")
+            ),
+            apiserver_probe=fixed_apiservers,
+            target_probe=lambda _plan, _node: TargetState(reachable=True),
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("a")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await Shooter(app, out, "-offline").shot(pilot, "11-day2-add-dialog")
 
 
 def main() -> int:
@@ -182,18 +256,20 @@ def main() -> int:
     was_running = lab.exists
     try:
         print(f"lab {args.lab}: {'using the running lab' if was_running else 'bringing it up'}")
-        lab.up(nodes=3, subnet=args.subnet, progress=lambda msg: print(f"  {msg}"))
+        lab.up(nodes=4, subnet=args.subnet, progress=lambda msg: print(f"  {msg}"))
     except LabError as exc:
         print(f"screenshots: {exc}", file=sys.stderr)
         return 2
-    names = [n.name for n in lab.nodes[:3]]
+    names = [n.name for n in lab.nodes[:4]]  # the fourth joins on day 2
     try:
         with tempfile.TemporaryDirectory(prefix="hawizard-shots-") as tmp:
             pki_dir = Path(tmp) / "pki"
             pki_dir.mkdir(mode=0o700)
             plan_path = Path(tmp) / "plan.toml"
             dump(lab.plan(nodes=3, pki_dir=pki_dir), plan_path)
-            asyncio.run(walk_lab(lab, plan_path, out, lab.root))
+            nodes = lab.plan(pki_dir=pki_dir).nodes
+            spare = replace(nodes[3], roles=(Role.ETCD,)) if len(nodes) > 3 else None
+            asyncio.run(walk_lab(lab, plan_path, out, lab.root, spare))
     finally:
         if args.keep:
             print(f"lab {args.lab} kept running")

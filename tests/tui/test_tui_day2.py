@@ -239,3 +239,32 @@ async def test_a_locked_plan_stops_the_confirmed_change(tmp_path):
             assert not dash.query_one("#cert-expiry").display  # the panel took its place
             await pilot.press("escape")
             assert not panel.display and dash.query_one("#cert-expiry").display
+
+
+async def test_a_row_that_leaves_takes_its_width_and_the_cursor_keeps_its_member(tmp_path):
+    """A joining member shows up under a long temporary name for a moment; once it is gone the
+    member column shrinks back, and the cursor stays on the member it was on."""
+    plan = saved_plan(tmp_path)
+    long_name = "infra3-joining-under-a-long-name"
+    answers = {"plan": plan.with_nodes((*plan.nodes[:3], replace(plan.nodes[3], name=long_name)))}
+    app = make_app(
+        plan,
+        plan.source,
+        start="dashboard",
+        interval=60,
+        health_probe=lambda _plan: fixed_health(answers["plan"], down=(), members=MEMBERS),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        dash = app.screen
+        await wait_for(pilot, lambda: dash.rounds >= 1)
+        table = dash.query_one("#members", DataTable)
+        assert table.columns["member"].content_width >= len(long_name)
+        table.focus()
+        await pilot.press("down")
+        assert dash.members.selected() == "infra1"
+        answers["plan"] = fixed_plan(str(tmp_path / "pki"))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: dash.rounds >= 2)
+        assert [k.value for k in table.rows] == list(MEMBERS)
+        assert table.columns["member"].content_width < len(long_name)
+        assert dash.members.selected() == "infra1"

@@ -193,12 +193,12 @@ class KeyedTable:
     def update(self, rows: dict[str, dict[str, Cell]], render: Callable[[Cell], Text]) -> int:
         """Bring the table to `rows` (in order); returns how many cells were written."""
         written = 0
-        gone = [k for k in self.cells if k not in rows]
-        for key in gone:
-            self.table.remove_row(key)
-            del self.cells[key]
-        if list(self.cells) != [k for k in rows if k in self.cells]:
-            self.rebuild(rows, render)  # order changed: cheaper to start over
+        if any(k not in rows for k in self.cells) or list(self.cells) != [
+            k for k in rows if k in self.cells
+        ]:
+            # a row left (its widths must go too: a joining member's long temporary name) or
+            # the order changed: cheaper to start over
+            self.rebuild(rows, render)
             return sum(len(r) for r in rows.values())
         for key, cells in rows.items():
             old = self.cells.get(key)
@@ -214,11 +214,25 @@ class KeyedTable:
         return written
 
     def rebuild(self, rows: dict[str, dict[str, Cell]], render: Callable[[Cell], Text]) -> None:
-        self.table.clear()
+        """Start over with fresh column widths; the cursor stays on its row's key."""
+        table = self.table
+        selected = self.selected() if table.cursor_type == "row" else None
+        table.clear(columns=True)
+        for key, label in self.columns:
+            table.add_column(label, key=key)
         self.cells = {}
         for key, cells in rows.items():
-            self.table.add_row(*(render(cells[c]) for c, _ in self.columns), key=key)
+            table.add_row(*(render(cells[c]) for c, _ in self.columns), key=key)
             self.cells[key] = cells
+        if selected in self.cells:
+            table.move_cursor(row=list(self.cells).index(selected), animate=False)
+
+    def selected(self) -> str | None:
+        """The key of the row under the cursor (None when the table is empty)."""
+        if not self.table.row_count:
+            return None
+        cell = self.table.coordinate_to_cell_key(Coordinate(self.table.cursor_row, 0))
+        return str(cell.row_key.value)
 
 
 class DashboardScreen(Screen):
@@ -231,7 +245,7 @@ class DashboardScreen(Screen):
         Binding("a", "add_member", "Add member"),
         Binding("x", "remove_member", "Remove"),
         Binding("R", "replace_member", "Replace"),
-        Binding("escape", "close_change", "Close log"),
+        Binding("escape", "close_change", "Close log", show=False),  # the panel says so
     ]
 
     def __init__(self) -> None:
@@ -470,12 +484,10 @@ class DashboardScreen(Screen):
         return self.health
 
     def selected_member(self) -> str | None:
-        table = self.query_one("#members", DataTable)
-        if not table.row_count:
+        name = self.members.selected()
+        if name is None:
             self.notify("no member row yet: wait for the first probe round", severity="warning")
-            return None
-        row = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
-        return str(row.value)
+        return name
 
     def open_change(
         self, op: Op, node: str, *, old: str | None = None, choices: list[str] | None = None

@@ -181,7 +181,7 @@ class ChangePanel(Vertical):
         result = outcome.etcd
         if outcome.ok:
             changed = result.count("changed")
-            self.status(Mark.OK, f"{self.title}: done ({changed} steps changed)")
+            self.status(Mark.OK, f"{self.title}: done ({changed} steps changed) · esc closes")
         elif not result.ok:
             view.show_failures(
                 result,
@@ -189,20 +189,21 @@ class ChangePanel(Vertical):
                 f"checked and continued), or from a shell: {self.command} — finished steps "
                 "are checked again and `member add` is never repeated",
             )
-            self.status(Mark.BAD, f"{self.title}: stopped ({len(result.failures)} failed)")
+            failed = len(result.failures)
+            self.status(Mark.BAD, f"{self.title}: stopped ({failed} failed) · esc closes")
         else:
             view.show_failures(
                 outcome.apiservers,
                 "The etcd change is complete. Fix the apiserver problem, then run "
                 f"hawizard apply {change.plan.source} --only control-plane",
             )
-            self.status(Mark.WARN, f"{self.title}: etcd done, apiserver update failed")
+            self.status(Mark.WARN, f"{self.title}: etcd done, apiservers failed · esc closes")
         after = (change.plan_after or change.plan) if result.ok else None
         self.post_message(self.Finished(outcome.ok, after))
 
     def on_change_stopped(self, message: ChangeStopped) -> None:
         self.running = False
         self.runner = None
-        self.status(Mark.BAD, message.error)
+        self.status(Mark.BAD, f"{message.error} · esc closes")
         self.view.show_panel(message.details)
         self.post_message(self.Finished(False, None))
