@@ -25,7 +25,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Label, Static
@@ -37,6 +36,7 @@ from hawizard.tui.messages import HealthChecked, HealthFailed
 from hawizard.tui.screens.member_dialog import MemberChangeDialog, checker
 from hawizard.tui.screens.password_dialog import password_asker
 from hawizard.tui.widgets.change_panel import ChangePanel
+from hawizard.tui.widgets.keyed_table import Cell, KeyedTable
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
 if TYPE_CHECKING:
@@ -88,7 +88,6 @@ STATE_VIEW = {
     "quorum_lost": (Mark.BAD, "-bad", "✖ QUORUM LOST"),
 }
 
-Cell = tuple[str, Mark | None]  # text, and the status colour (None: plain)
 Probe = Callable[[Plan], "ClusterHealth"]
 ApiProbe = Callable[[Plan], "list[ApiserverHealth]"]
 
@@ -178,61 +177,6 @@ def default_apiserver_probe(plan: Plan) -> list[ApiserverHealth]:
     from hawizard.control_plane.probe import probe_apiservers
 
     return probe_apiservers(plan, timeout=plan.etcd.probe_timeout)
-
-
-class KeyedTable:
-    """A DataTable updated by row key, touching only cells whose value changed."""
-
-    def __init__(self, table: DataTable, columns: tuple[tuple[str, str], ...]) -> None:
-        self.table = table
-        self.columns = columns
-        self.cells: dict[str, dict[str, Cell]] = {}
-        for key, label in columns:
-            table.add_column(label, key=key)
-
-    def update(self, rows: dict[str, dict[str, Cell]], render: Callable[[Cell], Text]) -> int:
-        """Bring the table to `rows` (in order); returns how many cells were written."""
-        written = 0
-        if any(k not in rows for k in self.cells) or list(self.cells) != [
-            k for k in rows if k in self.cells
-        ]:
-            # a row left (its widths must go too: a joining member's long temporary name) or
-            # the order changed: cheaper to start over
-            self.rebuild(rows, render)
-            return sum(len(r) for r in rows.values())
-        for key, cells in rows.items():
-            old = self.cells.get(key)
-            if old is None:
-                self.table.add_row(*(render(cells[c]) for c, _ in self.columns), key=key)
-                written += len(cells)
-            else:
-                for column, value in cells.items():
-                    if old.get(column) != value:
-                        self.table.update_cell(key, column, render(value), update_width=True)
-                        written += 1
-            self.cells[key] = cells
-        return written
-
-    def rebuild(self, rows: dict[str, dict[str, Cell]], render: Callable[[Cell], Text]) -> None:
-        """Start over with fresh column widths; the cursor stays on its row's key."""
-        table = self.table
-        selected = self.selected() if table.cursor_type == "row" else None
-        table.clear(columns=True)
-        for key, label in self.columns:
-            table.add_column(label, key=key)
-        self.cells = {}
-        for key, cells in rows.items():
-            table.add_row(*(render(cells[c]) for c, _ in self.columns), key=key)
-            self.cells[key] = cells
-        if selected in self.cells:
-            table.move_cursor(row=list(self.cells).index(selected), animate=False)
-
-    def selected(self) -> str | None:
-        """The key of the row under the cursor (None when the table is empty)."""
-        if not self.table.row_count:
-            return None
-        cell = self.table.coordinate_to_cell_key(Coordinate(self.table.cursor_row, 0))
-        return str(cell.row_key.value)
 
 
 class DashboardScreen(Screen):
