@@ -15,8 +15,9 @@ Rules, in one place:
   quorum is lost (0 when it is already lost);
 - state: QUORUM_LOST without quorum, else DEGRADED when anything is listed in `problems`
   (a member down, a leader or cluster-id disagreement, a member in the cluster but not in the
-  plan or vice versa, a served certificate that is not the member's own, an expired cert),
-  else HEALTHY.
+  plan, a served certificate that is not the member's own, an expired cert), else HEALTHY.
+  A planned node that is not a member yet is a warning (with the `etcd add` command), not a
+  problem: the cluster itself is fine, though not `converged`.
 
 `ClusterHealth.to_json()` is the stable, documented JSON (see its docstring).
 """
@@ -594,8 +595,8 @@ def _findings(
 ) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     for m in rows:
-        if not m.in_plan:
-            continue
+        if not m.in_plan or m.in_cluster is False:
+            continue  # a planned node that is not a member yet cannot answer as one
         if not m.reachable:
             problems.append(f"{m.name} is unreachable: {m.error or 'no answer'}")
         elif not m.healthy:
@@ -610,9 +611,14 @@ def _findings(
         problems.append(f"members belong to different clusters: {', '.join(cluster_ids)}")
     if not_in_plan:
         problems.append(f"in the cluster but not in the plan: {', '.join(not_in_plan)}")
-    if not_in_cluster:
-        problems.append(f"in the plan but not in the cluster: {', '.join(not_in_cluster)}")
     warnings: list[str] = []
+    if not_in_cluster:
+        # Planned ahead of `hawizard etcd add`: the cluster itself is fine, so say what to do
+        # rather than turn the banner red. `converged` still waits for these nodes.
+        warnings.append(
+            f"in the plan but not a member yet: {', '.join(not_in_cluster)} "
+            "(add with `hawizard etcd add PLAN NODE`)"
+        )
     for c in certs:
         if c.expired:
             problems.append(f"certificate {c.name} expired {-c.days_left} days ago")
