@@ -199,6 +199,21 @@ class ClusterHealth:
         more = "failure" if self.tolerates == 1 else "failures"
         return f"{head} · tolerates {self.tolerates} more {more}"
 
+    @property
+    def details(self) -> list[str]:
+        """The banner's second line, part by part: leader, cluster id, size, probe time."""
+        if self.leader_id:
+            parts = [f"leader {self.leader_name or '?'} ({self.leader_id})"]
+        elif self.leader_disagreement:
+            parts = [f"leaders disagree: {', '.join(self.leaders_seen)}"]
+        else:
+            parts = ["no leader"]
+        if self.cluster_id:
+            parts.append(f"cluster {self.cluster_id}")
+        parts.append(f"{self.member_count} members, quorum {self.quorum}")
+        parts.append(f"probed in {self.duration_s * 1000:.0f} ms")
+        return parts
+
     def to_json(self) -> dict[str, Any]:
         """The stable JSON form (schema 1) used by `hawizard status --json`.
 

@@ -222,18 +222,7 @@ def _banner(health):
     style = _STATE_STYLE[health.state.value]
     label = health.state.value.replace("_", " ").upper()
     text = Text.from_markup(f"[{style}]{label}[/]  {_esc(health.summary)}")
-    details = []
-    if health.leader_id:
-        details.append(f"leader {health.leader_name or '?'} ({health.leader_id})")
-    elif health.leader_disagreement:
-        details.append(f"leaders disagree: {', '.join(health.leaders_seen)}")
-    else:
-        details.append("no leader")
-    if health.cluster_id:
-        details.append(f"cluster {health.cluster_id}")
-    details.append(f"{health.member_count} members, quorum {health.quorum}")
-    details.append(f"probed in {health.duration_s * 1000:.0f} ms")
-    text.append("\n" + " · ".join(details), style="dim")
+    text.append("\n" + " · ".join(health.details), style="dim")
     return Panel(text, border_style=style.split()[-1], expand=False)
 
 

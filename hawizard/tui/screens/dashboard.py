@@ -495,18 +495,7 @@ class DashboardScreen(Screen):
 
     def show(self, health: ClusterHealth, apiservers: list[ApiserverHealth]) -> None:
         mark, cls, label = STATE_VIEW[health.state.value]
-        details = []
-        if health.leader_id:
-            details.append(f"leader {health.leader_name or '?'} ({health.leader_id})")
-        elif health.leader_disagreement:
-            details.append(f"leaders disagree: {', '.join(health.leaders_seen)}")
-        else:
-            details.append("no leader")
-        if health.cluster_id:
-            details.append(f"cluster {health.cluster_id}")
-        details.append(f"{health.member_count} members, quorum {health.quorum}")
-        details.append(f"probed in {health.duration_s * 1000:.0f} ms")
-        details.append(f"at {health.checked_at:%H:%M:%S} UTC")
+        details = [*health.details, f"at {health.checked_at:%H:%M:%S} UTC"]
         self.show_banner(mark, cls, f"{label}   {health.summary}", " · ".join(details))
         members = {m.name: member_cells(m) for m in health.members}
         certs = {
