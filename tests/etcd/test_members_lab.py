@@ -11,12 +11,11 @@ and every key written before is still there. The module resets every node it tou
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+from fixtures.etcdctl import etcdctl
 
 from hawizard import pki
 from hawizard.cli import main
@@ -30,8 +29,6 @@ from hawizard.remote import HostPool
 from hawizard.steps import EventKind, Phase, Runner, Step
 
 pytestmark = pytest.mark.lab
-
-ETCDCTL = Path(sys.executable).parent / "etcdctl"
 
 
 @dataclass
@@ -55,22 +52,6 @@ class Cluster:
         nodes = plan.nodes + tuple(self.spare[n] for n in names if n not in have)
         dump(plan.with_nodes(nodes), self.path)
         return self.plan
-
-
-def etcdctl(plan: Plan, *args: str, endpoints=None) -> subprocess.CompletedProcess:
-    layout = pki.paths(plan)
-    nodes = endpoints or plan.etcd_nodes
-    eps = ",".join(render.client_url(plan, n) for n in nodes)
-    argv = [
-        str(ETCDCTL),
-        f"--endpoints={eps}",
-        "--command-timeout=5s",
-        "--dial-timeout=3s",
-        f"--cacert={layout.etcd_ca.cert}",
-        f"--cert={layout.etcd_admin.cert}",
-        f"--key={layout.etcd_admin.key}",
-    ]
-    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
 
 
 def member_list(plan: Plan, endpoints=None) -> list[dict]:

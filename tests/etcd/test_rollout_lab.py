@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fixtures.etcdctl import etcdctl
 
 from hawizard import pki
 from hawizard.cli import main
@@ -20,8 +19,6 @@ from hawizard.steps import EventKind, Runner
 
 pytestmark = pytest.mark.lab
 
-ETCDCTL = Path(sys.executable).parent / "etcdctl"
-
 
 def run(plan: Plan, *, dry_run: bool = False, events: list | None = None):
     pki.create(plan)
@@ -29,18 +26,6 @@ def run(plan: Plan, *, dry_run: bool = False, events: list | None = None):
     journal = Journal.for_plan(plan) if plan.source else None
     runner = Runner(pool, journal=journal, listener=events.append if events is not None else None)
     return runner.run(etcd_phases(plan))
-
-
-def etcdctl(
-    plan: Plan, *args: str, cert: bool = True, scheme: str = "https"
-) -> subprocess.CompletedProcess:
-    layout = pki.paths(plan)
-    endpoints = ",".join(f"{scheme}://{m.address}:{plan.etcd.client_port}" for m in plan.etcd_nodes)
-    argv = [str(ETCDCTL), f"--endpoints={endpoints}", "--command-timeout=3s", "--dial-timeout=2s"]
-    argv.append(f"--cacert={layout.etcd_ca.cert}")
-    if cert:
-        argv += [f"--cert={layout.etcd_admin.cert}", f"--key={layout.etcd_admin.key}"]
-    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=30)
 
 
 def main_pids(lab, plan: Plan) -> dict[str, str]:

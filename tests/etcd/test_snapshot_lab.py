@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fixtures.etcdctl import etcdctl
 
 from hawizard import pki
 from hawizard.cli import main
-from hawizard.etcd import render
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.etcd.snapshot import local_etcdutl
 from hawizard.journal import Journal
@@ -25,8 +24,6 @@ from hawizard.remote import HostPool
 from hawizard.steps import Runner
 
 pytestmark = pytest.mark.lab
-
-ETCDCTL = Path(sys.executable).parent / "etcdctl"
 
 
 @pytest.fixture(scope="module")
@@ -40,23 +37,7 @@ def plan(lab, tmp_path_factory):
         pki.create(plan)
         result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
         assert result.ok, result.failures
-        layout = pki.paths(plan)
-        eps = ",".join(render.client_url(plan, n) for n in plan.etcd_nodes)
-        put = subprocess.run(
-            [
-                str(ETCDCTL),
-                f"--endpoints={eps}",
-                f"--cacert={layout.etcd_ca.cert}",
-                f"--cert={layout.etcd_admin.cert}",
-                f"--key={layout.etcd_admin.key}",
-                "put",
-                "/day2/snapshot-proof",
-                "value-4a7f1c-in-the-snapshot",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        put = etcdctl(plan, "put", "/day2/snapshot-proof", "value-4a7f1c-in-the-snapshot")
         assert put.returncode == 0, put.stderr
         yield plan
     finally:

@@ -10,18 +10,15 @@ An independent `etcdctl member list` agrees. Every touched node is reset afterwa
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from fixtures.etcdctl import etcdctl
 from textual.widgets import DataTable
 from tui_support import NO_LABS, SIZE
 
 from hawizard import pki
-from hawizard.etcd import render
 from hawizard.etcd.members import pending_path
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
@@ -35,8 +32,6 @@ from hawizard.tui.widgets.change_panel import ChangePanel
 
 pytestmark = pytest.mark.lab
 
-ETCDCTL = Path(sys.executable).parent / "etcdctl"
-
 
 async def wait_for(pilot, condition, timeout: float, what: str) -> float:
     start = time.monotonic()
@@ -47,26 +42,7 @@ async def wait_for(pilot, condition, timeout: float, what: str) -> float:
 
 
 def etcdctl_members(plan) -> list[dict]:
-    layout = pki.paths(plan)
-    eps = ",".join(render.client_url(plan, n) for n in plan.etcd_nodes)
-    out = subprocess.run(
-        [
-            str(ETCDCTL),
-            f"--endpoints={eps}",
-            "--command-timeout=5s",
-            "--dial-timeout=3s",
-            f"--cacert={layout.etcd_ca.cert}",
-            f"--cert={layout.etcd_admin.cert}",
-            f"--key={layout.etcd_admin.key}",
-            "member",
-            "list",
-            "-w",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = etcdctl(plan, "member", "list", "-w", "json")
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)["members"]
 
