@@ -53,3 +53,14 @@ def require_host(euid: int | None = None, which: Which = shutil.which) -> None:
     """Everything `lab up` needs except debootstrap, which only a base build needs."""
     require_root(euid)
     require_tools(RUN_TOOLS, which)
+
+
+def lab_unavailable() -> str | None:
+    """Why a lab cannot be built and run on this host (with the fix), or None when it can:
+    for tests and benchmarks that skip or stop instead of failing halfway."""
+    try:
+        require_root()
+        require_tools((*RUN_TOOLS, *BUILD_TOOLS))
+    except LabError as exc:
+        return str(exc)
+    return None

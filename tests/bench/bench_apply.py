@@ -17,8 +17,8 @@ from pathlib import Path
 
 from hawizard import pki
 from hawizard.etcd.rollout import etcd_phases
-from hawizard.lab import Lab, LabError
-from hawizard.lab.preflight import BUILD_TOOLS, RUN_TOOLS, require_root, require_tools
+from hawizard.lab import Lab
+from hawizard.lab.preflight import lab_unavailable
 from hawizard.remote import HostPool
 from hawizard.steps import Runner
 
@@ -41,11 +41,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs per case (best is kept)")
     args = parser.parse_args()
-    try:
-        require_root()
-        require_tools((*RUN_TOOLS, *BUILD_TOOLS))
-    except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if reason := lab_unavailable():
+        print(f"error: {reason}", file=sys.stderr)
         return 2
     lab = Lab(LAB_NAME)
     lab.down(purge=True)

@@ -12,8 +12,8 @@ import argparse
 import sys
 import time
 
-from hawizard.lab import Lab, LabError
-from hawizard.lab.preflight import BUILD_TOOLS, RUN_TOOLS, require_root, require_tools
+from hawizard.lab import Lab
+from hawizard.lab.preflight import lab_unavailable
 from hawizard.lab.rootfs import ensure_base
 
 LAB_NAME = "hwbench"
@@ -34,11 +34,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (best is kept)")
     args = parser.parse_args()
-    try:
-        require_root()
-        require_tools((*RUN_TOOLS, *BUILD_TOOLS))
-    except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if reason := lab_unavailable():
+        print(f"error: {reason}", file=sys.stderr)
         return 2
     ensure_base()  # warm cache: the build is not what we measure
     best = {n: min(time_up(n) for _ in range(args.repeat)) for n in (3, 5)}
