@@ -58,7 +58,8 @@ def ensure_certificates(plan) -> list[str]:
             why = "; ".join(outcome.problems) or outcome.status.value
             problems.append(f"{outcome.name}: {why}")
         elif outcome.action.value in ("created", "renewed"):
-            console.print(f"[green]{outcome.action.value}[/] {outcome.name}")
+            # progress, not the result: stderr, so `--json` output stays one JSON document
+            err_console.print(f"[green]{outcome.action.value}[/] {outcome.name}")
     return problems
 
 
