@@ -155,3 +155,28 @@ def test_watch_redraws_the_table(etcd_cluster: LocalEtcd) -> None:
     assert text.count("3/3 healthy") >= 2, "piped output gets one report per round"
     assert "etcd members" in text
     assert rc == 0
+
+
+def test_apiservers_count_only_when_the_control_plane_should_run(
+    etcd_cluster: LocalEtcd, tmp_path, capsys
+) -> None:
+    """Nothing listens on :6443 here, so every apiserver is "not running": a staged control
+    plane (start = false) keeps a healthy etcd at exit 0, a started one makes it degraded."""
+    from hawizard.plan import Role
+
+    masters = tuple(
+        replace(n, roles=(Role.ETCD, Role.CONTROL_PLANE)) for n in etcd_cluster.plan.nodes
+    )
+    base = replace(
+        etcd_cluster.plan.with_nodes(masters),
+        cluster=replace(etcd_cluster.plan.cluster, control_plane_endpoint="127.0.0.1:8443"),
+    )
+    for start, expected in ((False, 0), (True, 1)):
+        plan = replace(base, control_plane=replace(base.control_plane, start=start))
+        path = tmp_path / f"plan-{start}.toml"
+        dump(plan, path)
+        rc, out, _ = _status(capsys, str(path), "--json")
+        data = json.loads(out)
+        assert [a["state"] for a in data["apiservers"]] == ["not running"] * 3
+        assert data["state"] == "healthy" and data["control_plane_started"] is start
+        assert rc == expected and data["exit_code"] == expected
