@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from hawizard import plan as P
-from hawizard.plan_check import Severity
+from hawizard.plan import Severity
 
 
 def three_nodes(**cluster) -> P.Plan:

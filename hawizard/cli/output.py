@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from hawizard.plan_check import Problem, Severity
+from hawizard.plan import Problem, Severity
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

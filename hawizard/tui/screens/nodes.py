@@ -1,7 +1,7 @@
 """Nodes: the machines, their roles and SSH access, and the control-plane endpoint.
 
 The table shows the plan's nodes; the form edits one. Every change is validated by
-`hawizard.plan_check.validate` on the plan the change would produce, and its messages appear
+`hawizard.plan.validate` on the plan the change would produce, and its messages appear
 under the field they concern. A node with errors never enters the plan.
 """
 

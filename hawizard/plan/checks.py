@@ -12,10 +12,9 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from hawizard.plan import Plan
+from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, quorum, tolerance
 
 SUPPORTED_VERSIONS = (1,)
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -271,7 +270,6 @@ def _ok(section: str, key: str, value: Any) -> bool:
 
 def validate(plan: Plan, *, text: str | None = None, source: str | None = None) -> list[Problem]:
     """Every semantic problem with the plan (errors first, then warnings)."""
-    from hawizard.plan import quorum, tolerance
 
     loc = _Locator(text or "")
     src = source or (str(plan.source) if plan.source else "")
@@ -386,7 +384,6 @@ def _check_endpoint(plan: Plan, masters: int, err) -> None:
 
 def _check_pki(plan: Plan, err) -> None:
     pki = plan.pki
-    from hawizard.plan import KeyType
 
     if pki.key not in set(KeyType):
         err("pki.key", f"{pki.key!r} is not supported; use one of {', '.join(KeyType)}")
@@ -466,8 +463,6 @@ def _check_control_plane(plan: Plan, names: dict[str, int], add) -> None:
             "kubernetes-server-linux-amd64.tar.gz",
         )
     elif cp.install == "download" and plan.control_plane_nodes:
-        from hawizard.plan import KUBE_BINARIES
-
         missing = [b for b in KUBE_BINARIES if b not in cp.sha256]
         if missing:
             err(

@@ -1,0 +1,51 @@
+"""The plan: every choice the operator makes, as frozen dataclasses read from and written to TOML.
+
+Every screen and every command reads and writes this one model, so a plan exported from the
+wizard can be reviewed, versioned and applied headless. Secrets never live here: only paths.
+The package keeps its parts one-way: `model` (dataclasses) <- `checks` (validation) <- `files`
+(TOML in and out).
+"""
+
+from hawizard.plan.checks import PlanError, Problem, Severity, validate
+from hawizard.plan.files import dump, dumps, load, loads
+from hawizard.plan.model import (
+    DEFAULT_ROLES,
+    KUBE_BINARIES,
+    PLAN_VERSION,
+    SSH,
+    Cluster,
+    ControlPlaneSettings,
+    EtcdSettings,
+    KeyType,
+    Node,
+    PKISettings,
+    Plan,
+    Role,
+    quorum,
+    tolerance,
+)
+
+__all__ = [
+    "DEFAULT_ROLES",
+    "KUBE_BINARIES",
+    "PLAN_VERSION",
+    "SSH",
+    "Cluster",
+    "ControlPlaneSettings",
+    "EtcdSettings",
+    "KeyType",
+    "Node",
+    "PKISettings",
+    "Plan",
+    "PlanError",
+    "Problem",
+    "Role",
+    "Severity",
+    "dump",
+    "dumps",
+    "load",
+    "loads",
+    "quorum",
+    "tolerance",
+    "validate",
+]

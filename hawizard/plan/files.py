@@ -1,0 +1,117 @@
+"""The plan as TOML text: read with `tomllib` (validated, every problem at once), written with
+`tomli-w` atomically, so a plan is a file an operator can review, diff and version.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+
+import tomli_w
+
+from hawizard.plan.checks import PlanError, Problem, Severity, check_raw, sanitize, validate
+from hawizard.plan.model import (
+    DEFAULT_ROLES,
+    PLAN_VERSION,
+    SSH,
+    Cluster,
+    ControlPlaneSettings,
+    EtcdSettings,
+    KeyType,
+    Node,
+    PKISettings,
+    Plan,
+    Role,
+)
+
+
+def loads(text: str, source: str | Path | None = None) -> Plan:
+    """Parse and validate plan text; raise PlanError carrying *every* error found."""
+    name = str(source) if source is not None else "plan.toml"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError([Problem(Severity.ERROR, "", f"not valid TOML: {exc}", name)]) from None
+    shape = check_raw(raw, text, name)
+    path = Path(source) if source is not None else None
+    plan = _from_raw(sanitize(raw) if shape else raw, path)
+    reported = {p.field for p in shape}
+    meaning = [p for p in validate(plan, text=text, source=name) if p.field not in reported]
+    problems = shape + meaning
+    if any(p.severity is Severity.ERROR for p in problems):
+        raise PlanError(
+            sorted(problems, key=lambda p: (p.severity is not Severity.ERROR, p.line or 0))
+        )
+    return plan
+
+
+def load(path: str | Path) -> Plan:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PlanError(
+            [Problem(Severity.ERROR, "", f"cannot read the plan: {exc.strerror}", str(path))]
+        ) from None
+    return loads(text, path.resolve())
+
+
+def _from_raw(raw: dict, source: Path | None) -> Plan:
+    nodes = []
+    for n in raw.get("nodes", []):
+        ssh = SSH(**n.get("ssh", {}))
+        roles = tuple(Role(r) for r in n["roles"]) if "roles" in n else DEFAULT_ROLES
+        nodes.append(Node(name=n["name"], address=n["address"], roles=roles, ssh=ssh))
+    pki = dict(raw.get("pki", {}))
+    if "key" in pki:
+        pki["key"] = KeyType(pki["key"])
+    return Plan(
+        nodes=tuple(nodes),
+        cluster=Cluster(**raw.get("cluster", {})),
+        pki=PKISettings(**pki),
+        etcd=EtcdSettings(**raw.get("etcd", {})),
+        control_plane=ControlPlaneSettings(**raw.get("control_plane", {})),
+        version=raw.get("version", PLAN_VERSION),
+        source=source,
+    )
+
+
+def _section(obj: object) -> dict:
+    out: dict = {}
+    for name in obj.__dataclass_fields__:  # type: ignore[attr-defined]
+        value = getattr(obj, name)
+        if isinstance(value, StrEnum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = [v.value if isinstance(v, StrEnum) else v for v in value]
+        elif isinstance(value, dict):
+            value = dict(value)
+        out[name] = value
+    return out
+
+
+def dumps(plan: Plan) -> str:
+    """TOML text for a plan; `loads(dumps(p)) == p` for every valid plan."""
+    doc: dict = {"version": plan.version, "cluster": _section(plan.cluster)}
+    doc["nodes"] = [
+        {
+            "name": n.name,
+            "address": n.address,
+            "roles": [r.value for r in n.roles],
+            "ssh": _section(n.ssh),
+        }
+        for n in plan.nodes
+    ]
+    doc["pki"] = _section(plan.pki)
+    doc["etcd"] = _section(plan.etcd)
+    doc["control_plane"] = _section(plan.control_plane)
+    return tomli_w.dumps(doc)
+
+
+def dump(plan: Plan, path: str | Path) -> None:
+    """Write atomically, so an interrupted save never leaves half a plan behind."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(dumps(plan))
+    tmp.replace(path)
