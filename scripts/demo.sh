@@ -2,6 +2,8 @@
 # The demo on one machine, as root: install, bring up a 3-node lab of real systemd nodes, and
 # open hawizard on the lab's plan. `hawizard lab down` removes the lab afterwards.
 set -euo pipefail
+source "$(dirname "$0")/as-root.sh"
+as_root "$@"
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/hawizard lab up --nodes "${NODES:-3}"

@@ -2,13 +2,16 @@
 
 A theme file holds `textual.theme.Theme` fields and a `[variables]` table; the screens colour
 status through `$status-ok`, `$status-warn`, `$status-bad`, `$status-idle` and `$status-run`, so
-a theme changes them in one place. Themes come from the repository's `themes/` folder, then
-`~/.config/hawizard/themes/` and `$HAWIZARD_THEMES` (later ones override earlier ones by name).
+a theme changes them in one place. Themes come from the ones shipped with the package (the
+repository's `themes/` folder, installed as `hawizard/themes` package data and found through
+`importlib.resources`, so a wheel has them too), then `~/.config/hawizard/themes/` and
+`$HAWIZARD_THEMES` (later ones override earlier ones by name).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import logging
 import os
 import tomllib
@@ -18,7 +21,6 @@ from textual.theme import Theme
 
 log = logging.getLogger(__name__)
 
-REPO_THEMES = Path(__file__).resolve().parents[2] / "themes"
 USER_THEMES = Path("~/.config/hawizard/themes").expanduser()
 DEFAULT_THEME = "dark"
 # The order `t` cycles through; themes found beyond these follow in name order.
@@ -28,8 +30,13 @@ STATUS_VARIABLES = ("status-ok", "status-warn", "status-bad", "status-idle", "st
 _THEME_FIELDS = {f.name for f in dataclasses.fields(Theme)}
 
 
+def shipped_themes() -> Path:
+    """The themes inside the installed package (a checkout links them to `themes/`)."""
+    return Path(str(importlib.resources.files("hawizard") / "themes"))
+
+
 def theme_dirs() -> list[Path]:
-    dirs = [REPO_THEMES, USER_THEMES]
+    dirs = [shipped_themes(), USER_THEMES]
     extra = os.environ.get("HAWIZARD_THEMES")
     if extra:
         dirs.append(Path(extra).expanduser())
@@ -65,7 +72,7 @@ def load_themes(dirs: list[Path] | None = None) -> dict[str, Theme]:
                 log.warning("skipping theme %s", exc)
                 continue
             found[theme.name] = theme
-    if not found:  # running from an install without the themes folder: one safe default
+    if not found:  # every theme file unreadable or removed: one safe default
         found[DEFAULT_THEME] = Theme(name=DEFAULT_THEME, primary="#3D8FD1", dark=True)
     return found
 

@@ -150,9 +150,9 @@ def test_cli_refuses_a_bad_plan_and_a_bad_theme(tmp_path, capsys):
 
 
 def test_theme_files_load_and_broken_ones_are_skipped(tmp_path):
-    from hawizard.tui.theme import REPO_THEMES, load_themes
+    from hawizard.tui.theme import load_themes, shipped_themes
 
-    themes = load_themes([REPO_THEMES])
+    themes = load_themes([shipped_themes()])
     assert {"dark", "light", "high-contrast"} <= set(themes)
     for theme in themes.values():
         assert {"status-ok", "status-warn", "status-bad"} <= set(theme.variables)
