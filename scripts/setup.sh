@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   python3-venv openssl openssh-client openssh-server iproute2 sudo systemd
   systemd-container debootstrap nftables haproxy etcd-client
+  prometheus  # promtool checks the exported config and rules; the lab test runs the real server
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -23,6 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The package enables a Prometheus on every interface; the tests run their own on loopback.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then

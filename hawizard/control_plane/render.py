@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 
 from hawizard.etcd.render import client_url
@@ -32,6 +33,7 @@ __all__ = [
     "apiserver_url",
     "endpoint_url",
     "etcd_servers",
+    "oidc_flags",
     "render_apiserver_unit",
     "render_audit_policy",
     "render_controller_manager_unit",
@@ -205,8 +207,42 @@ def render_apiserver_unit(plan: Plan, node: Node) -> str:
         "--audit-log-maxbackup=10",
         "--audit-log-maxsize=100",
         "--profiling=false",
+        *oidc_flags(plan),
     ]
     return render_unit("Kubernetes API server", "kube-apiserver", flags, plan)
+
+
+def oidc_flags(plan: Plan) -> list[str]:
+    """`--oidc-*` from `[control_plane.oidc]`: users sign in through the identity provider.
+
+    Raises ValueError for a value that is not one plain token: it would end the ExecStart
+    line, start another flag, or be split by systemd (validation reports these first).
+    """
+    o = plan.control_plane.oidc
+    if o is None:
+        return []
+    values = {
+        "issuer-url": o.issuer_url,
+        "client-id": o.client_id,
+        "username-claim": o.username_claim,
+        "groups-claim": o.groups_claim,
+        "username-prefix": o.username_prefix,
+        "groups-prefix": o.groups_prefix,
+        "ca-file": o.ca_file,
+    }
+    flags = []
+    for name, value in values.items():
+        if not value:
+            continue
+        if not _UNIT_TOKEN.match(value):
+            raise ValueError(f"control_plane.oidc: {value!r} cannot be a --oidc-{name} value")
+        flags.append(f"--oidc-{name}={value}")
+    return flags
+
+
+# A flag value systemd passes through as it is: no whitespace, quotes, backslashes, `$`, `%`
+# (specifiers) or `;` — nothing that splits, expands or ends the ExecStart line.
+_UNIT_TOKEN = re.compile(r"^[A-Za-z0-9_.:/@#+=,~-]+$")
 
 
 def _controller_flags(who: str) -> list[str]:

@@ -26,10 +26,20 @@ from hawizard.pki.issuing import Issuer
 from hawizard.pki.keys import load_private_key
 from hawizard.pki.layout import CertKey, Layout, paths
 from hawizard.pki.service_keys import FileReport, render_encryption_config
-from hawizard.pki.specs import CA, CertSpec, Usage, apiserver_sans, ca_specs, leaf_specs
+from hawizard.pki.specs import (
+    CA,
+    MONITORING_USER,
+    CertSpec,
+    Usage,
+    apiserver_sans,
+    ca_specs,
+    leaf_specs,
+    monitoring_spec,
+)
 
 __all__ = [
     "CA",
+    "MONITORING_USER",
     "Action",
     "CertInfo",
     "CertKey",
@@ -51,6 +61,7 @@ __all__ = [
     "leaf_specs",
     "load_certificate",
     "load_private_key",
+    "monitoring_spec",
     "paths",
     "render_encryption_config",
     "report_as_dict",

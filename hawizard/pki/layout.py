@@ -88,6 +88,11 @@ class Layout:
         return _pair(self.kubernetes_dir, "kube-scheduler")
 
     @property
+    def monitoring(self) -> CertKey:
+        """Prometheus's client certificate for apiserver /metrics: no group, RBAC grants it."""
+        return _pair(self.kubernetes_dir, "monitoring")
+
+    @property
     def sa_key(self) -> Path:
         """Service-account signing key (kube-apiserver and kube-controller-manager)."""
         return self.kubernetes_dir / "sa.key"

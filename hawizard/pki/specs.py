@@ -81,7 +81,8 @@ def ca_specs(plan: Plan) -> dict[CA, CertSpec]:
 def leaf_specs(plan: Plan) -> list[CertSpec]:
     """Every leaf certificate of the plan, etcd first, in a stable order."""
     layout = paths(plan)
-    return [*_etcd_specs(plan, layout), *_kubernetes_specs(plan, layout)]
+    monitoring = [monitoring_spec(plan)] if plan.monitoring.enabled else []
+    return [*_etcd_specs(plan, layout), *_kubernetes_specs(plan, layout), *monitoring]
 
 
 def _etcd_specs(plan: Plan, layout: Layout) -> list[CertSpec]:
@@ -162,6 +163,21 @@ def _kubernetes_specs(plan: Plan, layout: Layout) -> list[CertSpec]:
             usages=CLIENT,
         ),
     ]
+
+
+# The monitoring user: in no group (least privilege); `hawizard monitoring export` writes the
+# ClusterRole that lets it GET /metrics and nothing else.
+MONITORING_USER = "hawizard-monitoring"
+
+
+def monitoring_spec(plan: Plan) -> CertSpec:
+    return CertSpec(
+        "kubernetes/monitoring",
+        CA.KUBERNETES,
+        paths(plan).monitoring,
+        MONITORING_USER,
+        usages=CLIENT,
+    )
 
 
 def split_sans(values: list[str]) -> tuple[tuple[str, ...], tuple[IPAddress, ...]]:

@@ -54,6 +54,7 @@ class PlanError(Exception):
 # --- pass 1: the shape of the TOML -------------------------------------------------------
 
 _STR, _INT, _NUM, _BOOL = "a string", "an integer", "a number", "true or false"
+_TABLE = "a table"
 _TYPES: dict[str, tuple[type, ...]] = {
     _STR: (str,),
     _INT: (int,),
@@ -62,7 +63,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 SCHEMA: dict[str, dict[str, str]] = {
-    "cluster": {"name": _STR, "control_plane_endpoint": _STR, "known_hosts": _STR},
+    "cluster": {"name": _STR, "control_plane_endpoint": _STR, "known_hosts": _STR, "cni": _STR},
     "pki": {"dir": _STR, "key": _STR, "cert_days": _INT, "ca_days": _INT},
     "etcd": {
         "version": _STR,
@@ -84,7 +85,26 @@ SCHEMA: dict[str, dict[str, str]] = {
         "sha256": "a table of binary name = sha256",
         "start": _BOOL,
         "load_balancer": _STR,
+        "oidc": _TABLE,
     },
+    "monitoring": {
+        "enabled": _BOOL,
+        "install": _BOOL,
+        "prometheus_node": _STR,
+        "scrape_interval": _INT,
+        "node_exporter_port": _INT,
+        "haproxy_metrics_port": _INT,
+    },
+}
+# [control_plane.oidc]: issuer_url and client_id are required, the rest optional.
+OIDC_KEYS = {
+    "issuer_url": _STR,
+    "client_id": _STR,
+    "username_claim": _STR,
+    "groups_claim": _STR,
+    "username_prefix": _STR,
+    "groups_prefix": _STR,
+    "ca_file": _STR,
 }
 NODE_KEYS = {"name": _STR, "address": _STR, "roles": "a list of roles", "ssh": "a table"}
 SSH_KEYS = {"user": _STR, "port": _INT, "key": _STR}
@@ -127,6 +147,15 @@ def check_raw(raw: dict[str, Any], text: str, source: str) -> list[Problem]:
         for name, digest in sha.items():
             if not isinstance(digest, str) or not _SHA256.match(digest):
                 err(f"control_plane.sha256.{name}", "must be 64 lowercase hex digits (sha256sum)")
+    oidc = raw["control_plane"].get("oidc") if isinstance(raw.get("control_plane"), dict) else None
+    if isinstance(oidc, dict):
+        _unknown(oidc, set(OIDC_KEYS), "control_plane.oidc", err)
+        for key, kind in OIDC_KEYS.items():
+            if key in oidc:
+                _typed(oidc[key], kind, f"control_plane.oidc.{key}", err)
+        for key in ("issuer_url", "client_id"):
+            if key not in oidc:
+                err(f"control_plane.oidc.{key}", f"missing; [control_plane.oidc] needs {key}")
 
     nodes = raw.get("nodes", [])
     if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
@@ -181,6 +210,9 @@ def _typed(value: Any, kind: str, field: str, err) -> None:
     if kind == "a table of binary name = sha256":
         if not isinstance(value, dict):
             err(field, 'must be a table such as { kube-apiserver = "<sha256>" }')
+    elif kind == _TABLE:
+        if not isinstance(value, dict):
+            err(field, f"must be a table: write it as [{field}]")
     elif not _is(value, kind):
         err(field, f"must be {kind}, not {value!r}")
 
@@ -262,6 +294,12 @@ def _ok(section: str, key: str, value: Any) -> bool:
         return value in ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096")
     if (section, key) == ("control_plane", "sha256"):
         return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    if (section, key) == ("control_plane", "oidc"):
+        return (
+            isinstance(value, dict)
+            and {"issuer_url", "client_id"} <= set(value)
+            and all(k in OIDC_KEYS and isinstance(v, str) for k, v in value.items())
+        )
     return True
 
 
@@ -341,6 +379,14 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
     _check_pki(plan, err)
     _check_etcd(plan, err)
     _check_control_plane(plan, names, add)
+    _check_oidc(plan, err)
+    _check_monitoring(plan, names, err)
+    if plan.cluster.cni and not _CNI.match(plan.cluster.cni):
+        err(
+            "cluster.cni",
+            f"{plan.cluster.cni!r} is not a CNI name (lowercase letters, digits, '-', '.', "
+            'e.g. "cilium" or "calico")',
+        )
     out.sort(key=lambda p: p.severity is not Severity.ERROR)
     return out
 
@@ -494,6 +540,73 @@ def _check_control_plane(plan: Plan, names: dict[str, int], add) -> None:
                     f"{host} is not the address of the load balancer node {lb} "
                     f"({node.address}); clients will not reach haproxy there",
                 )
+
+
+_CNI = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_CLAIM = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_.:@/#-]{0,64}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:@/+=-]{1,256}$")
+_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+
+
+def _check_oidc(plan: Plan, err) -> None:
+    """`--oidc-*` flag values: each one token that a unit's ExecStart line carries verbatim."""
+    o = plan.control_plane.oidc
+    if o is None:
+        return
+    f = "control_plane.oidc"
+    if not _URL.match(o.issuer_url):
+        err(
+            f"{f}.issuer_url",
+            f"{o.issuer_url!r} must be an https:// URL without query or spaces "
+            "(the provider's issuer, e.g. https://login.example.org/realms/ops)",
+        )
+    if not _CLIENT_ID.match(o.client_id):
+        err(
+            f"{f}.client_id",
+            f"{o.client_id!r} must be the client id registered at the provider "
+            "(letters, digits, and _ . : @ / + = -; no spaces)",
+        )
+    if not _CLAIM.match(o.username_claim):
+        err(f"{f}.username_claim", f"{o.username_claim!r} is not a claim name (e.g. email, sub)")
+    if o.groups_claim and not _CLAIM.match(o.groups_claim):
+        err(f"{f}.groups_claim", f"{o.groups_claim!r} is not a claim name (e.g. groups)")
+    for key in ("username_prefix", "groups_prefix"):
+        if not _PREFIX.match(getattr(o, key)):
+            err(f"{f}.{key}", f"{getattr(o, key)!r} may hold letters, digits, and _ . : @ / # -")
+    if o.ca_file and (not o.ca_file.startswith("/") or not _PATH.match(o.ca_file)):
+        err(
+            f"{f}.ca_file",
+            f"{o.ca_file!r} must be an absolute path on the masters without spaces "
+            "(e.g. /etc/kubernetes/pki/oidc-ca.pem), or empty for the system trust store",
+        )
+
+
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")
+
+
+def _check_monitoring(plan: Plan, names: dict[str, int], err) -> None:
+    m = plan.monitoring
+    if not 1 <= m.scrape_interval <= 3600:
+        err("monitoring.scrape_interval", f"{m.scrape_interval} must be 1-3600 seconds (e.g. 15)")
+    _port(m.node_exporter_port, "monitoring.node_exporter_port", err)
+    _port(m.haproxy_metrics_port, "monitoring.haproxy_metrics_port", err)
+    if m.prometheus_node and m.prometheus_node not in names:
+        err(
+            "monitoring.prometheus_node",
+            f"{m.prometheus_node!r} is not a node in this plan; name the node to run Prometheus",
+        )
+    if m.install and not m.enabled:
+        err(
+            "monitoring.install",
+            "needs enabled = true (Prometheus scrapes the apiservers with the monitoring "
+            "certificate that enabled makes the PKI issue)",
+        )
+    elif m.install and not m.prometheus_node:
+        err(
+            "monitoring.prometheus_node",
+            'is required with install = true: the node that runs Prometheus, e.g. "infra0"',
+        )
 
 
 # --- where a field is written ---------------------------------------------------------------

@@ -19,7 +19,9 @@ from hawizard.plan.model import (
     ControlPlaneSettings,
     EtcdSettings,
     KeyType,
+    MonitoringSettings,
     Node,
+    OIDCSettings,
     PKISettings,
     Plan,
     Role,
@@ -66,22 +68,34 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
     pki = dict(raw.get("pki", {}))
     if "key" in pki:
         pki["key"] = KeyType(pki["key"])
+    cp = dict(raw.get("control_plane", {}))
+    if "oidc" in cp:
+        cp["oidc"] = OIDCSettings(**cp["oidc"])
     return Plan(
         nodes=tuple(nodes),
         cluster=Cluster(**raw.get("cluster", {})),
         pki=PKISettings(**pki),
         etcd=EtcdSettings(**raw.get("etcd", {})),
-        control_plane=ControlPlaneSettings(**raw.get("control_plane", {})),
+        control_plane=ControlPlaneSettings(**cp),
+        monitoring=MonitoringSettings(**raw.get("monitoring", {})),
         version=raw.get("version", PLAN_VERSION),
         source=source,
     )
 
 
-def _section(obj: object) -> dict:
+# Optional settings written only when used, so a plan that does not use them reads the same.
+_OPTIONAL = {("cluster", "cni"): "", ("control_plane", "oidc"): None}
+
+
+def _section(obj: object, section: str = "") -> dict:
     out: dict = {}
     for name in obj.__dataclass_fields__:  # type: ignore[attr-defined]
         value = getattr(obj, name)
-        if isinstance(value, StrEnum):
+        if (section, name) in _OPTIONAL and value == _OPTIONAL[(section, name)]:
+            continue
+        if hasattr(value, "__dataclass_fields__"):
+            value = _section(value)
+        elif isinstance(value, StrEnum):
             value = value.value
         elif isinstance(value, tuple):
             value = [v.value if isinstance(v, StrEnum) else v for v in value]
@@ -93,7 +107,7 @@ def _section(obj: object) -> dict:
 
 def dumps(plan: Plan) -> str:
     """TOML text for a plan; `loads(dumps(p)) == p` for every valid plan."""
-    doc: dict = {"version": plan.version, "cluster": _section(plan.cluster)}
+    doc: dict = {"version": plan.version, "cluster": _section(plan.cluster, "cluster")}
     doc["nodes"] = [
         {
             "name": n.name,
@@ -105,7 +119,9 @@ def dumps(plan: Plan) -> str:
     ]
     doc["pki"] = _section(plan.pki)
     doc["etcd"] = _section(plan.etcd)
-    doc["control_plane"] = _section(plan.control_plane)
+    doc["control_plane"] = _section(plan.control_plane, "control_plane")
+    if plan.monitoring != MonitoringSettings():
+        doc["monitoring"] = _section(plan.monitoring)
     return tomli_w.dumps(doc)
 
 

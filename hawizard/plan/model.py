@@ -65,6 +65,9 @@ class Cluster:
     control_plane_endpoint: str = ""
     # SSH host keys are checked against this file; unknown keys need explicit trust.
     known_hosts: str = "~/.ssh/known_hosts"
+    # The pod network (CNI) the cluster runs, e.g. "cilium"; hawizard does not deploy it, but
+    # `hawizard check` judges network policy support from it. Empty = not said.
+    cni: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,23 @@ class EtcdSettings:
 
 
 @dataclass(frozen=True)
+class OIDCSettings:
+    """An external identity provider for the apiserver (`--oidc-*` flags); no secret involved.
+
+    `ca_file` is a path *on the masters* (the provider's CA bundle), empty when the issuer's
+    certificate chains to the masters' system trust store.
+    """
+
+    issuer_url: str
+    client_id: str
+    username_claim: str = "sub"
+    groups_claim: str = ""
+    username_prefix: str = ""
+    groups_prefix: str = ""
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
 class ControlPlaneSettings:
     kubernetes_version: str = "1.32.0"
     service_cidr: str = "10.96.0.0/12"
@@ -100,10 +120,28 @@ class ControlPlaneSettings:
     sha256: dict[str, str] = field(default_factory=dict)  # binary name -> sha256 for "download"
     start: bool = True  # False stages files and units without starting the services
     load_balancer: str = ""  # node name running haproxy; empty = external balancer
+    oidc: OIDCSettings | None = None  # [control_plane.oidc]; None = client certificates only
 
     @property
     def first_service_ip(self) -> str:
         return str(next(ipaddress.ip_network(self.service_cidr, strict=False).hosts()))
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """`[monitoring]`: what `hawizard monitoring export` writes and `apply` may install.
+
+    `enabled` makes the PKI issue the least-privilege monitoring client certificate that
+    Prometheus scrapes the apiservers with; `install` puts prometheus-node-exporter on every
+    node and Prometheus on `prometheus_node` (distribution packages).
+    """
+
+    enabled: bool = False
+    install: bool = False
+    prometheus_node: str = ""
+    scrape_interval: int = 15  # seconds
+    node_exporter_port: int = 9100
+    haproxy_metrics_port: int = 8405  # haproxy's built-in Prometheus exporter on the balancer
 
 
 @dataclass(frozen=True)
@@ -113,6 +151,7 @@ class Plan:
     pki: PKISettings = field(default_factory=PKISettings)
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     version: int = PLAN_VERSION
     # Where the plan was read from: relative paths in it resolve against this file's folder.
     source: Path | None = field(default=None, compare=False)
