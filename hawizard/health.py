@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -35,6 +36,11 @@ from hawizard.pki.inspection import RENEW_BEFORE_DAYS, CertInfo
 from hawizard.plan import Plan, quorum, tolerance
 
 JSON_SCHEMA = 1
+# etcd's default backend quota (`quota-backend-bytes` unset, as hawizard renders it): past it
+# the cluster raises NOSPACE and refuses writes, so the DB size is shown against it.
+BACKEND_QUOTA_BYTES = 2 * 1024**3
+QUOTA_WARN_PCT = 75.0
+_ALARM = re.compile(r"alarm:\s*([A-Z_]+)")
 
 
 class State(StrEnum):
@@ -112,6 +118,12 @@ class MemberHealth:
     cert_problem: str = ""  # the served certificate is not this member's own (or unverified)
     peer_urls: tuple[str, ...] = ()
     client_urls: tuple[str, ...] = ()
+    alarms: tuple[str, ...] = ()  # active etcd alarms this member reports (NOSPACE, CORRUPT)
+
+    @property
+    def db_quota_pct(self) -> float | None:
+        """The DB size as a share of the backend quota (NOSPACE at 100 %)."""
+        return None if self.db_size is None else 100.0 * self.db_size / BACKEND_QUOTA_BYTES
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,11 @@ class ClusterHealth:
             and not self.not_in_plan
         )
 
+    @property
+    def alarms(self) -> tuple[str, ...]:
+        """Every active alarm, once ("NOSPACE"): cluster-wide in etcd, reported per member."""
+        return tuple(sorted({a for m in self.members for a in m.alarms}))
+
     def member(self, name: str) -> MemberHealth:
         for m in self.members:
             if m.name == name:
@@ -210,6 +227,8 @@ class ClusterHealth:
             parts = ["no leader"]
         if self.cluster_id:
             parts.append(f"cluster {self.cluster_id}")
+        if self.alarms:
+            parts.append(f"alarm {', '.join(self.alarms)}")
         parts.append(f"{self.member_count} members, quorum {self.quorum}")
         parts.append(f"probed in {self.duration_s * 1000:.0f} ms")
         return parts
@@ -223,15 +242,16 @@ class ClusterHealth:
         `tolerates`, `design_tolerance`, `leader` ({`id`, `name`} or null),
         `leaders_seen` [hex], `leader_disagreement`, `cluster_id` (hex or null),
         `cluster_ids_seen` [hex], `cluster_id_disagreement`, `not_in_plan` [name],
-        `not_in_cluster` [name], `converged`, `problems` [text], `warnings` [text],
+        `not_in_cluster` [name], `converged`, `alarms` [name], `problems` [text], `warnings` [text],
         `members` [member], `certificates` [cert].
 
         member: `name`, `endpoint`, `in_plan`, `in_cluster` (bool or null), `reachable`,
         `healthy`, `is_leader`, `is_learner`, `id` (hex or null), `version`, `raft_term`,
         `raft_index`, `raft_applied_index`, `db_size`, `db_size_in_use` (bytes), `rtt_ms`,
         `connect_ms`, `path` ("direct" | "ssh" | null), `error`, `cert_problem`, `peer_urls`,
-        `client_urls`, `served_cert` ({`common_name`, `sans`, `issuer`, `not_after`,
-        `days_left`, `fingerprint_sha256`} or null). Numbers the member did not report are null.
+        `client_urls`, `alarms` [name], `db_quota_pct` (DB size as % of the backend quota),
+        `served_cert` ({`common_name`, `sans`, `issuer`, `not_after`, `days_left`,
+        `fingerprint_sha256`} or null). Numbers the member did not report are null.
 
         cert: `name`, `source` ("local" | "served"), `common_name`, `not_after`, `days_left`,
         `fingerprint_sha256`, `expired`, `expiring`.
@@ -261,6 +281,7 @@ class ClusterHealth:
             "not_in_plan": list(self.not_in_plan),
             "not_in_cluster": list(self.not_in_cluster),
             "converged": self.converged,
+            "alarms": list(self.alarms),
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "members": [_member_json(m, now) for m in self.members],
@@ -303,6 +324,8 @@ def _member_json(m: MemberHealth, now: dt.datetime) -> dict[str, Any]:
         "cert_problem": m.cert_problem,
         "peer_urls": list(m.peer_urls),
         "client_urls": list(m.client_urls),
+        "alarms": list(m.alarms),
+        "db_quota_pct": None if m.db_quota_pct is None else round(m.db_quota_pct, 2),
         "served_cert": served,
     }
 
@@ -435,6 +458,7 @@ def _member_row(
         served_cert=r.served_cert,
         peer_urls=entry.peer_urls if entry else (),
         client_urls=entry.client_urls if entry else (),
+        alarms=tuple(sorted({a for e in status_errors for a in _ALARM.findall(e)})),
     )
 
 

@@ -323,6 +323,7 @@ DOCUMENTED_KEYS = {
     "warnings",
     "members",
     "certificates",
+    "alarms",
 }
 MEMBER_KEYS = {
     "name",
@@ -347,6 +348,8 @@ MEMBER_KEYS = {
     "cert_problem",
     "peer_urls",
     "client_urls",
+    "alarms",
+    "db_quota_pct",
     "served_cert",
 }
 
