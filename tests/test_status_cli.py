@@ -113,9 +113,12 @@ def test_bad_timeout_is_rejected(etcd_cluster: LocalEtcd, capsys) -> None:
     assert "must be more than 0 seconds" in capsys.readouterr().err
 
 
-def _run_watch(cluster: LocalEtcd, *extra: str, lines: int) -> tuple[int, list[str]]:
+def _run_watch(
+    cluster: LocalEtcd, *extra: str, lines: int, after_first=None
+) -> tuple[int, list[str]]:
     """Start `hawizard status --watch` for real, read `lines` lines (20 s at most, from a
-    reader thread so a silent child cannot hang the test), then Ctrl-C it."""
+    reader thread so a silent child cannot hang the test), then Ctrl-C it. `after_first` runs
+    once the first line is in (to change the cluster under the watch)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "hawizard", "status", str(cluster.plan_path), *extra],
         stdout=subprocess.PIPE,
@@ -132,6 +135,8 @@ def _run_watch(cluster: LocalEtcd, *extra: str, lines: int) -> tuple[int, list[s
         while len(out) < lines and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):
                 out.append(got.get(timeout=0.2))
+                if after_first is not None and len(out) == 1:
+                    after_first()
         os.kill(proc.pid, signal.SIGINT)
         proc.wait(timeout=10)
     finally:
@@ -147,6 +152,29 @@ def test_watch_json_prints_one_document_per_round_until_ctrl_c(etcd_cluster: Loc
     assert len(docs) == 3 and all(d["state"] == "healthy" for d in docs)
     assert docs[0]["checked_at"] < docs[1]["checked_at"] < docs[2]["checked_at"]
     assert rc == 0, "Ctrl-C ends the watch with the last round's exit code"
+
+
+def test_watch_reports_one_leader_change_naming_the_new_leader(etcd_cluster: LocalEtcd):
+    leader = next(n for n in etcd_cluster.names if n not in etcd_cluster.followers())
+    rc, lines = _run_watch(
+        etcd_cluster,
+        "--watch",
+        "0.3",
+        "--json",
+        lines=12,
+        after_first=lambda: etcd_cluster.kill(leader),
+    )
+    docs = [json.loads(line) for line in lines]
+    assert docs[0]["events"] == []  # the first round is the baseline
+    events = [e for d in docs for e in d["events"]]
+    changes = [e for e in events if e["kind"] == "leader"]
+    assert len(changes) == 1, events
+    new = changes[0]["subject"]
+    assert new != leader and new in etcd_cluster.names
+    assert changes[0]["text"].startswith(f"leader is now {new}")
+    assert docs[-1]["leader"]["name"] == new
+    assert any(e["kind"] == "unhealthy" and e["subject"] == leader for e in events)
+    assert rc == 1  # the killed member leaves the cluster degraded
 
 
 def test_watch_redraws_the_table(etcd_cluster: LocalEtcd) -> None:

@@ -3,8 +3,9 @@
 Exit codes follow `ClusterHealth.state`: 0 healthy, 1 degraded but with quorum, 2 quorum lost
 or nothing reachable (and 2 for an unusable plan or missing client certificate, as everywhere).
 `--json` prints `ClusterHealth.to_json()` (schema documented there); with `--watch` it prints
-one compact JSON document per line, per round. `--watch` redraws in place on a terminal and
-appends one report per round when the output is piped.
+one compact JSON document per line, per round, with an `events` list (what changed since the
+round before: `at`, `kind`, `subject`, `text`). `--watch` redraws in place on a terminal and
+appends one report per round when the output is piped; events print as lines above the table.
 """
 
 from __future__ import annotations
@@ -164,32 +165,64 @@ def status_round(plan, timeout: float | None, **kwargs) -> StatusReport:
 
 
 def _watch(round_, every: float, as_json: bool) -> int:
+    """Round after round until Ctrl-C; what changed between rounds (a new leader, a member
+    going down, an alarm) is printed as event lines, the same events as the dashboard's pane."""
     from rich.live import Live
 
+    from hawizard.health_history import History
+
+    history = History()
     report = None
+
+    def next_round() -> tuple[StatusReport, list]:
+        current = round_()
+        return current, history.record(current.health)
+
     try:
         if as_json:
             while True:
-                report = round_()
-                sys.stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")
+                report, events = next_round()
+                doc = {**report.to_json(), "events": [_event_json(e) for e in events]}
+                sys.stdout.write(json.dumps(doc, sort_keys=True) + "\n")
                 sys.stdout.flush()
                 time.sleep(every)
-        report = round_()
+        report, _ = next_round()
         if not console.is_terminal:  # piped or logged: Live would print only at the end
             while True:
                 console.print(render(report, console.width))
                 console.rule(style="dim")
                 console.file.flush()
                 time.sleep(every)
-                report = round_()
+                report, events = next_round()
+                _print_events(console, events)
         with Live(render(report, console.width), console=console, auto_refresh=False) as live:
             while True:
                 time.sleep(every)
-                report = round_()
+                report, events = next_round()
+                _print_events(live.console, events)  # above the table, kept in scrollback
                 live.update(render(report, console.width), refresh=True)
     except KeyboardInterrupt:
         pass
     return report.exit_code if report is not None else 130
+
+
+def _event_json(event) -> dict:
+    return {
+        "at": event.at.isoformat(),
+        "kind": event.kind.value,
+        "subject": event.subject,
+        "text": event.text,
+    }
+
+
+def _print_events(out, events) -> None:
+    from rich.text import Text
+
+    from hawizard.health_history import BAD_EVENTS, GOOD_EVENTS
+
+    for e in events:
+        style = "red" if e.kind in BAD_EVENTS else "green" if e.kind in GOOD_EVENTS else "cyan"
+        out.print(Text(e.line(), style=style))
 
 
 # --- rendering --------------------------------------------------------------------------------
