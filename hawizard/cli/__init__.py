@@ -14,7 +14,7 @@ import sys
 from hawizard import __version__
 
 # Command groups, in the order `--help` lists them.
-GROUPS = ("plan", "certs", "lab", "apply", "status", "etcd", "wizard")
+GROUPS = ("plan", "certs", "lab", "apply", "status", "check", "etcd", "monitoring", "wizard")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -415,4 +415,19 @@ listen stats
     stats enable
     stats uri /stats
     stats refresh 10s
+{_prometheus_frontend(plan)}"""
+
+
+def _prometheus_frontend(plan: Plan) -> str:
+    """With [monitoring] enabled: haproxy's built-in exporter on the balancer's address."""
+    lb = plan.control_plane.load_balancer
+    if not plan.monitoring.enabled or not lb:
+        return ""
+    address = _hostport(plan.node(lb).address, plan.monitoring.haproxy_metrics_port)
+    return f"""
+frontend prometheus
+    bind {address}
+    mode http
+    no log
+    http-request use-service prometheus-exporter if {{ path /metrics }}
 """

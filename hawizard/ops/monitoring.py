@@ -1,0 +1,88 @@
+"""`hawizard monitoring export PLAN DIR`: the monitoring files for a plan, written to a folder.
+
+Writes `prometheus.yml` (etcd's plain metrics listeners, the apiservers over HTTPS with the
+monitoring client certificate, haproxy's exporter, node exporters), `etcd-alerts.yml` and its
+`promtool test rules` cases, `grafana-dashboard.json`, `monitoring-rbac.yaml` (what lets the
+monitoring user read /metrics) and `tls/` (the Kubernetes CA certificate, the monitoring
+certificate and its key, 0600 in a 0700 folder), so the folder is all a Prometheus needs.
+Never the admin certificate: the monitoring one is in no group and may only GET /metrics.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hawizard import monitoring as mon
+from hawizard.control_plane.render import APISERVER_PORT
+from hawizard.ops.refusal import Refused
+from hawizard.pki import Status, check, monitoring_spec, paths
+from hawizard.plan import Plan
+
+DASHBOARD_FILE = "grafana-dashboard.json"
+RBAC_FILE = "monitoring-rbac.yaml"
+
+
+@dataclass(frozen=True)
+class Exported:
+    folder: Path
+    files: tuple[Path, ...]
+
+
+def export(plan: Plan, folder: Path) -> Exported:
+    """Write every monitoring file for `plan` into `folder` (created if missing)."""
+    masters = plan.control_plane_nodes
+    if masters and not plan.monitoring.enabled:
+        raise Refused(
+            "the apiservers are scraped with a monitoring certificate the plan does not issue",
+            "set `enabled = true` under [monitoring] in the plan, then run "
+            "`hawizard certs create PLAN`",
+        )
+    tls: dict[str, tuple[bytes, int]] = {}
+    if masters:
+        spec = monitoring_spec(plan)
+        report = check(plan).certificate(spec.name)
+        if report.status is not Status.OK:
+            problem = "; ".join(report.problems) or str(report.status)
+            raise Refused(
+                f"the monitoring certificate is not usable: {problem}",
+                "run `hawizard certs create PLAN` (`--renew` to re-issue it)",
+            )
+        layout = paths(plan)
+        tls = {
+            "ca.pem": (layout.kubernetes_ca.cert.read_bytes(), 0o644),
+            "monitoring.pem": (spec.paths.cert.read_bytes(), 0o644),
+            "monitoring-key.pem": (spec.paths.key.read_bytes(), 0o600),
+        }
+    texts = {
+        mon.SCRAPE_FILE: mon.render_scrape_config(plan, apiserver_port=APISERVER_PORT),
+        mon.RULES_FILE: mon.render_alerts(plan),
+        mon.RULES_TEST_FILE: mon.render_alert_tests(plan),
+        DASHBOARD_FILE: mon.render_dashboard(plan),
+        RBAC_FILE: mon.render_rbac(),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in texts.items():
+        written.append(_write(folder / name, text.encode(), 0o644))
+    if tls:
+        tls_dir = folder / mon.TLS_DIR
+        tls_dir.mkdir(mode=0o700, exist_ok=True)
+        tls_dir.chmod(0o700)
+        for name, (data, mode) in tls.items():
+            written.append(_write(tls_dir / name, data, mode))
+    return Exported(folder, tuple(written))
+
+
+def _write(path: Path, data: bytes, mode: int) -> Path:
+    """Atomically, created with its final mode (a key is never readable by others, not even
+    for a moment)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    tmp.replace(path)
+    return path
