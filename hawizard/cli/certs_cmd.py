@@ -1,11 +1,19 @@
-"""`hawizard certs create | check`: make the plan's PKI on disk, and audit it."""
+"""`hawizard certs create | check | rotate`: make the plan's PKI on disk, audit it, and roll
+new certificates (or a new etcd CA) onto the running cluster."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 
-from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+from hawizard.cli.output import (
+    add_run_flags,
+    console,
+    err_console,
+    fail,
+    load_plan,
+    print_json,
+)
 
 _STATUS_STYLE = {
     "ok": "green",
@@ -55,6 +63,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("plan", help="plan file")
     check.add_argument("--json", action="store_true", help="machine-readable report")
     check.set_defaults(func=cmd_check)
+
+    rotate = cmds.add_parser(
+        "rotate",
+        help="re-issue certificates and roll them onto the running etcd cluster, one member "
+        "at a time (or rotate the etcd CA with --ca etcd)",
+        description="Leaf rotation (default): the etcd certificates that are expiring, "
+        "expired or no longer match the plan (all of them with --all) are re-issued with new "
+        "keys and rolled out one member at a time; each member must be healthy again and serve "
+        "its new certificate before the next one restarts. --ca etcd replaces the etcd CA in "
+        "three rolling phases (trust old+new, new certificates, trust new only); the old CA "
+        "key is kept, renamed. An interrupted rotation resumes when run again.",
+    )
+    rotate.add_argument("plan", help="plan file")
+    rotate.add_argument(
+        "--ca", metavar="etcd|kubernetes", help="rotate this CA instead of leaf certificates"
+    )
+    rotate.add_argument(
+        "--all", action="store_true", dest="all_leaves", help="every etcd leaf, not only due ones"
+    )
+    add_run_flags(rotate, dry_run_help="show what would be re-issued and restarted, change nothing")
+    rotate.set_defaults(func=cmd_rotate)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -112,16 +141,148 @@ def cmd_check(args: argparse.Namespace) -> int:
         print_json(pki.report_as_dict(report))
     else:
         _print_check(report)
+    if not report.ok and not args.json:
+        missing = report.status is pki.Status.MISSING
+        hint = "create" if missing else "create --renew"
+        err_console.print(
+            f"[bold red]{report.status.value}[/]: some certificates need attention; "
+            f"fix with: hawizard certs {hint} {args.plan}"
+        )
+    if not args.json:
+        for line in _fix_hints(report, args.plan):
+            err_console.print(f"[yellow]→[/] {line}", soft_wrap=True, highlight=False)
     if not report.ok:
-        if not args.json:
-            missing = report.status is pki.Status.MISSING
-            hint = "create" if missing else "create --renew"
-            err_console.print(
-                f"[bold red]{report.status.value}[/]: some certificates need attention; "
-                f"fix with: hawizard certs {hint} {args.plan}"
-            )
         return 1
     return 0
+
+
+def _fix_hints(report, plan_label: str) -> list[str]:
+    """The command that fixes each expiring or mismatched certificate (`certs check`)."""
+    from hawizard import pki
+
+    due = (pki.Status.EXPIRING, pki.Status.EXPIRED, pki.Status.MISMATCH, pki.Status.UNTRUSTED)
+    hints: list[str] = []
+    for r in report.certificates:
+        if r.status not in due:
+            continue
+        if r.spec.is_ca and r.spec.ca is pki.CA.ETCD:
+            fix = f"hawizard certs rotate {plan_label} --ca etcd"
+        elif r.spec.is_ca:
+            fix = "a new Kubernetes CA is not rotated by hawizard yet (see the README)"
+        elif r.spec.ca is pki.CA.ETCD:
+            fix = f"hawizard certs rotate {plan_label}"
+        else:
+            fix = f"hawizard certs create {plan_label} --renew, then hawizard apply {plan_label}"
+        hints.append(f"{r.spec.name} ({r.status.value}): fix with {fix}")
+    return hints
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from hawizard.ops import Refused
+    from hawizard.ops.rotate import command_for, rotate
+    from hawizard.planlock import PlanLocked
+
+    if not 1 <= args.parallel <= 64:
+        return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    command = command_for(args.plan, args.ca, args.all_leaves)
+    if not args.json:
+        err_console.print("[dim]checking the cluster and the certificates…[/]")
+
+    def confirm(rot) -> bool:
+        _print_rotation(rot, args)
+        if args.yes:
+            return True
+        import sys
+
+        if not sys.stdin.isatty():
+            err_console.print("[red]error[/]: this restarts etcd members; confirm with --yes")
+            return False
+        answer = console.input(f"{rot.title[0].upper()}{rot.title[1:]}? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    try:
+        rot, result = rotate(
+            plan,
+            lambda p, phases: _run(p, phases, args),
+            ca=args.ca,
+            all_leaves=args.all_leaves,
+            dry_run=args.dry_run,
+            confirm=confirm,
+            command=command,
+        )
+    except Refused as exc:
+        if args.json:
+            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
+            return 2
+        return fail(exc.reason, exc.hint)
+    except PlanLocked as exc:
+        return fail(str(exc), "run it again when that change has finished")
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run `{command}` again to resume this rotation")
+        return 130
+    if args.dry_run and not args.json:
+        _print_rotation(rot, args)
+    return _rotation_summary(rot, result, command, args)
+
+
+def _run(plan, phases, args):
+    from hawizard.cli.etcd_cmd import _run as run_phases
+
+    return run_phases(plan, phases, args)
+
+
+def _print_rotation(rot, args) -> None:
+    if args.json:
+        return
+    err_console.print(f"[bold]{rot.title}[/]" + (" [cyan](resuming)[/]" if rot.resume else ""))
+    if rot.names:
+        err_console.print("  re-issue: " + ", ".join(rot.names), highlight=False)
+    err_console.print("  restart order: " + ", ".join(m.name for m in rot.members), highlight=False)
+    for note in rot.notes:
+        err_console.print(f"[yellow]note[/]: {note}", soft_wrap=True, highlight=False)
+
+
+def _rotation_summary(rot, result, command: str, args) -> int:
+    from hawizard.cli.apply_cmd import _print_summary, _result_json
+
+    ok = result is None or result.ok
+    if args.json:
+        print_json(
+            {
+                "ok": ok,
+                "dry_run": args.dry_run,
+                "kind": rot.kind,
+                "ca": rot.ca.value if rot.ca else None,
+                "rotated": rot.names,
+                "members": [m.name for m in rot.members],
+                "skipped": rot.skipped,
+                "notes": rot.notes,
+                "serials": dict(rot.state.serials) if rot.state else {},
+                "result": _result_json(result) if result is not None else None,
+            }
+        )
+    elif result is None:
+        for note in rot.notes:
+            console.print(f"[dim]note[/]: {note}", soft_wrap=True, highlight=False)
+        if rot.kind == "leaf" and not rot.names:
+            console.print("nothing to rotate")
+        else:
+            return fail("not confirmed", "pass --yes to rotate without asking")
+    elif result.ok or result.dry_run:
+        _print_summary(result, args)
+    else:
+        for f in result.failures:
+            err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
+            for line in f.output[-10:]:
+                err_console.print(f"    {line}", markup=False, highlight=False)
+        err_console.print(
+            f"Fix the cause, then `{command}` resumes this rotation: members that are done "
+            "are checked again, not restarted."
+        )
+    return 0 if ok else 1
 
 
 def _print_check(report) -> None:  # report: hawizard.pki.PKIReport

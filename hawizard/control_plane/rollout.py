@@ -246,7 +246,7 @@ class ControlPlaneRollout:
             RemoteFile(FILES.sa_key, layout.sa_key.read_bytes(), 0o600),
             RemoteFile(FILES.sa_pub, layout.sa_pub.read_bytes(), 0o644),
             # The etcd CA certificate to verify the members; never the etcd CA key.
-            RemoteFile(FILES.etcd_ca_cert, layout.etcd_ca.cert.read_bytes(), 0o644),
+            RemoteFile(FILES.etcd_ca_cert, pki.trusted_ca_pem(self.plan), 0o644),
             RemoteFile(FILES.etcd_client_cert, etcd_client.cert.read_bytes(), 0o644),
             RemoteFile(FILES.etcd_client_key, etcd_client.key.read_bytes(), 0o600),
         ]

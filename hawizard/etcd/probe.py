@@ -42,7 +42,14 @@ from typing import Any
 from cryptography import x509
 
 from hawizard.health import ClusterHealth, ProbePath, ProbeResult, build
-from hawizard.pki import CertInfo, ca_specs, describe_certificate, leaf_specs, load_certificate
+from hawizard.pki import (
+    CertInfo,
+    ca_specs,
+    describe_certificate,
+    leaf_specs,
+    load_certificate,
+    trusted_ca_file,
+)
 from hawizard.pki import paths as pki_paths
 from hawizard.plan import Plan
 
@@ -75,7 +82,8 @@ class ClientTLS:
     @classmethod
     def for_plan(cls, plan: Plan) -> ClientTLS:
         layout = pki_paths(plan)
-        return cls(layout.etcd_ca.cert, layout.etcd_admin.cert, layout.etcd_admin.key)
+        # during a CA rotation: the bundle of old and new CA (`pki.rotation`)
+        return cls(trusted_ca_file(plan), layout.etcd_admin.cert, layout.etcd_admin.key)
 
     def context(self, *, verify: bool = True) -> ssl.SSLContext:
         """Verifies the chain (and expiry) but not the host name: members are dialled by

@@ -188,7 +188,7 @@ class EtcdRollout:
         server, peer = layout.etcd_server(m), layout.etcd_peer(m)
         return [
             directory(self.plan.etcd.cert_dir, 0o700, "etcd", "etcd"),
-            RemoteFile(files.ca, layout.etcd_ca.cert.read_bytes(), 0o644),
+            RemoteFile(files.ca, pki.trusted_ca_pem(self.plan), 0o644),
             RemoteFile(files.server_cert, server.cert.read_bytes(), 0o644),
             RemoteFile(files.server_key, server.key.read_bytes(), 0o600, "etcd", "etcd"),
             RemoteFile(files.peer_cert, peer.cert.read_bytes(), 0o644),

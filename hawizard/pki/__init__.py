@@ -9,7 +9,10 @@ One module per job:
 - `inspection` reading a cert back (`describe_certificate`) and judging it against its spec;
 - `service_keys` the service-account key pair and the encryption-at-rest config;
 - `create`     making the disk match the plan, idempotently;
-- `check`      judging everything without changing anything.
+- `check`      judging everything without changing anything;
+- `rotation`   re-issuing leaves and swapping a CA for `certs rotate`, and which CA file
+               clients trust meanwhile (`trusted_ca_file`);
+- `served`     the certificate a TLS endpoint serves (did a rotation take effect?).
 """
 
 from hawizard.pki.check import PKIReport, check, report_as_dict
@@ -25,6 +28,7 @@ from hawizard.pki.inspection import (
 from hawizard.pki.issuing import Issuer
 from hawizard.pki.keys import load_private_key
 from hawizard.pki.layout import CertKey, Layout, paths
+from hawizard.pki.rotation import trusted_ca_file, trusted_ca_pem
 from hawizard.pki.service_keys import FileReport, render_encryption_config
 from hawizard.pki.specs import (
     CA,
@@ -65,4 +69,6 @@ __all__ = [
     "paths",
     "render_encryption_config",
     "report_as_dict",
+    "trusted_ca_file",
+    "trusted_ca_pem",
 ]
