@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 LABS_ROOT = Path("/var/lib/hawizard/labs")
@@ -60,8 +60,14 @@ def load(path: Path) -> LabRecord | None:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    nodes = tuple(NodeRecord(**n) for n in raw.pop("nodes"))
-    return LabRecord(nodes=nodes, **raw)
+    # A record written by another hawizard version may hold fields this one does not know
+    # (labs of several checkouts share /var/lib/hawizard/labs): read the ones it knows.
+    node_fields = {f.name for f in fields(NodeRecord)}
+    nodes = tuple(
+        NodeRecord(**{k: v for k, v in n.items() if k in node_fields}) for n in raw.pop("nodes")
+    )
+    known = {f.name for f in fields(LabRecord)}
+    return LabRecord(nodes=nodes, **{k: v for k, v in raw.items() if k in known})
 
 
 def save(record: LabRecord, path: Path) -> None:
