@@ -209,3 +209,33 @@ def test_python_m_hawizard(plan_file):
         [*run, "check", str(plan_file), "--json"], capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 0 and json.loads(res.stdout)["ok"] is True
+
+
+def test_check_names_the_command_that_fixes_an_expiring_cert(tmp_path, capsys):
+    """etcd leaves are fixed on the running cluster by `certs rotate`, Kubernetes leaves by
+    `create --renew` + `apply`; a valid certificate gets no hint."""
+    import datetime as dt
+
+    from hawizard import pki
+
+    path = write_plan(tmp_path, nodes=1)
+    plan = P.load(path)
+    plan = replace(plan, pki=replace(plan.pki, cert_days=30))
+    P.dump(plan, path)
+    plan = P.load(path)
+    pki.create(plan, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=25))
+    capsys.readouterr()
+    assert main(["certs", "check", str(path)]) == 0  # expiring is a warning
+    err = capsys.readouterr().err
+    assert f"etcd/server-infra0 (expiring): fix with hawizard certs rotate {path}" in err
+    assert f"kubernetes/admin (expiring): fix with hawizard certs create {path} --renew" in err
+    assert "etcd/ca (" not in err
+
+
+def test_rotate_refuses_an_unknown_ca_before_touching_anything(plan_file, capsys):
+    assert main(["certs", "create", str(plan_file)]) == 0
+    capsys.readouterr()
+    assert main(["certs", "rotate", str(plan_file), "--ca", "root", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown CA 'root'" in err and "--ca etcd" in err
+    assert not plan_file.with_name(f"{plan_file.stem}.rotate.json").exists()
