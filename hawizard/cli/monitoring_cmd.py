@@ -21,7 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "DIR/etcd-alerts.test.yml`.",
     )
     export.add_argument("plan", help="plan file")
-    export.add_argument("dir", help="folder to write into (created if missing)")
+    export.add_argument(
+        "dir",
+        nargs="?",
+        help="folder to write into (created if missing; default: monitoring/ next to the plan, "
+        "where `hawizard check` looks for it)",
+    )
     export.set_defaults(func=cmd_export)
 
 
@@ -29,17 +34,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hawizard.ops import Refused
+    from hawizard.ops.check import export_dir
     from hawizard.ops.monitoring import export
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
+    folder = Path(args.dir) if args.dir else export_dir(plan)
     try:
-        done = export(plan, Path(args.dir))
+        done = export(plan, folder)
     except Refused as exc:
         return fail(exc.reason.replace("PLAN", args.plan), exc.hint.replace("PLAN", args.plan))
     except OSError as exc:
-        return fail(f"cannot write {args.dir}: {exc.strerror or exc}")
+        return fail(f"cannot write {folder}: {exc.strerror or exc}")
     for path in done.files:
         console.print(f"wrote {path}", soft_wrap=True, markup=False)
     console.print(
