@@ -14,7 +14,7 @@ import sys
 
 from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
 
-ACTIONS = ("snapshot", "add", "remove", "replace")
+ACTIONS = ("snapshot", "add", "remove", "replace", "restore")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("new", help="the node to add in its place")
     _common(rep)
     rep.set_defaults(func=cmd_change)
+
+    from hawizard.cli import restore_cmd
+
+    restore_cmd.register(actions)
 
 
 def _common(p: argparse.ArgumentParser, *, change: bool = True) -> None:

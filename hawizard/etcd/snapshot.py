@@ -59,6 +59,7 @@ class SnapshotInfo:
     total_keys: int | None
     taken_at: str  # ISO 8601, UTC
     status_by: str  # which tool read revision/hash: "etcdutl (local)", "etcdutl on n1", …
+    cluster: str = ""  # the plan's cluster name: a restore warns about another cluster's file
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +72,7 @@ class SnapshotInfo:
             "total_keys": self.total_keys,
             "taken_at": self.taken_at,
             "status_by": self.status_by,
+            "cluster": self.cluster,
         }
 
 
@@ -230,6 +232,7 @@ def take_snapshot(
         total_keys=status.get("total_keys"),
         taken_at=taken_at,
         status_by=status_by,
+        cluster=plan.cluster.name,
     )
     meta = json.dumps(info.to_json(), indent=2) + "\n"
     _write_private(out.with_name(out.name + ".json"), meta.encode())

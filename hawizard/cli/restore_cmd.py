@@ -1,0 +1,219 @@
+"""`hawizard etcd restore PLAN SNAPSHOT`: the CLI face of `hawizard.ops.restore`.
+
+Maps flags to the use case and shows it: the snapshot's revision, time, size and age (the
+data lost), which old data dirs are kept where, the live run, the new cluster ID and how long
+it took. Exit codes: 0 restored, 1 failed (run it again to resume), 2 refused or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
+
+
+def register(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "restore",
+        help="disaster recovery: rebuild every member from one snapshot (quorum lost)",
+        description="Restore every etcd member of the plan from SNAPSHOT as a new cluster "
+        "(new cluster ID). Refused while the cluster has quorum. Old data dirs are moved "
+        "aside, never deleted. An interrupted restore resumes when run again.",
+    )
+    p.add_argument("plan", help="plan file")
+    p.add_argument("snapshot", help="snapshot file (from `hawizard etcd snapshot` or a backup)")
+    add_run_flags(p, dry_run_help="check everything and show what would run; change nothing")
+    p.add_argument(
+        "--force-while-healthy",
+        action="store_true",
+        help="restore although the cluster has quorum (asks twice; loses newer writes)",
+    )
+    p.add_argument(
+        "--confirm-cluster",
+        metavar="NAME",
+        help="without a terminal: the cluster's name, the second confirmation for "
+        "--force-while-healthy",
+    )
+    p.set_defaults(func=cmd_restore)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from hawizard.ops import Refused
+    from hawizard.ops.restore import assess, execute, locked
+
+    if not 1 <= args.parallel <= 64:
+        return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    command = f"hawizard etcd restore {args.plan} {args.snapshot}"
+    try:
+        with locked(plan, command):
+            if not args.json:
+                err_console.print("[dim]checking the snapshot, the cluster and the members…[/]")
+            assessment = assess(
+                plan,
+                args.snapshot,
+                force_while_healthy=args.force_while_healthy,
+                trust_new=args.trust_new_hosts,
+            )
+            if not args.json:
+                _show_assessment(assessment)
+            if not args.dry_run and not _confirmed(assessment, args):
+                return fail("not confirmed", "pass --yes to restore without asking")
+            outcome = execute(
+                assessment, lambda p, phases: _run(p, phases, args), dry_run=args.dry_run
+            )
+    except Refused as exc:
+        if args.json:
+            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
+            return 2
+        return fail(f"refused: {exc.reason}", exc.hint)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run `{command}` again to resume the restore")
+        return 130
+    if args.json:
+        from hawizard.cli.apply_cmd import _result_json
+
+        print_json({**outcome.to_json(), "result": _result_json(outcome.result)})
+    else:
+        _show_outcome(outcome, command, args)
+    return 0 if outcome.ok else 1
+
+
+def _run(plan, phases, args):
+    from hawizard.cli.apply_cmd import LiveView, _ask_password
+    from hawizard.journal import Journal
+    from hawizard.remote import HostPool, SudoPassword
+    from hawizard.steps import Runner
+
+    view = LiveView(plan, quiet=args.json)
+    pool = HostPool(
+        plan,
+        dry_run=args.dry_run,
+        trust_new=args.trust_new_hosts,
+        sudo_password=SudoPassword(ask=_ask_password),
+    )
+    runner = Runner(
+        pool, parallel=args.parallel, journal=Journal.for_plan(plan), listener=view.on_event
+    )
+    with view:
+        return runner.run(phases)
+
+
+def describe_snapshot(a) -> list[str]:
+    """The plain facts the operator must see before saying yes (also used by the TUI)."""
+    s = a.snapshot
+    lines = [
+        f"snapshot {s.path}",
+        f"  revision {s.revision} · {s.total_keys} keys · {s.size:,} bytes · sha256 "
+        f"{s.sha256[:16]}…",
+        f"  taken {s.taken_at.isoformat(timespec='seconds')}"
+        + (f" on {s.meta['node']}" if s.meta.get("node") else ""),
+        f"  data lost: every write after it — the snapshot is {human_age(s.age_s())} old",
+        f"old data dirs are kept as {a.plan.etcd.data_dir.rstrip('/')}.before-restore-"
+        f"{a.record.stamp} on " + ", ".join(n.name for n in a.plan.etcd_nodes),
+    ]
+    if a.health is not None:
+        lines.append(f"cluster now: {a.health.summary}")
+    if a.resume:
+        lines.append(f"resuming the restore started {a.record.started}")
+    return lines
+
+
+def _show_assessment(a) -> None:
+    for line in describe_snapshot(a):
+        console.print(line, markup=False, highlight=False)
+    for w in a.warnings:
+        err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True, highlight=False)
+
+
+def _confirmed(a, args) -> bool:
+    name = a.plan.cluster.name
+    members = len(a.plan.etcd_nodes)
+    if a.forced:
+        # twice: once "yes", once the cluster's name typed out
+        if not sys.stdin.isatty():
+            if args.yes and args.confirm_cluster == name:
+                return True
+            err_console.print(
+                "[red]error[/]: the cluster is healthy; restoring it needs --yes and "
+                f"--confirm-cluster {name} (no terminal)"
+            )
+            return False
+        first = console.input(
+            f"[bold red]The cluster is healthy.[/] Restore all {members} members of "
+            f"{name} from this snapshot anyway? [y/N] "
+        )
+        if first.strip().lower() not in ("y", "yes"):
+            return False
+        second = console.input(f"Type the cluster name ({name}) to confirm: ")
+        return second.strip() == name
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        err_console.print(
+            "[red]error[/]: a restore replaces every member's data; confirm with --yes"
+        )
+        return False
+    answer = console.input(f"Restore all {members} members of {name} from this snapshot? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _show_outcome(outcome, command: str, args) -> None:
+    from hawizard.cli.apply_cmd import _print_summary
+
+    if outcome.dry_run:
+        _print_summary(outcome.result, args)
+        return
+    result, run = outcome.result, outcome.run
+    for f in result.failures:
+        err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
+        for line in f.output[-10:]:
+            err_console.print(f"    {line}", markup=False, highlight=False)
+    if not outcome.ok:
+        err_console.print(
+            f"Fix the cause, then `{command}` resumes the restore: stop, move and restore "
+            "never run twice, and old data dirs stay where they are."
+        )
+        return
+    a, health = outcome.assessment, run.health_after
+    console.print(
+        f"[green]restored[/] {len(a.plan.etcd_nodes)} members in {outcome.seconds:.1f} s: "
+        f"{getattr(health, 'summary', '')}",
+        highlight=False,
+    )
+    before = a.record.cluster_id_before or "unknown"
+    console.print(
+        f"  cluster ID {before} → {getattr(health, 'cluster_id', '?')} (new)", highlight=False
+    )
+    console.print(
+        f"  revision {a.snapshot.revision} from {a.snapshot.taken_at.isoformat(timespec='seconds')}"
+        f" ({human_age(a.snapshot.age_s())} of writes lost)",
+        highlight=False,
+    )
+    for name, r in sorted(run.reports.items()):
+        kept = r.aside or ("none (no data dir)" if r.had_data is False else "see the earlier run")
+        bump = {
+            "yes": "revision bumped, marked compacted",
+            "no": "this etcdutl has no --bump-revision (etcd < 3.5.10): revisions restart at "
+            "the snapshot's",
+        }.get(r.bump, "")
+        line = f"  {name}: old data dir {kept}" + (f"; {bump}" if bump else "")
+        console.print(line, highlight=False)
+    if run.fresh is not None:
+        console.print(f"  fresh snapshot: {run.fresh.path}", highlight=False)
+    for w in a.warnings:
+        err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True, highlight=False)
+
+
+def human_age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,518 @@
+"""`hawizard etcd restore PLAN SNAPSHOT`: rebuild a cluster that lost quorum from a snapshot.
+
+The use case, UI-free (the CLI and the dashboard call `assess`, then `execute`):
+
+1. judge (nothing changes yet): the snapshot (`etcdutl snapshot status`, the sha256 recorded
+   beside it), the cluster (refused while it has quorum: then `replace` is the right tool,
+   unless `force_while_healthy`), and every plan member reachable over SSH with etcd installed
+   — an unreachable one stops the run with the command to run once it is back;
+2. run, under the plan lock, as journaled phases on the engine: stop etcd everywhere · move
+   each data dir aside (`<data_dir>.before-restore-<UTC stamp>`, never deleted) · upload the
+   snapshot (gzip, sha256 checked on the node) · `etcdutl snapshot restore` per member (name,
+   peer URL, full initial-cluster, fresh token, `--bump-revision`/`--mark-compacted` where the
+   node's etcdutl has them) with the data dir 0700 etcd:etcd · configuration `existing` · start
+   all together · wait healthy · verify `existing` · a fresh snapshot of the restored cluster.
+
+The restore in flight is recorded in `<plan stem>.restore.json` (id, UTC stamp, snapshot and
+its sha256) until it completes: running the same command again resumes it (the quorum check
+is skipped then, the journal's `once` records keep stop / move / restore from running twice),
+and a restore from a different file is refused until it is finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hawizard.etcd import render
+from hawizard.etcd.restore import (
+    BadSnapshot,
+    SnapshotFile,
+    aside_path,
+    inspect_snapshot,
+    new_stamp,
+    remote_snapshot_path,
+    restore_script,
+    restoring_path,
+)
+from hawizard.etcd.rollout import wait_converged
+from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
+from hawizard.health import ClusterHealth
+from hawizard.ops.refusal import Refused
+from hawizard.plan import Node, Plan
+from hawizard.remote import Host, RemoteError, Timeouts
+from hawizard.steps import Phase, RunResult, Step
+
+__all__ = [
+    "Assessment",
+    "RestoreOutcome",
+    "RestoreRecord",
+    "RestoreRun",
+    "assess",
+    "clear_record",
+    "execute",
+    "read_record",
+    "record_path",
+]
+
+HEALTH_TIMEOUT = 180.0
+REACH_TIMEOUTS = Timeouts(connect=5, banner=5, auth=5, command=20)
+
+
+# --- the restore in flight ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoreRecord:
+    id: str  # 8 hex digits: in the journal keys, the token, the work dir
+    stamp: str  # UTC, names the aside dirs
+    snapshot: str
+    sha256: str
+    started: str
+    cluster_id_before: str = ""
+
+
+def record_path(plan_path: Path) -> Path:
+    return Path(plan_path).with_name(f"{Path(plan_path).stem}.restore.json")
+
+
+def read_record(plan_path: Path) -> RestoreRecord | None:
+    path = record_path(plan_path)
+    if not path.exists():
+        return None
+    try:
+        return RestoreRecord(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise Refused(
+            f"{path}: unreadable restore record ({exc})",
+            "it names the restore in progress; fix it, or remove it only if no restore ran",
+        ) from None
+
+
+def _write_record(plan_path: Path, record: RestoreRecord) -> None:
+    path = record_path(plan_path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(asdict(record), f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def clear_record(plan_path: Path) -> None:
+    record_path(plan_path).unlink(missing_ok=True)
+
+
+# --- judging ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Assessment:
+    plan: Plan
+    snapshot: SnapshotFile
+    health: ClusterHealth | None
+    record: RestoreRecord
+    resume: bool
+    forced: bool  # the cluster had quorum and the caller insisted
+    warnings: list[str] = field(default_factory=list)
+
+    def command(self, plan_label: str) -> str:
+        return shlex.join(["hawizard", "etcd", "restore", plan_label, self.record.snapshot])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot": self.snapshot.to_json(),
+            "resume": self.resume,
+            "forced": self.forced,
+            "restore_id": self.record.id,
+            "old_data_dirs": aside_path(self.plan, self.record.stamp),
+            "cluster_id_before": self.record.cluster_id_before or None,
+            "health_before": self.health.summary if self.health else None,
+            "warnings": self.warnings,
+        }
+
+
+def assess(
+    plan: Plan,
+    snapshot: Path | str,
+    *,
+    force_while_healthy: bool = False,
+    trust_new: bool = False,
+    probe: Callable[[Plan], ClusterHealth] | None = None,
+) -> Assessment:
+    """Everything that can refuse, before anything changes; raises `Refused`."""
+    if plan.source is None:
+        raise Refused("the plan has no file", "save the plan first: its journal lives beside it")
+    if not plan.etcd_nodes:
+        raise Refused("the plan has no etcd nodes to restore onto", "give nodes the etcd role")
+    label = str(plan.source)
+    record = read_record(plan.source)
+    try:
+        snap = inspect_snapshot(Path(snapshot), plan)
+    except BadSnapshot as exc:
+        hint = f"choose another snapshot: `hawizard etcd backup list {label}`"
+        raise Refused(str(exc), hint) from None
+    if record is not None and record.sha256 != snap.sha256:
+        raise Refused(
+            f"a restore from {record.snapshot} (started {record.started}) has not finished",
+            f"finish it first: `hawizard etcd restore {label} {record.snapshot}`",
+        )
+    health = _probe(plan, probe)
+    resume = record is not None
+    forced = False
+    if not resume and health is not None and health.quorum_ok:
+        if not force_while_healthy:
+            raise Refused(
+                f"the cluster has quorum ({health.summary}); a restore would throw away every "
+                "write since the snapshot",
+                f"replace failed members instead: `hawizard etcd replace {label} OLD NEW`; to "
+                "restore anyway pass --force-while-healthy (you will be asked twice)",
+            )
+        forced = True
+    _reachable(plan, trust_new, label, str(snap.path))
+    if record is None:
+        record = RestoreRecord(
+            id=uuid.uuid4().hex[:8],
+            stamp=new_stamp(),
+            snapshot=str(snap.path),
+            sha256=snap.sha256,
+            started=datetime.now(UTC).isoformat(timespec="seconds"),
+            cluster_id_before=(health.cluster_id if health else "") or "",
+        )
+    warnings = list(snap.warnings)
+    if forced:
+        warnings.append(
+            "the cluster is healthy: every write after the snapshot will be lost "
+            f"({snap.age_s():.0f} s of changes at least)"
+        )
+    return Assessment(plan, snap, health, record, resume, forced, warnings)
+
+
+def _probe(plan: Plan, probe) -> ClusterHealth | None:
+    from hawizard.etcd.probe import cluster_health
+
+    try:
+        return (probe or cluster_health)(plan)
+    except OSError as exc:
+        raise Refused(
+            f"cannot use the operator's etcd client certificate ({exc})",
+            f"hawizard certs check {plan.source}",
+        ) from None
+
+
+def _reachable(plan: Plan, trust_new: bool, label: str, snapshot: str) -> None:
+    """Every plan member must answer over SSH with etcd installed: a restore onto some members
+    only would leave a cluster whose membership does not match the plan."""
+    unit, binary = render.UNIT_PATH, render.etcd_binary(plan)
+
+    def check(node: Node) -> str | None:
+        try:
+            with Host.from_plan(plan, node, trust_new=trust_new, timeouts=REACH_TIMEOUTS) as h:
+                r = h.probe(
+                    f"test -f {shlex.quote(unit)} && test -x {shlex.quote(binary)}", timeout=20
+                )
+                if r.exited != 0:
+                    return f"{node.name}: etcd is not installed ({binary}, {unit})"
+        except (RemoteError, OSError) as exc:
+            return f"{node.name} cannot be reached: {exc}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(10, len(plan.etcd_nodes))) as pool:
+        problems = [p for p in pool.map(check, plan.etcd_nodes) if p]
+    if problems:
+        names = ", ".join(p.split(":", 1)[0].split(" ", 1)[0] for p in problems)
+        raise Refused(
+            "; ".join(problems),
+            f"bring {names} back (or install etcd with `hawizard apply {label} --only etcd "
+            "--dry-run` to see what is missing), then run "
+            f"`hawizard etcd restore {label} {snapshot}`; or drop {names} from the plan "
+            "(remove the etcd role) first and restore onto the other members",
+        )
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class NodeReport:
+    had_data: bool | None = None  # None: the move ran in an earlier run
+    aside: str = ""
+    restored: bool = False  # restored by this run (False: done earlier, journal)
+    tool: str = ""
+    bump: str = ""  # "yes" | "no" | "off"
+
+
+class RestoreRun:
+    """The phases of one restore; steps write what they learn into `reports`."""
+
+    def __init__(self, assessment: Assessment, *, health_timeout: float = HEALTH_TIMEOUT):
+        self.a = assessment
+        self.plan = assessment.plan
+        self.health_timeout = health_timeout
+        self.reports: dict[str, NodeReport] = {n.name: NodeReport() for n in self.plan.etcd_nodes}
+        self.health_after: Any = None
+        self.fresh: SnapshotInfo | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def id(self) -> str:
+        return self.a.record.id
+
+    def begin(self, *, dry_run: bool) -> None:
+        if not dry_run:
+            _write_record(self.plan.source, self.a.record)
+
+    def finish(self, ok: bool) -> None:
+        if ok:
+            clear_record(self.plan.source)
+
+    def phases(self) -> list[Phase]:
+        ms = self.plan.etcd_nodes
+        return [
+            Phase("restore: stop etcd", [self._stop(m) for m in ms]),
+            Phase("restore: move data dirs aside", [self._move_aside(m) for m in ms]),
+            Phase("restore: upload snapshot", [self._upload(m) for m in ms]),
+            Phase("restore: etcdutl snapshot restore", [self._restore(m) for m in ms]),
+            Phase("restore: configuration", [self._config(m) for m in ms]),
+            Phase("restore: start all members", [self._start(m) for m in ms]),
+            Phase("restore: wait healthy", [self._wait()]),
+            Phase("restore: mark existing", [self._flip(m) for m in ms]),
+            Phase("restore: fresh snapshot", [self._snapshot(ms[0])]),
+            Phase("restore: clean up", [self._cleanup(m) for m in ms]),
+        ]
+
+    def _key(self, m: Node, what: str) -> str:
+        return f"restore/{self.id}/{m.name}/{what}"
+
+    def _stop(self, m: Node) -> Step:
+        def check(host) -> bool:
+            state = host.probe(["systemctl", "is-active", "etcd"]).stdout.strip()
+            return state not in ("inactive", "failed", "unknown")
+
+        def apply(host) -> None:
+            host.run(["systemctl", "stop", "etcd"], timeout=120)
+
+        return Step(m.name, "stop etcd", check, apply, key=self._key(m, "stop"), once=True)
+
+    def _move_aside(self, m: Node) -> Step:
+        data = self.plan.etcd.data_dir.rstrip("/")
+        aside = aside_path(self.plan, self.a.record.stamp)
+        q = shlex.quote
+
+        def check(host) -> bool:
+            r = host.probe(f"test -e {q(data)}; echo $?; test -e {q(aside)}; echo $?")
+            has_data, has_aside = (line == "0" for line in r.stdout.split()[:2])
+            report = self.reports[m.name]
+            report.had_data = has_data or has_aside
+            report.aside = aside if report.had_data else ""
+            if not has_data:
+                _say(host, f"no data dir at {data}: nothing to keep")
+            elif has_aside:
+                _say(host, f"{data} was moved to {aside} already")
+            return has_data and not has_aside
+
+        def apply(host) -> None:
+            host.run(["mv", "-T", "--", data, aside])
+            _say(host, f"kept the old data dir as {aside}")
+
+        return Step(
+            m.name, "move data dir aside", check, apply, key=self._key(m, "move"), once=True
+        )
+
+    def _data_missing(self, host) -> bool:
+        return not host.exists(self.plan.etcd.data_dir.rstrip("/"))
+
+    def _upload(self, m: Node) -> Step:
+        remote = remote_snapshot_path(self.id)
+        sha = self.a.snapshot.sha256
+
+        def check(host) -> bool:
+            if not self._data_missing(host):
+                return False  # restored already
+            r = host.probe(f"sha256sum < {shlex.quote(remote)} 2>/dev/null | cut -c1-64")
+            return r.stdout.strip() != sha
+
+        def apply(host) -> None:
+            host.put(self.a.snapshot.gzipped, remote, mode=0o600, gzipped=True)
+            if host.dry_run:
+                return
+            got = host.probe(f"sha256sum < {shlex.quote(remote)} | cut -c1-64").stdout.strip()
+            if got != sha:
+                raise RemoteError(
+                    m.name,
+                    f"upload {remote}",
+                    f"the uploaded snapshot's sha256 {got[:16]}… is not {sha[:16]}…",
+                )
+            _say(host, f"uploaded {self.a.snapshot.size} bytes, sha256 checked")
+
+        return Step(m.name, "upload snapshot", check, apply, key=self._key(m, "upload"))
+
+    def _restore(self, m: Node) -> Step:
+        script = restore_script(self.plan, m, self.id)
+
+        def apply(host) -> None:
+            r = host.run(script, timeout=600)
+            facts = dict(line.partition("=")[::2] for line in r.stdout.splitlines() if "=" in line)
+            report = self.reports[m.name]
+            report.restored = not host.dry_run
+            report.tool = facts.get("tool", "")
+            report.bump = facts.get("bump", "")
+
+        return Step(
+            m.name,
+            "etcdutl snapshot restore",
+            self._data_missing,
+            apply,
+            key=self._key(m, "restore"),
+            once=True,
+        )
+
+    def _config(self, m: Node) -> Step:
+        text = render.render_config(self.plan, m, render.ClusterState.EXISTING)
+
+        def check(host) -> bool:
+            return host.read_text_or_none(render.CONFIG_PATH) != text
+
+        def apply(host) -> None:
+            host.put(text, render.CONFIG_PATH, mode=0o640, owner="root", group="etcd")
+
+        return Step(m.name, "configuration (existing)", check, apply, key=self._key(m, "config"))
+
+    def _start(self, m: Node) -> Step:
+        def check(host) -> bool:
+            return host.probe(["systemctl", "is-active", "etcd"]).stdout.strip() != "active"
+
+        def apply(host) -> None:
+            host.run(["systemctl", "reset-failed", "etcd"], check=False)
+            host.run(["systemctl", "enable", "etcd"])
+            host.run(["systemctl", "start", "--no-block", "etcd"])
+
+        return Step(m.name, "start etcd", check, apply, key=self._key(m, "start"))
+
+    def _wait(self) -> Step:
+        def apply(local) -> None:
+            self.health_after = wait_converged(self.plan, self.health_timeout)
+            local.output(str(getattr(self.health_after, "summary", "")))
+
+        return Step(
+            None, "wait until every member is healthy", None, apply, key=f"restore/{self.id}/wait"
+        )
+
+    def _flip(self, m: Node) -> Step:
+        def check(host) -> bool:
+            text = host.read_text_or_none(render.CONFIG_PATH)
+            return text is None or render.config_state(text) is not render.ClusterState.EXISTING
+
+        def apply(host) -> None:
+            text = render.render_config(self.plan, m, render.ClusterState.EXISTING)
+            host.put(text, render.CONFIG_PATH, mode=0o640, owner="root", group="etcd")
+
+        return Step(
+            m.name, "initial-cluster-state: existing", check, apply, key=self._key(m, "flip")
+        )
+
+    def _snapshot(self, m: Node) -> Step:
+        def apply(host) -> None:
+            self.fresh = take_snapshot(host, self.plan, m, say=lambda line: _say(host, line))
+
+        return Step(
+            m.name, "snapshot of the restored cluster", None, apply, key=self._key(m, "snapshot")
+        )
+
+    def _cleanup(self, m: Node) -> Step:
+        remote = remote_snapshot_path(self.id)
+        work = restoring_path(self.plan, self.id)
+
+        def check(host) -> bool:
+            return host.exists(remote) or host.exists(work)
+
+        def apply(host) -> None:
+            # the uploaded copy and an (impossible by now) leftover work dir: never a data dir
+            host.run(["rm", "-rf", "--", remote, work])
+
+        return Step(m.name, "remove the uploaded snapshot", check, apply, key=self._key(m, "rm"))
+
+
+# --- the whole use case ------------------------------------------------------------------------
+
+
+@dataclass
+class RestoreOutcome:
+    ok: bool
+    dry_run: bool
+    result: RunResult
+    assessment: Assessment
+    run: RestoreRun
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        a, run = self.assessment, self.run
+        health = run.health_after
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 2),
+            **a.to_json(),
+            "cluster_id_after": getattr(health, "cluster_id", None) or None,
+            "health_after": getattr(health, "summary", None),
+            "members": {n: asdict(r) for n, r in run.reports.items()},
+            "fresh_snapshot": run.fresh.to_json() if run.fresh else None,
+        }
+
+
+def execute(
+    assessment: Assessment,
+    run_phases: Callable[[Plan, Sequence[Phase]], RunResult],
+    *,
+    dry_run: bool = False,
+    extra: Callable[[list[Phase]], list[Phase]] | None = None,
+) -> RestoreOutcome:
+    """Run the restore (the caller holds the plan lock: see `locked`). `run_phases` is the
+    face's runner (live view, journal); `extra` lets tests inject a failure between phases."""
+    start = time.monotonic()
+    run = RestoreRun(assessment)
+    run.begin(dry_run=dry_run)
+    phases = run.phases()
+    if extra is not None:
+        phases = extra(phases)
+    result = run_phases(assessment.plan, phases)
+    if not dry_run:
+        run.finish(result.ok)
+    return RestoreOutcome(result.ok, dry_run, result, assessment, run, time.monotonic() - start)
+
+
+def locked(plan: Plan, command: str):
+    """The plan lock as a context manager, a held lock turned into a `Refused`."""
+    from contextlib import contextmanager
+
+    from hawizard.planlock import PlanLock, PlanLocked
+
+    @contextmanager
+    def hold():
+        try:
+            lock = PlanLock(plan.source, command).acquire()
+        except PlanLocked as exc:
+            raise Refused(str(exc), "run it again when that command has finished") from None
+        try:
+            yield lock
+        finally:
+            lock.release()
+
+    return hold()
+
+
+def _say(target, line: str) -> None:
+    if getattr(target, "on_output", None) is not None:
+        target.on_output(line)
