@@ -142,7 +142,27 @@ def run_phases(plan, phases, args) -> int:
         print_json(_result_json(result))
     else:
         _print_summary(result, args)
+    if result.ok and not args.dry_run and plan.backup.every and plan.source is not None:
+        install_backup_schedule(plan)
     return 0 if result.ok else 1
+
+
+def install_backup_schedule(plan) -> None:
+    """`[backup] every` in the plan: apply installs the backup timer on this machine too.
+    A machine without a running systemd gets the units written and a warning, not a failed
+    apply: the cluster itself converged."""
+    from hawizard.ops import Refused
+    from hawizard.ops.backup import backup_settings, schedule
+
+    try:
+        every, keep, folder = backup_settings(plan)
+        done = schedule(plan, every, keep, folder)
+    except Refused as exc:
+        err_console.print(f"[yellow]backup schedule[/]: {exc.reason}", soft_wrap=True)
+        if exc.hint:
+            err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True, highlight=False)
+        return
+    err_console.print(f"[green]backup schedule[/]: {done.timer} (every {every}s, keep {keep})")
 
 
 def _ask_password(who: str) -> str:

@@ -14,7 +14,7 @@ import sys
 
 from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
 
-ACTIONS = ("snapshot", "add", "remove", "replace", "restore")
+ACTIONS = ("snapshot", "add", "remove", "replace", "restore", "backup")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,9 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(rep)
     rep.set_defaults(func=cmd_change)
 
-    from hawizard.cli import restore_cmd
+    from hawizard.cli import backup_cmd, restore_cmd
 
     restore_cmd.register(actions)
+    backup_cmd.register(actions)
 
 
 def _common(p: argparse.ArgumentParser, *, change: bool = True) -> None:

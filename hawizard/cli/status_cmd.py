@@ -118,6 +118,7 @@ class StatusReport:
     health: object  # ClusterHealth
     apiservers: tuple  # ApiserverHealth rows, plan order
     expect_running: bool  # control_plane.start: a staged control plane is not "down"
+    backup: object = None  # BackupAge: the last verified backup (never changes the exit code)
 
     @property
     def exit_code(self) -> int:
@@ -128,11 +129,15 @@ class StatusReport:
 
     def to_json(self) -> dict:
         """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
-        readyz, failed_checks, error, latency_ms} and `control_plane_started`."""
+        readyz, failed_checks, error, latency_ms}, `control_plane_started` and
+        `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
+        or none), age_s, path, every_s, dir}."""
         data = self.health.to_json()
         data["apiservers"] = [_apiserver_json(a) for a in self.apiservers]
         data["control_plane_started"] = self.expect_running
         data["exit_code"] = self.exit_code
+        if self.backup is not None:
+            data["last_verified_backup"] = self.backup.to_json()
         return data
 
 
@@ -161,7 +166,9 @@ def status_round(plan, timeout: float | None, **kwargs) -> StatusReport:
         masters = pool.submit(probe_apiservers, plan, timeout=budget)
         health = probe.cluster_health(plan, timeout, **kwargs)
         apiservers = tuple(masters.result())
-    return StatusReport(health, apiservers, plan.control_plane.start)
+    from hawizard.etcd.backup import plan_backup_age
+
+    return StatusReport(health, apiservers, plan.control_plane.start, plan_backup_age(plan))
 
 
 def _watch(round_, every: float, as_json: bool) -> int:
@@ -241,11 +248,23 @@ def render(report: StatusReport, width: int = WIDE):
     if report.apiservers:
         parts.append(_apiservers(report))
     parts.append(_certificates(health))
+    if report.backup is not None:
+        parts.append(_backup_line(report.backup))
     for p in health.problems:
         parts.append(Text.from_markup(f"[red]•[/] {_esc(p)}"))
     for w in health.warnings:
         parts.append(Text.from_markup(f"[yellow]•[/] {_esc(w)}"))
     return Group(*parts)
+
+
+def _backup_line(age):
+    from rich.text import Text
+
+    from hawizard.cli.restore_cmd import human_age
+
+    style = {"ok": "green", "yellow": "yellow", "red": "bold red"}.get(age.state, "")
+    when = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
+    return Text.from_markup(f"last verified backup: [{style}]{_esc(when)}[/]")
 
 
 def _banner(health):

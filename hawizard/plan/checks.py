@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, quorum, tolerance
+from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, every_seconds, quorum, tolerance
 
 SUPPORTED_VERSIONS = (1,)
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -95,6 +95,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "node_exporter_port": _INT,
         "haproxy_metrics_port": _INT,
     },
+    "backup": {"every": _STR, "keep": _INT, "dir": _STR},
 }
 # [control_plane.oidc]: issuer_url and client_id are required, the rest optional.
 OIDC_KEYS = {
@@ -381,6 +382,7 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
     _check_control_plane(plan, names, add)
     _check_oidc(plan, err)
     _check_monitoring(plan, names, err)
+    _check_backup(plan, err)
     if plan.cluster.cni and not _CNI.match(plan.cluster.cni):
         err(
             "cluster.cni",
@@ -607,6 +609,19 @@ def _check_monitoring(plan: Plan, names: dict[str, int], err) -> None:
             "monitoring.prometheus_node",
             'is required with install = true: the node that runs Prometheus, e.g. "infra0"',
         )
+
+
+def _check_backup(plan: Plan, err) -> None:
+    bk = plan.backup
+    if bk.every:
+        try:
+            every_seconds(bk.every)
+        except ValueError as exc:
+            err("backup.every", str(exc))
+    if not 1 <= bk.keep <= 10000:
+        err("backup.keep", f"{bk.keep} must be 1-10000 (the verified backups kept, e.g. 24)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in bk.dir):
+        err("backup.dir", f"{bk.dir!r} holds a control character; give a plain folder path")
 
 
 # --- where a field is written ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from hawizard.plan.model import (
     DEFAULT_ROLES,
     PLAN_VERSION,
     SSH,
+    BackupSettings,
     Cluster,
     ControlPlaneSettings,
     EtcdSettings,
@@ -78,6 +79,7 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         etcd=EtcdSettings(**raw.get("etcd", {})),
         control_plane=ControlPlaneSettings(**cp),
         monitoring=MonitoringSettings(**raw.get("monitoring", {})),
+        backup=BackupSettings(**raw.get("backup", {})),
         version=raw.get("version", PLAN_VERSION),
         source=source,
     )
@@ -122,6 +124,8 @@ def dumps(plan: Plan) -> str:
     doc["control_plane"] = _section(plan.control_plane, "control_plane")
     if plan.monitoring != MonitoringSettings():
         doc["monitoring"] = _section(plan.monitoring)
+    if plan.backup != BackupSettings():
+        doc["backup"] = _section(plan.backup)
     return tomli_w.dumps(doc)
 
 

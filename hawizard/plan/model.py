@@ -6,6 +6,7 @@ Secrets never live here: only paths. Reading and writing TOML is `hawizard.plan.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -145,6 +146,33 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    """`[backup]`: verified etcd backups on the operator's machine (`hawizard etcd backup`).
+
+    `every` empty means no schedule in the plan; set, `apply` installs the systemd timer.
+    `dir` empty means `<plan dir>/backups`."""
+
+    every: str = ""
+    keep: int = 24
+    dir: str = ""
+
+
+_EVERY = re.compile(r"^([1-9][0-9]{0,6})([smhd]?)$")
+MAX_BACKUP_EVERY = 7 * 86400
+
+
+def every_seconds(text: str) -> int:
+    """ "30s", "15m", "1h", "1d" (or plain seconds) → seconds; ValueError saying the fix."""
+    m = _EVERY.match(str(text).strip())
+    if not m:
+        raise ValueError(f"{text!r} is not an interval (e.g. 30s, 15m, 1h, 1d)")
+    seconds = int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    if seconds > MAX_BACKUP_EVERY:
+        raise ValueError(f"{text!r} is longer than 7 days; back etcd up at least weekly")
+    return seconds
+
+
+@dataclass(frozen=True)
 class Plan:
     nodes: tuple[Node, ...]
     cluster: Cluster = field(default_factory=Cluster)
@@ -152,6 +180,7 @@ class Plan:
     etcd: EtcdSettings = field(default_factory=EtcdSettings)
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
     version: int = PLAN_VERSION
     # Where the plan was read from: relative paths in it resolve against this file's folder.
     source: Path | None = field(default=None, compare=False)

@@ -1,0 +1,193 @@
+"""`hawizard etcd backup schedule|unschedule|list|run`: the CLI face of `hawizard.ops.backup`.
+
+Exit codes: 0 done, 1 the backup (or enabling the timer) failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+
+
+def register(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "backup",
+        help="scheduled, verified snapshots on this machine (systemd timer), list, run once",
+        description="Verified backups: each is a snapshot checked by sha256 and `etcdutl "
+        "snapshot status`; only the newest --keep verified ones are kept.",
+    )
+    p.set_defaults(func=lambda args: _usage(p))
+    sub = p.add_subparsers(dest="backup_action", metavar="ACTION")
+
+    def common(q: argparse.ArgumentParser, *, every: bool = False, keep: bool = True) -> None:
+        q.add_argument("plan", help="plan file")
+        q.add_argument(
+            "--dir", help="backup folder (default: [backup] dir, else <plan dir>/backups)"
+        )
+        if keep:
+            q.add_argument("--keep", type=int, help="verified backups kept (default 24)")
+        if every:
+            q.add_argument("--every", help="interval: 30s, 15m, 1h (default), 1d")
+        q.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    s = sub.add_parser("schedule", help="install and start a systemd timer + service here")
+    common(s, every=True)
+    s.add_argument(
+        "--user", action="store_true", default=None, help="user units (default when not root)"
+    )
+    s.set_defaults(func=cmd_schedule)
+    u = sub.add_parser("unschedule", help="stop and remove the timer and service")
+    u.add_argument("plan", help="plan file")
+    u.add_argument("--user", action="store_true", default=None, help="user units")
+    u.add_argument("--json", action="store_true", help="print the result as JSON")
+    u.set_defaults(func=cmd_unschedule)
+    ls = sub.add_parser("list", help="backups with revision, size, age and verdict")
+    common(ls, every=True, keep=False)
+    ls.set_defaults(func=cmd_list)
+    r = sub.add_parser("run", help="take, verify and prune one backup now (what the timer runs)")
+    common(r)
+    r.set_defaults(func=cmd_run)
+
+
+def _usage(p: argparse.ArgumentParser) -> int:
+    p.print_help(sys.stderr)
+    return 2
+
+
+def _settings(args, plan):
+    from hawizard.ops.backup import backup_settings
+
+    return backup_settings(
+        plan, getattr(args, "every", None), getattr(args, "keep", None), args.dir
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hawizard.ops import Refused
+    from hawizard.ops.backup import BackupFailed, run_backup
+
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    try:
+        _every, keep, folder = _settings(args, plan)
+        result = run_backup(plan, folder, keep, say=_say(args.json))
+    except Refused as exc:
+        return fail(exc.reason, exc.hint)
+    except BackupFailed as exc:
+        # one line on stderr: what journald keeps for a failed timer run
+        err_console.print(f"[bold red]backup failed[/]: {exc}", highlight=False, soft_wrap=True)
+        if args.json:
+            print_json({"ok": False, "error": str(exc)})
+        return 1
+    if args.json:
+        print_json(
+            {
+                "ok": True,
+                "backup": result.info.to_json(),
+                "removed": [str(p) for p in result.removed],
+            }
+        )
+    else:
+        i = result.info
+        console.print(
+            f"[green]verified backup[/] {i.path} (revision {i.revision}, {i.size:,} bytes, "
+            f"from {i.node})",
+            highlight=False,
+        )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from hawizard.cli.restore_cmd import human_age
+    from hawizard.etcd.backup import backup_age, backups
+    from hawizard.ops import Refused
+
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    try:
+        every, _keep, folder = _settings(args, plan)
+    except Refused as exc:
+        return fail(exc.reason, exc.hint)
+    found = backups(folder, plan.cluster.name)
+    age = backup_age(folder, plan.cluster.name, every)
+    if args.json:
+        print_json(
+            {"dir": str(folder), "backups": [x.to_json() for x in found], "last": age.to_json()}
+        )
+        return 0
+    table = Table(title=f"backups in {folder}", title_justify="left")
+    for col in ("file", "revision", "size", "age", "verdict"):
+        table.add_column(col, justify="right" if col in ("revision", "size", "age") else "left")
+    for x in found:
+        j = x.to_json()
+        style = {"ok": "green", "failed": "bold red"}.get(j["verdict"], "yellow")
+        table.add_row(
+            x.path.name,
+            str(j["revision"]),
+            f"{x.size:,}",
+            human_age(j["age_s"]),
+            f"[{style}]{j['verdict']}[/]",
+        )
+    console.print(table)
+    last = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
+    colour = {"ok": "green", "yellow": "yellow", "red": "bold red"}[age.state]
+    console.print(f"last verified backup: [{colour}]{last}[/]", highlight=False)
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from hawizard.ops import Refused
+    from hawizard.ops.backup import schedule
+
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    try:
+        every, keep, folder = _settings(args, plan)
+        result = schedule(plan, every, keep, folder, user=args.user)
+    except Refused as exc:
+        if args.json:
+            print_json({"ok": False, "reason": exc.reason, "hint": exc.hint})
+        err_console.print(f"[bold red]error[/]: {exc.reason}", soft_wrap=True, highlight=False)
+        if exc.hint:
+            err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True, highlight=False)
+        return 1
+    if args.json:
+        print_json({"ok": True, "service": str(result.service), "timer": str(result.timer)})
+    else:
+        console.print(
+            f"[green]scheduled[/] every {every}s, keeping {keep}, into {folder}\n"
+            f"  {result.timer}\n  {result.service}",
+            highlight=False,
+        )
+    return 0
+
+
+def cmd_unschedule(args: argparse.Namespace) -> int:
+    from hawizard.ops.backup import unschedule
+
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    removed = unschedule(plan, user=args.user)
+    if args.json:
+        print_json({"ok": True, "removed": [str(p) for p in removed]})
+    elif removed:
+        console.print("removed " + ", ".join(str(p) for p in removed), highlight=False)
+    else:
+        console.print("no backup units were installed", highlight=False)
+    return 0
+
+
+def _say(quiet: bool):
+    def say(line: str) -> None:
+        if not quiet:
+            err_console.print(f"[dim]{line}[/]", highlight=False)
+
+    return say

@@ -1,0 +1,230 @@
+"""Backups that exist before the disaster: one verified run, the schedule, the list.
+
+- `run_backup`: a snapshot from a healthy member (a follower when there is one) into the
+  backup folder — downloaded, checked against the node's sha256, written to a temp name,
+  fsynced and renamed (`hawizard.etcd.snapshot`) — then verified again from the file on disk
+  (sha256 against its record, `etcdutl snapshot status`), marked verified, and only then are
+  verified backups beyond the newest `keep` removed. A cluster without a healthy member fails
+  the run loudly (`BackupFailed`, exit 1: the systemd unit fails and journald keeps the line)
+  and removes nothing.
+- `schedule` / `unschedule`: a systemd timer + oneshot service on the machine hawizard runs on
+  (`--user` units when not root) whose ExecStart is `python -m hawizard etcd backup run …`.
+  The units are written first; enabling needs a running systemd (PID 1 for system units, a
+  user manager for `--user`), and when there is none the error says so and where the units are.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hawizard.etcd import backup as b
+from hawizard.etcd.restore import BadSnapshot, inspect_snapshot
+from hawizard.etcd.snapshot import SnapshotError, SnapshotInfo, default_path, take_snapshot
+from hawizard.ops.refusal import Refused
+from hawizard.plan import Plan
+from hawizard.remote import Host, RemoteError
+
+__all__ = [
+    "BackupFailed",
+    "BackupResult",
+    "Schedule",
+    "backup_settings",
+    "run_backup",
+    "schedule",
+    "unit_dir",
+    "unschedule",
+]
+
+
+class BackupFailed(Exception):
+    """This run produced no verified backup; earlier backups are untouched."""
+
+
+@dataclass
+class BackupResult:
+    info: SnapshotInfo
+    removed: list[Path] = field(default_factory=list)
+
+
+def backup_settings(
+    plan: Plan, every: str | None = None, keep: int | None = None, folder: str | None = None
+) -> tuple[int, int, Path]:
+    """(every seconds, keep, folder): flags first, then the plan's `[backup]`, then defaults."""
+    section = getattr(plan, "backup", None)
+    every = every or (section.every if section and section.every else b.DEFAULT_EVERY)
+    keep = keep if keep is not None else (section.keep if section else b.DEFAULT_KEEP)
+    if folder is None and section is not None and section.dir:
+        out = plan.resolve(section.dir)
+    elif folder is not None:
+        out = Path(folder).expanduser().resolve()
+    else:
+        out = b.default_dir(plan)
+    try:
+        seconds = b.parse_every(every)
+    except ValueError as exc:
+        raise Refused(f"--every: {exc}", "e.g. --every 1h") from None
+    if not 1 <= keep <= 10000:
+        raise Refused(f"--keep {keep} is out of range", "keep 1 to 10000 backups")
+    return seconds, keep, out
+
+
+def run_backup(
+    plan: Plan, folder: Path, keep: int, *, say: Callable[[str], None] | None = None
+) -> BackupResult:
+    from hawizard.etcd.probe import cluster_health
+
+    say = say or (lambda line: None)
+    try:
+        health = cluster_health(plan)
+    except OSError as exc:
+        raise BackupFailed(f"cannot use the operator's etcd client certificate ({exc})") from None
+    healthy = [m for m in health.members if m.in_plan and m.healthy and not m.is_learner]
+    if not healthy or not health.quorum_ok:
+        raise BackupFailed(
+            f"no backup: cluster {plan.cluster.name} has no healthy member with quorum "
+            f"({health.summary}); earlier backups in {folder} are kept"
+        )
+    member = sorted(healthy, key=lambda m: m.is_leader)[0]
+    out = _unused(default_path(plan).name, folder)
+    try:
+        with Host.from_plan(plan, member.name) as host:
+            info = take_snapshot(host, plan, plan.node(member.name), out, say=say)
+    except (SnapshotError, RemoteError, OSError) as exc:
+        raise BackupFailed(f"no backup: the snapshot from {member.name} failed: {exc}") from None
+    assert info is not None
+    try:
+        checked = inspect_snapshot(info.path, plan)
+    except BadSnapshot as exc:
+        b.mark_verified(info.path, "failed", str(exc))
+        raise BackupFailed(f"backup {info.path} failed verification: {exc}") from None
+    if checked.sha256 != info.sha256:
+        b.mark_verified(info.path, "failed", "sha256 changed on disk")
+        raise BackupFailed(f"backup {info.path} changed on disk after it was written")
+    b.mark_verified(info.path, "ok", f"sha256 + etcdutl status (revision {checked.revision})")
+    removed = b.prune(folder, plan.cluster.name, keep)
+    for p in removed:
+        say(f"removed {p.name} (keeping the newest {keep})")
+    return BackupResult(info, removed)
+
+
+def _unused(name: str, folder: Path) -> Path:
+    path = folder / name
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{name.removesuffix('.db')}-{n}.db"
+    return path
+
+
+# --- the schedule ---------------------------------------------------------------------------
+
+
+def unit_dir(*, user: bool) -> Path:
+    if user:
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(base) / "systemd" / "user"
+    return Path("/etc/systemd/system")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    service: Path
+    timer: Path
+    user: bool
+    enabled: bool
+    note: str = ""
+
+
+def backup_command(plan: Plan, folder: Path, keep: int) -> list[str]:
+    if plan.source is None:
+        raise Refused("the plan has no file", "save the plan first; the timer runs it by path")
+    return [
+        sys.executable,
+        "-m",
+        "hawizard",
+        "etcd",
+        "backup",
+        "run",
+        str(Path(plan.source).resolve()),
+        "--keep",
+        str(keep),
+        "--dir",
+        str(folder),
+    ]
+
+
+def schedule(
+    plan: Plan,
+    every_s: int,
+    keep: int,
+    folder: Path,
+    *,
+    user: bool | None = None,
+    units: Path | None = None,
+    enable: bool = True,
+) -> Schedule:
+    """Write (0644) and enable the timer + service. `units` overrides the unit folder (tests)."""
+    user = os.geteuid() != 0 if user is None else user
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = units or unit_dir(user=user)
+    target.mkdir(parents=True, exist_ok=True)
+    name = b.unit_name(plan)
+    try:
+        service_text = b.render_service(plan, backup_command(plan, folder, keep), user_unit=user)
+        timer_text = b.render_timer(plan, every_s)
+    except ValueError as exc:
+        raise Refused(str(exc), "choose a backup folder path without control characters") from None
+    service, timer = target / f"{name}.service", target / f"{name}.timer"
+    _write(service, service_text)
+    _write(timer, timer_text)
+    if not enable:
+        return Schedule(service, timer, user, False, "units written, not enabled")
+    ok, why = _systemctl(user, "daemon-reload")
+    if ok:
+        ok, why = _systemctl(user, "enable", "--now", f"{name}.timer")
+    if not ok:
+        raise Refused(
+            f"the units are written ({service}, {timer}) but systemd could not enable them: {why}",
+            "run hawizard where systemd runs (PID 1, or a user manager for --user units), or "
+            f"start `{' '.join(backup_command(plan, folder, keep))}` from your own scheduler",
+        )
+    return Schedule(service, timer, user, True)
+
+
+def unschedule(plan: Plan, *, user: bool | None = None, units: Path | None = None) -> list[Path]:
+    user = os.geteuid() != 0 if user is None else user
+    target = units or unit_dir(user=user)
+    name = b.unit_name(plan)
+    _systemctl(user, "disable", "--now", f"{name}.timer")  # best effort: may not be running
+    removed = []
+    for p in (target / f"{name}.timer", target / f"{name}.service"):
+        if p.exists():
+            p.unlink()
+            removed.append(p)
+    _systemctl(user, "daemon-reload")
+    return removed
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _systemctl(user: bool, *args: str) -> tuple[bool, str]:
+    tool = shutil.which("systemctl")
+    if tool is None:
+        return False, "no systemctl on this machine"
+    argv = [tool, *(["--user"] if user else []), *args]
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    return r.returncode == 0, (r.stderr.strip() or r.stdout.strip())[-300:]
