@@ -42,8 +42,15 @@ def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
     rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json")
     data = json.loads(out)
     assert rc == 0 and data["exit_code"] == 0 and data["state"] == "healthy"
-    # status adds the apiservers, probed in the same round, to ClusterHealth's schema
-    assert set(data) == DOCUMENTED_KEYS | {"apiservers", "control_plane_started"}
+    # status adds the apiservers, probed in the same round, to ClusterHealth's schema, and
+    # the age of the last verified backup (issue 16)
+    assert set(data) == DOCUMENTED_KEYS | {
+        "apiservers",
+        "control_plane_started",
+        "last_verified_backup",
+    }
+    assert set(data["last_verified_backup"]) == {"state", "age_s", "path", "every_s", "dir"}
+    assert data["last_verified_backup"]["state"] == "red"  # no backup taken here
     for row in data["apiservers"]:
         assert set(row) == {
             "node",
