@@ -283,4 +283,10 @@ def find_backups(plan: Plan) -> list[Backup]:
         except (OSError, ValueError, KeyError, TypeError):
             mtime = dt.datetime.fromtimestamp(db.stat().st_mtime, dt.UTC)
             found.append(Backup(db, mtime, False))
+    # and the scheduled backups (`hawizard etcd backup`), verified by the run that took them
+    from hawizard.etcd import backup as scheduled
+
+    folder = plan.resolve(plan.backup.dir) if plan.backup.dir else scheduled.default_dir(plan)
+    for x in scheduled.backups(folder, plan.cluster.name):
+        found.append(Backup(x.path, x.taken_at, x.verified, x.meta.get("revision")))
     return found

@@ -166,3 +166,12 @@ def test_plan_backup_section_round_trips_and_is_validated(tmp_path):
     problems = {p.field: p.message for p in validate(make_plan(tmp_path, every="1w", keep=0))}
     assert "backup.every" in problems and "e.g. 30s" in problems["backup.every"]
     assert "backup.keep" in problems
+
+
+def test_hawizard_check_sees_the_scheduled_backups(tmp_path):
+    from hawizard.ops.check import find_backups
+
+    plan = make_plan(tmp_path, every="1h", dir="bk")
+    made = fake_backup(tmp_path / "bk", NOW - timedelta(minutes=5))
+    found = [x for x in find_backups(plan) if x.path == made]
+    assert len(found) == 1 and found[0].verified and found[0].revision == 7
