@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from hawizard.control_plane.probe import ApiserverHealth
     from hawizard.etcd.quorum_rules import TargetState
     from hawizard.health import ClusterHealth
+    from hawizard.ops.check import Checklist
 
 LABS_ROOT = Path("/var/lib/hawizard/labs")
 
@@ -52,6 +53,7 @@ class WizardApp(App[int]):
         health_probe: Callable[[Plan], ClusterHealth] | None = None,
         apiserver_probe: Callable[[Plan], list[ApiserverHealth]] | None = None,
         target_probe: Callable[[Plan, str], TargetState] | None = None,
+        readiness_check: Callable[[Plan], Checklist] | None = None,
         theme_dirs: list[Path] | None = None,
     ) -> None:
         super().__init__()
@@ -65,6 +67,8 @@ class WizardApp(App[int]):
         self.apiserver_probe = apiserver_probe
         # Day 2: what SSH shows about a node to add; None: `hawizard.etcd.members.assess`'s own.
         self.target_probe = target_probe
+        # The production checklist; None: `hawizard.ops.check.run_check` (SSH + HTTPS).
+        self.readiness_check = readiness_check
         self.start_at = start or ("nodes" if plan is not None else "start")
         self.themes = load_themes(theme_dirs)
         for t in self.themes.values():

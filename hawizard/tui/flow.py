@@ -18,6 +18,7 @@ STEPS = (
     WizardStep("etcd", "etcd"),
     WizardStep("control-plane", "Control plane"),
     WizardStep("review", "Review"),
+    WizardStep("readiness", "Readiness"),
 )
 KEYS = tuple(s.key for s in STEPS)
 

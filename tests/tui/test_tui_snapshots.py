@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
-from tui_support import FIXED_PATH, SIZE, fixed_health, fixed_plan, make_app, settle
+from tui_support import (
+    FIXED_PATH,
+    SIZE,
+    fixed_checklist,
+    fixed_health,
+    fixed_plan,
+    make_app,
+    settle,
+)
 
 from hawizard.etcd.quorum_rules import TargetState
 from hawizard.plan import dump, load
@@ -107,5 +115,17 @@ def test_member_change_dialog(snap_compare, tmp_path):
         await settle(pilot)
         await pilot.press("a")
         await settle(pilot)  # the dialog's full check has answered
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_readiness(snap_compare):
+    """The production checklist rows as `hawizard check` makes them (one member down)."""
+    app = make_app(fixed_plan(), FIXED_PATH, start="readiness", readiness_check=fixed_checklist)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

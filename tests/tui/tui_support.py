@@ -161,3 +161,41 @@ def fixed_apiservers(plan: Plan, down: tuple[str, ...] = ("infra2",)) -> list[Ap
                 )
             )
     return rows
+
+
+def fixed_checklist(plan: Plan):
+    """A checklist as `hawizard check` makes it, for the fixed plan (one member down)."""
+    from hawizard.ops.check import Checklist
+    from hawizard.readiness.items import Item, Verdict
+
+    ok, warn, fail, unknown = Verdict.OK, Verdict.WARN, Verdict.FAIL, Verdict.UNKNOWN
+    rows = (
+        Item(1, "etcd", "etcd topology", warn,
+             ("✔ 3 members: quorum 2, tolerates 1 failure",
+              "▲ member infra1 is down: connection refused"),
+             "hawizard etcd replace prod.toml infra1 NEW"),
+        Item(2, "control_plane", "Control plane", ok,
+             ("✔ 3 masters: infra0, infra1, infra2",)),
+        Item(3, "auth", "Authentication", warn,
+             ("▲ client certificates only: no external identity provider",),
+             "add [control_plane.oidc] to the plan"),
+        Item(4, "certificates", "Certificates", ok,
+             ("✔ 14 local and 2 served certificates; soonest etcd/server-infra0 in 364 days",)),
+        Item(5, "backups", "Backups", fail, ("✖ no snapshot found",),
+             "hawizard etcd snapshot prod.toml (and schedule it)"),
+        Item(6, "monitoring", "Monitoring", fail,
+             ("✔ infra0 :2381/metrics answers", "✖ infra1 :2381/metrics: connection refused"),
+             "bring infra1's etcd back"),
+        Item(7, "logs", "Logs", warn, ("▲ no log forwarder active on infra0, infra1, infra2",),
+             "ship logs off the nodes"),
+        Item(8, "patching", "OS patching", warn,
+             ("▲ infra0 (apt): 4 pending, 2 security; kernel 6.1.0-18-amd64",),
+             "install the security updates (apt-get upgrade)"),
+        Item(9, "clock", "Clock", ok, ("✔ NTP synchronised on infra0, infra1, infra2",)),
+        Item(10, "image_scanning", "Image scanning", unknown,
+             ("? outside what hawizard deploys",), "scan images in CI and in the registry"),
+        Item(11, "network_policy", "Network policy", unknown,
+             ("? the plan does not say which CNI the cluster runs",),
+             'set [cluster] cni = "…" in the plan'),
+    )  # fmt: skip
+    return Checklist(rows, "2025-01-15T09:30:00+00:00", 4.2, "prod.toml")

@@ -12,6 +12,7 @@ from hawizard.tui.screens.dashboard import DashboardScreen
 from hawizard.tui.screens.etcd import EtcdScreen
 from hawizard.tui.screens.nodes import NodesScreen
 from hawizard.tui.screens.preflight import PreflightScreen
+from hawizard.tui.screens.readiness import ReadinessScreen
 from hawizard.tui.screens.review import ReviewScreen
 from hawizard.tui.screens.start import StartScreen
 
@@ -23,5 +24,6 @@ SCREENS: dict[str, Callable[[], Screen]] = {
     "etcd": EtcdScreen,
     "control-plane": ControlPlaneScreen,
     "review": ReviewScreen,
+    "readiness": ReadinessScreen,
     "dashboard": DashboardScreen,
 }
