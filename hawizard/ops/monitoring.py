@@ -14,14 +14,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hawizard import monitoring as mon
 from hawizard.control_plane.render import APISERVER_PORT
+from hawizard.monitoring.bundle import monitoring_bundle
+from hawizard.monitoring.prometheus import TLS_DIR
 from hawizard.ops.refusal import Refused
-from hawizard.pki import Status, check, monitoring_spec, paths
+from hawizard.pki import Status, check, monitoring_spec
 from hawizard.plan import Plan
-
-DASHBOARD_FILE = "grafana-dashboard.json"
-RBAC_FILE = "monitoring-rbac.yaml"
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,6 @@ def export(plan: Plan, folder: Path) -> Exported:
             "set `enabled = true` under [monitoring] in the plan, then run "
             "`hawizard certs create PLAN`",
         )
-    tls: dict[str, tuple[bytes, int]] = {}
     if masters:
         spec = monitoring_spec(plan)
         report = check(plan).certificate(spec.name)
@@ -49,29 +46,13 @@ def export(plan: Plan, folder: Path) -> Exported:
                 f"the monitoring certificate is not usable: {problem}",
                 "run `hawizard certs create PLAN` (`--renew` to re-issue it)",
             )
-        layout = paths(plan)
-        tls = {
-            "ca.pem": (layout.kubernetes_ca.cert.read_bytes(), 0o644),
-            "monitoring.pem": (spec.paths.cert.read_bytes(), 0o644),
-            "monitoring-key.pem": (spec.paths.key.read_bytes(), 0o600),
-        }
-    texts = {
-        mon.SCRAPE_FILE: mon.render_scrape_config(plan, apiserver_port=APISERVER_PORT),
-        mon.RULES_FILE: mon.render_alerts(plan),
-        mon.RULES_TEST_FILE: mon.render_alert_tests(plan),
-        DASHBOARD_FILE: mon.render_dashboard(plan),
-        RBAC_FILE: mon.render_rbac(),
-    }
+    bundle = monitoring_bundle(plan, apiserver_port=APISERVER_PORT)
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in texts.items():
-        written.append(_write(folder / name, text.encode(), 0o644))
-    if tls:
-        tls_dir = folder / mon.TLS_DIR
+    if any(name.startswith(f"{TLS_DIR}/") for name in bundle):
+        tls_dir = folder / TLS_DIR
         tls_dir.mkdir(mode=0o700, exist_ok=True)
         tls_dir.chmod(0o700)
-        for name, (data, mode) in tls.items():
-            written.append(_write(tls_dir / name, data, mode))
+    written = [_write(folder / name, f.data, f.mode) for name, f in bundle.items()]
     return Exported(folder, tuple(written))
 
 
