@@ -218,3 +218,13 @@ class ChangeStopped(WorkerMessage, bubble=False):
         super().__init__()
         self.error = error
         self.details = details or []
+
+
+class RotationDone(WorkerMessage, bubble=False):
+    """`ops.rotate.rotate` returned: `rotation` is the `Rotation` (its notes, names, state),
+    `result` the run's `RunResult` (None when there was nothing to rotate)."""
+
+    def __init__(self, rotation: Any, result: Any) -> None:
+        super().__init__()
+        self.rotation = rotation
+        self.result = result

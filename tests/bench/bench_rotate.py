@@ -66,9 +66,16 @@ def one_rotation(path: Path, ca: str | None) -> tuple[float, int, int]:
     with KvLoop(endpoints, own_trust(path, "start", files.current.cert)) as loop:
         time.sleep(0.5)
 
+        switched: set[str] = set()
+
         def follow(event) -> None:
-            if event.kind is EventKind.PHASE and event.step.startswith(("phase 1", "phase 3")):
-                loop.use(own_trust(path, event.step[:7].replace(" ", ""), files.trust))
+            """The client follows the phases: the bundle from phase 1 on, its certificate from
+            the new CA once phase 3 begins (the bundle still exists then)."""
+            which = event.step[:7]
+            phase_event = event.kind is EventKind.PHASE and which in ("phase 1", "phase 3")
+            if phase_event and which not in switched:
+                switched.add(which)
+                loop.use(own_trust(path, which.replace(" ", ""), files.trust))
 
         def run(p, phases):
             return Runner(HostPool(p), journal=Journal.for_plan(p), listener=follow).run(phases)

@@ -35,6 +35,7 @@ from hawizard.tui import format as fmt
 from hawizard.tui.messages import HealthChecked, HealthFailed
 from hawizard.tui.screens.member_dialog import MemberChangeDialog, checker
 from hawizard.tui.screens.password_dialog import password_asker
+from hawizard.tui.screens.rotate_dialog import RotateDialog, rotation_text
 from hawizard.tui.widgets.change_panel import ChangePanel
 from hawizard.tui.widgets.keyed_table import Cell, KeyedTable
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
@@ -189,6 +190,7 @@ class DashboardScreen(Screen):
         Binding("a", "add_member", "Add member"),
         Binding("x", "remove_member", "Remove"),
         Binding("R", "replace_member", "Replace"),
+        Binding("c", "rotate_cert", "Rotate cert"),
         Binding("escape", "close_change", "Close log", show=False),  # the panel says so
     ]
 
@@ -409,6 +411,45 @@ class DashboardScreen(Screen):
         choices = [*health.not_in_cluster, old]
         self.open_change(Op.REPLACE, choices[0], old=old, choices=choices)
 
+    def action_rotate_cert(self) -> None:
+        """Offer `hawizard certs rotate` for the certificate row under the cursor: the etcd
+        CA row rotates the CA, an etcd leaf row the due leaves (all of them when the row is
+        not due); a Kubernetes row says which command renews it."""
+        from hawizard.ops.rotate import command_for
+
+        if self.change_health() is None:
+            return
+        name = self.certs.selected()
+        if name is None:
+            self.notify("no certificate row yet: wait for the first probe round")
+            return
+        row = next((c for c in self.health.certificates if c.name == name), None)
+        plan = self.plan
+        label = str(plan.source) if plan.source else "PLAN"
+        if name.startswith("kubernetes/") or (
+            row is not None and row.source == "local" and not name.startswith("etcd/")
+        ):
+            self.notify(
+                f"{name} is renewed with `hawizard certs create {label} --renew` and then "
+                f"`hawizard apply {label}` (only etcd certificates are rotated live)",
+                title="not an etcd certificate",
+                timeout=10,
+            )
+            return
+        ca = "etcd" if name == "etcd/ca" else None
+        due = row is not None and (row.expiring or row.expired)
+        all_leaves = ca is None and not due
+        command = command_for(label, ca, all_leaves)
+        title = "▲ Rotate the etcd CA" if ca else f"▲ Rotate etcd certificates ({name})"
+
+        def confirmed(go: bool | None) -> None:
+            if go:
+                self.show_change_panel(True)
+                self.change_panel.start_rotation(plan, ca, all_leaves, password_asker(self.app))
+                self.refresh_bindings()
+
+        self.app.push_screen(RotateDialog(title, rotation_text(ca, all_leaves, command)), confirmed)
+
     def action_close_change(self) -> None:
         if not self.change_panel.running:
             self.show_change_panel(False)
@@ -458,7 +499,8 @@ class DashboardScreen(Screen):
             self.show_title()
         title = self.change_panel.title
         if message.ok:
-            self.notify(f"{title}: done", title="✔ membership changed")
+            what = "membership changed" if self.change_panel.change is not None else "done"
+            self.notify(f"{title}: done", title=f"✔ {what}")
         else:
             self.notify(f"{title}: see the panel below", title="✖ not done", severity="error")
         self.refresh_bindings()

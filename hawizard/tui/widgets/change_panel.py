@@ -1,4 +1,5 @@
-"""The dashboard's running membership change: its status line and its run, live.
+"""The dashboard's running membership change (or certificate rotation): its status line and
+its run, live.
 
 A thread worker does what `hawizard etcd add|remove|replace` does (`cli/etcd_cmd._change`):
 take the plan lock, judge the change again under the lock (the confirmation may be minutes
@@ -25,6 +26,7 @@ from hawizard.plan import Plan
 from hawizard.tui.messages import (
     ChangeDone,
     ChangeStopped,
+    RotationDone,
     RunFinished,
     RunnerEvent,
     RunStarted,
@@ -148,6 +150,89 @@ class ChangePanel(Vertical):
             )
             return
         self.post_message(ChangeDone(outcome, change))
+
+    # --- certificate rotation (`hawizard certs rotate`, same panel) -------------------------
+
+    def start_rotation(
+        self,
+        plan: Plan,
+        ca: str | None,
+        all_leaves: bool,
+        ask_password: Callable[[str], str],
+    ) -> None:
+        from hawizard.ops.rotate import command_for
+
+        self.running = True
+        self.outcome = self.change = None
+        self.runs = 0
+        self.title = f"rotate the {ca} CA" if ca else "rotate etcd certificates"
+        self.command = command_for(str(plan.source), ca, all_leaves)
+        self.display = True
+        self.view.reset()
+        self.status(Mark.RUN, f"{self.title}: taking the plan lock and checking the cluster…")
+        self.run_rotation(plan, ca, all_leaves, poster(self), ask_password)
+
+    @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
+    def run_rotation(
+        self,
+        plan: Plan,
+        ca: str | None,
+        all_leaves: bool,
+        post: Callable[[Message], None],
+        ask_password: Callable[[str], str],
+    ) -> None:
+        """The same use case as the CLI (`ops.rotate.rotate`), confirmed by the dialog."""
+        from hawizard.ops import Refused
+        from hawizard.ops.rotate import rotate
+        from hawizard.planlock import PlanLocked
+
+        def run(p: Plan, phases: list[Any]) -> Any:
+            self.post_message(RunStarted(steps_per_node(phases), [x.title for x in phases], False))
+            runner = ui_runner(p, post, ask_password)
+            self.runner = runner
+            result = runner.run(phases)
+            self.post_message(RunFinished(result))
+            return result
+
+        try:
+            rotation, result = rotate(plan, run, ca=ca, all_leaves=all_leaves, command=self.command)
+        except Refused as exc:
+            self.post_message(ChangeStopped(f"refused: {exc.reason}", [f"→ {exc.hint}"]))
+            return
+        except PlanLocked as exc:
+            self.post_message(ChangeStopped(str(exc), ["run it again when that change is done"]))
+            return
+        except Exception as exc:  # say it in the panel; the dashboard keeps running
+            log.exception("certificate rotation stopped")
+            self.post_message(
+                ChangeStopped(
+                    f"the rotation stopped: {exc}",
+                    [f"To resume: fix the cause, then run the rotation again ({self.command})"],
+                )
+            )
+            return
+        self.post_message(RotationDone(rotation, result))
+
+    def on_rotation_done(self, message: RotationDone) -> None:
+        self.running = False
+        self.runner = None
+        rotation, result = message.rotation, message.result
+        self.outcome = result
+        for note in rotation.notes:
+            self.view.write(Text(f"note: {note}"))
+        if result is None:
+            self.status(Mark.OK, f"{self.title}: nothing to rotate · esc closes")
+        elif result.ok:
+            changed = result.count("changed")
+            self.status(Mark.OK, f"{self.title}: done ({changed} steps changed) · esc closes")
+        else:
+            self.view.show_failures(
+                result,
+                "To resume: fix the cause, then start the rotation again here, or from a "
+                f"shell: {self.command} — members that are done are not restarted again",
+            )
+            self.status(Mark.BAD, f"{self.title}: stopped ({len(result.failures)} failed)")
+        self.post_message(self.Finished(result is None or result.ok, None))
 
     # --- progress -------------------------------------------------------------------------
 
