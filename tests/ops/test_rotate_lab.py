@@ -220,6 +220,22 @@ def test_member_down_refuses_ca_and_narrows_leaf_rotation(c, capsys):
         wait_healthy(plan, timeout=60)
 
 
+def test_dry_run_records_the_restarts_and_changes_nothing(c, capsys):
+    plan = c.plan
+    before = local_serials(plan)
+    pids = {n.name: main_pid(c, n.name) for n in plan.etcd_nodes}
+    capsys.readouterr()
+    code = main(["certs", "rotate", str(c.path), "--ca", "etcd", "--dry-run", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["dry_run"], out
+    recorded = out["result"]["recorded"]
+    for n in plan.etcd_nodes:  # three rolling restarts per member, none performed
+        assert sum("systemctl restart etcd" in r for r in recorded[n.name]) == 3
+    assert {n.name: main_pid(c, n.name) for n in plan.etcd_nodes} == pids
+    assert local_serials(plan) == before and not state_path(c.path).exists()
+    assert not ca_files(plan, pki.CA.ETCD).next.cert.exists()
+
+
 # --- leaf rotation ------------------------------------------------------------------------------
 
 
