@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   python3-venv openssl openssh-client openssh-server iproute2 sudo systemd
-  systemd-container debootstrap nftables haproxy etcd-client
+  systemd-container debootstrap nftables haproxy keepalived etcd-client
   prometheus  # promtool checks the exported config and rules; the lab test runs the real server
 )
 missing=()

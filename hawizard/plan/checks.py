@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from hawizard.plan.checks_balancer import check_balancer
 from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, every_seconds, quorum, tolerance
 
 SUPPORTED_VERSIONS = (1,)
@@ -55,6 +56,7 @@ class PlanError(Exception):
 
 _STR, _INT, _NUM, _BOOL = "a string", "an integer", "a number", "true or false"
 _TABLE = "a table"
+_NAMES = "a list of node names"
 _TYPES: dict[str, tuple[type, ...]] = {
     _STR: (str,),
     _INT: (int,),
@@ -96,6 +98,13 @@ SCHEMA: dict[str, dict[str, str]] = {
         "haproxy_metrics_port": _INT,
     },
     "backup": {"every": _STR, "keep": _INT, "dir": _STR},
+    "load_balancer": {
+        "mode": _STR,
+        "nodes": _NAMES,
+        "subnet": _STR,
+        "virtual_router_id": _INT,
+        "advert_interval": _NUM,
+    },
 }
 # [control_plane.oidc]: issuer_url and client_id are required, the rest optional.
 OIDC_KEYS = {
@@ -214,6 +223,9 @@ def _typed(value: Any, kind: str, field: str, err) -> None:
     elif kind == _TABLE:
         if not isinstance(value, dict):
             err(field, f"must be a table: write it as [{field}]")
+    elif kind == _NAMES:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            err(field, f'must be a list of node names such as ["infra0", "infra1"], not {value!r}')
     elif not _is(value, kind):
         err(field, f"must be {kind}, not {value!r}")
 
@@ -293,6 +305,8 @@ def sanitize(raw: dict[str, Any]) -> dict[str, Any]:
 def _ok(section: str, key: str, value: Any) -> bool:
     if (section, key) == ("pki", "key"):
         return value in ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096")
+    if (section, key) == ("load_balancer", "nodes"):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if (section, key) == ("control_plane", "sha256"):
         return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     if (section, key) == ("control_plane", "oidc"):
@@ -389,6 +403,7 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
             f"{plan.cluster.cni!r} is not a CNI name (lowercase letters, digits, '-', '.', "
             'e.g. "cilium" or "calico")',
         )
+    check_balancer(plan, names, lambda sev, field, msg: add(Severity(sev), field, msg))
     out.sort(key=lambda p: p.severity is not Severity.ERROR)
     return out
 
@@ -518,30 +533,6 @@ def _check_control_plane(plan: Plan, names: dict[str, int], add) -> None:
                 f"missing checksums for {', '.join(missing)}; downloads are only used after "
                 "their sha256 is checked (copy them from the release's .sha256 files)",
             )
-    lb = cp.load_balancer
-    if lb:
-        if lb not in names:
-            err(
-                "control_plane.load_balancer",
-                f"{lb!r} is not a node in this plan; name one of the nodes or leave it empty "
-                "for an external load balancer",
-            )
-        elif plan.cluster.control_plane_endpoint:
-            host, port = plan.endpoint_host_port
-            node = plan.node(lb)
-            if node.is_control_plane and port == 6443:
-                err(
-                    "cluster.control_plane_endpoint",
-                    f"haproxy on {lb} and kube-apiserver would both listen on :6443; "
-                    f"use another port for the endpoint, e.g. {node.address}:8443",
-                )
-            if _ip(host) is not None and _ip(host) != _ip(node.address):
-                add(
-                    Severity.WARNING,
-                    "cluster.control_plane_endpoint",
-                    f"{host} is not the address of the load balancer node {lb} "
-                    f"({node.address}); clients will not reach haproxy there",
-                )
 
 
 _CNI = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")

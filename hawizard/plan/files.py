@@ -20,6 +20,7 @@ from hawizard.plan.model import (
     ControlPlaneSettings,
     EtcdSettings,
     KeyType,
+    LoadBalancerSettings,
     MonitoringSettings,
     Node,
     OIDCSettings,
@@ -66,6 +67,9 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         ssh = SSH(**n.get("ssh", {}))
         roles = tuple(Role(r) for r in n["roles"]) if "roles" in n else DEFAULT_ROLES
         nodes.append(Node(name=n["name"], address=n["address"], roles=roles, ssh=ssh))
+    lb = dict(raw.get("load_balancer", {}))
+    if "nodes" in lb:
+        lb["nodes"] = tuple(lb["nodes"])
     pki = dict(raw.get("pki", {}))
     if "key" in pki:
         pki["key"] = KeyType(pki["key"])
@@ -80,6 +84,7 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         control_plane=ControlPlaneSettings(**cp),
         monitoring=MonitoringSettings(**raw.get("monitoring", {})),
         backup=BackupSettings(**raw.get("backup", {})),
+        load_balancer=LoadBalancerSettings(**lb),
         version=raw.get("version", PLAN_VERSION),
         source=source,
     )
@@ -126,6 +131,8 @@ def dumps(plan: Plan) -> str:
         doc["monitoring"] = _section(plan.monitoring)
     if plan.backup != BackupSettings():
         doc["backup"] = _section(plan.backup)
+    if plan.load_balancer != LoadBalancerSettings():
+        doc["load_balancer"] = _section(plan.load_balancer)
     return tomli_w.dumps(doc)
 
 

@@ -5,6 +5,7 @@ Secrets never live here: only paths. Reading and writing TOML is `hawizard.plan.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -128,6 +129,29 @@ class ControlPlaneSettings:
         return str(next(ipaddress.ip_network(self.service_cidr, strict=False).hosts()))
 
 
+class BalancerMode(StrEnum):
+    """How the control-plane endpoint is served."""
+
+    VIP = "vip"  # keepalived (VRRP) moves a virtual IP between haproxy nodes
+    SINGLE = "single"  # haproxy on one node: a single point of failure
+    EXTERNAL = "external"  # the operator's own balancer; hawizard only checks it
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    """The `[load_balancer]` section. In `vip` mode the endpoint's host is the VIP."""
+
+    # "" = decided from older plans: `single` when control_plane.load_balancer names a node,
+    # else `external`. New plans (plan init, wizard, lab) write the mode out.
+    mode: str = ""
+    # Balancer node names; empty = every master (vip), control_plane.load_balancer (single).
+    nodes: tuple[str, ...] = ()
+    # The balancer nodes' network (CIDR): lets validation check the VIP is on their link.
+    subnet: str = ""
+    virtual_router_id: int = 0  # VRRP id, 1-255; 0 = derived from the cluster name
+    advert_interval: float = 1.0  # seconds between VRRP adverts (VRRPv3: 0.01 steps)
+
+
 @dataclass(frozen=True)
 class MonitoringSettings:
     """`[monitoring]`: what `hawizard monitoring export` writes and `apply` may install.
@@ -181,6 +205,7 @@ class Plan:
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
+    load_balancer: LoadBalancerSettings = field(default_factory=LoadBalancerSettings)
     version: int = PLAN_VERSION
     # Where the plan was read from: relative paths in it resolve against this file's folder.
     source: Path | None = field(default=None, compare=False)
@@ -219,6 +244,40 @@ class Plan:
             return (masters[0].address if masters else "127.0.0.1", 6443)
         host, _, port = ep.rpartition(":")
         return host.strip("[]"), int(port)
+
+    @property
+    def balancer_mode(self) -> str:
+        """The effective mode (an unknown written mode is returned as written)."""
+        if self.load_balancer.mode:
+            return self.load_balancer.mode
+        return BalancerMode.SINGLE if self.control_plane.load_balancer else BalancerMode.EXTERNAL
+
+    @property
+    def balancer_nodes(self) -> tuple[Node, ...]:
+        """The nodes that run haproxy (and keepalived in vip mode); none for external."""
+        mode = self.balancer_mode
+        if mode not in (BalancerMode.VIP, BalancerMode.SINGLE):
+            return ()
+        names = self.load_balancer.nodes
+        if not names and mode == BalancerMode.SINGLE and self.control_plane.load_balancer:
+            names = (self.control_plane.load_balancer,)
+        if not names:
+            masters = self.control_plane_nodes
+            return masters if mode == BalancerMode.VIP else masters[:1]
+        by_name = {n.name: n for n in self.nodes}
+        return tuple(by_name[n] for n in names if n in by_name)
+
+    @property
+    def virtual_router_id(self) -> int:
+        """The VRRP router id: the plan's, or one derived from the cluster name (1-255).
+
+        Derived rather than fixed so two clusters on one network do not fight over one id;
+        stable so every apply renders the same configs.
+        """
+        if self.load_balancer.virtual_router_id:
+            return self.load_balancer.virtual_router_id
+        digest = hashlib.sha256(f"hawizard-vrrp:{self.cluster.name}".encode()).digest()
+        return 1 + int.from_bytes(digest[:4], "big") % 255
 
     def with_nodes(self, nodes: tuple[Node, ...]) -> Plan:
         return replace(self, nodes=nodes)
