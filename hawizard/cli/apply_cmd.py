@@ -39,7 +39,7 @@ def build_phases(plan, only: str | None) -> list:
         phases += etcd_phases(plan)
     if only in (None, "control-plane") and plan.control_plane_nodes:
         try:
-            from hawizard.control_plane.rollout import control_plane_phases
+            from hawizard.ops.phases import control_plane_phases
         except ImportError:
             if only == "control-plane":
                 raise

@@ -1,8 +1,9 @@
 """Pure renderers for the control plane: plan in, file text out.
 
 systemd units for kube-apiserver, kube-controller-manager and kube-scheduler, the audit
-policy, kubeconfigs and the haproxy config. No I/O here: the tests check the text by content
-and hand it to the real readers (`systemd-analyze verify`, `kubectl config view`, `haproxy -c`).
+policy and kubeconfigs (the balancer's haproxy config is `hawizard.balancer.render`). No I/O
+here: the tests check the text by content and hand it to the real readers
+(`systemd-analyze verify`, `kubectl config view`).
 
 Kubeconfigs embed their certificates and key (`*-data`, base64) rather than pointing at files:
 a kubeconfig is then one self-contained 0600 file that cannot drift from the certs it names,
@@ -24,9 +25,6 @@ __all__ = [
     "APISERVER_PORT",
     "BIN_DIR",
     "FILES",
-    "HAPROXY_CONFIG",
-    "HAPROXY_STATS_PORT",
-    "HAPROXY_STATS_SOCKET",
     "SERVICES",
     "UNIT_DIR",
     "RemoteFiles",
@@ -37,7 +35,6 @@ __all__ = [
     "render_apiserver_unit",
     "render_audit_policy",
     "render_controller_manager_unit",
-    "render_haproxy_config",
     "render_kubeconfig",
     "render_scheduler_unit",
     "render_unit",
@@ -49,12 +46,6 @@ BIN_DIR = "/usr/local/bin"
 UNIT_DIR = "/etc/systemd/system"
 # The services in the order they start: the two controllers need a serving apiserver.
 SERVICES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-
-HAPROXY_CONFIG = "/etc/haproxy/haproxy.cfg"
-HAPROXY_STATS_SOCKET = "/run/haproxy/admin.sock"
-# Read-only stats page on the balancer's loopback (`curl 127.0.0.1:8404/stats;csv`): the
-# socket needs socat, which a minimal host lacks; curl is everywhere.
-HAPROXY_STATS_PORT = 8404
 
 
 @dataclass(frozen=True)
@@ -353,81 +344,3 @@ preferences: {{}}
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-# --- haproxy --------------------------------------------------------------------------------
-
-
-def _hostport(host: str, port: int) -> str:
-    """haproxy's address form: IPv6 unbracketed, the last colon separates the port."""
-    return f"{host}:{port}"
-
-
-def render_haproxy_config(plan: Plan) -> str:
-    """TCP passthrough on the endpoint to every master's :6443, checked with GET /healthz.
-
-    TLS is not terminated (clients authenticate to the apiserver with their own certs); the
-    checks speak TLS to the apiserver without verifying it (`verify none`), which only decides
-    whether a backend gets traffic. Timeouts are long because watches and `kubectl exec`
-    streams stay idle for minutes.
-    """
-    host, port = plan.endpoint_host_port
-    servers = "\n".join(
-        f"    server {m.name} {_hostport(m.address, APISERVER_PORT)} check check-ssl verify none"
-        for m in plan.control_plane_nodes
-    )
-    return f"""\
-# written by hawizard for cluster {plan.cluster.name}: edit the plan and run `hawizard apply`.
-global
-    log /dev/log local0
-    chroot /var/lib/haproxy
-    stats socket {HAPROXY_STATS_SOCKET} mode 600 level admin
-    stats timeout 30s
-    user haproxy
-    group haproxy
-
-defaults
-    log global
-    option dontlognull
-    retries 3
-    timeout connect 5s
-    timeout client 1h
-    timeout server 1h
-    timeout check 5s
-
-frontend kube-apiserver
-    bind {_hostport(host, port)}
-    mode tcp
-    option tcplog
-    default_backend kube-apiserver
-
-backend kube-apiserver
-    mode tcp
-    balance roundrobin
-    option httpchk GET /healthz
-    http-check expect status 200
-    default-server inter 3s fall 3 rise 2
-{servers}
-
-listen stats
-    bind 127.0.0.1:{HAPROXY_STATS_PORT}
-    mode http
-    stats enable
-    stats uri /stats
-    stats refresh 10s
-{_prometheus_frontend(plan)}"""
-
-
-def _prometheus_frontend(plan: Plan) -> str:
-    """With [monitoring] enabled: haproxy's built-in exporter on the balancer's address."""
-    lb = plan.control_plane.load_balancer
-    if not plan.monitoring.enabled or not lb:
-        return ""
-    address = _hostport(plan.node(lb).address, plan.monitoring.haproxy_metrics_port)
-    return f"""
-frontend prometheus
-    bind {address}
-    mode http
-    no log
-    http-request use-service prometheus-exporter if {{ path /metrics }}
-"""

@@ -6,9 +6,8 @@
               audit policy and the three units under `/etc/kubernetes` and `/etc/systemd`;
 3. start      one master per phase (`start = true` only): enable and (re)start the services
               whose inputs changed, wait for `/livez` and `/readyz`, then the next master;
-4. balancer   haproxy on the plan's `load_balancer` node, validated with `haproxy -c` before
-              it is activated and reloaded (not restarted) so open connections survive; with no
-              such node, the config is written next to the plan for an external balancer.
+(The load balancer in front of the masters is its own domain, `hawizard.balancer`; `apply`
+runs its phase after these, see `hawizard.ops.phases`.)
 
 What to restart is decided from the node, not from this run's memory: after a service is
 started and healthy, a stamp with the sha256 of everything it reads (unit, binary, certs,
@@ -37,18 +36,15 @@ from hawizard.control_plane.binaries import (
 )
 from hawizard.control_plane.probe import ApiserverHealth, probe_apiserver
 from hawizard.control_plane.render import FILES, SERVICES
-from hawizard.pki.layout import write_file
 from hawizard.plan import KUBE_BINARIES, Node, Plan
-from hawizard.remote_files import RemoteFile, directory, file_states, files_step, stale_files
+from hawizard.remote_files import RemoteFile, directory, file_states, files_step
 from hawizard.steps import Phase, Step
 
 __all__ = [
     "STAMP_DIR",
     "ApiserverNotReady",
     "ControlPlaneRollout",
-    "LoadBalancerError",
-    "control_plane_phases",
-    "external_haproxy_path",
+    "control_plane_rollout_phases",
     "service_inputs",
 ]
 
@@ -60,10 +56,6 @@ HEALTH_PORTS = {"kube-controller-manager": 10257, "kube-scheduler": 10259}
 
 
 class ApiserverNotReady(Exception):
-    pass
-
-
-class LoadBalancerError(Exception):
     pass
 
 
@@ -93,11 +85,6 @@ def service_inputs(service: str) -> tuple[str, ...]:
             FILES.kubeconfig("controller-manager"),
         )
     return (*common, FILES.kubeconfig("scheduler"))
-
-
-def external_haproxy_path(plan: Plan) -> Path:
-    """Where the haproxy config goes when the balancer is not one of the plan's nodes."""
-    return plan.resolve("haproxy.cfg")
 
 
 @dataclass
@@ -148,7 +135,6 @@ class ControlPlaneRollout:
                 Phase(f"control-plane start: {m.name}", [self._start_step(m, s) for s in SERVICES])
                 for m in ms
             ]
-        phases.append(Phase("load balancer", self._balancer_steps()))
         return phases
 
     # --- binaries ------------------------------------------------------------------------
@@ -341,71 +327,9 @@ class ControlPlaneRollout:
 
         return Step(m.name, f"start {service}", check, apply)
 
-    # --- load balancer -------------------------------------------------------------------
 
-    def _balancer_steps(self) -> list[Step]:
-        text = render.render_haproxy_config(self.plan)
-        name = self.plan.control_plane.load_balancer
-        if not name:
-            return [self._external_balancer_step(text)]
-        return [
-            Step(name, "install haproxy", _no_haproxy, _install_haproxy),
-            self._haproxy_config_step(name, text),
-        ]
-
-    def _external_balancer_step(self, text: str) -> Step:
-        path = external_haproxy_path(self.plan)
-
-        def check(local) -> bool:
-            try:
-                return path.read_text() != text
-            except OSError:
-                return True
-
-        def apply(local) -> None:
-            write_file(path, text.encode(), 0o644)
-            local.output(
-                f"no load_balancer node in the plan: wrote {path} for your external balancer "
-                f"(every master :{render.APISERVER_PORT} behind {render.endpoint_url(self.plan)})"
-            )
-
-        return Step(None, "haproxy config for an external balancer", check, apply)
-
-    def _haproxy_config_step(self, node: str, text: str) -> Step:
-        cfg = RemoteFile(render.HAPROXY_CONFIG, text.encode(), 0o644)
-
-        def check(host) -> bool:
-            state = host.probe("systemctl is-active haproxy; systemctl is-enabled haproxy").stdout
-            running = state.split() == ["active", "enabled"]
-            return not running or bool(stale_files(host, [cfg]))
-
-        def apply(host) -> None:
-            changed = bool(stale_files(host, [cfg]))
-            if changed:
-                # Validate the new text with the node's own haproxy before it replaces anything.
-                result = host.probe(["haproxy", "-c", "-f", "/dev/stdin"], stdin=text)
-                if result.exited != 0 and not host.dry_run:
-                    raise LoadBalancerError(
-                        f"{node}: haproxy -c rejected the rendered config (nothing replaced):\n"
-                        + (result.stderr or result.stdout).strip()
-                    )
-                host.put(text, cfg.path, mode=cfg.mode)
-                _say(host, f"wrote {cfg.path} (accepted by haproxy -c)")
-            host.run(["systemctl", "enable", "haproxy"])
-            active = host.probe(["systemctl", "is-active", "haproxy"]).stdout.strip() == "active"
-            if active and changed:
-                # reload: a new worker takes over, the old one finishes its connections.
-                host.run(["systemctl", "reload", "haproxy"])
-                _say(host, "haproxy reloaded")
-            elif not active:
-                host.run(["systemctl", "start", "haproxy"])
-                _say(host, "haproxy started")
-
-        return Step(node, "haproxy configuration", check, apply)
-
-
-def control_plane_phases(plan: Plan, **kwargs) -> list[Phase]:
-    """The control-plane phases for `hawizard apply` (run after the etcd phases)."""
+def control_plane_rollout_phases(plan: Plan, **kwargs) -> list[Phase]:
+    """The control-plane phases alone (`hawizard.ops.phases` adds the load balancer's)."""
     return ControlPlaneRollout(plan, **kwargs).phases()
 
 
@@ -443,28 +367,6 @@ def _wait_service(host, service: str, timeout: float) -> None:
             )
         time.sleep(2)
     _say(host, f"{service} healthy")
-
-
-def _no_haproxy(host) -> bool:
-    return host.probe("command -v haproxy").exited != 0
-
-
-def _install_haproxy(host) -> None:
-    pm = host.probe(
-        "for pm in apt-get dnf yum; do command -v $pm >/dev/null 2>&1 && { echo $pm; break; }; done"
-    ).stdout.strip()
-    if pm == "apt-get":
-        # policy-rc.d keeps the package's default config from being started before ours.
-        host.run(
-            "set -e; printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; "
-            "chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; "
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy",
-            timeout=600,
-        )
-    elif pm:
-        host.run([pm, "install", "-y", "haproxy"], timeout=600)
-    else:
-        raise LoadBalancerError(f"{host.name}: no apt-get, dnf or yum to install haproxy with")
 
 
 def _say(target, line: str) -> None:

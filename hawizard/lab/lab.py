@@ -205,7 +205,7 @@ class Lab:
                 node.prepare(self.disk(n.name), base, n, hosts, authorized)
             self._write_known_hosts(rec)
             self._parallel(lambda n: self._boot(base, n), to_boot)
-            dump(self.plan(), self.plan_path)
+            dump(self.plan(balancer="vip"), self.plan_path)
         return self.status()
 
     def down(self, purge: bool = False) -> bool:
@@ -339,8 +339,16 @@ class Lab:
             f"ssh -i {self.key_path} -o UserKnownHostsFile={self.known_hosts_path} root@{n.address}"
         )
 
-    def plan(self, nodes: int | None = None, pki_dir: str | Path | None = None) -> Plan:
-        """A plan for the first `nodes` nodes (default all), certificates under `pki_dir`."""
+    def plan(
+        self,
+        nodes: int | None = None,
+        pki_dir: str | Path | None = None,
+        balancer: str = "single",
+    ) -> Plan:
+        """A plan for the first `nodes` nodes (default all), certificates under `pki_dir`.
+
+        `balancer`: "single" (haproxy on the first node) or "vip" (keepalived + haproxy on
+        every node; the plan file `lab up` writes)."""
         return lab_plan(
             self._require_record(),
             key=self.key_path,
@@ -348,6 +356,7 @@ class Lab:
             pki_dir=Path(pki_dir) if pki_dir else self.pki_dir,
             nodes=nodes,
             source=self.plan_path,
+            balancer=balancer,
         )
 
     # --- internals --------------------------------------------------------------------------

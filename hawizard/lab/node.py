@@ -142,6 +142,10 @@ def boot(disk: Disk, base: Path, node: NodeRecord) -> NodeRecord:
             raise LabError(f"{path} contains ',' or ':', which overlayfs cannot take")
     opts = f"lowerdir={base},upperdir={disk.upper},workdir={disk.work}"
     mount = ["mount", "-t", "overlay", "overlay", "-o", opts, str(disk.merged)]
+    # CAP_NET_ADMIN: keepalived adds and removes the API endpoint's virtual IP on eth0
+    # (`ip addr add` answers "Operation not permitted" without it). Granted to the node only,
+    # and harmless there: every node has its own network namespace, so what it changes stays
+    # inside that namespace and never reaches the host's or another node's network.
     nspawn = [
         "systemd-nspawn",
         f"--directory={disk.merged}",
@@ -154,6 +158,7 @@ def boot(disk: Disk, base: Path, node: NodeRecord) -> NodeRecord:
         "--timezone=off",
         "--link-journal=no",
         "--console=passive",
+        "--capability=CAP_NET_ADMIN",
     ]
     script = f"{shlex.join(mount)} && exec {shlex.join(nspawn)}"
     with open(disk.console, "ab") as log:

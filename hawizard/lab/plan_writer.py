@@ -1,14 +1,17 @@
 """A ready plan for a lab's nodes, so `hawizard` can be pointed at the lab with no typing.
 
 The plan installs etcd by upload (the nodes have no route to any package mirror, like an
-air-gapped site) from binaries found on this host, and puts the control-plane endpoint on the
-first node's haproxy at :8443 (kube-apiserver owns :6443 on the same node).
+air-gapped site) from binaries found on this host. The endpoint is served at :8443
+(kube-apiserver owns :6443 on the same nodes) either by a virtual IP that keepalived moves
+between every node's haproxy (`vip`, the plan file `lab up` writes) or by haproxy on the first
+node alone (`single`, what tests that do not exercise failover use: no keepalived to install).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import ipaddress
 import re
 import subprocess
 from pathlib import Path
@@ -20,6 +23,7 @@ from hawizard.plan import (
     Cluster,
     ControlPlaneSettings,
     EtcdSettings,
+    LoadBalancerSettings,
     Node,
     PKISettings,
     Plan,
@@ -69,16 +73,28 @@ def lab_plan(
     pki_dir: Path,
     nodes: int | None = None,
     source: Path | None = None,
+    balancer: str = "single",
 ) -> Plan:
     """A plan for the lab's first `nodes` nodes (all of them by default).
 
-    Every node is etcd + control-plane; the first one also runs the load balancer.
+    Every node is etcd + control-plane. `balancer = "vip"`: every node runs haproxy and
+    keepalived and the endpoint is `lab_vip(lab)`; `"single"`: haproxy on the first node.
     """
+    if balancer not in ("vip", "single"):
+        raise LabError(f"{balancer!r} is not a lab balancer", 'use "vip" or "single"')
     if nodes is not None and not 1 <= nodes <= len(lab.nodes):
         raise LabError(f"lab {lab.name} has {len(lab.nodes)} nodes, not {nodes}")
     chosen = lab.nodes[: nodes or len(lab.nodes)]
     binaries, version = find_etcd()
     first = chosen[0]
+    if balancer == "vip":
+        endpoint = f"{lab_vip(lab)}:{LB_PORT}"
+        lb = LoadBalancerSettings(mode="vip", subnet=lab.subnet)
+        cp = ControlPlaneSettings(install="none", start=False)
+    else:
+        endpoint = f"{first.address}:{LB_PORT}"
+        lb = LoadBalancerSettings(mode="single")
+        cp = ControlPlaneSettings(install="none", start=False, load_balancer=first.name)
     return Plan(
         nodes=tuple(
             Node(name=n.name, address=n.address, ssh=SSH(user="root", port=22, key=str(key)))
@@ -86,14 +102,22 @@ def lab_plan(
         ),
         cluster=Cluster(
             name=lab.name,
-            control_plane_endpoint=f"{first.address}:{LB_PORT}",
+            control_plane_endpoint=endpoint,
             known_hosts=str(known_hosts),
         ),
         pki=PKISettings(dir=str(pki_dir)),
         etcd=EtcdSettings(version=version, install="upload", binaries=str(binaries)),
-        control_plane=ControlPlaneSettings(install="none", start=False, load_balancer=first.name),
+        control_plane=cp,
+        load_balancer=lb,
         source=source,
     )
+
+
+def lab_vip(lab: LabRecord) -> str:
+    """A free address of the lab's subnet for the VIP: the last host address (nodes take .11
+    up, the bridge .1), so it collides with nothing the lab hands out."""
+    net = ipaddress.ip_network(lab.subnet)
+    return str(net.broadcast_address - 1)
 
 
 def _is_elf(path: Path) -> bool:

@@ -157,16 +157,17 @@ def render_scrape_config(plan: Plan, *, apiserver_port: int = 6443) -> str:
                 ],
             }
         )
-    lb = plan.control_plane.load_balancer
-    if lb:
+    balancers = plan.balancer_nodes  # one in single mode, every VIP holder candidate in vip
+    if balancers:
         jobs.append(
             {
                 "job_name": "haproxy",
                 "static_configs": [
                     {
-                        "targets": [_target(plan.node(lb).address, m.haproxy_metrics_port)],
-                        "labels": {"node": lb, "cluster": plan.cluster.name},
+                        "targets": [_target(b.address, m.haproxy_metrics_port)],
+                        "labels": {"node": b.name, "cluster": plan.cluster.name},
                     }
+                    for b in balancers
                 ],
             }
         )

@@ -250,7 +250,9 @@ def control_plane(plan: Plan, facts: Mapping[str, NodeFacts]) -> Item:
             f"one master ({masters[0].name}): no apiserver survives its loss",
             'give a second node the "control-plane" role, then hawizard apply',
         )
-    lb = plan.control_plane.load_balancer
+    lb = plan.control_plane.load_balancer if plan.balancer_mode == "single" else ""
+    if plan.balancer_mode == "single" and not lb and plan.balancer_nodes:
+        lb = plan.balancer_nodes[0].name
     ep = plan.cluster.control_plane_endpoint or "(none: the first master)"
     if not plan.cluster.control_plane_endpoint:
         f.add(
@@ -263,6 +265,14 @@ def control_plane(plan: Plan, facts: Mapping[str, NodeFacts]) -> Item:
             Verdict.WARN,
             f"endpoint {ep}: haproxy on one node ({lb}) is a single point of failure",
             "run the balancer on several nodes behind a virtual IP",
+        )
+    elif plan.balancer_mode == "vip":
+        names = [b.name for b in plan.balancer_nodes]
+        f.add(
+            Verdict.OK if len(names) >= 2 else Verdict.WARN,
+            f"endpoint {ep}: a virtual IP over haproxy on {', '.join(names) or 'no node'} "
+            f"(survives the loss of {max(len(names) - 1, 0)})",
+            "" if len(names) >= 2 else "list two or more nodes in load_balancer.nodes",
         )
     else:
         f.add(Verdict.OK, f"endpoint {ep}: external load balancer (not checked by hawizard)")

@@ -22,8 +22,8 @@ import pytest
 
 from hawizard import pki
 from hawizard.control_plane.probe import ApiserverState, probe_apiservers
-from hawizard.control_plane.rollout import control_plane_phases
 from hawizard.lab import Lab
+from hawizard.ops.phases import control_plane_phases
 from hawizard.plan import Plan
 from hawizard.remote import HostPool
 from hawizard.steps import EventKind, Runner

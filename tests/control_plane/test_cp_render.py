@@ -1,5 +1,5 @@
 """Control-plane renderers: checked by content, then by the real readers of each file —
-`systemd-analyze verify` (units), `kubectl config view` (kubeconfigs), `haproxy -c` (LB)."""
+`systemd-analyze verify` (units), `kubectl config view` (kubeconfigs)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from hawizard.control_plane.render import FILES
 from hawizard.plan import Cluster, ControlPlaneSettings, Node, PKISettings, Plan, Role
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
 def make_plan(tmp_path: Path, *, endpoint: str = "127.0.0.60:18443", lb: str = "m0") -> Plan:
@@ -274,50 +273,6 @@ def test_kubectl_rejects_a_broken_kubeconfig(tmp_path):
     path = tmp_path / "broken.kubeconfig"
     path.write_text("apiVersion: v1\nkind: Config\nclusters: {not: [a list\n")
     assert kubectl("config", "view", "--kubeconfig", str(path)).returncode != 0
-
-
-# --- haproxy ----------------------------------------------------------------------------------
-
-
-def test_haproxy_config_content():
-    plan = make_plan(Path("/x"))
-    text = render.render_haproxy_config(plan)
-    assert "    bind 127.0.0.60:18443\n" in text
-    assert "mode tcp" in text and "ssl crt" not in text  # passthrough, TLS not terminated
-    assert "option httpchk GET /healthz" in text
-    servers = [line.split() for line in text.splitlines() if line.strip().startswith("server ")]
-    assert servers == [
-        ["server", name, f"127.0.0.{n}:6443", "check", "check-ssl", "verify", "none"]
-        for name, n in (("m0", 61), ("m1", 62), ("m2", 63))
-    ]
-    assert f"stats socket {render.HAPROXY_STATS_SOCKET} mode 600 level admin" in text
-    assert f"bind 127.0.0.1:{render.HAPROXY_STATS_PORT}" in text
-
-
-@pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy not installed")
-def test_haproxy_accepts_the_config(tmp_path):
-    path = tmp_path / "haproxy.cfg"
-    path.write_text(render.render_haproxy_config(make_plan(tmp_path)))
-    proc = subprocess.run(
-        [HAPROXY, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
-    assert "[WARNING]" not in out and "[ALERT]" not in out, out
-
-
-@pytest.mark.skipif(not Path(HAPROXY).exists(), reason="haproxy not installed")
-def test_haproxy_check_can_fail(tmp_path):
-    """`haproxy -c` is a real check: a server line with a bad address is rejected."""
-    text = render.render_haproxy_config(make_plan(tmp_path)).replace(
-        "127.0.0.62:6443", "127.0.0.62:notaport"
-    )
-    path = tmp_path / "haproxy.cfg"
-    path.write_text(text)
-    proc = subprocess.run(
-        [HAPROXY, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
-    )
-    assert proc.returncode != 0 and "[ALERT]" in proc.stdout + proc.stderr
 
 
 def test_remote_layout_keeps_keys_under_pki():

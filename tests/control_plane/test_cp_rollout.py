@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from hawizard.balancer import render as lb_render
+from hawizard.balancer.rollout import external_haproxy_path
 from hawizard.control_plane import render
 from hawizard.control_plane.binaries import BinaryError
-from hawizard.control_plane.rollout import (
-    control_plane_phases,
-    external_haproxy_path,
-    service_inputs,
-)
+from hawizard.control_plane.rollout import service_inputs
+from hawizard.ops.phases import control_plane_phases
 from hawizard.plan import KUBE_BINARIES, Cluster, ControlPlaneSettings, Node, Plan, Role
 from hawizard.remote import HostPool
 from hawizard.steps import LOCAL, Runner
@@ -110,7 +109,7 @@ def test_external_balancer_config_is_written_next_to_the_plan(tmp_path):
     lines: list[str] = []
     first = Runner(HostPool(plan), listener=lambda e: lines.append(e.text)).run([lb])
     assert first.ok and first.count("changed") == 1
-    assert target.read_text() == render.render_haproxy_config(plan)
+    assert target.read_text() == lb_render.render_haproxy_config(plan)
     assert any(f"wrote {target}" in line for line in lines)
     again = Runner(HostPool(plan)).run([lb])
     assert again.ok and again.count("changed") == 0

@@ -14,6 +14,7 @@ from fixtures.lab import running_lab
 
 from hawizard.lab import Lab, LabError
 from hawizard.lab.node import ssh_banner
+from hawizard.lab.plan_writer import lab_vip
 from hawizard.lab.proc import alive
 from hawizard.lab.state import LabRecord
 from hawizard.plan import Role, load, validate
@@ -169,8 +170,13 @@ def test_the_lab_plan_is_valid_and_points_at_the_lab(lab: Lab, lab_plan, tmp_pat
     assert [p for p in validate(plan) if p.severity == "error"] == []
     assert [n.name for n in plan.nodes] == [n.name for n in lab.nodes]
     assert all(set(n.roles) == {Role.ETCD, Role.CONTROL_PLANE} for n in plan.nodes)
-    assert plan.cluster.control_plane_endpoint == f"{lab.nodes[0].address}:8443"
-    assert plan.control_plane.load_balancer == lab.nodes[0].name
+    # The plan `lab up` writes serves the endpoint from a VIP on every node (issue 15); the
+    # `lab_plan` fixture below keeps haproxy on the first node only.
+    vip = lab_vip(lab.record)
+    assert plan.cluster.control_plane_endpoint == f"{vip}:8443"
+    assert vip not in [n.address for n in lab.nodes] and vip != lab.record.gateway
+    assert plan.balancer_mode == "vip" and plan.load_balancer.subnet == lab.record.subnet
+    assert [n.name for n in plan.balancer_nodes] == [n.name for n in lab.nodes]
     assert plan.etcd.install == "upload"
     assert (plan.resolve(plan.etcd.binaries) / "etcdctl").exists()
     assert plan.resolve(plan.cluster.known_hosts) == lab.known_hosts_path
@@ -181,6 +187,8 @@ def test_the_lab_plan_is_valid_and_points_at_the_lab(lab: Lab, lab_plan, tmp_pat
     assert [n.address for n in three.nodes] == [n.address for n in lab.nodes[:3]]
     assert three.pki_dir == tmp_path / "pki"
     assert [p for p in validate(three) if p.severity == "error"] == []
+    assert three.cluster.control_plane_endpoint == f"{lab.nodes[0].address}:8443"
+    assert three.control_plane.load_balancer == lab.nodes[0].name
 
 
 def _lab_traces(lab: Lab, rec: LabRecord) -> list[str]:

@@ -53,6 +53,6 @@ class ControlPlaneScreen(RolloutScreen):
         self.query_one("#cp-summary", Static).update(Content(control_plane_summary(self.plan)))
 
     def phases_for(self, plan: Plan) -> list[Any]:
-        from hawizard.control_plane.rollout import control_plane_phases
+        from hawizard.ops.phases import control_plane_phases
 
         return control_plane_phases(plan)
