@@ -143,7 +143,7 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
 
     `interface` is the node's interface holding its plan address, read on the node.
     """
-    if not _IFNAME.match(interface):
+    if not _IFNAME.fullmatch(interface):
         raise ValueError(f"{interface!r} is not a network interface name")
     vip, _ = plan.endpoint_host_port
     ipaddress.IPv4Address(vip)  # validated by the plan; refuse anything else here too

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Static
 
+from hawizard.balancer.summary import endpoint_survival_line
 from hawizard.plan import dumps, validate
 from hawizard.tui.screens.base import WizardScreen
 
@@ -22,6 +23,7 @@ class ReviewScreen(WizardScreen):
         yield Label("The plan", classes="section-title")
         with VerticalScroll(id="toml-box"):
             yield Static("", id="plan-toml")
+        yield Static("", id="review-endpoint")
         yield Static("", id="review-problems")
         with Horizontal(classes="row save-row"):
             yield Label("Save as", classes="inline-label")
@@ -38,6 +40,9 @@ class ReviewScreen(WizardScreen):
             background_color=self.app.theme_variables.get("background"),
         )
         self.query_one("#plan-toml", Static).update(syntax)
+        self.query_one("#review-endpoint", Static).update(
+            Content(endpoint_survival_line(self.plan))
+        )
         problems = validate(self.plan)
         lines = [
             f"{'✖' if p.severity == 'error' else '▲'} {p.field}: {p.message}" for p in problems
