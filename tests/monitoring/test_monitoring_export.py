@@ -137,7 +137,7 @@ def test_export_refuses_without_the_monitoring_certificate(tmp_path, capsys):
 
 @needs_promtool
 def test_haproxy_exporter_frontend_only_with_monitoring(tmp_path):
-    from hawizard.control_plane import render
+    from hawizard.balancer import render
 
     plan = make_plan(tmp_path)
     assert "prometheus-exporter" in render.render_haproxy_config(plan)
