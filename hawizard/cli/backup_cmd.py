@@ -103,8 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from hawizard.cli.restore_cmd import human_age
-    from hawizard.etcd.backup import backup_age, backups
+    from hawizard.etcd.backup import backup_age, backups, human_age
     from hawizard.ops import Refused
 
     plan = load_plan(args.plan)

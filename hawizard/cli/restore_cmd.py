@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
+from hawizard.etcd.backup import human_age
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -206,14 +207,3 @@ def _show_outcome(outcome, command: str, args) -> None:
         console.print(f"  fresh snapshot: {run.fresh.path}", highlight=False)
     for w in a.warnings:
         err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True, highlight=False)
-
-
-def human_age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"

@@ -260,7 +260,7 @@ def render(report: StatusReport, width: int = WIDE):
 def _backup_line(age):
     from rich.text import Text
 
-    from hawizard.cli.restore_cmd import human_age
+    from hawizard.etcd.backup import human_age
 
     style = {"ok": "green", "yellow": "yellow", "red": "bold red"}.get(age.state, "")
     when = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"

@@ -28,6 +28,7 @@ __all__ = [
     "backup_age",
     "backups",
     "default_dir",
+    "human_age",
     "mark_verified",
     "parse_every",
     "plan_backup_age",
@@ -180,6 +181,18 @@ def plan_backup_age(plan: Plan, now: datetime | None = None) -> BackupAge:
     except ValueError:
         every = parse_every(DEFAULT_EVERY)
     return backup_age(folder, plan.cluster.name, every, now)
+
+
+def human_age(seconds: float) -> str:
+    """ "40 s", "12 min", "3.5 h", "2.0 days": how old a backup or a snapshot is."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 # --- systemd units (pure) -----------------------------------------------------------------

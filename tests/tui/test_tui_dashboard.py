@@ -170,3 +170,33 @@ async def test_masters_have_their_own_table():
         assert str(table.get_cell("infra0", "state")) == "✔ ready"
         assert str(table.get_cell("infra2", "state")) == "✖ unreachable"
         assert str(table.get_cell("infra2", "note")) == "no answer within 2 s"
+
+
+async def test_last_verified_backup_turns_red_without_one_and_green_with_a_fresh_one(tmp_path):
+    """The age line reads the backup folder in the probe worker (files only, no network)."""
+    import json
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from hawizard.plan import BackupSettings, dump
+
+    path = tmp_path / "plan.toml"
+    plan = replace(fixed_plan(), backup=BackupSettings(every="1h", dir="bk"), source=path)
+    dump(plan, path)
+    app = make_app(plan, path, start="dashboard", interval=0.05, health_probe=fixed_health)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        line = str(screen.query_one("#backup-age", Static).render())
+        assert "last verified backup: none" in line and screen.backup_age.state == "red"
+        folder = tmp_path / "bk"
+        folder.mkdir()
+        at = datetime.now(UTC) - timedelta(minutes=12)
+        db = folder / f"prod-{at:%Y%m%dT%H%M%SZ}.db"
+        db.write_bytes(b"x")
+        meta = {"taken_at": at.isoformat(), "verdict": "ok", "verified_at": at.isoformat()}
+        db.with_name(db.name + ".json").write_text(json.dumps(meta))
+        await wait_for(pilot, lambda: screen.backup_age.state == "ok")
+        await settle(pilot)
+        line = str(screen.query_one("#backup-age", Static).render())
+        assert "last verified backup: 12 min ago" in line

@@ -205,6 +205,7 @@ class DashboardScreen(Screen):
         self._again = False
         self._shown_plan: Plan | None = None
         self._probe: Probe | None = None
+        self.backup_age: Any = None  # BackupAge, read by the probe worker (files, not network)
 
     @property
     def wizard(self) -> WizardApp:
@@ -223,6 +224,7 @@ class DashboardScreen(Screen):
             yield Static("", id="dash-title")
             yield Static("", id="quorum-banner", classes="banner")
             yield Static("", id="dash-info")
+            yield Static("", id="backup-age")
             yield Label("etcd members", classes="section-title")
             # the row cursor picks the member to remove or replace; a red row stays red under it
             yield DataTable(
@@ -305,6 +307,12 @@ class DashboardScreen(Screen):
         except Exception:
             log.exception("apiserver probe failed")
             apiservers = []
+        try:
+            from hawizard.etcd.backup import plan_backup_age
+
+            self.backup_age = plan_backup_age(plan)
+        except OSError:
+            log.exception("reading the backup folder failed")
         self.post_message(HealthChecked(health, apiservers))
 
     def on_health_checked(self, message: HealthChecked) -> None:
@@ -557,6 +565,23 @@ class DashboardScreen(Screen):
         box = self.query_one("#findings", Static)
         box.update(findings[1:])
         box.display = bool(findings)
+        self.show_backup_age()
+
+    def show_backup_age(self) -> None:
+        """ "last verified backup: 12 min ago", yellow past 2x the schedule, red past 4x or
+        when there is none (`hawizard etcd backup schedule` makes them)."""
+        age = self.backup_age
+        line = self.query_one("#backup-age", Static)
+        line.display = age is not None
+        if age is None:
+            return
+        from hawizard.etcd.backup import human_age
+
+        mark = {"ok": Mark.OK, "yellow": Mark.WARN}.get(age.state, Mark.BAD)
+        when = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
+        text = Text(f"{SYMBOL[mark]} last verified backup: {when}", end="")
+        text.stylize(mark_color(self.app, mark))
+        line.update(text)
 
     def repaint(self) -> None:
         """The theme changed: cell colours are baked into the cells, so redraw them all."""
