@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hawizard.remote import SHA256_SH, Upload
 from hawizard.steps import Step
 
 __all__ = ["RemoteFile", "directory", "file_states", "files_step", "stale_files", "write_files"]
@@ -28,10 +29,20 @@ class RemoteFile:
     is_dir: bool = False
     # For large files: a gzip-compressed copy of `data`, made only when an upload is needed.
     gzipped: Callable[[], bytes] | None = None
+    # For large files: the sha256 of `data` when it is known already (hashed once per run).
+    sha256: str = ""
 
     @property
     def digest(self) -> str:
-        return "dir" if self.is_dir else hashlib.sha256(self.data).hexdigest()
+        if self.is_dir:
+            return "dir"
+        return self.sha256 or hashlib.sha256(self.data).hexdigest()
+
+    def upload(self) -> Upload:
+        sha = "" if self.is_dir else self.digest
+        return Upload(
+            self.path, self.data, self.mode, self.owner, self.group, self.is_dir, sha, self.gzipped
+        )
 
 
 def directory(path: str, mode: int, owner: str = "root", group: str = "root") -> RemoteFile:
@@ -43,10 +54,10 @@ def file_states(host, paths: list[str]) -> dict[str, tuple[int, str, str, str]]:
     script = "; ".join(
         f"[ -e {shlex.quote(p)} ] && printf '%s\\n' {shlex.quote(p)} && "
         f"stat -c '%a %U %G' -- {shlex.quote(p)} && "
-        f"{{ [ -d {shlex.quote(p)} ] && echo dir || sha256sum < {shlex.quote(p)}; }}"
+        f"{{ [ -d {shlex.quote(p)} ] && echo dir || sha256 < {shlex.quote(p)}; }}"
         for p in paths
     )
-    out = host.probe(script + "; true", check=True).stdout.splitlines()
+    out = host.probe(f"{SHA256_SH}\n{script}; true", check=True).stdout.splitlines()
     states: dict[str, tuple[int, str, str, str]] = {}
     for i in range(0, len(out) - 2, 3):
         mode, owner, group = out[i + 1].split()
@@ -61,15 +72,11 @@ def stale_files(host, files: list[RemoteFile]) -> list[RemoteFile]:
 
 
 def write_files(host, files: list[RemoteFile]) -> None:
-    """Write files in order (directories first in the list, so later files have a parent)."""
-    for f in files:
-        if f.is_dir:
-            host.ensure_dir(f.path, mode=f.mode, owner=f.owner, group=f.group)
-        elif f.gzipped is not None:
-            host.put(f.gzipped(), f.path, f.mode, f.owner, f.group, gzipped=True)
-        else:
-            host.put(f.data, f.path, mode=f.mode, owner=f.owner, group=f.group)
-        if host.on_output is not None:
+    """Write files in order (directories first in the list, so later files have a parent),
+    all through one channel: one tar stream, every sha256 checked on the node."""
+    host.put_many([f.upload() for f in files])
+    if host.on_output is not None:
+        for f in files:
             host.on_output(f"wrote {f.path} ({f.mode:04o} {f.owner}:{f.group})")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import pwd
@@ -30,6 +31,7 @@ from hawizard.remote import (
     RemoteError,
     SudoPassword,
     Timeouts,
+    Upload,
 )
 
 FAST = Timeouts(connect=1, banner=1, auth=1, command=10)
@@ -251,6 +253,62 @@ def test_hostile_file_names_are_inert(host: Host, scratch: Path, template: str) 
     assert not (home / canary).exists() and not (scratch / canary).exists()
 
 
+def test_put_many_one_stream_modes_owners_dirs_and_gzipped(sshd, host: Host, scratch: Path):
+    big = os.urandom(200_000) + b"\0" * 300_000  # not a multiple of tar's 512-byte blocks
+    small = b"cert\n"
+    d = scratch / "ssl"
+    host.put_many(
+        [
+            Upload(str(d), mode=0o700, owner="nobody", group="nogroup", is_dir=True),
+            Upload(str(d / "key.pem"), small, 0o600, "nobody", "nogroup"),
+            # a large file travels as its own gzip copy, and its known sha256 is trusted
+            Upload(
+                str(scratch / "bin"),
+                big,
+                0o755,
+                sha256=hashlib.sha256(big).hexdigest(),
+                gzipped=lambda: gzip.compress(big, 1),
+            ),
+            Upload(str(scratch / "empty"), b"", 0o644),
+        ]
+    )
+    assert d.stat().st_mode & 0o7777 == 0o700 and pwd.getpwuid(d.stat().st_uid).pw_name == "nobody"
+    key = d / "key.pem"
+    assert key.read_bytes() == small and key.stat().st_mode & 0o7777 == 0o600
+    assert pwd.getpwuid(key.stat().st_uid).pw_name == "nobody"
+    assert (scratch / "bin").read_bytes() == big
+    assert (scratch / "bin").stat().st_mode & 0o7777 == 0o755
+    assert (scratch / "empty").read_bytes() == b""
+    assert list(sshd.tmpdir.iterdir()) == []  # the mktemp -d dir is gone
+
+
+def test_put_many_refuses_bytes_whose_sha256_differs_and_installs_nothing(
+    sshd, host: Host, scratch: Path
+) -> None:
+    # Provoked for real: the node is told another digest than the bytes it receives have.
+    (scratch / "kept").write_bytes(b"old")
+    with pytest.raises(RemoteError, match="upload failed") as info:
+        host.put_many(
+            [
+                Upload(str(scratch / "first"), b"fine", 0o644),
+                Upload(str(scratch / "kept"), b"SECRET-NEW", 0o600, sha256="0" * 64),
+            ]
+        )
+    assert "sha256 mismatch" in str(info.value) and "SECRET-NEW" not in str(info.value)
+    assert sorted(p.name for p in scratch.iterdir()) == ["kept"]  # nothing installed at all
+    assert (scratch / "kept").read_bytes() == b"old"
+    assert list(sshd.tmpdir.iterdir()) == []
+
+
+def test_put_many_hostile_names_are_inert(host: Host, scratch: Path) -> None:
+    canary = f"pwned-{os.getpid()}-{time.monotonic_ns()}"
+    name = f"a $(touch {canary}) `touch {canary}`; touch {canary} 'q\" *"
+    host.put_many([Upload(str(scratch / name), b"x", 0o600)])
+    assert [p.name for p in scratch.iterdir()] == [name]
+    home = Path(pwd.getpwnam("root").pw_dir)
+    assert not (home / canary).exists()
+
+
 def test_read_text_or_none_and_exists(host: Host, scratch: Path) -> None:
     assert host.read_text_or_none(str(scratch / "nope")) is None
     assert host.exists(str(scratch / "nope")) is False
@@ -275,6 +333,12 @@ def test_dry_run_records_side_effects_and_changes_nothing(ssh_plan, scratch: Pat
         assert dry.ensure_file(str(scratch / "new.pem"), b"PRIVATE KEY", mode=0o600) is True
         assert dry.ensure_file(str(scratch / "same"), b"same", mode=0o644) is False
         assert dry.ensure_dir(str(scratch / "d"), mode=0o700) is True
+        dry.put_many(
+            [
+                Upload(str(scratch / "e"), mode=0o700, is_dir=True),
+                Upload(str(scratch / "e" / "k.pem"), b"PRIVATE KEY", 0o600),
+            ]
+        )
     assert sorted(p.name for p in scratch.iterdir()) == ["same"]
     texts = [str(r) for r in dry.recorded]
     assert texts == [
@@ -282,6 +346,8 @@ def test_dry_run_records_side_effects_and_changes_nothing(ssh_plan, scratch: Pat
         f"upload {scratch}/k.pem (mode 0600, root:root, 11 bytes)",
         f"upload {scratch}/new.pem (mode 0600, root:root, 11 bytes)",
         f"install -d -m 0700 -o root -g root -- {scratch}/d",
+        f"install -d -m 0700 -o root -g root -- {scratch}/e",
+        f"upload {scratch}/e/k.pem (mode 0600, root:root, 11 bytes)",
     ]
     assert {r.step for r in dry.recorded} == {"write certs"}
     assert not any("PRIVATE" in t for t in texts)

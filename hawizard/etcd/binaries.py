@@ -1,19 +1,33 @@
-"""The etcd binaries for the air-gapped `upload` install: read once, locally.
+"""The etcd binaries for the air-gapped `upload` install: read, hashed and versioned once.
 
 `etcd.binaries` names a folder holding `etcd` and `etcdctl` (and optionally `etcdutl`), or an
 official release tarball (`etcd-v3.5.17-linux-amd64.tar.gz`, binaries under its top folder).
+
+Their version is read from the binaries themselves (the Go build information every etcd 3.5+
+binary carries names the `go.etcd.io/etcd/api/v3` module it was built with), else from the
+release tarball's name, and `check_version` holds the plan's `etcd.version` to it before
+anything is uploaded: the plan never claims one version while the nodes run another.
 """
 
 from __future__ import annotations
 
-import gzip
+import re
 import tarfile
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
+
+from hawizard.artifacts import Artifact
 
 REQUIRED = ("etcd", "etcdctl")
 OPTIONAL = ("etcdutl",)
+
+# Go build info: "dep\tgo.etcd.io/etcd/api/v3\tv3.5.17" (3.5 and later); 3.4 was one module.
+_BUILDINFO = (
+    re.compile(rb"\tgo\.etcd\.io/etcd/api/v3\tv(\d+\.\d+\.\d+)\b"),
+    re.compile(rb"\tgo\.etcd\.io/etcd\tv(3\.\d+\.\d+)\b"),
+)
+_TARBALL = re.compile(r"etcd-v(\d+\.\d+\.\d+)-")
 
 
 class BinariesError(Exception):
@@ -22,18 +36,50 @@ class BinariesError(Exception):
 
 @dataclass(frozen=True)
 class Binary:
-    name: str
-    data: bytes
+    """One binary: its bytes, sha256 and gzip copy are each made once (`Artifact`)."""
 
-    @cached_property
+    name: str
+    artifact: Artifact
+
+    @property
+    def data(self) -> bytes:
+        return self.artifact.data
+
+    @property
+    def sha256(self) -> str:
+        return self.artifact.sha256
+
+    @property
     def gzipped(self) -> bytes:
-        """Compressed once per process, only when some node needs the upload (~2.5x less)."""
-        return gzip.compress(self.data, compresslevel=1)
+        return self.artifact.gzipped()
 
 
 def load_binaries(source: Path) -> tuple[Binary, ...]:
-    """Required and optional binaries from a folder or tarball; clear error when incomplete."""
+    """Required and optional binaries from a folder or tarball; clear error when incomplete.
+
+    Cached per source: every node and every step of a run share one read, hash and gzip."""
     return _load(source.resolve())
+
+
+def binaries_version(source: Path) -> str | None:
+    """The etcd version the binaries were built as, or None when they do not say."""
+    etcd = next(b for b in load_binaries(source) if b.name == "etcd")
+    for pattern in _BUILDINFO:
+        if match := pattern.search(etcd.data):
+            return match.group(1).decode()
+    match = _TARBALL.search(source.name)
+    return match.group(1) if match else None
+
+
+def check_version(source: Path, planned: str) -> str:
+    """The binaries' version; BinariesError when it is known and not the plan's."""
+    found = binaries_version(source)
+    if found is not None and found != planned:
+        raise BinariesError(
+            f"etcd.version is {planned!r} but the binaries in {source} are etcd {found}: "
+            f'set etcd.version = "{found}" in the plan, or point etcd.binaries at {planned}'
+        )
+    return found or planned
 
 
 @lru_cache(maxsize=4)
@@ -52,7 +98,7 @@ def _load(source: Path) -> tuple[Binary, ...]:
     missing = [n for n in REQUIRED if n not in found]
     if missing:
         raise BinariesError(f"etcd.binaries: {source} has no {' or '.join(missing)}")
-    return tuple(Binary(n, found[n]) for n in (*REQUIRED, *OPTIONAL) if n in found)
+    return tuple(Binary(n, Artifact(n, found[n])) for n in (*REQUIRED, *OPTIONAL) if n in found)
 
 
 def _from_tarball(path: Path) -> dict[str, bytes]:

@@ -45,6 +45,8 @@ class Facts:
     has_data: bool = False  # data dir holds a member/ directory
     marker: str | None = None  # our marker file's content, if any
     etcd_active: bool = False
+    etcd_enabled: bool | None = None  # None: not read (a script without that line)
+    etcd_user: bool | None = None  # the `etcd` system user exists; None: not read
     config: str | None = None  # the config hawizard wrote, if any
 
 
@@ -72,6 +74,8 @@ def _script(plan: Plan) -> str:
             f"[ -d {q(data + '/member')} ] && echo data=1 || echo data=0",
             f'[ -f {q(MARKER_PATH)} ] && echo "marker=$(head -c 200 {q(MARKER_PATH)})"',
             'echo "active=$(systemctl is-active etcd 2>/dev/null)"',
+            'echo "enabled=$(systemctl is-enabled etcd 2>/dev/null)"',
+            "id -u etcd >/dev/null 2>&1 && echo user=1 || echo user=0",
             f"[ -f {q(CONFIG_PATH)} ] && {{ echo config-begin; cat {q(CONFIG_PATH)}; "
             "echo; echo config-end; }",
             "true",
@@ -129,6 +133,10 @@ def parse_facts(text: str, local_time: float) -> Facts:
             facts.marker = value.strip() + "\n"
         elif key == "active":
             facts.etcd_active = value.strip() == "active"
+        elif key == "enabled":
+            facts.etcd_enabled = value.strip() == "enabled"
+        elif key == "user":
+            facts.etcd_user = value.strip() == "1"
     return facts
 
 

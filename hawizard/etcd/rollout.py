@@ -1,9 +1,16 @@
-"""The etcd rollout as phases of steps: preflight, install, certificates, configure, start,
-wait for health, roll changed settings one member at a time, then mark the cluster `existing`.
+"""The etcd rollout as phases of steps: preflight, install (binaries, certificates,
+configuration and unit), start, wait for health, roll changed settings one member at a time,
+then mark the cluster `existing`.
 
 Each step's `check` reads the node first, so a re-run on a converged cluster changes nothing
 and restarts nothing. Steps share one `EtcdRollout` object: preflight records facts there and
-later steps read them (the bootstrap decision, which members need a restart).
+later steps read them (the bootstrap decision, which members need a restart, whether the etcd
+user exists and the service runs), so a converged member costs few round trips.
+
+Per member, everything it needs (binaries, data and cert dirs, certificates, configuration,
+marker, unit) is one group of files: one read-only command compares them all, one channel
+writes the stale ones. Barriers sit only where the procedure needs every member: preflight
+before any change, the start of a new cluster, the health wait, and the flip to `existing`.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import dataclass, field
 
 from hawizard import pki
 from hawizard.etcd import render
-from hawizard.etcd.binaries import load_binaries
+from hawizard.etcd.binaries import check_version, load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather, judge, marker_text
 from hawizard.etcd.render import ClusterState
 from hawizard.plan import Node, Plan
@@ -72,17 +79,20 @@ class EtcdRollout:
         return phases
 
     def setup_phases(self) -> list[Phase]:
-        """Preflight up to a started member: what a joining member needs, too."""
+        """Preflight up to a started member: what a joining member needs, too.
+
+        For an upload install the binaries' version is checked against the plan here, before
+        anything runs, and their gzip copies are made in the background meanwhile."""
+        if self.plan.etcd.install == "upload":
+            source = self.plan.resolve(self.plan.etcd.binaries)
+            check_version(source, self.plan.etcd.version)
+            for b in load_binaries(source):
+                b.artifact.prepare()
         ms = self.members
         return [
             Phase("etcd preflight", [self._preflight_step(m) for m in ms]),
             Phase("etcd bootstrap or join", [self._decide_step()]),
             Phase("etcd install", [s for m in ms for s in self._install_steps(m)]),
-            Phase(
-                "etcd certificates",
-                [self._files_step(m, "certificates", self._certs, restart=True) for m in ms],
-            ),
-            Phase("etcd configuration", [s for m in ms for s in self._config_steps(m)]),
             Phase("etcd start", [self._start_step(m) for m in ms]),
         ]
 
@@ -151,11 +161,22 @@ class EtcdRollout:
                     self._package,
                 )
             )
-        steps.append(Step(m.name, "etcd system user", _no_user("etcd"), _add_etcd_user(plan)))
-        if plan.etcd.install == "upload":
-            steps.append(self._files_step(m, "upload etcd binaries", self._binaries))
-        steps.append(self._files_step(m, "data directory", self._data_dir))
+        steps.append(Step(m.name, "etcd system user", self._no_user(m), _add_etcd_user(plan)))
+        steps.append(
+            self._files_step(
+                m, "binaries, certificates, configuration and unit", self._files, restart=True
+            )
+        )
         return steps
+
+    def _no_user(self, m: Node) -> Callable:
+        def check(host) -> bool:
+            facts = self.facts.get(m.name)
+            if facts is not None and facts.etcd_user is not None:
+                return not facts.etcd_user  # preflight looked already, in its one round trip
+            return host.probe(["id", "-u", "etcd"]).exited != 0
+
+        return check
 
     def _package(self, host) -> None:
         facts = self.facts[host.name]
@@ -170,10 +191,25 @@ class EtcdRollout:
         else:
             host.run([facts.package_manager, "install", "-y", "etcd"], timeout=600)
 
+    def _files(self, m: Node) -> list[RemoteFile]:
+        """Everything a member holds, in install order (a directory before its files)."""
+        binaries = self._binaries(m) if self.plan.etcd.install == "upload" else []
+        return [*binaries, *self._data_dir(m), *self._certs(m), *self._config(m), *self._unit(m)]
+
+    def _no_restart_paths(self, m: Node) -> set[str]:
+        binaries = self._binaries(m) if self.plan.etcd.install == "upload" else []
+        return {self.plan.etcd.data_dir, *(f.path for f in binaries)}
+
     def _binaries(self, m: Node) -> list[RemoteFile]:
         source = self.plan.resolve(self.plan.etcd.binaries)
         return [
-            RemoteFile(f"{render.UPLOAD_BIN_DIR}/{b.name}", b.data, 0o755, gzipped=_gz(b))
+            RemoteFile(
+                f"{render.UPLOAD_BIN_DIR}/{b.name}",
+                b.data,
+                0o755,
+                gzipped=b.artifact.gzipped,
+                sha256=b.sha256,
+            )
             for b in load_binaries(source)
         ]
 
@@ -207,12 +243,6 @@ class EtcdRollout:
     def _unit(self, m: Node) -> list[RemoteFile]:
         return [RemoteFile(render.UNIT_PATH, render.render_unit(self.plan).encode(), 0o644)]
 
-    def _config_steps(self, m: Node) -> list[Step]:
-        return [
-            self._files_step(m, "configuration", self._config, restart=True),
-            self._files_step(m, "systemd unit", self._unit, restart=True, reload=True),
-        ]
-
     def _files_step(
         self,
         m: Node,
@@ -220,20 +250,25 @@ class EtcdRollout:
         files: Callable[[Node], list[RemoteFile]],
         *,
         restart: bool = False,
-        reload: bool = False,
     ) -> Step:
         """Upload the stale ones of a group of files; a running member changed here is
-        restarted later, one member at a time."""
+        restarted later, one member at a time. A changed unit of a service that is enabled
+        already needs a `daemon-reload`; otherwise the start step's `enable` reloads."""
 
         def after(host, written: list[RemoteFile]) -> None:
-            if reload:
-                host.run(["systemctl", "daemon-reload"])
             facts = self.facts.get(m.name)
+            if any(f.path == render.UNIT_PATH for f in written) and (
+                facts is None or facts.etcd_enabled is not False
+            ):
+                host.run(["systemctl", "daemon-reload"])
+            # New binaries and the data dir's mode are no settings: they restart nobody
+            # (upgrading etcd is a deliberate, separate act).
+            settings = [f for f in written if f.path not in self._no_restart_paths(m)]
             if (
                 restart
                 and facts is not None
                 and facts.etcd_active
-                and _needs_restart(written, facts)
+                and _needs_restart(settings, facts)
             ):
                 with self._lock:
                     self.restart.add(m.name)
@@ -244,14 +279,18 @@ class EtcdRollout:
 
     def _start_step(self, m: Node) -> Step:
         def check(host) -> bool:
+            facts = self.facts.get(m.name)
+            if facts is not None and facts.etcd_enabled is not None:
+                # preflight read both in its round trip, and nothing since stopped etcd
+                return not (facts.etcd_active and facts.etcd_enabled)
             state = host.probe("systemctl is-active etcd; systemctl is-enabled etcd").stdout
             return state.split() != ["active", "enabled"]
 
         def apply(host) -> None:
-            host.run(["systemctl", "enable", "etcd"])
-            # --no-block: a bootstrapping member waits for its peers (Type=notify), so all
-            # members are started together and the health phase waits for the quorum.
-            host.run(["systemctl", "start", "--no-block", "etcd"])
+            # One call: enable (which reloads systemd) and start. --no-block: a bootstrapping
+            # member waits for its peers (Type=notify), so all members are started together
+            # and the health phase waits for the quorum.
+            host.run(["systemctl", "enable", "--now", "--no-block", "etcd"])
             with self._lock:
                 self.started.add(m.name)
 
@@ -292,8 +331,9 @@ class EtcdRollout:
         second cluster under the same name. No restart needed: etcd reads it at start only."""
 
         def check(host) -> bool:
-            text = host.read_text_or_none(render.CONFIG_PATH)
-            return text is not None and render.config_state(text) is ClusterState.NEW
+            # The install phase made the node's config exactly the one rendered for this
+            # member's state (or found it so), so the state says what the file says.
+            return self.state.get(m.name) is ClusterState.NEW
 
         def apply(host) -> None:
             text = render.render_config(self.plan, m, ClusterState.EXISTING)
@@ -337,10 +377,6 @@ def _needs_restart(stale: list[RemoteFile], facts: Facts) -> bool:
     return False
 
 
-def _gz(binary) -> Callable[[], bytes]:
-    return lambda: binary.gzipped
-
-
 def _say(target, line: str) -> None:
     if target.on_output is not None:
         target.on_output(line)
@@ -352,10 +388,6 @@ def _nothing(_target) -> None:
 
 def _missing(path: str) -> Callable:
     return lambda host: not host.exists(path)
-
-
-def _no_user(name: str) -> Callable:
-    return lambda host: host.probe(["id", "-u", name]).exited != 0
 
 
 def _add_etcd_user(plan: Plan) -> Callable:
