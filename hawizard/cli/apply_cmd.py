@@ -69,6 +69,24 @@ def cmd_apply(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     if plan is None:
         return 2
+    from hawizard.remote import HostPool, SudoPassword
+
+    pool = HostPool(
+        plan,
+        dry_run=args.dry_run,
+        trust_new=args.trust_new_hosts,
+        sudo_password=SudoPassword(ask=_ask_password),
+    )
+    # SSH handshakes (the slowest part of getting started) overlap all the local work below:
+    # imports, the certificate check, reading and hashing binaries. Connecting changes nothing.
+    pool.prewarm([n.name for n in (plan.etcd_nodes if args.only == "etcd" else plan.nodes)])
+    try:
+        return _apply(plan, pool, args)
+    finally:
+        pool.close()  # the runner closes it too; this covers the early returns
+
+
+def _apply(plan, pool, args: argparse.Namespace) -> int:
     from hawizard.etcd.binaries import BinariesError
 
     problems = ensure_certificates(plan)
@@ -87,11 +105,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.yes and not _confirm(plan, args):
         return fail("not confirmed", "pass --yes to apply without asking")
     if args.dry_run or plan.source is None:
-        return run_phases(plan, phases, args)
-    return _locked(plan, phases, args)
+        return run_phases(plan, phases, args, pool)
+    return _locked(plan, phases, args, pool)
 
 
-def _locked(plan, phases, args) -> int:
+def _locked(plan, phases, args, pool) -> int:
     """One change at a time per plan: apply waits for nobody and never races a membership
     change (whose half-done state apply must not "converge" away)."""
     from hawizard.etcd.members import ChangeFailed, read_pending
@@ -106,7 +124,7 @@ def _locked(plan, phases, args) -> int:
                     f"(started {pending.started})",
                     f"finish it first: `{pending.command(args.plan)}`",
                 )
-            return run_phases(plan, phases, args)
+            return run_phases(plan, phases, args, pool)
     except PlanLocked as exc:
         return fail(str(exc), "run it again when that command has finished")
     except ChangeFailed as exc:
@@ -122,18 +140,19 @@ def _confirm(plan, args) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def run_phases(plan, phases, args) -> int:
+def run_phases(plan, phases, args, pool=None) -> int:
     from hawizard.journal import Journal
     from hawizard.remote import HostPool, SudoPassword
     from hawizard.steps import Runner
 
     view = LiveView(plan, quiet=args.json)
-    pool = HostPool(
-        plan,
-        dry_run=args.dry_run,
-        trust_new=args.trust_new_hosts,
-        sudo_password=SudoPassword(ask=_ask_password),
-    )
+    if pool is None:
+        pool = HostPool(
+            plan,
+            dry_run=args.dry_run,
+            trust_new=args.trust_new_hosts,
+            sudo_password=SudoPassword(ask=_ask_password),
+        )
     journal = Journal.for_plan(plan) if plan.source is not None else None
     runner = Runner(pool, parallel=args.parallel, journal=journal, listener=view.on_event)
     with view:
@@ -186,7 +205,7 @@ class LiveView:
         if console.is_terminal and not self.quiet:
             from rich.live import Live
 
-            self._live = Live(self, console=console, refresh_per_second=8, transient=True)
+            self._live = Live(self, console=console.real(), refresh_per_second=8, transient=True)
             self._live.__enter__()
         return self
 

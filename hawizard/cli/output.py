@@ -1,20 +1,54 @@
 """Shared terminal output for the CLI: one rich console, plan problems, JSON.
 
-rich already honours NO_COLOR and non-TTY output, so every command gets that for free.
+rich already honours NO_COLOR and non-TTY output, so every command gets that for free. The
+consoles are made on first use, so a command that talks to nodes first (`apply`) opens its SSH
+connections before rich is even imported.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 from typing import Any
-
-from rich.console import Console
 
 from hawizard.plan import Problem, Severity
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class LazyConsole:
+    """A rich `Console` created (and rich imported) the first time anything touches it;
+    attribute reads and writes go to the real console."""
+
+    _create_lock = threading.Lock()
+
+    def __init__(self, **kwargs: Any):
+        object.__setattr__(self, "_kwargs", kwargs)
+        object.__setattr__(self, "_console", None)
+
+    def real(self):  # -> rich.console.Console
+        console = object.__getattribute__(self, "_console")
+        if console is None:
+            with LazyConsole._create_lock:
+                console = object.__getattribute__(self, "_console")
+                if console is None:
+                    from rich.console import Console
+
+                    console = Console(**object.__getattribute__(self, "_kwargs"))
+                    object.__setattr__(self, "_console", console)
+        return console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.real(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self.real(), name)
+
+
+console: Any = LazyConsole(highlight=False)
+err_console: Any = LazyConsole(stderr=True, highlight=False)
 
 
 def print_problems(problems: list[Problem], *, to_stderr: bool = True) -> None:
