@@ -1,72 +1,365 @@
-"""Benchmark: plan → all members healthy, for 3 and 5 members, `--parallel 1` vs the default.
+"""Benchmark: plan → every etcd member healthy and marked `existing`, hawizard against a
+hand-written parallel shell rollout of the same end state, measured in the same run.
 
-Run as root: `.venv/bin/python tests/bench/bench_apply.py [--repeat N]`. One lab of 5 nodes is
-brought up (untimed); each measured run starts from fresh node disks (`lab.reset`) and times
-the whole etcd rollout, from the first SSH connection to a converged cluster. The baseline is
-the same rollout with one node at a time, measured in the same run. Target: 5 members take at
-most 1.3× as long as 3 with the default parallelism.
+Run as root: `.venv/bin/python tests/bench/bench_apply.py [--rounds N] [--lab NAME]`.
+
+One lab of 5 nodes is brought up (untimed). Every measured rollout starts from fresh node
+disks (`lab.reset`, untimed) and times one command from its start to its exit:
+
+- hawizard: `python -m hawizard apply PLAN --yes --only etcd` (the real CLI: start-up, the
+  local certificate check, preflight, upload, start, wait, flip to `existing`);
+- shell: `sh rollout.sh`, what a careful person writes by hand — the binaries hashed and
+  compressed once, then per node in parallel one `ssh` carrying one tar stream (binaries,
+  certificates, config, unit) into one remote script that checks sha256, installs with the
+  right modes, `enable --now`s etcd, polls its `/health` every 0.2 s and flips the config to
+  `existing`. Its files are rendered by hawizard's renderers beforehand (a hand-written script
+  would have them as templates), so both end in the same state.
+
+Cases run interleaved (3 members: hawizard, shell; 5 members: shell, hawizard; the order flips
+every round), so machine load hits both sides alike; medians are printed with the ratios.
+After each 3-member hawizard rollout, a re-apply is timed and must change nothing and restart
+nothing. The first SSH byte is timed against a loopback listener posing as a node.
+
+Targets (issue 13): hawizard ≤ 1.3× the shell for 3 members; hawizard 5/3 ≤ 1.15×;
+re-apply ≤ 1.0 s with 0 changed; first SSH byte ≤ 0.15 s after the process starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from hawizard import pki
-from hawizard.etcd.rollout import etcd_phases
+from hawizard.etcd import render
+from hawizard.etcd.binaries import load_binaries
+from hawizard.etcd.preflight import MARKER_PATH, marker_text
+from hawizard.etcd.probe import wait_healthy
 from hawizard.lab import Lab
+from hawizard.lab.errors import LabError
 from hawizard.lab.preflight import lab_unavailable
-from hawizard.remote import HostPool
-from hawizard.steps import Runner
+from hawizard.plan import Plan, dump
 
 LAB_NAME = "hwbenchap"
+TIMEOUT = 300  # seconds for one rollout; a hang is a failure, not a figure
+
+# The remote half of the shell rollout: $1 is the member's name, stdin one gzip'd tar stream.
+REMOTE = r"""set -eu
+d=$(mktemp -d /tmp/rollout.XXXXXXXX)
+trap 'rm -rf "$d"' EXIT
+gzip -dc | tar -xif - -C "$d"
+cd "$d"
+sha256sum -c --quiet bin.sums node.sums
+id -u etcd >/dev/null 2>&1 || useradd --system --user-group --no-create-home \
+    --home-dir @DATA@ --shell /usr/sbin/nologin etcd
+install -m 0755 bin/* /usr/local/bin/
+install -d -m 0700 -o etcd -g etcd @DATA@ @CERTS@
+install -d -m 0755 /etc/etcd
+for f in ssl/*; do
+    case $f in
+        *-key.pem) install -m 0600 -o etcd -g etcd "$f" @CERTS@/ ;;
+        *) install -m 0644 "$f" @CERTS@/ ;;
+    esac
+done
+install -m 0640 -g etcd etcd.conf.yml /etc/etcd/etcd.conf.yml
+install -m 0644 hawizard-cluster @MARKER@
+install -m 0644 etcd.service /etc/systemd/system/etcd.service
+systemctl enable --now --no-block etcd
+tls="--cacert @CERTS@/ca.pem --cert @CERTS@/server-$1.pem --key @CERTS@/server-$1-key.pem"
+until curl -sf -m 1 $tls https://127.0.0.1:@PORT@/health | grep -q '"health":"true"'; do
+    sleep 0.2
+done
+sed -i 's/^initial-cluster-state: "new"$/initial-cluster-state: "existing"/' \
+    /etc/etcd/etcd.conf.yml
+"""
+
+LOCAL = r"""#!/bin/sh
+# usage: rollout.sh KEY KNOWN_HOSTS NAME=ADDRESS...  (run in the staging folder)
+set -eu
+key=$1 known=$2
+shift 2
+sha256sum bin/* > bin.sums
+tar -cf - bin bin.sums | gzip -1 > bin.tgz
+pids=""
+for spec in "$@"; do
+    name=${spec%%=*} addr=${spec#*=}
+    (cd "nodes/$name" && sha256sum ssl/* etcd.conf.yml hawizard-cluster etcd.service \
+        > node.sums)
+    { cat bin.tgz; tar -C "nodes/$name" -cf - . | gzip -1; } |
+        ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=yes \
+            -o UserKnownHostsFile="$known" -o ConnectTimeout=10 "root@$addr" "$REMOTE $name" &
+    pids="$pids $!"
+done
+rc=0
+for p in $pids; do wait "$p" || rc=1; done
+exit $rc
+"""
 
 
-def rollout_seconds(lab: Lab, members: int, parallel: int, workdir: Path) -> float:
-    plan = lab.plan(nodes=members, pki_dir=workdir / "pki")
-    pki.create(plan)  # local certificates are not what we measure
-    lab.reset(*(n.name for n in plan.nodes))
+def stage_shell(plan: Plan, folder: Path) -> Path:
+    """The shell rollout's inputs: binaries, each member's rendered files, the script."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "bin").mkdir(parents=True)
+    for b in load_binaries(plan.resolve(plan.etcd.binaries)):
+        path = folder / "bin" / b.name
+        path.write_bytes(b.data)
+        path.chmod(0o755)
+    layout = pki.paths(plan)
+    for m in plan.etcd_nodes:
+        node = folder / "nodes" / m.name
+        (node / "ssl").mkdir(parents=True)
+        shutil.copy(layout.etcd_ca.cert, node / "ssl" / "ca.pem")
+        for kind, pair in (("server", layout.etcd_server(m)), ("peer", layout.etcd_peer(m))):
+            shutil.copy(pair.cert, node / "ssl" / f"{kind}-{m.name}.pem")
+            shutil.copy(pair.key, node / "ssl" / f"{kind}-{m.name}-key.pem")
+        config = render.render_config(plan, m, render.ClusterState.NEW)
+        (node / "etcd.conf.yml").write_text(config)
+        (node / "hawizard-cluster").write_text(marker_text(plan))
+        (node / "etcd.service").write_text(render.render_unit(plan))
+    remote = REMOTE
+    for key, value in {
+        "@DATA@": plan.etcd.data_dir,
+        "@CERTS@": plan.etcd.cert_dir,
+        "@MARKER@": MARKER_PATH,
+        "@PORT@": str(plan.etcd.client_port),
+    }.items():
+        remote = remote.replace(key, shlex.quote(value))
+    command = shlex.join(["sh", "-c", remote, "rollout"])
+    script = LOCAL.replace("set -eu\n", f"set -eu\nREMOTE={shlex.quote(command)}\n", 1)
+    (folder / "rollout.sh").write_text(script)
+    return folder / "rollout.sh"
+
+
+def fresh(lab: Lab, plan: Plan) -> None:
+    """Fresh disks for the plan's nodes (untimed). On a machine this busy a node may miss its
+    boot deadline: try again rather than lose the whole run."""
+    for attempt in range(3):
+        try:
+            lab.reset(*(n.name for n in plan.etcd_nodes))
+            return
+        except LabError as exc:
+            print(f"  (reset failed, attempt {attempt + 1}: {exc})", flush=True)
+    raise SystemExit("the lab's nodes would not come back")
+
+
+class Timer:
+    """Wall seconds and local CPU seconds (user + sys of the children: hawizard, or sh with
+    its ssh, tar and gzip processes) of one command: CPU time hardly depends on how many other
+    programs share the machine, wall time does."""
+
+    def __enter__(self) -> Timer:
+        self.wall = time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu = usage.ru_utime + usage.ru_stime
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = usage.ru_utime + usage.ru_stime - self.cpu
+
+
+def shell_seconds(lab: Lab, plan: Plan, script: Path) -> Timer:
+    fresh(lab, plan)
+    argv = [
+        "sh",
+        str(script),
+        str(plan.resolve(plan.etcd_nodes[0].ssh.key)),
+        str(plan.resolve(plan.cluster.known_hosts)),
+        *(f"{m.name}={m.address}" for m in plan.etcd_nodes),
+    ]
+    with Timer() as timer:
+        done = subprocess.run(argv, cwd=script.parent, capture_output=True, timeout=TIMEOUT)
+    if done.returncode != 0:
+        raise SystemExit(f"shell rollout failed:\n{done.stderr.decode(errors='replace')}")
+    verify(lab, plan)
+    return timer
+
+
+def apply_cli(plan_path: Path, *extra: str) -> tuple[Timer, subprocess.CompletedProcess]:
+    argv = [sys.executable, "-m", "hawizard", "apply", str(plan_path), "--yes", "--only", "etcd"]
+    with Timer() as timer:
+        done = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=TIMEOUT)
+    if done.returncode != 0:
+        raise SystemExit(f"hawizard apply failed:\n{done.stdout}\n{done.stderr}")
+    return timer, done
+
+
+def hawizard_seconds(lab: Lab, plan: Plan) -> Timer:
+    fresh(lab, plan)
+    assert plan.source is not None
+    Path(f"{plan.source}.journal.json").unlink(missing_ok=True)
+    timer, _ = apply_cli(plan.source)
+    verify(lab, plan)
+    return timer
+
+
+def reapply_seconds(lab: Lab, plan: Plan) -> Timer:
+    """A second apply on the cluster just converged: nothing changed, nobody restarted."""
+    assert plan.source is not None
+    before = main_pids(lab, plan)
+    timer, done = apply_cli(plan.source, "--json")
+    changed = sum(n["changed"] for n in json.loads(done.stdout)["nodes"].values())
+    if changed or main_pids(lab, plan) != before:
+        raise SystemExit(f"re-apply changed {changed} step(s) or restarted a member")
+    return timer
+
+
+def main_pids(lab: Lab, plan: Plan) -> dict[str, str]:
+    show = ["systemctl", "show", "-p", "MainPID", "--value", "etcd"]
+    return {m.name: lab.exec(m.name, show).stdout.strip() for m in plan.etcd_nodes}
+
+
+def verify(lab: Lab, plan: Plan) -> None:
+    """The end state both rollouts must reach (untimed): healthy, one leader, `existing`."""
+    health = wait_healthy(plan, timeout=30)
+    if health.healthy_count != len(plan.etcd_nodes):
+        raise SystemExit(f"not every member is healthy: {health.summary}")
+    for m in plan.etcd_nodes:
+        text = lab.exec(m.name, ["cat", render.CONFIG_PATH]).stdout
+        if render.config_state(text) is not render.ClusterState.EXISTING:
+            raise SystemExit(f"{m.name}: config not flipped to existing")
+
+
+def first_byte_seconds(plan: Plan, folder: Path) -> float:
+    """Process start → the first byte an SSH server receives, against a loopback listener
+    posing as the only node (it never answers; the process is stopped once the byte came)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    node = replace(plan.nodes[0], address="127.0.0.1", ssh=replace(plan.nodes[0].ssh, port=port))
+    fake = replace(plan.with_nodes((node,)), pki=replace(plan.pki, dir=str(folder / "pki")))
+    (folder / "pki").mkdir(mode=0o700, parents=True)
+    dump(fake, folder / "plan.toml")
+    pki.create(fake)  # certificates exist, as on any re-run (untimed)
+    got: list[float] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            if conn.recv(1):
+                got.append(time.perf_counter())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    argv = [sys.executable, "-m", "hawizard", "apply", str(folder / "plan.toml"), "--yes"]
     start = time.perf_counter()
-    result = Runner(HostPool(plan), parallel=parallel).run(etcd_phases(plan))
-    seconds = time.perf_counter() - start
-    if not result.ok:
-        raise SystemExit(f"rollout failed: {result.failures}")
-    return seconds
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    thread.join(timeout=30)
+    proc.kill()
+    proc.wait()
+    listener.close()
+    if not got:
+        raise SystemExit("no SSH byte reached the listener")
+    return got[0] - start
+
+
+def machine() -> str:
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{platform.node()}: {os.cpu_count()} cores, {model}, Python {platform.python_version()}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=2, help="runs per case (best is kept)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (≥ 3)")
+    parser.add_argument("--lab", default=LAB_NAME, help="lab name (≤ 12 characters)")
     args = parser.parse_args()
     if reason := lab_unavailable():
         print(f"error: {reason}", file=sys.stderr)
         return 2
-    lab = Lab(LAB_NAME)
+    lab = Lab(args.lab)
     lab.down(purge=True)
+    times: dict[str, list[float]] = {k: [] for k in ("h3", "s3", "h5", "s5", "re", "byte")}
+    cpu: dict[str, list[float]] = {k: [] for k in ("h3", "s3", "h5", "s5", "re")}
+
+    def record(key: str, timer: Timer) -> None:
+        times[key].append(timer.wall)
+        cpu[key].append(timer.cpu)
+
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         lab.up(nodes=5)
         with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            (workdir / "pki").mkdir(mode=0o700)
-            times = {
-                (members, parallel): min(
-                    rollout_seconds(lab, members, parallel, workdir) for _ in range(args.repeat)
+            work = Path(tmp)
+            plans, scripts = {}, {}
+            for n in (3, 5):
+                (work / f"pki{n}").mkdir(mode=0o700)
+                plan = lab.plan(nodes=n, pki_dir=work / f"pki{n}")
+                plan = replace(plan, source=work / f"plan{n}.toml")
+                dump(plan, plan.source)
+                pki.create(plan)  # local certificates are not what we measure
+                plans[n] = plan
+                scripts[n] = stage_shell(plan, work / f"shell{n}")
+            for r in range(args.rounds):
+                for n, first in ((3, "h"), (5, "s")):
+                    order = [first, "s" if first == "h" else "h"]
+                    if r % 2:
+                        order.reverse()
+                    for who in order:
+                        if who == "h":
+                            record(f"h{n}", hawizard_seconds(lab, plans[n]))
+                            if n == 3:
+                                record("re", reapply_seconds(lab, plans[3]))
+                        else:
+                            record(f"s{n}", shell_seconds(lab, plans[n], scripts[n]))
+                times["byte"].append(first_byte_seconds(plans[3], work / f"byte{r}"))
+                print(
+                    f"round {r + 1} (load {os.getloadavg()[0]:.1f}): "
+                    + ", ".join(
+                        f"{k} {v[-1]:.2f}s" + (f" (cpu {cpu[k][-1]:.2f}s)" if k in cpu else "")
+                        for k, v in times.items()
+                        if v
+                    ),
+                    flush=True,
                 )
-                for members in (3, 5)
-                for parallel in (1, 10)
-            }
     finally:
         lab.down(purge=True)
-    for (members, parallel), seconds in times.items():
-        print(f"{members} members, --parallel {parallel:>2}: {seconds:6.2f} s")
-    for members in (3, 5):
-        ratio = times[(members, 1)] / times[(members, 10)]
-        print(f"{members} members: --parallel 1 / default = {ratio:.2f}x")
-    scale = times[(5, 10)] / times[(3, 10)]
-    print(f"5 / 3 members (default parallelism): {scale:.2f}x (target <= 1.3x)")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+    load_after = os.getloadavg()
+    print(f"\n{started} on {machine()}")
+    print(
+        f"load average (1/5/15 min) before {' '.join(f'{x:.2f}' for x in load_before)}, "
+        f"after {' '.join(f'{x:.2f}' for x in load_after)}"
+    )
+    print(f"medians of {args.rounds} interleaved rounds:")
+    for n in (3, 5):
+        ratio = med[f"h{n}"] / med[f"s{n}"]
+        print(
+            f"  {n} members: hawizard {med[f'h{n}']:.2f} s, shell {med[f's{n}']:.2f} s, "
+            f"hawizard / shell = {ratio:.2f}x" + (" (target <= 1.3x)" if n == 3 else "")
+        )
+        print(
+            f"             local CPU: hawizard {mcpu[f'h{n}']:.2f} s, shell {mcpu[f's{n}']:.2f} s"
+        )
+    print(
+        f"  5 / 3 members: hawizard {med['h5'] / med['h3']:.2f}x (target <= 1.15x), "
+        f"shell {med['s5'] / med['s3']:.2f}x"
+    )
+    print(
+        f"  re-apply, 3 members, 0 changed, 0 restarts: {med['re']:.2f} s (target <= 1.0 s), "
+        f"local CPU {mcpu['re']:.2f} s"
+    )
+    print(f"  first SSH byte after process start: {med['byte']:.3f} s (target <= 0.15 s)")
     return 0
 
 
