@@ -683,3 +683,30 @@ def test_sa_pub_is_derived_again_only_with_renew(created):
     assert by_name(pki.create(created, renew=True))["kubernetes/sa"].action is Action.RENEWED
     assert p.sa_pub.read_bytes() == pub_before and p.sa_key.read_bytes() == key_before
     assert stat.S_IMODE(p.sa_pub.stat().st_mode) == 0o644
+
+
+def test_etcd_only_plan_makes_no_kubernetes_certificates_or_keys(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path)
+    plan = replace(plan, nodes=tuple(replace(n, roles=(Role.ETCD,)) for n in plan.nodes))
+    outcomes = pki.create(plan)
+    assert outcomes and all(o.action is Action.CREATED for o in outcomes)
+    names = {o.name for o in outcomes}
+    assert "etcd/ca" in names and "etcd/etcd-admin" in names
+    assert not any(n.startswith("kubernetes/") for n in names)
+    layout = pki.paths(plan)
+    for path in (layout.kubernetes_ca.cert, layout.admin.cert, layout.sa_key):
+        assert not path.exists()
+    assert not layout.encryption_config.exists()
+    report = pki.check(plan)
+    assert report.files == () and all(r.status is Status.OK for r in report.certificates)
+    # Adding a master later makes them, and keeps the etcd files as they are.
+    before = snapshot(tmp_path)
+    with_master = replace(
+        plan, nodes=(*plan.nodes[:2], replace(plan.nodes[2], roles=(Role.CONTROL_PLANE,)))
+    )
+    made = {o.name for o in pki.create(with_master) if o.action is Action.CREATED}
+    assert "kubernetes/ca" in made and "kubernetes/apiserver" in made
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if k in before and "etcd" in k} == {
+        k: v for k, v in before.items() if "etcd" in k
+    }

@@ -37,6 +37,10 @@ def cluster(tmp_path_factory):
     nodes = tuple(Node(f"infra{i}", f"127.0.0.{11 + i}", roles=(Role.ETCD,)) for i in range(3))
     plan = Plan(nodes=nodes, cluster=Cluster(name="t"), pki=PKISettings(dir=str(root / "pki")))
     pki.create(plan)
+    # An etcd-only plan makes no Kubernetes CA; the refusal test below needs one, so a plan
+    # with one master (not an etcd member: the etcd files stay as they are) makes it.
+    master = Node("master0", "127.0.0.20", roles=(Role.CONTROL_PLANE,))
+    pki.create(Plan(nodes=(*nodes, master), cluster=plan.cluster, pki=plan.pki))
     p = pki.paths(plan)
     ports = {n.name: (free_port(n.address), free_port(n.address)) for n in nodes}
     initial = ",".join(f"{n.name}=https://{n.address}:{ports[n.name][1]}" for n in nodes)

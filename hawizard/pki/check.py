@@ -11,7 +11,7 @@ from hawizard.pki import service_keys
 from hawizard.pki.inspection import CertReport, Status, ca_certificate, inspect_cert, worst
 from hawizard.pki.layout import Layout, paths
 from hawizard.pki.service_keys import FileReport
-from hawizard.pki.specs import CA, ca_specs, leaf_specs
+from hawizard.pki.specs import CA, ca_specs, leaf_specs, needs_kubernetes
 from hawizard.plan import Plan
 
 
@@ -49,7 +49,11 @@ def check(plan: Plan, now: dt.datetime | None = None) -> PKIReport:
         reports.append(
             inspect_cert(spec, ca_certs[spec.ca], plan.pki.key.value, now, plan.pki.cert_days)
         )
-    files = (service_keys.inspect_sa_keys(layout), service_keys.inspect_encryption_config(layout))
+    files = (
+        (service_keys.inspect_sa_keys(layout), service_keys.inspect_encryption_config(layout))
+        if needs_kubernetes(plan)
+        else ()
+    )
     return PKIReport(layout, tuple(reports), files, now)
 
 

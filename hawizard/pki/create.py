@@ -38,7 +38,7 @@ from hawizard.pki.layout import (
     write_secret,
 )
 from hawizard.pki.service_keys import FileReport
-from hawizard.pki.specs import CA, CertSpec, ca_specs, leaf_specs
+from hawizard.pki.specs import CA, CertSpec, ca_specs, leaf_specs, needs_kubernetes
 from hawizard.plan import Plan
 
 
@@ -84,8 +84,9 @@ def create(plan: Plan, *, renew: bool = False, now: dt.datetime | None = None) -
         outcomes.append(
             _ensure_leaf(plan, spec, ca_certs[spec.ca], issuers[spec.ca], renew=renew, now=now)
         )
-    outcomes.append(_ensure_sa_keys(plan, layout, renew=renew))
-    outcomes.append(_ensure_encryption_config(layout))
+    if needs_kubernetes(plan):
+        outcomes.append(_ensure_sa_keys(plan, layout, renew=renew))
+        outcomes.append(_ensure_encryption_config(layout))
     return outcomes
 
 

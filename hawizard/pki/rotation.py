@@ -110,7 +110,7 @@ def start_ca_rotation(plan: Plan, ca: CA, now: dt.datetime | None = None) -> tup
     files = ca_files(plan, ca)
     old = load_certificate(files.current.cert)
     if not (files.next.cert.exists() and files.next.key.exists()):
-        spec = ca_specs(plan)[ca]
+        spec = ca_specs(plan, every=True)[ca]
         made = make_ca(spec, generate_key(plan.pki.key), plan.pki.ca_days, now)
         write_secret(files.next.key, private_pem(made.key))
         write_public(files.next.cert, made.cert.public_bytes(Encoding.PEM))

@@ -66,23 +66,34 @@ class CertSpec:
         return (*self.dns_names, *(str(ip) for ip in self.ip_addresses))
 
 
-def ca_specs(plan: Plan) -> dict[CA, CertSpec]:
-    """The CA certificates hawizard creates when none is in place (an imported one is kept)."""
+def needs_kubernetes(plan: Plan) -> bool:
+    """Whether the plan has a control plane, and so needs the Kubernetes CA, its certificates,
+    the service-account keys and the encryption config. An etcd-only plan makes none of them."""
+    return bool(plan.control_plane_nodes)
+
+
+def ca_specs(plan: Plan, *, every: bool = False) -> dict[CA, CertSpec]:
+    """The CA certificates hawizard creates when none is in place (an imported one is kept):
+    the Kubernetes CA only for a plan with a control plane, unless `every` is asked for."""
     layout = paths(plan)
     org = (plan.cluster.name,)
-    return {
+    specs = {
         CA.ETCD: CertSpec("etcd/ca", CA.ETCD, layout.etcd_ca, "etcd-ca", org, is_ca=True),
         CA.KUBERNETES: CertSpec(
             "kubernetes/ca", CA.KUBERNETES, layout.kubernetes_ca, "kubernetes-ca", org, is_ca=True
         ),
     }
+    if not every and not needs_kubernetes(plan):
+        del specs[CA.KUBERNETES]
+    return specs
 
 
 def leaf_specs(plan: Plan) -> list[CertSpec]:
     """Every leaf certificate of the plan, etcd first, in a stable order."""
     layout = paths(plan)
     monitoring = [monitoring_spec(plan)] if plan.monitoring.enabled else []
-    return [*_etcd_specs(plan, layout), *_kubernetes_specs(plan, layout), *monitoring]
+    kubernetes = _kubernetes_specs(plan, layout) if needs_kubernetes(plan) else []
+    return [*_etcd_specs(plan, layout), *kubernetes, *monitoring]
 
 
 def _etcd_specs(plan: Plan, layout: Layout) -> list[CertSpec]:
