@@ -206,6 +206,11 @@ def test_apiservers_count_only_when_the_control_plane_should_run(
         etcd_cluster.plan.with_nodes(masters),
         cluster=replace(etcd_cluster.plan.cluster, control_plane_endpoint="127.0.0.1:8443"),
     )
+    # The fixture's plan is etcd-only, so it made no Kubernetes certificates; with masters the
+    # plan needs them (apply makes them first), and the probes use the admin client cert.
+    from hawizard import pki
+
+    pki.create(base)
     for start, expected in ((False, 0), (True, 1)):
         plan = replace(base, control_plane=replace(base.control_plane, start=start))
         path = tmp_path / f"plan-{start}.toml"
