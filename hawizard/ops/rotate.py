@@ -149,7 +149,6 @@ class Rotation:
     resume: bool = False
     state: RotationState | None = None
     health_timeout: float = HEALTH_TIMEOUT
-    say: Callable[[str], None] | None = None
 
     @property
     def title(self) -> str:
@@ -561,7 +560,7 @@ def assess(
         CA(ca) if ca else None,
         names,
         members,
-        list(plan.control_plane_nodes),
+        [n for n in plan.control_plane_nodes if n.name not in skipped],
         skipped,
         notes,
         health,
@@ -575,9 +574,10 @@ def _leaves_to_rotate(
 ) -> list[str]:
     now = now or datetime.now(UTC)
     ca_cert = ca_certificate(pki.ca_specs(plan)[CA.ETCD])
+    untouched = {f"etcd/{kind}-{name}" for name in skipped for kind in ("server", "peer")}
     names = []
     for spec in leaf_specs(plan):
-        if spec.ca is not CA.ETCD or any(spec.name.endswith(f"-{s}") for s in skipped):
+        if spec.ca is not CA.ETCD or spec.name in untouched:
             continue
         report = inspect_cert(spec, ca_cert, plan.pki.key.value, now, plan.pki.cert_days)
         if all_leaves or report.status in _NEEDS_ROTATION:
