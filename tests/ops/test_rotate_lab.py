@@ -24,6 +24,7 @@ from fixtures.etcdctl import etcdctl
 
 from hawizard import pki
 from hawizard.cli import main
+from hawizard.control_plane.render import FILES as CP_FILES
 from hawizard.etcd import render
 from hawizard.etcd.probe import wait_healthy
 from hawizard.etcd.rollout import etcd_phases
@@ -63,6 +64,8 @@ def c(lab, tmp_path_factory):
         pki.create(plan)
         result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
         assert result.ok, result.failures
+        for name in names:  # masters with a control plane rolled out: their etcd pki dir
+            lab.exec(name, ["install", "-d", "-m", "0700", CP_FILES.etcd_pki_dir])
         cluster = Cluster(lab, path, folder)
         out = etcdctl(plan, "put", "/rotate/before", "kept")
         assert out.returncode == 0, out.stderr
@@ -156,6 +159,15 @@ def assert_consistent(c: Cluster) -> None:
     for n in plan.etcd_nodes:
         marker = c.lab.exec(n.name, ["test", "-e", "/etc/etcd/rotation-pending"], check=False)
         assert marker.returncode != 0, n.name
+    # every master holds the current apiserver->etcd client certificate and etcd CA
+    layout = pki.paths(plan)
+    for n in plan.control_plane_nodes:
+        for remote, local in (
+            (CP_FILES.etcd_client_cert, layout.apiserver_etcd_client.cert),
+            (CP_FILES.etcd_client_key, layout.apiserver_etcd_client.key),
+            (CP_FILES.etcd_ca_cert, layout.etcd_ca.cert),
+        ):
+            assert c.lab.exec(n.name, ["cat", remote]).stdout == local.read_text(), (n, remote)
 
 
 def assert_client_clean(loop: KvLoop) -> None:
