@@ -119,12 +119,15 @@ class StatusReport:
     apiservers: tuple  # ApiserverHealth rows, plan order
     expect_running: bool  # control_plane.start: a staged control plane is not "down"
     backup: object = None  # BackupAge: the last verified backup (never changes the exit code)
+    balancer: object = None  # BalancerHealth: the endpoint (VIP holder, keepalived, haproxy)
 
     @property
     def exit_code(self) -> int:
         code = self.health.exit_code
         if self.expect_running and any(not a.ok for a in self.apiservers):
             code = max(code, 1)
+        if self.balancer is not None:
+            code = max(code, self.balancer.exit_code)
         return code
 
     def to_json(self) -> dict:
@@ -138,6 +141,8 @@ class StatusReport:
         data["exit_code"] = self.exit_code
         if self.backup is not None:
             data["last_verified_backup"] = self.backup.to_json()
+        if self.balancer is not None:
+            data["load_balancer"] = self.balancer.to_json()
         return data
 
 
@@ -158,17 +163,22 @@ def status_round(plan, timeout: float | None, **kwargs) -> StatusReport:
     """etcd members and apiservers probed concurrently: the slower bounds the round."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from hawizard.balancer.probe import probe_balancer
     from hawizard.control_plane.probe import probe_apiservers
     from hawizard.etcd import probe
 
     budget = plan.etcd.probe_timeout if timeout is None else timeout
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         masters = pool.submit(probe_apiservers, plan, timeout=budget)
+        endpoint = pool.submit(probe_balancer, plan, timeout=max(budget, 1.0))
         health = probe.cluster_health(plan, timeout, **kwargs)
         apiservers = tuple(masters.result())
+        balancer = endpoint.result()
     from hawizard.etcd.backup import plan_backup_age
 
-    return StatusReport(health, apiservers, plan.control_plane.start, plan_backup_age(plan))
+    return StatusReport(
+        health, apiservers, plan.control_plane.start, plan_backup_age(plan), balancer
+    )
 
 
 def _watch(round_, every: float, as_json: bool) -> int:
@@ -247,12 +257,15 @@ def render(report: StatusReport, width: int = WIDE):
     parts = [_banner(health), _members(health, width)]
     if report.apiservers:
         parts.append(_apiservers(report))
+    if report.balancer is not None:
+        parts.append(_balancer(report.balancer))
     parts.append(_certificates(health))
     if report.backup is not None:
         parts.append(_backup_line(report.backup))
-    for p in health.problems:
+    lb = report.balancer
+    for p in [*health.problems, *(lb.problems if lb is not None else ())]:
         parts.append(Text.from_markup(f"[red]•[/] {_esc(p)}"))
-    for w in health.warnings:
+    for w in [*health.warnings, *(lb.warnings if lb is not None else ())]:
         parts.append(Text.from_markup(f"[yellow]•[/] {_esc(w)}"))
     return Group(*parts)
 
@@ -355,6 +368,43 @@ def _apiservers(report: StatusReport):
             yes_no[a.readyz],
             f"{a.latency_ms:.1f} ms" if a.latency_ms is not None else "-",
             _esc(detail),
+        )
+    return table
+
+
+def _balancer(lb):
+    """The load balancer table: one row per balancer node, the endpoint's answer in the title."""
+    from rich import box
+    from rich.table import Table
+
+    answer = (
+        f"[green]✔ answers TCP[/] ({lb.connect_ms:.1f} ms)"
+        if lb.endpoint_ok
+        else f"[red]✖ no TCP answer[/] ({_esc(lb.endpoint_error)})"
+    )
+    vip = f" · VIP held by {', '.join(lb.holders) or '[red]nobody[/]'}" if lb.vip else ""
+    table = Table(
+        title=f"load balancer ({lb.mode}) {_esc(lb.endpoint)}: {answer}{vip}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col in ("node", "VIP", "keepalived", "haproxy"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("backends / error", overflow="fold")
+    styles = {"MASTER": "green", "BACKUP": "cyan", "active": "green"}
+    for n in lb.nodes:
+        if not n.reachable:
+            table.add_row(n.node, "?", "?", "?", f"[red]✖ unreachable[/] {_esc(n.error)}")
+            continue
+        backends = " ".join(f"{_esc(name)}:{status}" for name, status in n.backends) or "-"
+        ka, ha = n.keepalived, n.haproxy
+        table.add_row(
+            n.node,
+            "[green]● holder[/]" if n.holds_vip else "-",
+            f"[{styles.get(ka, 'yellow')}]{ka}[/]" if lb.vip else "-",
+            f"[{styles.get(ha, 'red')}]{ha}[/]",
+            backends,
         )
     return table
 

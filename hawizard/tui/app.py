@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App
@@ -52,6 +52,7 @@ class WizardApp(App[int]):
         interval: float = 2.0,
         health_probe: Callable[[Plan], ClusterHealth] | None = None,
         apiserver_probe: Callable[[Plan], list[ApiserverHealth]] | None = None,
+        balancer_probe: Callable[[Plan], Any] | None = None,
         target_probe: Callable[[Plan, str], TargetState] | None = None,
         readiness_check: Callable[[Plan], Checklist] | None = None,
         theme_dirs: list[Path] | None = None,
@@ -65,6 +66,8 @@ class WizardApp(App[int]):
         self.health_probe = health_probe
         # The masters' /livez and /readyz; None: `hawizard.control_plane.probe`.
         self.apiserver_probe = apiserver_probe
+        # The endpoint (VIP holder, keepalived, haproxy, TCP); None: `hawizard.balancer.probe`.
+        self.balancer_probe = balancer_probe
         # Day 2: what SSH shows about a node to add; None: `hawizard.etcd.members.assess`'s own.
         self.target_probe = target_probe
         # The production checklist; None: `hawizard.ops.check.run_check` (SSH + HTTPS).

@@ -95,10 +95,13 @@ class HealthChecked(WorkerMessage, bubble=False):
     """One probe round finished: `health` is a `hawizard.health.ClusterHealth`, `apiservers`
     a list of `hawizard.control_plane.probe.ApiserverHealth` (empty without masters)."""
 
-    def __init__(self, health: Any, apiservers: list[Any] | None = None) -> None:
+    def __init__(
+        self, health: Any, apiservers: list[Any] | None = None, balancer: Any = None
+    ) -> None:
         super().__init__()
         self.health = health
         self.apiservers = apiservers or []
+        self.balancer = balancer  # hawizard.balancer.probe.BalancerHealth, or None
 
 
 class HealthFailed(WorkerMessage, bubble=False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from textual.widgets import Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 from tui_support import SIZE, fixed_plan, make_app, settle
 
 from hawizard.balancer.summary import endpoint_survival_line
@@ -65,3 +65,43 @@ async def test_review_says_what_the_endpoint_survives(tmp_path):
     assert endpoint_survival_line(single).endswith("0 balancer nodes — a single point of failure")
     external = replace(plan, load_balancer=LoadBalancerSettings(mode="external"))
     assert "your own balancer" in endpoint_survival_line(external)
+
+
+async def test_dashboard_shows_the_load_balancer_table_and_its_findings():
+    """The table from a BalancerHealth judged by the real rules (what SSH would have seen on
+    three balancer nodes with the VIP holder powered off is given here: no nodes in this test;
+    the lab test `tests/balancer/test_balancer_lab.py` reads real ones)."""
+    from tui_support import fixed_health
+
+    from hawizard.balancer.probe import BalancerNodeState, judge
+
+    plan = replace(
+        fixed_plan(),
+        load_balancer=LoadBalancerSettings(mode="vip", subnet="10.1.2.0/24"),
+    )
+    plan = replace(plan, cluster=replace(plan.cluster, control_plane_endpoint="10.1.2.10:8443"))
+    seen = (
+        BalancerNodeState("infra0", "10.1.2.11", False, error="timed out"),
+        BalancerNodeState(
+            "infra1", "10.1.2.12", True, True, "MASTER", "active", (("infra0", "DOWN"),)
+        ),
+        BalancerNodeState("infra2", "10.1.2.13", True, False, "BACKUP", "active"),
+    )
+    lb = judge(plan, seen, True, connect_ms=0.5)
+    app = make_app(
+        plan,
+        start="dashboard",
+        health_probe=lambda p: fixed_health(p),
+        balancer_probe=lambda _p: lb,
+    )
+    async with app.run_test(size=(140, 50)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        title = str(screen.query_one("#lb-title", Static).render())
+        assert "10.1.2.10:8443 answers TCP" in title and "VIP held by infra1" in title
+        table = screen.query_one("#balancer", DataTable)
+        assert table.display and table.row_count == 3
+        assert "holder" in str(table.get_cell("infra1", "vip"))
+        assert "unreachable" in str(table.get_cell("infra0", "backends"))
+        findings = str(screen.query_one("#findings", Static).render())
+        assert "balancer node infra0 is unreachable (timed out); infra1 holds the VIP" in findings

@@ -40,9 +40,11 @@ def fixed_plan(
 
 
 def make_app(plan: Plan | None = None, plan_path: Path | None = None, **kw) -> WizardApp:
-    """The real app; no test probes the made-up 10.1.2.x masters (`fixed_apiservers`)."""
+    """The real app; no test probes the made-up 10.1.2.x masters (`fixed_apiservers`) or their
+    endpoint (no load-balancer table unless a test passes `balancer_probe`)."""
     kw.setdefault("labs_root", NO_LABS)
     kw.setdefault("apiserver_probe", fixed_apiservers)
+    kw.setdefault("balancer_probe", lambda _plan: None)
     return WizardApp(plan, plan_path, **kw)
 
 

@@ -76,6 +76,14 @@ API_STATE = {  # ApiserverState value -> mark; a staged (not started) control pl
     "unreachable": (Mark.BAD, "✖ unreachable"),
     "error": (Mark.BAD, "✖ error"),
 }
+LB_COLUMNS = (
+    ("node", "balancer node"),
+    ("vip", "VIP"),
+    ("keepalived", "keepalived"),
+    ("haproxy", "haproxy"),
+    ("backends", "backends (haproxy's view)"),
+)
+KEEPALIVED_MARK = {"MASTER": Mark.OK, "BACKUP": Mark.OK}
 CERT_COLUMNS = (
     ("name", "certificate"),
     ("source", "source"),
@@ -174,6 +182,34 @@ def default_probe() -> Probe:
     return run
 
 
+def balancer_cells(n: Any, vip_mode: bool) -> dict[str, Cell]:
+    """One balancer node's row (a `hawizard.balancer.probe.BalancerNodeState`)."""
+    if not n.reachable:
+        return {
+            "node": (n.node, Mark.BAD),
+            "vip": ("?", Mark.BAD),
+            "keepalived": ("?", Mark.BAD),
+            "haproxy": ("?", Mark.BAD),
+            "backends": (f"✖ unreachable: {n.error}", Mark.BAD),
+        }
+    backends = " ".join(f"{name}:{status}" for name, status in n.backends) or "-"
+    return {
+        "node": (n.node, None),
+        "vip": ("● holder", Mark.OK) if n.holds_vip else ("-", None),
+        "keepalived": (n.keepalived, KEEPALIVED_MARK.get(n.keepalived, Mark.WARN))
+        if vip_mode
+        else ("-", None),
+        "haproxy": (n.haproxy, Mark.OK if n.haproxy == "active" else Mark.BAD),
+        "backends": (backends, None),
+    }
+
+
+def default_balancer_probe(plan: Plan) -> Any:
+    from hawizard.balancer.probe import probe_balancer
+
+    return probe_balancer(plan, timeout=max(plan.etcd.probe_timeout, 1.0))
+
+
 def default_apiserver_probe(plan: Plan) -> list[ApiserverHealth]:
     from hawizard.control_plane.probe import probe_apiservers
 
@@ -198,6 +234,7 @@ class DashboardScreen(Screen):
         super().__init__()
         self.paused = False
         self.health: ClusterHealth | None = None
+        self.balancer: Any = None  # the last round's BalancerHealth (None: no endpoint to check)
         self.rounds = 0
         self.cells_written = 0  # for tests: how many cells the last round touched
         self._timer: Timer | None = None
@@ -235,6 +272,8 @@ class DashboardScreen(Screen):
             )
             yield Label("control plane", classes="section-title", id="api-title")
             yield DataTable(id="apiservers", cursor_type="none", zebra_stripes=True)
+            yield Label("load balancer", classes="section-title", id="lb-title")
+            yield DataTable(id="balancer", cursor_type="none", zebra_stripes=True)
             yield Label("certificate expiry", classes="section-title", id="cert-title")
             yield DataTable(id="cert-expiry", cursor_type="row", zebra_stripes=True)
             yield Static("", id="findings")
@@ -244,6 +283,8 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         self.members = KeyedTable(self.query_one("#members", DataTable), MEMBER_COLUMNS)
         self.apis = KeyedTable(self.query_one("#apiservers", DataTable), API_COLUMNS)
+        self.lbs = KeyedTable(self.query_one("#balancer", DataTable), LB_COLUMNS)
+        self.show_balancer_section(False)
         self.certs = KeyedTable(self.query_one("#cert-expiry", DataTable), CERT_COLUMNS)
         self.app.theme_changed_signal.subscribe(self, lambda _t: self.repaint())
         self.show_change_panel(False)
@@ -254,6 +295,8 @@ class DashboardScreen(Screen):
             self.health = None
             self.members.rebuild({}, self.render_cell)
             self.apis.rebuild({}, self.render_cell)
+            self.lbs.rebuild({}, self.render_cell)
+            self.show_balancer_section(False)
             self.certs.rebuild({}, self.render_cell)
             self.show_sections()
             self.show_banner(Mark.IDLE, "-idle", "· probing…", "")
@@ -276,16 +319,20 @@ class DashboardScreen(Screen):
         if self._probe is None:
             self._probe = self.wizard.health_probe or default_probe()
         api_probe = self.wizard.apiserver_probe or default_apiserver_probe
-        self.probe_round(self.plan, self._probe, api_probe)
+        lb_probe = self.wizard.balancer_probe or default_balancer_probe
+        self.probe_round(self.plan, self._probe, api_probe, lb_probe)
 
     @work(thread=True, group="probe", exit_on_error=False)
-    def probe_round(self, plan: Plan, probe: Probe, api_probe: ApiProbe) -> None:
+    def probe_round(
+        self, plan: Plan, probe: Probe, api_probe: ApiProbe, lb_probe: Callable[[Plan], Any]
+    ) -> None:
         if not plan.etcd_nodes:
             self.post_message(HealthFailed("the plan has no etcd node", "add some on Nodes"))
             return
         # the masters are asked alongside etcd: a round lasts as long as its slowest probe
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apiserver-probe")
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="apiserver-probe")
         apis = pool.submit(api_probe, plan) if plan.control_plane_nodes else None
+        lbs = pool.submit(lb_probe, plan)
         pool.shutdown(wait=False)
         try:
             health = probe(plan)
@@ -313,13 +360,20 @@ class DashboardScreen(Screen):
             self.backup_age = plan_backup_age(plan)
         except OSError:
             log.exception("reading the backup folder failed")
-        self.post_message(HealthChecked(health, apiservers))
+        try:
+            balancer = lbs.result()
+        except Exception:
+            log.exception("load-balancer probe failed")
+            balancer = None
+        self.post_message(HealthChecked(health, apiservers, balancer))
 
     def on_health_checked(self, message: HealthChecked) -> None:
         self._polling = False
         self.rounds += 1
         self.health = message.health
+        self.balancer = message.balancer
         self.show(message.health, message.apiservers)
+        self.show_balancer(message.balancer)
         self.next_round()
 
     def on_health_failed(self, message: HealthFailed) -> None:
@@ -559,7 +613,11 @@ class DashboardScreen(Screen):
             )
             self.cells_written += self.certs.update(certs, self.render_cell)
         findings = Text(end="")
-        for mark, lines in ((Mark.BAD, health.problems), (Mark.WARN, health.warnings)):
+        lb = self.balancer
+        for mark, lines in (
+            (Mark.BAD, [*health.problems, *(lb.problems if lb is not None else ())]),
+            (Mark.WARN, [*health.warnings, *(lb.warnings if lb is not None else ())]),
+        ):
             for line in lines:
                 findings.append(f"\n{SYMBOL[mark]} {line}", style=mark_color(self.app, mark))
         box = self.query_one("#findings", Static)
@@ -583,10 +641,32 @@ class DashboardScreen(Screen):
         text.stylize(mark_color(self.app, mark))
         line.update(text)
 
+    def show_balancer_section(self, shown: bool) -> None:
+        self.query_one("#lb-title").display = shown
+        self.query_one("#balancer").display = shown
+
+    def show_balancer(self, lb: Any) -> None:
+        """The load-balancer table, its title saying whether the endpoint answers and who holds
+        the VIP; its problems and warnings join the findings."""
+        self.show_balancer_section(lb is not None)
+        if lb is None:
+            return
+        answer = (
+            f"✔ {lb.endpoint} answers TCP" if lb.endpoint_ok else f"✖ {lb.endpoint}: no TCP answer"
+        )
+        holders = f" · VIP held by {', '.join(lb.holders) or 'nobody'}" if lb.vip else ""
+        self.query_one("#lb-title", Label).update(
+            Content(f"load balancer ({lb.mode}) · {answer}{holders}")
+        )
+        rows = {n.node: balancer_cells(n, bool(lb.vip)) for n in lb.nodes}
+        with self.app.batch_update():
+            self.cells_written += self.lbs.update(rows, self.render_cell)
+
     def repaint(self) -> None:
         """The theme changed: cell colours are baked into the cells, so redraw them all."""
         if self.is_mounted:
             with self.app.batch_update():
                 self.members.rebuild(dict(self.members.cells), self.render_cell)
                 self.apis.rebuild(dict(self.apis.cells), self.render_cell)
+                self.lbs.rebuild(dict(self.lbs.cells), self.render_cell)
                 self.certs.rebuild(dict(self.certs.cells), self.render_cell)
