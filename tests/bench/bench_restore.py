@@ -53,7 +53,7 @@ def fill(plan, megabytes: int) -> None:
     for t in range(megabytes):
         # random text values: a snapshot that compresses like real data, not like "vvvv…"
         ops = "\n".join(
-            f"put /bench/{t:03d}/{i:03d} {secrets.token_urlsafe(7_500)}" for i in range(100)
+            f"put /bench/{t:03d}/{i:03d} v{secrets.token_urlsafe(7_500)}" for i in range(100)
         )
         r = subprocess.run(argv, input=f"\n{ops}\n\n\n", capture_output=True, text=True)
         if r.returncode != 0:
