@@ -103,29 +103,13 @@ def _run(plan, phases, args):
         return runner.run(phases)
 
 
-def describe_snapshot(a) -> list[str]:
-    """The plain facts the operator must see before saying yes (also used by the TUI)."""
-    s = a.snapshot
-    lines = [
-        f"snapshot {s.path}",
-        f"  revision {s.revision} · {s.total_keys} keys · {s.size:,} bytes · sha256 "
-        f"{s.sha256[:16]}…",
-        f"  taken {s.taken_at.isoformat(timespec='seconds')}"
-        + (f" on {s.meta['node']}" if s.meta.get("node") else ""),
-        f"  data lost: every write after it — the snapshot is {human_age(s.age_s())} old",
-        f"old data dirs are kept as {a.plan.etcd.data_dir.rstrip('/')}.before-restore-"
-        f"{a.record.stamp} on " + ", ".join(n.name for n in a.plan.etcd_nodes),
-    ]
-    if a.health is not None:
-        lines.append(f"cluster now: {a.health.summary}")
-    if a.resume:
-        lines.append(f"resuming the restore started {a.record.started}")
-    return lines
-
-
 def _show_assessment(a) -> None:
-    for line in describe_snapshot(a):
+    from hawizard.ops.restore import describe
+
+    for line in describe(a.plan, a.snapshot, a.record.stamp, a.health):
         console.print(line, markup=False, highlight=False)
+    if a.resume:
+        console.print(f"resuming the restore started {a.record.started}", highlight=False)
     for w in a.warnings:
         err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True, highlight=False)
 

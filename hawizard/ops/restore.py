@@ -60,6 +60,7 @@ __all__ = [
     "RestoreRun",
     "assess",
     "clear_record",
+    "describe",
     "execute",
     "read_record",
     "record_path",
@@ -240,6 +241,29 @@ def _reachable(plan: Plan, trust_new: bool, label: str, snapshot: str) -> None:
             f"`hawizard etcd restore {label} {snapshot}`; or drop {names} from the plan "
             "(remove the etcd role) first and restore onto the other members",
         )
+
+
+def describe(
+    plan: Plan, snap: SnapshotFile, stamp: str | None = None, health: ClusterHealth | None = None
+) -> list[str]:
+    """The plain facts to see before saying yes (the CLI and the dashboard dialog show them):
+    revision, time, size, the data lost (the snapshot's age), where old data dirs are kept."""
+    from hawizard.etcd.backup import human_age
+
+    data = plan.etcd.data_dir.rstrip("/")
+    kept = aside_path(plan, stamp) if stamp else f"{data}.before-restore-<UTC time>"
+    lines = [
+        f"snapshot {snap.path}",
+        f"  revision {snap.revision} · {snap.total_keys} keys · {snap.size:,} bytes · "
+        f"sha256 {snap.sha256[:16]}…",
+        f"  taken {snap.taken_at.isoformat(timespec='seconds')}"
+        + (f" on {snap.meta['node']}" if snap.meta.get("node") else ""),
+        f"  data lost: every write after it — the snapshot is {human_age(snap.age_s())} old",
+        f"old data dirs are kept as {kept} on " + ", ".join(n.name for n in plan.etcd_nodes),
+    ]
+    if health is not None:
+        lines.append(f"cluster now: {health.summary}")
+    return lines
 
 
 # --- the run ---------------------------------------------------------------------------------

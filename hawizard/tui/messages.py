@@ -223,6 +223,14 @@ class ChangeStopped(WorkerMessage, bubble=False):
         self.details = details or []
 
 
+class RestoreDone(WorkerMessage, bubble=False):
+    """`ops.restore.execute` returned: `outcome` is the `RestoreOutcome`."""
+
+    def __init__(self, outcome: Any) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
 class RotationDone(WorkerMessage, bubble=False):
     """`ops.rotate.rotate` returned: `rotation` is the `Rotation` (its notes, names, state),
     `result` the run's `RunResult` (None when there was nothing to rotate)."""

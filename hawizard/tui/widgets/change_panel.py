@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -26,6 +27,7 @@ from hawizard.plan import Plan
 from hawizard.tui.messages import (
     ChangeDone,
     ChangeStopped,
+    RestoreDone,
     RotationDone,
     RunFinished,
     RunnerEvent,
@@ -233,6 +235,87 @@ class ChangePanel(Vertical):
             )
             self.status(Mark.BAD, f"{self.title}: stopped ({len(result.failures)} failed)")
         self.post_message(self.Finished(result is None or result.ok, None))
+
+    # --- disaster recovery (`hawizard etcd restore`, same panel) ---------------------------
+
+    def start_restore(self, plan: Plan, snapshot: Path, ask_password: Callable[[str], str]) -> None:
+        import shlex
+
+        self.running = True
+        self.outcome = self.change = None
+        self.runs = 0
+        self.title = f"restore from {snapshot.name}"
+        self.command = shlex.join(["hawizard", "etcd", "restore", str(plan.source), str(snapshot)])
+        self.display = True
+        self.view.reset()
+        self.status(Mark.RUN, f"{self.title}: taking the plan lock, checking every member…")
+        self.run_restore(plan, snapshot, poster(self), ask_password)
+
+    @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
+    def run_restore(
+        self,
+        plan: Plan,
+        snapshot: Path,
+        post: Callable[[Message], None],
+        ask_password: Callable[[str], str],
+    ) -> None:
+        """The same use case as the CLI (`ops.restore`), judged again under the plan lock."""
+        from hawizard.ops import Refused
+        from hawizard.ops.restore import assess, execute, locked
+
+        def run(p: Plan, phases: list[Any]) -> Any:
+            self.post_message(RunStarted(steps_per_node(phases), [x.title for x in phases], False))
+            runner = ui_runner(p, post, ask_password)
+            self.runner = runner
+            result = runner.run(phases)
+            self.post_message(RunFinished(result))
+            return result
+
+        try:
+            with locked(plan, self.command):
+                outcome = execute(assess(plan, snapshot), run)
+        except Refused as exc:
+            self.post_message(ChangeStopped(f"refused: {exc.reason}", [f"→ {exc.hint}"]))
+            return
+        except Exception as exc:  # say it in the panel; the dashboard keeps running
+            log.exception("restore stopped")
+            self.post_message(
+                ChangeStopped(
+                    f"the restore stopped: {exc}",
+                    [f"To resume: fix the cause, then run the restore again ({self.command})"],
+                )
+            )
+            return
+        self.post_message(RestoreDone(outcome))
+
+    def on_restore_done(self, message: RestoreDone) -> None:
+        self.running = False
+        self.runner = None
+        self.outcome = outcome = message.outcome
+        a, run, health = outcome.assessment, outcome.run, outcome.run.health_after
+        for w in a.warnings:
+            self.view.write(Text(f"▲ {w}", style=mark_color(self.app, Mark.WARN)))
+        if outcome.ok:
+            before = a.record.cluster_id_before or "unknown"
+            self.view.write(
+                Text(f"cluster ID {before} → {getattr(health, 'cluster_id', '?')} (new)")
+            )
+            self.view.write(Text(f"revision {a.snapshot.revision} restored"))
+            for name, r in sorted(run.reports.items()):
+                kept = r.aside or "no old data dir"
+                self.view.write(Text(f"{name}: old data dir {kept}"))
+            if run.fresh is not None:
+                self.view.write(Text(f"fresh snapshot: {run.fresh.path}"))
+            self.status(Mark.OK, f"{self.title}: restored in {outcome.seconds:.1f} s · esc closes")
+        else:
+            self.view.show_failures(
+                outcome.result,
+                "To resume: fix the cause, then start the restore again here, or from a "
+                f"shell: {self.command} — stop, move and restore never run twice",
+            )
+            failed = len(outcome.result.failures)
+            self.status(Mark.BAD, f"{self.title}: stopped ({failed} failed) · esc closes")
+        self.post_message(self.Finished(outcome.ok, None))
 
     # --- progress -------------------------------------------------------------------------
 
