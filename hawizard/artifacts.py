@@ -45,6 +45,8 @@ class Artifact:
         self._cache = cache
         self._gzipped: bytes | None = None
         self._lock = threading.Lock()
+        self._prepare_lock = threading.Lock()
+        self._prepared: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"Artifact({self.name}, {len(self.data)} bytes, sha256 {self.sha256[:12]}…)"
@@ -58,10 +60,15 @@ class Artifact:
             return self._gzipped
 
     def prepare(self) -> threading.Thread:
-        """Make the gzip copy in a background thread (zlib releases the GIL while it works)."""
-        thread = threading.Thread(target=self.gzipped, name=f"prepare-{self.name}", daemon=True)
-        thread.start()
-        return thread
+        """Make the gzip copy in a background thread (zlib releases the GIL while it works);
+        asked again, it returns the thread already started."""
+        with self._prepare_lock:
+            if self._prepared is None:
+                self._prepared = threading.Thread(
+                    target=self.gzipped, name=f"prepare-{self.name}", daemon=True
+                )
+                self._prepared.start()
+            return self._prepared
 
     # --- the disk cache --------------------------------------------------------------------
 

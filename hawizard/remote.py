@@ -525,18 +525,27 @@ class Host:
                 stderr=err.decode(errors="replace"),
             )
 
-    def put_many(self, uploads: Sequence[Upload], *, timeout: float | None = None) -> None:
+    def put_many(
+        self,
+        uploads: Sequence[Upload],
+        *,
+        first: Sequence[Sequence[str]] = (),
+        timeout: float | None = None,
+    ) -> None:
         """Write a group of files and directories, in order, through one channel.
 
         One gzip-compressed tar stream carries every file (a large file's cached gzip copy is
         sent as is: gzip streams concatenate) into a fresh `mktemp -d` (0700) dir; the node
         checks each file's sha256 before `install` puts anything in place with its mode and
-        owner, and the temp dir is removed whatever happened. In a dry run each file and
-        directory is recorded as `put` and `ensure_dir` record them."""
-        recorded = [self._wet("run" if u.is_dir else "upload", u.summary(), True) for u in uploads]
-        if not uploads or any(r is not None for r in recorded):
+        owner, and the temp dir is removed whatever happened. `first`: commands (argv) run
+        after the checks and before the installs, e.g. adding the user that will own files.
+        In a dry run each command, file and directory is recorded as `run`, `put` and
+        `ensure_dir` record them."""
+        recorded = [self._wet("run", shlex.join(argv), True) for argv in first]
+        recorded += [self._wet("run" if u.is_dir else "upload", u.summary(), True) for u in uploads]
+        if not recorded or any(r is not None for r in recorded):
             return
-        chunks, script = _bundle(uploads)
+        chunks, script = _bundle(uploads, first)
         exited, _, err = self._exec(script, sudo=True, stdin=chunks, timeout=timeout, stream=False)
         if exited != 0:
             raise RemoteError(
@@ -836,7 +845,9 @@ class HostPool:
 SHA256_SH = "sha256() { openssl dgst -sha256 -r 2>/dev/null || sha256sum; }"
 
 
-def _bundle(uploads: Sequence[Upload]) -> tuple[list[bytes], str]:
+def _bundle(
+    uploads: Sequence[Upload], first: Sequence[Sequence[str]] = ()
+) -> tuple[list[bytes], str]:
     """(stdin chunks, remote script) for `put_many`. The stream is a tar archive of the files
     (named 0, 1, ... so no path from the plan ever reaches tar) compressed as a series of gzip
     members; the script unpacks it, checks every sha256, then installs in order."""
@@ -881,6 +892,7 @@ def _bundle(uploads: Sequence[Upload]) -> tuple[list[bytes], str]:
             SHA256_SH,
             *sums,
             "set -e",
+            *(shlex.join(argv) for argv in first),
             *installs,
         ]
     )

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from hawizard.remote import SHA256_SH, Upload
 from hawizard.steps import Step
 
-__all__ = ["RemoteFile", "directory", "file_states", "files_step", "stale_files", "write_files"]
+__all__ = [
+    "RemoteFile",
+    "State",
+    "directory",
+    "file_states",
+    "files_step",
+    "parse_states",
+    "stale_files",
+    "states_script",
+    "write_files",
+]
 
 
 @dataclass(frozen=True)
@@ -49,32 +59,49 @@ def directory(path: str, mode: int, owner: str = "root", group: str = "root") ->
     return RemoteFile(path, b"", mode, owner, group, is_dir=True)
 
 
-def file_states(host, paths: list[str]) -> dict[str, tuple[int, str, str, str]]:
-    """(mode, owner, group, sha256 or "dir") of each existing path, in one read-only command."""
+State = tuple[int, str, str, str]  # mode, owner, group, sha256 or "dir"
+
+
+def states_script(paths: list[str]) -> str:
+    """A read-only shell script printing the state of each existing path (`parse_states`)."""
     script = "; ".join(
         f"[ -e {shlex.quote(p)} ] && printf '%s\\n' {shlex.quote(p)} && "
         f"stat -c '%a %U %G' -- {shlex.quote(p)} && "
         f"{{ [ -d {shlex.quote(p)} ] && echo dir || sha256 < {shlex.quote(p)}; }}"
         for p in paths
     )
-    out = host.probe(f"{SHA256_SH}\n{script}; true", check=True).stdout.splitlines()
-    states: dict[str, tuple[int, str, str, str]] = {}
+    return f"{SHA256_SH}\n{script}; true"
+
+
+def file_states(host, paths: list[str]) -> dict[str, State]:
+    """(mode, owner, group, sha256 or "dir") of each existing path, in one read-only command."""
+    return parse_states(host.probe(states_script(paths), check=True).stdout)
+
+
+def parse_states(text: str) -> dict[str, State]:
+    out = text.splitlines()
+    states: dict[str, State] = {}
     for i in range(0, len(out) - 2, 3):
         mode, owner, group = out[i + 1].split()
         states[out[i]] = (int(mode, 8), owner, group, out[i + 2][:64])
     return states
 
 
-def stale_files(host, files: list[RemoteFile]) -> list[RemoteFile]:
-    """The files whose content, mode or owner differ on the node (missing ones included)."""
-    states = file_states(host, [f.path for f in files])
+def stale_files(
+    host, files: list[RemoteFile], states: dict[str, State] | None = None
+) -> list[RemoteFile]:
+    """The files whose content, mode or owner differ on the node (missing ones included);
+    `states` when they were read already in this run (one round trip less)."""
+    if states is None:
+        states = file_states(host, [f.path for f in files])
     return [f for f in files if states.get(f.path) != (f.mode, f.owner, f.group, f.digest)]
 
 
-def write_files(host, files: list[RemoteFile]) -> None:
+def write_files(host, files: list[RemoteFile], *, first: list[list[str]] | None = None) -> None:
     """Write files in order (directories first in the list, so later files have a parent),
-    all through one channel: one tar stream, every sha256 checked on the node."""
-    host.put_many([f.upload() for f in files])
+    all through one channel: one tar stream, every sha256 checked on the node. `first`:
+    commands run in that same channel before the files are installed."""
+    host.put_many([f.upload() for f in files], first=first or ())
     if host.on_output is not None:
         for f in files:
             host.on_output(f"wrote {f.path} ({f.mode:04o} {f.owner}:{f.group})")

@@ -87,8 +87,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _apply(plan, pool, args: argparse.Namespace) -> int:
-    from hawizard.etcd.binaries import BinariesError
+    from hawizard.etcd.binaries import BinariesError, preload
 
+    if plan.etcd.install == "upload" and plan.etcd.binaries and args.only != "control-plane":
+        preload(plan.resolve(plan.etcd.binaries))  # read and hashed while the certs are checked
     problems = ensure_certificates(plan)
     if problems:
         for p in problems:

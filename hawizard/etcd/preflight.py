@@ -83,12 +83,23 @@ def _script(plan: Plan) -> str:
     )
 
 
+_EXTRA = "@@hawizard-preflight-extra@@"
+
+
 def gather(host, plan: Plan) -> Facts:
     """One read-only round trip (a probe: it runs in dry runs too)."""
+    return gather_with(host, plan, "")[0]
+
+
+def gather_with(host, plan: Plan, extra: str) -> tuple[Facts, str]:
+    """The facts, and the output of `extra` (another read-only script) from the same round
+    trip: the rollout reads its files' states here instead of in a command of its own."""
+    script = _script(plan) + (f"\necho {_EXTRA}\n{extra}" if extra else "")
     before = time.time()
-    result = host.probe(_script(plan), timeout=30, check=True)
+    result = host.probe(script, timeout=30, check=True)
     after = time.time()
-    return parse_facts(result.stdout, (before + after) / 2)
+    head, _, tail = result.stdout.partition(f"\n{_EXTRA}\n")
+    return parse_facts(head, (before + after) / 2), tail
 
 
 def parse_facts(text: str, local_time: float) -> Facts:

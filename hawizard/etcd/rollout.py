@@ -8,9 +8,10 @@ later steps read them (the bootstrap decision, which members need a restart, whe
 user exists and the service runs), so a converged member costs few round trips.
 
 Per member, everything it needs (binaries, data and cert dirs, certificates, configuration,
-marker, unit) is one group of files: one read-only command compares them all, one channel
-writes the stale ones. Barriers sit only where the procedure needs every member: preflight
-before any change, the start of a new cluster, the health wait, and the flip to `existing`.
+marker, unit) is one group of files: preflight reads their states in its own round trip, and
+one channel writes the stale ones (adding the `etcd` user first when it is missing). Barriers
+sit only where the procedure needs every member: preflight before any change, the start of a
+new cluster, the health wait, and the flip to `existing`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,18 @@ from dataclasses import dataclass, field
 from hawizard import pki
 from hawizard.etcd import render
 from hawizard.etcd.binaries import check_version, load_binaries
-from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather, judge, marker_text
+from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather_with, judge, marker_text
 from hawizard.etcd.render import ClusterState
 from hawizard.plan import Node, Plan
-from hawizard.remote_files import RemoteFile, directory, files_step
+from hawizard.remote_files import (
+    RemoteFile,
+    State,
+    directory,
+    parse_states,
+    stale_files,
+    states_script,
+    write_files,
+)
 from hawizard.steps import Phase, Step
 
 ETC_DIR = "/etc/etcd"
@@ -58,6 +67,7 @@ class EtcdRollout:
     state: dict[str, ClusterState] = field(default_factory=dict)
     restart: set[str] = field(default_factory=set)
     started: set[str] = field(default_factory=set)
+    file_states: dict[str, dict[str, State]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -100,9 +110,13 @@ class EtcdRollout:
 
     def _preflight_step(self, m: Node) -> Step:
         def check(host) -> bool:
-            facts = gather(host, self.plan)
+            # The states of the member's files come back in the same round trip; the install
+            # step compares them instead of reading them again.
+            paths = [f.path for f in self._files(m)]
+            facts, states = gather_with(host, self.plan, states_script(paths))
             with self._lock:
                 self.facts[m.name] = facts
+                self.file_states[m.name] = parse_states(states)
             checks = judge(self.plan, m, facts)
             for c in checks:
                 _say(host, f"{c.verdict.value:4} {c.name}: {c.detail}")
@@ -161,22 +175,36 @@ class EtcdRollout:
                     self._package,
                 )
             )
-        steps.append(Step(m.name, "etcd system user", self._no_user(m), _add_etcd_user(plan)))
-        steps.append(
-            self._files_step(
-                m, "binaries, certificates, configuration and unit", self._files, restart=True
-            )
-        )
+        steps.append(self._member_files_step(m))
         return steps
 
-    def _no_user(self, m: Node) -> Callable:
-        def check(host) -> bool:
-            facts = self.facts.get(m.name)
-            if facts is not None and facts.etcd_user is not None:
-                return not facts.etcd_user  # preflight looked already, in its one round trip
-            return host.probe(["id", "-u", "etcd"]).exited != 0
+    def _member_files_step(self, m: Node) -> Step:
+        """The `etcd` user and every file the member holds: compared with the states preflight
+        read, and written (the user added first) through one channel."""
+        stale: list[RemoteFile] = []
 
-        return check
+        def check(host) -> bool:
+            with self._lock:
+                states = self.file_states.pop(m.name, None)  # fresh from preflight: use once
+            stale[:] = stale_files(host, self._files(m), states)
+            return bool(stale) or self._no_user(m, host)
+
+        def apply(host) -> None:
+            first = [_useradd(self.plan)] if self._no_user(m, host) else []
+            write_files(host, stale, first=first)
+            facts = self.facts.get(m.name)
+            if facts is not None:
+                facts.etcd_user = True
+            self._after_files(m, host, list(stale))
+
+        title = "etcd user, binaries, certificates, configuration and unit"
+        return Step(m.name, title, check, apply)
+
+    def _no_user(self, m: Node, host) -> bool:
+        facts = self.facts.get(m.name)
+        if facts is not None and facts.etcd_user is not None:
+            return not facts.etcd_user  # preflight looked already, in its one round trip
+        return host.probe(["id", "-u", "etcd"]).exited != 0
 
     def _package(self, host) -> None:
         facts = self.facts[host.name]
@@ -243,37 +271,21 @@ class EtcdRollout:
     def _unit(self, m: Node) -> list[RemoteFile]:
         return [RemoteFile(render.UNIT_PATH, render.render_unit(self.plan).encode(), 0o644)]
 
-    def _files_step(
-        self,
-        m: Node,
-        title: str,
-        files: Callable[[Node], list[RemoteFile]],
-        *,
-        restart: bool = False,
-    ) -> Step:
-        """Upload the stale ones of a group of files; a running member changed here is
-        restarted later, one member at a time. A changed unit of a service that is enabled
-        already needs a `daemon-reload`; otherwise the start step's `enable` reloads."""
-
-        def after(host, written: list[RemoteFile]) -> None:
-            facts = self.facts.get(m.name)
-            if any(f.path == render.UNIT_PATH for f in written) and (
-                facts is None or facts.etcd_enabled is not False
-            ):
-                host.run(["systemctl", "daemon-reload"])
-            # New binaries and the data dir's mode are no settings: they restart nobody
-            # (upgrading etcd is a deliberate, separate act).
-            settings = [f for f in written if f.path not in self._no_restart_paths(m)]
-            if (
-                restart
-                and facts is not None
-                and facts.etcd_active
-                and _needs_restart(settings, facts)
-            ):
-                with self._lock:
-                    self.restart.add(m.name)
-
-        return files_step(m.name, title, lambda: files(m), after=after)
+    def _after_files(self, m: Node, host, written: list[RemoteFile]) -> None:
+        """A running member changed here is restarted later, one member at a time. A changed
+        unit of a service that is enabled already needs a `daemon-reload`; otherwise the
+        start step's `enable` reloads."""
+        facts = self.facts.get(m.name)
+        if any(f.path == render.UNIT_PATH for f in written) and (
+            facts is None or facts.etcd_enabled is not False
+        ):
+            host.run(["systemctl", "daemon-reload"])
+        # New binaries and the data dir's mode are no settings: they restart nobody
+        # (upgrading etcd is a deliberate, separate act).
+        settings = [f for f in written if f.path not in self._no_restart_paths(m)]
+        if facts is not None and facts.etcd_active and _needs_restart(settings, facts):
+            with self._lock:
+                self.restart.add(m.name)
 
     # --- start, health, restarts ------------------------------------------------------------
 
@@ -390,20 +402,15 @@ def _missing(path: str) -> Callable:
     return lambda host: not host.exists(path)
 
 
-def _add_etcd_user(plan: Plan) -> Callable:
-    def apply(host) -> None:
-        host.run(
-            [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                plan.etcd.data_dir,
-                "--shell",
-                "/usr/sbin/nologin",
-                "etcd",
-            ]
-        )
-
-    return apply
+def _useradd(plan: Plan) -> list[str]:
+    return [
+        "useradd",
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        plan.etcd.data_dir,
+        "--shell",
+        "/usr/sbin/nologin",
+        "etcd",
+    ]
