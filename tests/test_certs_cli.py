@@ -238,4 +238,5 @@ def test_rotate_refuses_an_unknown_ca_before_touching_anything(plan_file, capsys
     assert main(["certs", "rotate", str(plan_file), "--ca", "root", "--yes"]) == 2
     err = capsys.readouterr().err
     assert "unknown CA 'root'" in err and "--ca etcd" in err
+    assert "checking the cluster" not in err  # refused before any probe
     assert not plan_file.with_name(f"{plan_file.stem}.rotate.json").exists()

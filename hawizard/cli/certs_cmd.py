@@ -179,11 +179,18 @@ def _fix_hints(report, plan_label: str) -> list[str]:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     from hawizard.ops import Refused
-    from hawizard.ops.rotate import command_for, rotate
+    from hawizard.ops.rotate import check_ca, command_for, rotate
     from hawizard.planlock import PlanLocked
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
+    try:
+        check_ca(args.ca)
+    except Refused as exc:
+        if args.json:
+            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
+            return 2
+        return fail(exc.reason, exc.hint)
     plan = load_plan(args.plan)
     if plan is None:
         return 2

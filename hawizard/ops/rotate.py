@@ -62,6 +62,7 @@ __all__ = [
     "Rotation",
     "RotationState",
     "assess",
+    "check_ca",
     "command_for",
     "rotate",
     "state_path",
@@ -485,17 +486,22 @@ def _serial_hex(spec: CertSpec) -> str:
 # --- assess -----------------------------------------------------------------------------------
 
 
+def check_ca(ca: str | None) -> None:
+    """Refuse a `--ca` value that names no CA (before anything is probed or locked)."""
+    if ca is not None and ca not in CA_CHOICES:
+        raise Refused(
+            f"unknown CA {ca!r}: hawizard rotates the 'etcd' or the 'kubernetes' CA",
+            "use --ca etcd or --ca kubernetes, or no --ca for the leaf certificates",
+        )
+
+
 def assess(
     plan: Plan, *, ca: str | None = None, all_leaves: bool = False, now: datetime | None = None
 ) -> Rotation:
     """Judge the request against the PKI and a probe round; raise `Refused` when it must not
     go ahead (nothing has changed then)."""
     label = str(plan.source) if plan.source else "PLAN"
-    if ca is not None and ca not in CA_CHOICES:
-        raise Refused(
-            f"unknown CA {ca!r}: hawizard rotates the 'etcd' or the 'kubernetes' CA",
-            "use --ca etcd or --ca kubernetes, or no --ca for the leaf certificates",
-        )
+    check_ca(ca)
     if ca == "kubernetes":
         raise Refused(
             "rotating the Kubernetes CA is not supported yet (kubeconfigs, the apiserver "
