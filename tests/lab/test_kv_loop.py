@@ -10,7 +10,9 @@ import time
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from hawizard.lab.kv_loop import KvLoop, Trust
-from hawizard.pki import load_certificate
+from hawizard.pki import CA, ca_specs, load_certificate
+from hawizard.pki.issuing import make_ca
+from hawizard.pki.keys import generate_key
 from hawizard.pki.served import served_certificate
 
 
@@ -53,8 +55,9 @@ def test_loop_survives_a_member_going_away(etcd_cluster):
 
 def test_a_client_that_trusts_another_ca_fails_every_request(etcd_cluster, tmp_path):
     c = etcd_cluster
+    other = make_ca(ca_specs(c.plan)[CA.ETCD], generate_key(c.plan.pki.key), 1)  # same name
     wrong = tmp_path / "other-ca.pem"
-    wrong.write_bytes(c.layout.kubernetes_ca.cert.read_bytes())
+    wrong.write_bytes(other.cert.public_bytes(Encoding.PEM))
     trust = Trust(wrong, c.layout.etcd_admin.cert, c.layout.etcd_admin.key)
     with KvLoop(endpoints(c), trust, request_deadline=0.5) as loop:
         time.sleep(1.0)
