@@ -43,3 +43,29 @@ def test_the_table_has_every_row_and_a_fix_for_each_non_ok_one():
     assert symbols == [i.verdict.symbol for i in checklist.items]
     for item, fix in zip(checklist.items, fixes, strict=True):
         assert (fix != "") == (item.verdict.value != "ok"), item.title
+
+
+async def test_dashboard_k_opens_the_same_checklist_and_esc_closes_it():
+    from tui_support import fixed_health
+
+    from hawizard.tui.screens.readiness_dialog import ReadinessDialog
+
+    app = make_app(
+        fixed_plan(),
+        FIXED_PATH,
+        start="dashboard",
+        interval=60,
+        health_probe=fixed_health,
+        readiness_check=fixed_checklist,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("k")
+        await settle(pilot)
+        assert isinstance(app.screen, ReadinessDialog)
+        from hawizard.tui.widgets.readiness import ReadinessView
+
+        assert app.screen.query_one(ReadinessView).checklist == fixed_checklist(fixed_plan())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, ReadinessDialog)

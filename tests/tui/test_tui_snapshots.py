@@ -129,3 +129,22 @@ def test_readiness(snap_compare):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_dashboard_readiness(snap_compare):
+    """`k` on the dashboard: the same checklist rows in a dialog."""
+    app = make_app(
+        fixed_plan(),
+        FIXED_PATH,
+        start="dashboard",
+        interval=60,
+        health_probe=fixed_health,
+        readiness_check=fixed_checklist,
+    )
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("k")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -228,6 +228,7 @@ class DashboardScreen(Screen):
         Binding("R", "replace_member", "Replace"),
         Binding("c", "rotate_cert", "Rotate cert"),
         Binding("D", "restore", "Restore"),
+        Binding("k", "readiness", "Checklist"),
         Binding("escape", "close_change", "Close log", show=False),  # the panel says so
     ]
 
@@ -533,6 +534,12 @@ class DashboardScreen(Screen):
                 self.refresh_bindings()
 
         self.app.push_screen(RestoreDialog(plan, self.health), confirmed)
+
+    def action_readiness(self) -> None:
+        """The production checklist (`hawizard check`) in a dialog over the dashboard."""
+        from hawizard.tui.screens.readiness_dialog import ReadinessDialog
+
+        self.app.push_screen(ReadinessDialog(self.plan))
 
     def action_close_change(self) -> None:
         if not self.change_panel.running:

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from hawizard.ops.check import Checklist
+from hawizard.plan import Plan
+
+HINT = (
+    "Press c (or Check now) to judge the live cluster against the production checklist: "
+    "etcd topology, control plane, authentication, certificates, backups, monitoring, logs, "
+    "OS patching, clock, image scanning, network policy. Nothing is changed."
+)
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "unknown": "dim"}
 
@@ -50,3 +60,51 @@ class ReadinessTable(Static):
             self.update(hint)
         else:
             self.update(checklist_table(checklist))
+
+
+class ReadinessView(Vertical):
+    """Summary line + table, and the check itself run in a thread worker (SSH and HTTPS,
+    bounded): the wizard's Readiness step and the dashboard's checklist dialog both use it."""
+
+    DEFAULT_CSS = """
+    ReadinessView { height: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.checklist: Checklist | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="readiness-summary")
+        with VerticalScroll(id="readiness-box"):
+            yield ReadinessTable(HINT, id="readiness-table")
+
+    def refresh_view(self) -> None:
+        self.query_one(ReadinessTable).show(self.checklist, HINT)
+        line = summary(self.checklist) if self.checklist else ""
+        self.query_one("#readiness-summary", Static).update(line)
+
+    def start(self, plan: Plan) -> None:
+        self.query_one("#readiness-summary", Static).update("checking the cluster…")
+        self._run(plan)
+
+    @work(thread=True, exclusive=True, group="readiness")
+    def _run(self, plan: Plan) -> None:
+        check = getattr(self.app, "readiness_check", None)
+        if check is None:
+            from hawizard.ops.check import run_check as check
+        try:
+            result = check(plan)
+        except Exception as exc:  # shown, never a crash of the app
+            self.app.call_from_thread(
+                self.app.notify, f"check failed: {exc}", title="✖ readiness", severity="error"
+            )
+            self.app.call_from_thread(
+                self.query_one("#readiness-summary", Static).update, "check failed"
+            )
+            return
+        self.app.call_from_thread(self._done, result)
+
+    def _done(self, checklist: Checklist) -> None:
+        self.checklist = checklist
+        self.refresh_view()
