@@ -202,6 +202,26 @@ def test_quorum_lost_interrupted_restore_resumes(lab, three, snapshot3, capsys):
     lose(lab, plan, [n2, n3])
     assert main(["status", str(path), "--timeout", "2"]) == 2
 
+    # a plan member that cannot be reached stops the run in preflight, with the command
+    lab.fault(n3, "partition")
+    try:
+        code, out = cli(
+            "etcd", "restore", str(path), str(snapshot3), "--yes", "--json", capsys=capsys
+        )
+    finally:
+        lab.fault(n3, "heal")
+    assert code == 2 and f"{n3} cannot be reached" in out["reason"], out
+    assert f"hawizard etcd restore {path} " in out["hint"] and "drop" in out["hint"]
+
+    # a dry run lists what would run and changes nothing
+    code, out = cli(
+        "etcd", "restore", str(path), str(snapshot3), "--dry-run", "--json", capsys=capsys
+    )
+    assert code == 0 and out["dry_run"], out
+    recorded = " ".join(x for items in out["result"]["recorded"].values() for x in items)
+    assert "mv -T" in recorded and "snapshot restore" in recorded
+    assert dirs(lab, n1) == [DATA] and read_record(path) is None
+
     # interrupted right after the data dirs were moved aside (Ctrl-C stand-in)
     a = assess(plan, snapshot3)
     assert not a.resume and not a.forced and a.warnings == []
@@ -259,6 +279,8 @@ def test_quorum_lost_interrupted_restore_resumes(lab, three, snapshot3, capsys):
     assert read_record(path) is None
 
     # converged: apply changes nothing; a second restore is refused (quorum holds)
+    result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
+    assert result.ok and result.count("changed") == 0, result
     code, out = cli("etcd", "restore", str(path), str(snapshot3), "--yes", "--json", capsys=capsys)
     assert code == 2 and "has quorum" in out["reason"]
 
