@@ -114,7 +114,7 @@ def _apply(plan, pool, args: argparse.Namespace) -> int:
 def _locked(plan, phases, args, pool) -> int:
     """One change at a time per plan: apply waits for nobody and never races a membership
     change (whose half-done state apply must not "converge" away)."""
-    from hawizard.etcd.members import ChangeFailed, read_pending
+    from hawizard.etcd.membership import ChangeFailed, read_pending
     from hawizard.planlock import PlanLock, PlanLocked
 
     try:

@@ -147,7 +147,7 @@ def _progress(quiet: bool):
 
 
 def cmd_change(args: argparse.Namespace) -> int:
-    from hawizard.etcd.members import BadRequest, ChangeFailed, check_request, finished_before
+    from hawizard.etcd.membership import BadRequest, ChangeFailed, check_request, finished_before
     from hawizard.etcd.quorum_rules import Op
     from hawizard.planlock import PlanLock, PlanLocked
 
@@ -182,7 +182,7 @@ def cmd_change(args: argparse.Namespace) -> int:
 
 
 def _change(plan, op, node, old, args, command: str) -> int:
-    from hawizard.etcd.members import MembershipChange, assess, execute
+    from hawizard.etcd.membership import MembershipChange, assess, execute
 
     if not args.json:
         err_console.print("[dim]checking the cluster…[/]")

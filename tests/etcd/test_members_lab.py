@@ -20,7 +20,7 @@ from fixtures.etcdctl import etcdctl
 from hawizard import pki
 from hawizard.cli import main
 from hawizard.etcd import render
-from hawizard.etcd.members import MembershipChange, assess, pending_path, view_plan
+from hawizard.etcd.membership import MembershipChange, assess, pending_path, view_plan
 from hawizard.etcd.probe import wait_healthy
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal

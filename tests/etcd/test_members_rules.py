@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from hawizard import pki
-from hawizard.etcd.members import view_plan, with_membership, without_member
+from hawizard.etcd.membership import view_plan, with_membership, without_member
 from hawizard.etcd.quorum_rules import Member, Membership, Op, TargetState, plan_change
 from hawizard.health import ProbeResult, build
 from hawizard.plan import Node, Plan, Role
@@ -332,7 +332,7 @@ def plan_file(tmp_path, port: int = 1) -> Plan:
 
 
 def test_a_second_change_is_refused_while_one_is_unfinished(tmp_path):
-    from hawizard.etcd.members import PendingChange, _write_pending, assess
+    from hawizard.etcd.membership import PendingChange, _write_pending, assess
 
     plan = plan_file(tmp_path)
     members = listing(["m1", "m2", "m3"])
@@ -348,7 +348,7 @@ def test_a_second_change_is_refused_while_one_is_unfinished(tmp_path):
 
 
 def test_a_remove_that_wrote_the_plan_but_died_is_recognised(tmp_path):
-    from hawizard.etcd.members import (
+    from hawizard.etcd.membership import (
         PendingChange,
         _write_pending,
         finished_before,

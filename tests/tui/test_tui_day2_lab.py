@@ -19,7 +19,7 @@ from textual.widgets import DataTable
 from tui_support import NO_LABS, SIZE
 
 from hawizard import pki
-from hawizard.etcd.members import pending_path
+from hawizard.etcd.membership import pending_path
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
 from hawizard.plan import Role, dump, load

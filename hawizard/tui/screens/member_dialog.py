@@ -27,7 +27,7 @@ from hawizard.tui.messages import ChangeChecked
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
 if TYPE_CHECKING:
-    from hawizard.etcd.members import Assessment
+    from hawizard.etcd.membership import Assessment
     from hawizard.etcd.quorum_rules import TargetState
     from hawizard.health import ClusterHealth
 
@@ -52,7 +52,7 @@ def checker(
     it, and a remove rewrites it), so a plan with unsaved edits is refused before anything."""
 
     def check(plan: Plan, op: Op, node: str, old: str | None) -> Assessment:
-        from hawizard.etcd.members import BadRequest, assess
+        from hawizard.etcd.membership import BadRequest, assess
         from hawizard.plan import PlanError, load
 
         if plan.source is None:
@@ -213,7 +213,7 @@ class MemberChangeDialog(ModalScreen["Assessment | None"]):
 
     @work(thread=True, exclusive=True, group="assess", exit_on_error=False)
     def full_check(self, plan: Plan, op: Op, node: str, old: str | None) -> None:
-        from hawizard.etcd.members import BadRequest
+        from hawizard.etcd.membership import BadRequest
 
         request = (op.value, node, old)
         try:

@@ -38,7 +38,7 @@ from hawizard.tui.widgets.run_view import RunView, steps_per_node, ui_runner
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
 if TYPE_CHECKING:
-    from hawizard.etcd.members import Assessment
+    from hawizard.etcd.membership import Assessment
     from hawizard.tui.screens.member_dialog import Check
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class ChangePanel(Vertical):
     def start(
         self, plan: Plan, confirmed: Assessment, check: Check, ask_password: Callable[[str], str]
     ) -> None:
-        from hawizard.etcd.members import command_for
+        from hawizard.etcd.membership import command_for
 
         impact = confirmed.impact
         self.running = True
@@ -102,7 +102,7 @@ class ChangePanel(Vertical):
         post: Callable[[Message], None],
         ask_password: Callable[[str], str],
     ) -> None:
-        from hawizard.etcd.members import MembershipChange, execute
+        from hawizard.etcd.membership import MembershipChange, execute
         from hawizard.planlock import PlanLock, PlanLocked
 
         impact = confirmed.impact
