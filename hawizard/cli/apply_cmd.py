@@ -12,9 +12,17 @@ import sys
 import threading
 from collections import deque
 
-from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
-
-ONLY = ("etcd", "control-plane")
+from hawizard.cli.output import (
+    add_run_flags,
+    console,
+    err_console,
+    fail,
+    load_plan,
+    print_json,
+    refused,
+)
+from hawizard.ops import Refused
+from hawizard.ops.apply import ONLY
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,107 +38,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_apply)
 
 
-def build_phases(plan, only: str | None) -> list:
-    """The etcd phases, then the control plane's (when that part of hawizard is present)."""
-    from hawizard.etcd.rollout import etcd_phases
-
-    phases = []
-    if only in (None, "etcd") and plan.etcd_nodes:
-        phases += etcd_phases(plan)
-    if only in (None, "control-plane") and plan.control_plane_nodes:
-        try:
-            from hawizard.ops.phases import control_plane_phases
-        except ImportError:
-            if only == "control-plane":
-                raise
-        else:
-            phases += control_plane_phases(plan)
-    return phases
-
-
-def ensure_certificates(plan) -> list[str]:
-    """Create missing certs locally; return problems that must stop the run."""
-    from hawizard import pki
-
-    problems = []
-    for outcome in pki.create(plan):
-        if outcome.is_failure:
-            why = "; ".join(outcome.problems) or outcome.status.value
-            problems.append(f"{outcome.name}: {why}")
-        elif outcome.action.value in ("created", "renewed"):
-            # progress, not the result: stderr, so `--json` output stays one JSON document
-            err_console.print(f"[green]{outcome.action.value}[/] {outcome.name}")
-    return problems
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
+    """Input mapping and display only: the workflow is `hawizard.ops.apply.apply`."""
+    from hawizard.ops.apply import apply
+
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
     plan = load_plan(args.plan)
     if plan is None:
         return 2
-    from hawizard.remote import HostPool, SudoPassword
 
-    pool = HostPool(
-        plan,
-        dry_run=args.dry_run,
-        trust_new=args.trust_new_hosts,
-        sudo_password=SudoPassword(ask=_ask_password),
+    def confirm() -> None:
+        if not args.yes and not _confirm(plan, args):
+            raise Refused("not confirmed", "pass --yes to apply without asking")
+
+    from hawizard.ops.runner import make_pool
+
+    pool = make_pool(
+        plan, dry_run=args.dry_run, ask_password=_ask_password, trust_new=args.trust_new_hosts
     )
     # SSH handshakes (the slowest part of getting started) overlap all the local work below:
     # imports, the certificate check, reading and hashing binaries. Connecting changes nothing.
     pool.prewarm([n.name for n in (plan.etcd_nodes if args.only == "etcd" else plan.nodes)])
     try:
-        return _apply(plan, pool, args)
+        result = apply(
+            plan,
+            run=lambda p, phases: run_phases(p, phases, args, pool if p is plan else None),
+            command=f"hawizard apply {args.plan}",
+            plan_label=args.plan,
+            only=args.only,
+            dry_run=args.dry_run,
+            confirm=confirm,
+            # progress, not the result: stderr, so `--json` output stays one JSON document
+            on_certificate=lambda action, name: err_console.print(f"[green]{action}[/] {name}"),
+        )
+    except Refused as exc:
+        return refused(exc, "certificate")
     finally:
         pool.close()  # the runner closes it too; this covers the early returns
-
-
-def _apply(plan, pool, args: argparse.Namespace) -> int:
-    from hawizard.etcd.binaries import BinariesError, preload
-
-    if plan.etcd.install == "upload" and plan.etcd.binaries and args.only != "control-plane":
-        preload(plan.resolve(plan.etcd.binaries))  # read and hashed while the certs are checked
-    problems = ensure_certificates(plan)
-    if problems:
-        for p in problems:
-            err_console.print(f"[red]certificate[/] {p}")
-        return fail(
-            "the local PKI does not match the plan",
-            f"review with `hawizard certs check {args.plan}`, re-issue with "
-            f"`hawizard certs create {args.plan} --renew`",
-        )
-    try:
-        phases = build_phases(plan, args.only)
-    except (BinariesError, ImportError) as exc:
-        return fail(str(exc))
-    if not args.dry_run and not args.yes and not _confirm(plan, args):
-        return fail("not confirmed", "pass --yes to apply without asking")
-    if args.dry_run or plan.source is None:
-        return run_phases(plan, phases, args, pool)
-    return _locked(plan, phases, args, pool)
-
-
-def _locked(plan, phases, args, pool) -> int:
-    """One change at a time per plan: apply waits for nobody and never races a membership
-    change (whose half-done state apply must not "converge" away)."""
-    from hawizard.etcd.membership import ChangeFailed, read_pending
-    from hawizard.planlock import PlanLock, PlanLocked
-
-    try:
-        with PlanLock(plan.source, f"hawizard apply {args.plan}"):
-            pending = read_pending(plan.source)
-            if pending is not None:
-                return fail(
-                    f"a membership change is unfinished: {pending.op} {pending.node} "
-                    f"(started {pending.started})",
-                    f"finish it first: `{pending.command(args.plan)}`",
-                )
-            return run_phases(plan, phases, args, pool)
-    except PlanLocked as exc:
-        return fail(str(exc), "run it again when that command has finished")
-    except ChangeFailed as exc:
-        return fail(str(exc))
+    return report_run(result, args, plan)
 
 
 def _confirm(plan, args) -> bool:
@@ -142,23 +88,25 @@ def _confirm(plan, args) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def run_phases(plan, phases, args, pool=None) -> int:
-    from hawizard.journal import Journal
-    from hawizard.remote import HostPool, SudoPassword
-    from hawizard.steps import Runner
+def run_phases(plan, phases, args, pool=None):
+    """The engine run with the live view: the face's half of `ops.apply` and `ops.change`."""
+    from hawizard.ops.runner import make_runner
 
     view = LiveView(plan, quiet=args.json)
-    if pool is None:
-        pool = HostPool(
-            plan,
-            dry_run=args.dry_run,
-            trust_new=args.trust_new_hosts,
-            sudo_password=SudoPassword(ask=_ask_password),
-        )
-    journal = Journal.for_plan(plan) if plan.source is not None else None
-    runner = Runner(pool, parallel=args.parallel, journal=journal, listener=view.on_event)
+    runner = make_runner(
+        plan,
+        dry_run=args.dry_run,
+        listener=view.on_event,
+        ask_password=_ask_password,
+        parallel=args.parallel,
+        trust_new=args.trust_new_hosts,
+        pool=pool,
+    )
     with view:
-        result = runner.run(phases)
+        return runner.run(phases)
+
+
+def report_run(result, args, plan) -> int:
     if args.json:
         print_json(_result_json(result))
     else:

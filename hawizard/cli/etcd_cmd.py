@@ -12,7 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
+from hawizard.cli.apply_cmd import _print_summary, _result_json, run_phases
+from hawizard.cli.output import (
+    add_run_flags,
+    console,
+    err_console,
+    fail,
+    load_plan,
+    print_json,
+    refused,
+)
 
 ACTIONS = ("snapshot", "add", "remove", "replace", "restore", "backup")
 
@@ -147,9 +156,11 @@ def _progress(quiet: bool):
 
 
 def cmd_change(args: argparse.Namespace) -> int:
-    from hawizard.etcd.membership import BadRequest, ChangeFailed, check_request, finished_before
+    """Input mapping and display only: the workflow is `hawizard.ops.change.change`."""
+    from hawizard.etcd.membership import ChangeFailed, assess
     from hawizard.etcd.quorum_rules import Op
-    from hawizard.planlock import PlanLock, PlanLocked
+    from hawizard.ops import Refused
+    from hawizard.ops.change import ChangeRefused, change
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
@@ -158,42 +169,39 @@ def cmd_change(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     if plan is None:
         return 2
-    try:
-        check_request(plan, op, node, old)
-    except BadRequest as exc:
-        if finished_before(plan, op, node, old):
-            console.print(f"this change had completed already: {exc}")
-            return 0
-        return fail(str(exc), exc.hint)
     command = "hawizard etcd " + " ".join(
         a for a in (args.action, args.plan, old, node) if a is not None
     )
+
+    def on_assessed(assessment) -> None:
+        if not args.json:
+            print_impact(assessment.impact)
+
+    def confirm(impact) -> None:
+        if not args.yes and not _confirm(impact):
+            raise Refused("not confirmed", "pass --yes to change the cluster without asking")
+
+    def check(p, o, n, ol):
+        if not args.json:
+            err_console.print("[dim]checking the cluster…[/]")
+        return assess(p, o, n, ol)
+
     try:
-        with PlanLock(plan.source, command):
-            return _change(plan, op, node, old, args, command)
-    except PlanLocked as exc:
-        return fail(str(exc), "run it again when that change has finished")
-    except ChangeFailed as exc:
-        err_console.print(f"[bold red]failed[/]: {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume this change")
-        return 130
-
-
-def _change(plan, op, node, old, args, command: str) -> int:
-    from hawizard.etcd.membership import MembershipChange, assess, execute
-
-    if not args.json:
-        err_console.print("[dim]checking the cluster…[/]")
-    try:
-        assessment = assess(plan, op, node, old)
-    except OSError as exc:
-        return _no_client_cert(exc, args.plan)
-    impact = assessment.impact
-    if not args.json:
-        print_impact(impact)
-    if not impact.allowed:
+        outcome = change(
+            plan,
+            op,
+            node,
+            old,
+            run=lambda p, phases: run_phases(p, phases, args),
+            command=command,
+            plan_label=args.plan,
+            dry_run=args.dry_run,
+            check=check,
+            on_assessed=on_assessed,
+            confirm=confirm,
+        )
+    except ChangeRefused as exc:
+        impact = exc.impact
         if args.json:
             print_json({"ok": False, "refused": True, "impact": impact.to_json()})
         else:
@@ -201,60 +209,40 @@ def _change(plan, op, node, old, args, command: str) -> int:
             if impact.suggestion:
                 err_console.print(f"  [dim]→[/] {impact.suggestion}", soft_wrap=True)
         return 2
-    if not args.dry_run and not args.yes and not _confirm(impact):
-        return fail("not confirmed", "pass --yes to change the cluster without asking")
-    change = MembershipChange(plan, assessment)
-    problems = change.begin(dry_run=args.dry_run)
-    if problems:
-        for p in problems:
-            err_console.print(f"[red]certificate[/] {p}", highlight=False)
-        return fail(
-            "the local PKI cannot issue the new member's certificates",
-            f"hawizard certs check {args.plan}",
-        )
-    outcome = execute(change, lambda p, phases: _run(p, phases, args), dry_run=args.dry_run)
+    except Refused as exc:
+        return refused(exc, "certificate")
+    except OSError as exc:
+        return _no_client_cert(exc, args.plan)
+    except ChangeFailed as exc:
+        err_console.print(f"[bold red]failed[/]: {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run `{command}` again to resume this change")
+        return 130
+    if outcome.completed_before:
+        console.print(f"this change had completed already: {outcome.completed_before}")
+        return 0
     result, cp_result, cp_note = outcome.etcd, outcome.apiservers, outcome.apiserver_note
+    membership = outcome.change
     if args.json:
-        from hawizard.cli.apply_cmd import _result_json
-
         print_json(
             {
                 "ok": outcome.ok,
                 "dry_run": args.dry_run,
-                "impact": impact.to_json(),
-                "snapshot": change.snapshot.to_json() if change.snapshot else None,
+                "impact": membership.assessment.impact.to_json(),
+                "snapshot": membership.snapshot.to_json() if membership.snapshot else None,
                 "result": _result_json(result),
                 "apiservers": {
                     "note": cp_note,
                     "result": _result_json(cp_result) if cp_result else None,
                 },
-                "warnings": change.warnings,
-                "notes": change.notes,
+                "warnings": membership.warnings,
+                "notes": membership.notes,
             }
         )
     else:
-        _summary(result, change, command, cp_note, cp_result, args)
+        _summary(result, membership, command, cp_note, cp_result, args)
     return 0 if outcome.ok else 1
-
-
-def _run(plan, phases, args):
-    from hawizard.cli.apply_cmd import LiveView, _ask_password
-    from hawizard.journal import Journal
-    from hawizard.remote import HostPool, SudoPassword
-    from hawizard.steps import Runner
-
-    view = LiveView(plan, quiet=args.json)
-    pool = HostPool(
-        plan,
-        dry_run=args.dry_run,
-        trust_new=args.trust_new_hosts,
-        sudo_password=SudoPassword(ask=_ask_password),
-    )
-    runner = Runner(
-        pool, parallel=args.parallel, journal=Journal.for_plan(plan), listener=view.on_event
-    )
-    with view:
-        return runner.run(phases)
 
 
 def print_impact(impact) -> None:
@@ -286,8 +274,6 @@ def _confirm(impact) -> bool:
 
 
 def _summary(result, change, command: str, cp_note: str, cp_result, args) -> None:
-    from hawizard.cli.apply_cmd import _print_summary
-
     if result.ok or result.dry_run:
         _print_summary(result, args)
     else:

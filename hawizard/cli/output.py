@@ -66,6 +66,16 @@ def fail(message: str, hint: str = "") -> int:
     return 2
 
 
+def refused(exc, detail_label: str = "") -> int:
+    """A `hawizard.ops.Refused`: its findings one per line, then the reason and the fix (exit 2)."""
+    from rich.markup import escape
+
+    for d in exc.details:
+        label = f"[red]{detail_label}[/] " if detail_label else ""
+        err_console.print(f"{label}{escape(d)}", highlight=False, soft_wrap=True)
+    return fail(exc.reason, exc.hint)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 

@@ -14,9 +14,9 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 
 from hawizard.cli.output import console, fail, load_plan, print_json
+from hawizard.ops.status import StatusReport, status_round
 
 _STATE_STYLE = {"healthy": "bold green", "degraded": "bold yellow", "quorum_lost": "bold red"}
 
@@ -109,76 +109,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             console.print(render(report, console.width))
         return report.exit_code
     return _watch(round_, args.watch, args.json)
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """One round: etcd's health and the apiservers', probed at the same time."""
-
-    health: object  # ClusterHealth
-    apiservers: tuple  # ApiserverHealth rows, plan order
-    expect_running: bool  # control_plane.start: a staged control plane is not "down"
-    backup: object = None  # BackupAge: the last verified backup (never changes the exit code)
-    balancer: object = None  # BalancerHealth: the endpoint (VIP holder, keepalived, haproxy)
-
-    @property
-    def exit_code(self) -> int:
-        code = self.health.exit_code
-        if self.expect_running and any(not a.ok for a in self.apiservers):
-            code = max(code, 1)
-        if self.balancer is not None:
-            code = max(code, self.balancer.exit_code)
-        return code
-
-    def to_json(self) -> dict:
-        """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
-        readyz, failed_checks, error, latency_ms}, `control_plane_started` and
-        `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
-        or none), age_s, path, every_s, dir}."""
-        data = self.health.to_json()
-        data["apiservers"] = [_apiserver_json(a) for a in self.apiservers]
-        data["control_plane_started"] = self.expect_running
-        data["exit_code"] = self.exit_code
-        if self.backup is not None:
-            data["last_verified_backup"] = self.backup.to_json()
-        if self.balancer is not None:
-            data["load_balancer"] = self.balancer.to_json()
-        return data
-
-
-def _apiserver_json(a) -> dict:
-    return {
-        "node": a.node,
-        "url": a.url,
-        "state": a.state.value,
-        "livez": a.livez,
-        "readyz": a.readyz,
-        "failed_checks": list(a.failed_checks),
-        "error": a.error,
-        "latency_ms": a.latency_ms,
-    }
-
-
-def status_round(plan, timeout: float | None, **kwargs) -> StatusReport:
-    """etcd members and apiservers probed concurrently: the slower bounds the round."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from hawizard.balancer.probe import probe_balancer
-    from hawizard.control_plane.probe import probe_apiservers
-    from hawizard.etcd import probe
-
-    budget = plan.etcd.probe_timeout if timeout is None else timeout
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        masters = pool.submit(probe_apiservers, plan, timeout=budget)
-        endpoint = pool.submit(probe_balancer, plan, timeout=max(budget, 1.0))
-        health = probe.cluster_health(plan, timeout, **kwargs)
-        apiservers = tuple(masters.result())
-        balancer = endpoint.result()
-    from hawizard.etcd.backup import plan_backup_age
-
-    return StatusReport(
-        health, apiservers, plan.control_plane.start, plan_backup_age(plan), balancer
-    )
 
 
 def _watch(round_, every: float, as_json: bool) -> int:

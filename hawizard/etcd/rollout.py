@@ -89,7 +89,13 @@ class EtcdRollout:
         return phases
 
     def setup_phases(self) -> list[Phase]:
-        """Preflight up to a started member: what a joining member needs, too.
+        """Preflight up to a started member: what a joining member needs, too."""
+        return [*self.prepare_phases(), *self.start_phases()]
+
+    def prepare_phases(self) -> list[Phase]:
+        """Everything before etcd starts: preflight, the bootstrap decision, install (binaries,
+        certificates, configuration, unit). A joining member is added to the cluster between
+        these and `start_phases` (the membership change asks for them by name).
 
         For an upload install the binaries' version is checked against the plan here, before
         anything runs, and their gzip copies are made in the background meanwhile."""
@@ -103,8 +109,11 @@ class EtcdRollout:
             Phase("etcd preflight", [self._preflight_step(m) for m in ms]),
             Phase("etcd bootstrap or join", [self._decide_step()]),
             Phase("etcd install", [s for m in ms for s in self._install_steps(m)]),
-            Phase("etcd start", [self._start_step(m) for m in ms]),
         ]
+
+    def start_phases(self) -> list[Phase]:
+        """Start etcd on the members (a new cluster's members all at once)."""
+        return [Phase("etcd start", [self._start_step(m) for m in self.members])]
 
     # --- preflight -----------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ class WizardApp(App[int]):
         self.apiserver_probe = apiserver_probe
         # The endpoint (VIP holder, keepalived, haproxy, TCP); None: `hawizard.balancer.probe`.
         self.balancer_probe = balancer_probe
-        # Day 2: what SSH shows about a node to add; None: `hawizard.etcd.members.assess`'s own.
+        # Day 2: what SSH shows about a node to add; None: `membership.assess`'s own.
         self.target_probe = target_probe
         # The production checklist; None: `hawizard.ops.check.run_check` (SSH + HTTPS).
         self.readiness_check = readiness_check

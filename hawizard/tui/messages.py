@@ -190,7 +190,7 @@ class HostKeyUnknown(WorkerMessage, bubble=False):
 
 
 class ChangeChecked(WorkerMessage, bubble=False):
-    """`hawizard.etcd.members.assess` answered for `request` (op, node, old): an `Assessment`,
+    """`hawizard.etcd.membership.assess` answered for `request` (op, node, old): an `Assessment`,
     or `error` (and `hint`) when the request could not be judged at all."""
 
     def __init__(
@@ -198,13 +198,13 @@ class ChangeChecked(WorkerMessage, bubble=False):
     ) -> None:
         super().__init__()
         self.request = request
-        self.assessment = assessment  # hawizard.etcd.members.Assessment | None
+        self.assessment = assessment  # hawizard.etcd.membership.Assessment | None
         self.error = error
         self.hint = hint
 
 
 class ChangeDone(WorkerMessage, bubble=False):
-    """`members.execute` returned: `outcome` is a `ChangeOutcome`, `change` the
+    """`ops.change.change` returned: `outcome` is a `ChangeOutcome`, `change` the
     `MembershipChange` (its `plan_after`, `snapshot`, `warnings`, `notes`)."""
 
     def __init__(self, outcome: Any, change: Any) -> None:

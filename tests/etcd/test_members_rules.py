@@ -332,12 +332,12 @@ def plan_file(tmp_path, port: int = 1) -> Plan:
 
 
 def test_a_second_change_is_refused_while_one_is_unfinished(tmp_path):
-    from hawizard.etcd.membership import PendingChange, _write_pending, assess
+    from hawizard.etcd.membership import PendingChange, assess, write_pending
 
     plan = plan_file(tmp_path)
     members = listing(["m1", "m2", "m3"])
     health = build(plan, [result(n, members) for n in ("m1", "m2", "m3")])
-    _write_pending(plan.source, PendingChange("abc", "add", "m4", None, "2030-01-01T00:00:00"))
+    write_pending(plan.source, PendingChange("abc", "add", "m4", None, "2030-01-01T00:00:00"))
     other = assess(plan, "remove", "m2", health=health)
     assert not other.allowed and "has not finished" in other.impact.reason
     assert other.impact.suggestion.startswith("hawizard etcd add ")
@@ -350,15 +350,15 @@ def test_a_second_change_is_refused_while_one_is_unfinished(tmp_path):
 def test_a_remove_that_wrote_the_plan_but_died_is_recognised(tmp_path):
     from hawizard.etcd.membership import (
         PendingChange,
-        _write_pending,
         finished_before,
         pending_path,
         without_member,
+        write_pending,
     )
     from hawizard.plan import dump, load
 
     plan = plan_file(tmp_path)
-    _write_pending(plan.source, PendingChange("abc", "remove", "m3", None, "2030-01-01T00:00:00"))
+    write_pending(plan.source, PendingChange("abc", "remove", "m3", None, "2030-01-01T00:00:00"))
     assert not finished_before(plan, Op.REMOVE, "m3")  # the plan still lists it
     dump(without_member(plan, "m3"), plan.source)
     assert finished_before(load(plan.source), Op.REMOVE, "m3")

@@ -111,3 +111,91 @@ def test_control_plane_summary_names_masters_endpoint_and_targets():
 def test_control_plane_summary_survives_an_invalid_endpoint():
     plan = Plan(nodes=(Node("m1", "10.1.2.11"),), cluster=Cluster(control_plane_endpoint="nope"))
     assert "'nope' (not HOST:PORT, see Nodes)" in control_plane_summary(plan)
+
+
+# --- the wizard's rollouts go through `hawizard.ops.apply`, lock and refusals included --------
+
+
+def _unreachable_plan(tmp_path) -> Plan:
+    from hawizard.plan import dump
+
+    plan = Plan(
+        nodes=(
+            Node("infra0", "127.0.0.1", (Role.ETCD,), SSH("root", closed_port(), str(tmp_path))),
+        ),
+        cluster=Cluster(name="t", known_hosts=str(tmp_path / "known_hosts")),
+        pki=PKISettings(dir=str(tmp_path / "pki")),
+        source=tmp_path / "plan.toml",
+    )
+    dump(plan, tmp_path / "plan.toml")
+    return plan
+
+
+async def _refused_run(app, key: str) -> str:
+    """Press `key` on the rollout screen; the status line once the worker has given up."""
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, EtcdScreen)
+        await pilot.press(key)
+        deadline = time.monotonic() + 60
+        await pilot.pause(0.2)
+        while screen.running:
+            assert time.monotonic() < deadline, "the refusal did not come in time"
+            await pilot.pause(0.1)
+        await pilot.pause()
+        assert screen.result is None  # nothing ran
+        assert not screen.rows  # no node row: no phase started
+        panel = "\n".join(str(w.render()) for w in screen.query(Static) if w.display)
+        return str(screen.query_one("#run-status").render()) + "\n" + panel
+
+
+async def test_rollout_is_refused_while_another_process_holds_the_plan_lock(tmp_path):
+    import subprocess
+    import sys
+
+    plan = _unreachable_plan(tmp_path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from hawizard.planlock import PlanLock; "
+            "PlanLock(sys.argv[1], sys.argv[2]).acquire(); print('held', flush=True); "
+            "sys.stdin.read()",
+            str(plan.source),
+            "hawizard etcd add plan.toml infra3",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        text = await _refused_run(make_app(plan, plan.source, start="etcd"), "ctrl+r")
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    assert "plan.toml is being changed by `hawizard etcd add plan.toml infra3`" in text
+    assert f"pid {holder.pid}" in text  # the holder, named
+    assert "run it again when that command has finished" in text
+
+
+async def test_rollout_is_refused_during_an_unfinished_membership_change(tmp_path):
+    from hawizard.etcd.membership import PendingChange, write_pending
+
+    plan = _unreachable_plan(tmp_path)
+    write_pending(plan.source, PendingChange("abc", "add", "infra3", None, "2030-01-01T00:00:00"))
+    text = await _refused_run(make_app(plan, plan.source, start="etcd"), "ctrl+r")
+    assert "a membership change is unfinished: add infra3" in text
+    assert "finish it first: `hawizard etcd add" in text
+
+
+async def test_dry_run_needs_no_lock(tmp_path):
+    """A dry run changes nothing, so it runs while another command holds the plan."""
+    from hawizard.planlock import PlanLock
+
+    plan = _unreachable_plan(tmp_path)
+    app = make_app(plan, plan.source, start="etcd")
+    with PlanLock(plan.source, "hawizard etcd add plan.toml infra3"):
+        async with app.run_test(size=SIZE) as pilot:
+            await run_until_finished(pilot, "ctrl+d")
+            assert app.screen.result.dry_run

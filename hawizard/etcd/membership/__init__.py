@@ -1,45 +1,47 @@
-"""Day 2 membership changes of the etcd cluster (moved here from `hawizard.etcd.members`)."""
+"""Day 2 membership changes of the etcd cluster: the record of the change in flight (`record`),
+judging a request (`assess`), pure plan and config edits (`plan_edits`), and the change as
+phases for the engine (`phases`). Running one, with the plan lock and the apiservers'
+follow-up, is `hawizard.ops.change`: etcd never reaches into the control plane.
+"""
 
-from hawizard.etcd.membership.phases import (
+from hawizard.etcd.membership.assess import (
     Assessment,
     BadRequest,
-    ChangeFailed,
-    ChangeOutcome,
-    MembershipChange,
-    PendingChange,
-    _write_pending,
-    apiserver_phases,
     assess,
     check_request,
+    finished_before,
+    plan_label,
+    target_state,
+)
+from hawizard.etcd.membership.phases import MembershipChange
+from hawizard.etcd.membership.plan_edits import view_plan, with_membership, without_member
+from hawizard.etcd.membership.record import (
+    ChangeFailed,
+    PendingChange,
     clear_pending,
     command_for,
-    execute,
-    finished_before,
     pending_path,
     read_pending,
-    view_plan,
-    with_membership,
-    without_member,
+    write_pending,
 )
 
 __all__ = [
     "Assessment",
     "BadRequest",
     "ChangeFailed",
-    "ChangeOutcome",
     "MembershipChange",
     "PendingChange",
-    "_write_pending",
-    "apiserver_phases",
     "assess",
     "check_request",
     "clear_pending",
     "command_for",
-    "execute",
     "finished_before",
     "pending_path",
+    "plan_label",
     "read_pending",
+    "target_state",
     "view_plan",
     "with_membership",
     "without_member",
+    "write_pending",
 ]

@@ -1,8 +1,7 @@
-"""Day 2: add, remove and replace etcd members without losing quorum.
+"""Day 2: add, remove and replace etcd members without losing quorum, as phases of steps.
 
-A change is judged first (`assess`: a probe round, SSH facts about the node to add, the pure
-rules of `quorum_rules`), then run as phases of steps on the engine, so progress, dry run and
-the journal work as in `hawizard apply`:
+A change is judged first (`assess`), then run as phases on the engine, so progress, dry run
+and the journal work as in `hawizard apply`:
 
 - add NODE:      snapshot · preflight, install, certificates, configuration (joining as
                  `existing`, its initial-cluster = the members plus itself) · `member add` as a
@@ -15,60 +14,52 @@ the journal work as in `hawizard apply`:
                  adding first to 3 members with one dead would need 3 of 4). O == N re-adds a
                  member whose data dir was lost, as a new member, never restarted with `new`.
 
-One change at a time: the caller holds the plan lock (`hawizard.planlock`), and the change in
-flight is recorded in `<plan stem>.change.json` until it completes, so a second, different
-change is refused and the same command resumes an interrupted one. `member add` is a `once`
-journal step keyed by node, peer URL and change id, and it is idempotent by state too: a
-member list that already holds the node's peer URL is reused, never added twice.
+One change at a time: the caller holds the plan lock (`hawizard.planlock`; `hawizard.ops.change`
+does), and the change in flight is recorded (`record`) until it completes. `member add` is a
+`once` journal step keyed by node, peer URL and change id, and it is idempotent by state too:
+a member list that already holds the node's peer URL is reused, never added twice.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hawizard.etcd import render
 from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, GatewayUnreachable, targets_for
-from hawizard.etcd.quorum_rules import ChangeImpact, Op, TargetState, plan_change
+from hawizard.etcd.membership.assess import Assessment, peer_url_of, plan_label
+from hawizard.etcd.membership.plan_edits import (
+    in_plan_order,
+    view_plan,
+    with_membership,
+    without_member,
+)
+from hawizard.etcd.membership.record import (
+    ChangeFailed,
+    PendingChange,
+    clear_pending,
+    command_for,
+    write_pending,
+)
+from hawizard.etcd.quorum_rules import Op
 from hawizard.etcd.rollout import EtcdRollout
 from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.health import ClusterHealth
-from hawizard.plan import Node, Plan, Role
-from hawizard.remote import ConnectError, Host, Timeouts
-from hawizard.steps import Phase, RunResult, Step
-
-__all__ = [
-    "Assessment",
-    "BadRequest",
-    "ChangeFailed",
-    "ChangeOutcome",
-    "MembershipChange",
-    "PendingChange",
-    "apiserver_phases",
-    "assess",
-    "check_request",
-    "clear_pending",
-    "command_for",
-    "execute",
-    "finished_before",
-    "pending_path",
-    "read_pending",
-    "view_plan",
-]
+from hawizard.plan import Node, Plan
+from hawizard.remote import ConnectError
+from hawizard.steps import Phase, Step
 
 HEALTH_TIMEOUT = 120.0  # seconds for the cluster to settle after a change
 CATCH_UP_TIMEOUT = 300.0  # seconds a learner may take to catch up before promote gives up
 RECONFIG_RETRY = 30.0  # etcd refuses reconfiguration until every voter was connected for 5 s
-TARGET_TIMEOUTS = Timeouts(connect=5, banner=5, auth=5, command=30)
 # etcd answers that mean "not yet", not "no".
 _TRANSIENT = (
     "in sync with leader",
@@ -78,244 +69,6 @@ _TRANSIENT = (
     "no leader",
     "not enough started members",
 )
-
-
-class BadRequest(Exception):
-    """The request does not fit the plan (exit 2); `hint` says how to fix it."""
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.hint = hint
-
-
-class ChangeFailed(Exception):
-    pass
-
-
-# --- the change in flight ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PendingChange:
-    """The change that was started and has not completed yet (`<plan stem>.change.json`)."""
-
-    id: str
-    op: str
-    node: str
-    old: str | None
-    started: str
-    snapshot: dict | None = None
-
-    def same(self, op: Op, node: str, old: str | None) -> bool:
-        return self.op == op.value and self.node == node and self.old == old
-
-    def command(self, plan_label: str) -> str:
-        return command_for(Op(self.op), self.node, self.old, plan_label)
-
-
-def command_for(op: Op, node: str, old: str | None, plan_label: str) -> str:
-    if op is Op.REPLACE:
-        return f"hawizard etcd replace {plan_label} {old} {node}"
-    return f"hawizard etcd {op.value} {plan_label} {node}"
-
-
-def pending_path(plan_path: Path) -> Path:
-    return plan_path.with_name(f"{plan_path.stem}.change.json")
-
-
-def read_pending(plan_path: Path | None) -> PendingChange | None:
-    if plan_path is None:
-        return None
-    path = pending_path(plan_path)
-    if not path.exists():
-        return None
-    try:
-        return PendingChange(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError) as exc:
-        raise ChangeFailed(
-            f"{path}: unreadable record of an unfinished membership change ({exc}); check "
-            "`hawizard status` and remove the file only when no change is in flight"
-        ) from None
-
-
-def _write_pending(plan_path: Path, pending: PendingChange) -> None:
-    path = pending_path(plan_path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(pending), f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def clear_pending(plan_path: Path) -> None:
-    pending_path(plan_path).unlink(missing_ok=True)
-
-
-# --- checking a request -----------------------------------------------------------------------
-
-
-def check_request(plan: Plan, op: Op, node: str, old: str | None = None) -> None:
-    """Raise `BadRequest` when the plan does not describe the change (before any probe)."""
-    names = {n.name for n in plan.nodes}
-    label = _label(plan)
-
-    def need_etcd(name: str, what: str) -> None:
-        if name not in names:
-            raise BadRequest(
-                f"{name} is not a node of {label}",
-                f"add it to the plan's nodes with the etcd role first ({what})",
-            )
-        if not plan.node(name).is_etcd:
-            raise BadRequest(
-                f"{name} has no etcd role in {label}",
-                f'add "etcd" to its roles in the plan first ({what})',
-            )
-
-    if op is Op.ADD:
-        need_etcd(node, "the plan describes the cluster you want")
-    elif op is Op.REMOVE:
-        need_etcd(node, "hawizard needs its address to stop etcd there")
-    else:
-        if not old:
-            raise BadRequest("replace needs OLD and NEW")
-        need_etcd(old, "hawizard needs its address to stop etcd there")
-        need_etcd(node, "the plan describes the cluster you want")
-    if plan.source is None:
-        raise BadRequest("the plan has no file: a membership change records its progress there")
-
-
-def finished_before(plan: Plan, op: Op, node: str, old: str | None = None) -> bool:
-    """True (and the record cleared) when this remove/replace already wrote the plan but
-    stopped before clearing its in-flight record, so running it again finds nothing to do."""
-    pending = read_pending(plan.source)
-    if op is Op.ADD or pending is None or not pending.same(op, node, old):
-        return False
-    gone = node if op is Op.REMOVE else old
-    if any(n.name == gone and n.is_etcd for n in plan.nodes):
-        return False
-    assert plan.source is not None
-    clear_pending(plan.source)
-    return True
-
-
-def _label(plan: Plan) -> str:
-    if plan.source is None:
-        return "PLAN"
-    try:
-        return str(plan.source.relative_to(Path.cwd()))
-    except ValueError:
-        return str(plan.source)
-
-
-def _peer(plan: Plan, name: str | None) -> str:
-    return render.peer_url(plan, plan.node(name)) if name else ""
-
-
-# --- assessing --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Assessment:
-    impact: ChangeImpact
-    health: ClusterHealth
-    pending: PendingChange | None
-    target: TargetState | None
-
-    @property
-    def allowed(self) -> bool:
-        return self.impact.allowed
-
-
-def target_state(plan: Plan, name: str) -> TargetState:
-    """Reachable over SSH? Etcd data in its data dir? (read-only, short timeouts)"""
-    data = plan.etcd.data_dir.rstrip("/") + "/member"
-    try:
-        with Host.from_plan(plan, name, timeouts=TARGET_TIMEOUTS) as host:
-            r = host.probe(f"[ -d {shlex.quote(data)} ] && echo data=1 || echo data=0")
-    except Exception as exc:  # any way of not reaching it is an answer here
-        return TargetState(reachable=False, error=str(exc).splitlines()[0])
-    if r.exited != 0:
-        return TargetState(reachable=False, error=(r.stderr.strip() or "probe failed")[-200:])
-    return TargetState(reachable=True, has_data="data=1" in r.stdout)
-
-
-def assess(
-    plan: Plan,
-    op: Op | str,
-    node: str,
-    old: str | None = None,
-    *,
-    health: ClusterHealth | None = None,
-    target: TargetState | None = None,
-    check_target: bool = True,
-) -> Assessment:
-    """Judge a change now: the dashboard's confirmation dialog and the CLI both start here.
-
-    Probes the cluster (unless `health` is given) and, for an add, the node over SSH (unless
-    `target` is given or `check_target` is False). Raises `BadRequest` for a request the
-    plan does not describe; a refusal is an `Assessment` whose `impact.allowed` is False.
-    """
-    op = Op(op)
-    check_request(plan, op, node, old)
-    label = _label(plan)
-    pending = read_pending(plan.source)
-    resuming = pending is not None and pending.same(op, node, old)
-    abandoning = (
-        pending is not None
-        and not resuming
-        and op is Op.REMOVE
-        and pending.op in (Op.ADD.value, Op.REPLACE.value)
-        and pending.node == node
-    )
-    if health is None:
-        from hawizard.etcd.probe import cluster_health
-
-        health = cluster_health(plan)
-    if op is not Op.REMOVE and target is None and check_target:
-        target = target_state(plan, node)
-    impact = plan_change(
-        health,
-        op,
-        node,
-        old=old,
-        peer_url=_peer(plan, node),
-        old_peer_url=_peer(plan, old),
-        target=target,
-        resuming=resuming,
-        plan_path=label,
-    )
-    if pending is not None and not resuming and not abandoning:
-        impact = replace(
-            impact,
-            allowed=False,
-            reason=f"an earlier change has not finished: {pending.command(label)} (started "
-            f"{pending.started}); one change at a time",
-            suggestion=pending.command(label) + "  (run it again to finish it)",
-        )
-    return Assessment(impact, health, pending if resuming else None, target)
-
-
-# --- the change -------------------------------------------------------------------------------
-
-
-def view_plan(plan: Plan, members: Sequence[str]) -> Plan:
-    """The plan as the probes should see a given membership: only `members` keep the etcd
-    role, so "converged" means exactly these members, healthy."""
-    keep = set(members)
-    nodes = tuple(
-        n if not n.is_etcd or n.name in keep else replace(n, roles=_without_etcd(n.roles))
-        for n in plan.nodes
-    )
-    return plan.with_nodes(nodes)
-
-
-def _without_etcd(roles: tuple[Role, ...]) -> tuple[Role, ...]:
-    return tuple(r for r in roles if r is not Role.ETCD)
-
-
-def _in_plan_order(plan: Plan, names: set[str]) -> tuple[Node, ...]:
-    return tuple(n for n in plan.nodes if n.name in names)
 
 
 @dataclass
@@ -343,20 +96,20 @@ class MembershipChange:
         self.op = impact.op
         self.node = impact.node
         self.old = impact.old
-        self.label = _label(self.plan)
+        self.label = plan_label(self.plan)
         pending = self.assessment.pending
         self.change_id = self.change_id or (pending.id if pending else uuid.uuid4().hex[:12])
         self._pending = pending
         rows = self.assessment.health.members
         now = {m.name for m in rows if m.in_plan and m.in_cluster}
-        mine = _peer(self.plan, self.node)
+        mine = peer_url_of(self.plan, self.node)
         if any(mine in m.peer_urls for m in rows if not m.in_plan):
             now.add(self.node)  # an added learner that has not started yet
-        self.members_now = _in_plan_order(self.plan, now)
+        self.members_now = in_plan_order(self.plan, now)
         leaving = self.node if self.op is Op.REMOVE else self.old
         self.leaving = leaving if leaving in now else None
         remaining = now - {leaving} if leaving else set(now)
-        self.members_after = _in_plan_order(
+        self.members_after = in_plan_order(
             self.plan, remaining if self.op is Op.REMOVE else remaining | {self.node}
         )
         healthy = {m.name for m in rows if m.in_plan and m.healthy and not m.is_learner}
@@ -389,7 +142,7 @@ class MembershipChange:
                 old=self.old,
                 started=datetime.now(UTC).isoformat(timespec="seconds"),
             )
-            _write_pending(self.plan.source, self._pending)
+            write_pending(self.plan.source, self._pending)
         return problems
 
     def finish(self, ok: bool) -> None:
@@ -433,7 +186,7 @@ class MembershipChange:
             self.snapshot = info
             if info is not None and self._pending is not None and self.plan.source is not None:
                 self._pending = replace(self._pending, snapshot=info.to_json())
-                _write_pending(self.plan.source, self._pending)
+                write_pending(self.plan.source, self._pending)
 
         return Step(source.name, "snapshot before the change", check, apply)
 
@@ -552,13 +305,11 @@ class MembershipChange:
             membership=joined,
             health_timeout=self.health_timeout,
         )
-        setup = rollout.setup_phases()
-        at = next(i for i, p in enumerate(setup) if p.title == "etcd start")
         others = tuple(n for n in joined if n.name != node.name)
         return [
-            *setup[:at],
+            *rollout.prepare_phases(),
             Phase("etcd member add", [self._member_add_step(node)]),
-            *setup[at:],
+            *rollout.start_phases(),
             Phase("etcd promote", [self._promote_step(node)]),
             Phase("etcd health", [self._wait_converged_step(joined)]),
             Phase("etcd membership", [self._membership_step(m, joined) for m in others]),
@@ -691,31 +442,6 @@ class MembershipChange:
         return Step(None, f"plan: {gone} is no longer an etcd member", check, apply)
 
 
-def without_member(plan: Plan, name: str) -> Plan:
-    """The plan with `name`'s etcd role dropped, and the node itself if it had no other."""
-    nodes = []
-    for n in plan.nodes:
-        if n.name == name:
-            roles = _without_etcd(n.roles)
-            if not roles:
-                continue
-            n = replace(n, roles=roles)
-        nodes.append(n)
-    return plan.with_nodes(tuple(nodes))
-
-
-def with_membership(text: str, line: str) -> str:
-    """Config text with its `initial-cluster:` line replaced and the state `existing`."""
-    out = []
-    for row in text.splitlines():
-        if row.startswith("initial-cluster:"):
-            row = line
-        elif row.startswith("initial-cluster-state:"):
-            row = f"initial-cluster-state: {json.dumps(render.ClusterState.EXISTING.value)}"
-        out.append(row)
-    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
-
-
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -763,92 +489,3 @@ def _wait_until(
 def _say(target, line: str) -> None:
     if target.on_output is not None:
         target.on_output(line)
-
-
-# --- the apiservers -----------------------------------------------------------------------------
-
-
-def apiserver_phases(plan: Plan) -> tuple[list[Phase], str]:
-    """Phases that give every deployed kube-apiserver the plan's `--etcd-servers`, restarting
-    one master at a time (the control-plane rollout), and a sentence saying what they do —
-    or no phases and why there is nothing to update."""
-    masters = plan.control_plane_nodes
-    if not masters:
-        return [], "the plan has no control-plane nodes: no apiserver to update"
-    try:
-        from hawizard.control_plane.render import FILES
-        from hawizard.control_plane.rollout import ControlPlaneRollout
-    except ImportError:
-        return [], "this hawizard has no control-plane module: no apiserver updated"
-    unit = FILES.unit("kube-apiserver")
-    deployed, unknown = [], []
-    for m in masters:
-        try:
-            with Host.from_plan(plan, m, timeouts=TARGET_TIMEOUTS) as host:
-                if host.exists(unit):
-                    deployed.append(m)
-        except Exception:
-            unknown.append(m.name)
-    tail = f" ({', '.join(unknown)} unreachable: `hawizard apply` later)" if unknown else ""
-    if not deployed:
-        return [], (
-            "no kube-apiserver is deployed on the masters yet: `hawizard apply` gives them "
-            "the new member list" + tail
-        )
-    try:
-        phases = ControlPlaneRollout(plan, masters=tuple(deployed)).phases()
-    except Exception as exc:
-        return [], f"apiservers not updated ({exc}); run `hawizard apply` after fixing it"
-    names = ", ".join(m.name for m in deployed)
-    return phases, f"--etcd-servers updated on {names}, one master at a time{tail}"
-
-
-def _apiserver_outcome(plan: Plan, result: RunResult, note: str) -> str:
-    if not result.ok:
-        return note.replace("updated on", "update failed on", 1)
-    if result.count("changed") == 0:
-        return "every apiserver already names the current members"
-    if not plan.control_plane.start:
-        return note + " (control_plane.start = false: units written, services not started)"
-    return note
-
-
-# --- running a change ---------------------------------------------------------------------------
-
-
-@dataclass
-class ChangeOutcome:
-    etcd: RunResult
-    apiservers: RunResult | None = None
-    apiserver_note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.etcd.ok and (self.apiservers is None or self.apiservers.ok)
-
-
-def execute(
-    change: MembershipChange,
-    run: Callable[[Plan, list[Phase]], RunResult],
-    *,
-    dry_run: bool = False,
-) -> ChangeOutcome:
-    """Run an allowed change with `run(plan, phases)` (the caller's Runner, with its journal,
-    listener and dry-run mode), then, when the membership changed for real, the apiservers'
-    update. The caller holds the plan lock and has called `change.begin()`.
-
-    The CLI and the dashboard both use this, so they cannot drift apart."""
-    result = run(change.plan, change.phases())
-    if not result.ok or dry_run:
-        return ChangeOutcome(result)
-    change.finish(True)
-    after = change.plan_after
-    if after is None:
-        from hawizard.plan import load
-
-        after = load(change.plan.source) if change.plan.source else change.plan
-    phases, note = apiserver_phases(after)
-    if not phases:
-        return ChangeOutcome(result, None, note)
-    cp = run(after, phases)
-    return ChangeOutcome(result, cp, _apiserver_outcome(after, cp, note))

@@ -5,7 +5,6 @@ run live exactly like the etcd step."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -75,6 +74,7 @@ def control_plane_summary(plan: Plan) -> str:
 
 class ControlPlaneScreen(RolloutScreen):
     STEP = "control-plane"
+    ONLY = "control-plane"
     WHAT = "control-plane rollout"
 
     def compose_intro(self) -> ComposeResult:
@@ -144,8 +144,3 @@ class ControlPlaneScreen(RolloutScreen):
         if updated.load_balancer.nodes != self.plan.load_balancer.nodes:
             self.set_plan(updated)
             self.show_balancer_problems()
-
-    def phases_for(self, plan: Plan) -> list[Any]:
-        from hawizard.ops.phases import control_plane_phases
-
-        return control_plane_phases(plan)

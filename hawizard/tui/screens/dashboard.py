@@ -1,6 +1,6 @@
 """Dashboard: the etcd cluster's health, live, without ever blocking a key press.
 
-Polling follows Dolphie: a thread worker runs one probe round (`hawizard.etcd.probe`), posts
+Polling follows Dolphie: a thread worker runs one probe round (`hawizard.ops.status`), posts
 the `ClusterHealth`, and only then is a one-shot timer armed for the next round, so rounds
 never overlap and a slow round delays the next one instead of stacking up. Tables are keyed by
 member and certificate name; a refresh updates only the cells whose value changed, inside one
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -328,16 +327,15 @@ class DashboardScreen(Screen):
     def probe_round(
         self, plan: Plan, probe: Probe, api_probe: ApiProbe, lb_probe: Callable[[Plan], Any]
     ) -> None:
+        from hawizard.ops.status import status_round
+
         if not plan.etcd_nodes:
             self.post_message(HealthFailed("the plan has no etcd node", "add some on Nodes"))
             return
-        # the masters are asked alongside etcd: a round lasts as long as its slowest probe
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="apiserver-probe")
-        apis = pool.submit(api_probe, plan) if plan.control_plane_nodes else None
-        lbs = pool.submit(lb_probe, plan)
-        pool.shutdown(wait=False)
         try:
-            health = probe(plan)
+            report = status_round(
+                plan, etcd_probe=probe, apiserver_probe=api_probe, balancer_probe=lb_probe
+            )
         except (OSError, ValueError) as exc:
             self.post_message(
                 HealthFailed(
@@ -351,23 +349,8 @@ class DashboardScreen(Screen):
             log.exception("probe round failed")
             self.post_message(HealthFailed(f"probe round failed: {exc}"))
             return
-        try:
-            apiservers = apis.result() if apis is not None else []
-        except Exception:
-            log.exception("apiserver probe failed")
-            apiservers = []
-        try:
-            from hawizard.etcd.backup import plan_backup_age
-
-            self.backup_age = plan_backup_age(plan)
-        except OSError:
-            log.exception("reading the backup folder failed")
-        try:
-            balancer = lbs.result()
-        except Exception:
-            log.exception("load-balancer probe failed")
-            balancer = None
-        self.post_message(HealthChecked(health, apiservers, balancer))
+        self.backup_age = report.backup
+        self.post_message(HealthChecked(report.health, list(report.apiservers), report.balancer))
 
     def on_health_checked(self, message: HealthChecked) -> None:
         self._polling = False

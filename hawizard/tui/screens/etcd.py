@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import Static
@@ -36,6 +34,7 @@ def etcd_summary(plan: Plan) -> str:
 
 class EtcdScreen(RolloutScreen):
     STEP = "etcd"
+    ONLY = "etcd"
     WHAT = "etcd rollout"
 
     def compose_intro(self) -> ComposeResult:
@@ -43,8 +42,3 @@ class EtcdScreen(RolloutScreen):
 
     def show_intro(self) -> None:
         self.query_one("#etcd-summary", Static).update(Content(etcd_summary(self.plan)))
-
-    def phases_for(self, plan: Plan) -> list[Any]:
-        from hawizard.etcd.rollout import etcd_phases
-
-        return etcd_phases(plan)

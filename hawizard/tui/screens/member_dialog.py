@@ -1,7 +1,7 @@
 """Confirm one etcd membership change: quorum and failure tolerance now and after, or why not.
 
 The numbers appear at once from `quorum_rules.plan_change` on the dashboard's latest probe
-round; a thread worker then runs the full check (`members.assess`: a fresh probe round, the
+round; a thread worker then runs the full check (`membership.assess`: a fresh probe round, the
 node to add over SSH, an unfinished earlier change) and its verdict replaces them. Only an
 allowed verdict from that full check can be confirmed, with the button or `y`; a refusal shows
 the reason and the command to run instead, with "Close" as the only way out. Escape cancels.
@@ -45,7 +45,7 @@ def checker(
     probe: Callable[[Plan], ClusterHealth],
     target_probe: Callable[[Plan, str], TargetState] | None = None,
 ) -> Check:
-    """The full check, as the CLI makes it (`members.assess`), with the dashboard's probe for
+    """The full check, as the CLI makes it (`membership.assess`), with the dashboard's probe for
     the fresh round; `target_probe` replaces the SSH look at the node (None: assess's own).
 
     A change works from the plan file (its lock, journal and in-flight record live next to
@@ -79,7 +79,7 @@ def checker(
 
 
 def what_happens(op: Op, node: str, old: str | None) -> list[str]:
-    """The sequence `hawizard.etcd.members` runs, in the operator's words."""
+    """The sequence `hawizard.ops.change` runs, in the operator's words."""
     first = ["a snapshot of the cluster is taken and verified on this machine first"]
     join = [
         f"{node} gets etcd, its certificates and its config, joins as a learner "

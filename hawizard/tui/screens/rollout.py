@@ -1,8 +1,10 @@
 """What the etcd and control-plane steps share: run the engine's phases and show them live.
 
-The screen builds nothing itself: a subclass names the engine function that turns the plan
-into phases; a thread worker creates the local certificates (as `hawizard apply` does), runs
-the phases with `hawizard.steps.Runner`, and forwards every runner event as a message. A row
+The screen builds nothing itself: a subclass names its part of the plan (`ONLY`), and a thread
+worker calls `hawizard.ops.apply.apply` as `hawizard apply --only` does (certificates, the
+plan lock, the unfinished-change check, the phases), forwarding every runner event as a
+message. A refusal (another process holds the plan, a membership change is unfinished, the
+local PKI does not match) is shown with its reason and fix instead of a run. A row
 per node shows its current step and progress, the log streams step output, and a failure
 panel says which node and step failed, its last output, and how to resume. A dry run uses the
 same runner with recording hosts and lists, per host, what would have been done.
@@ -39,17 +41,6 @@ from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 log = logging.getLogger(__name__)
 
 
-def ensure_certificates(plan: Plan) -> list[str]:
-    """Make the local PKI match the plan before anything is copied; what must stop the run."""
-    from hawizard import pki
-
-    return [
-        f"{o.name}: {'; '.join(o.problems) or o.status.value}"
-        for o in pki.create(plan)
-        if o.is_failure
-    ]
-
-
 class RolloutScreen(WizardScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         *WizardScreen.BINDINGS,
@@ -58,6 +49,7 @@ class RolloutScreen(WizardScreen):
         Binding("escape", "cancel", "Cancel", show=False),
     ]
     WHAT = "rollout"  # for messages: "etcd rollout"
+    ONLY = "etcd"  # which phases of `hawizard apply` this step runs (`ops.apply.ONLY`)
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,9 +58,6 @@ class RolloutScreen(WizardScreen):
         self.result: Any = None
 
     # --- what subclasses provide ----------------------------------------------------------
-
-    def phases_for(self, plan: Plan) -> list[Any]:
-        raise NotImplementedError
 
     def compose_intro(self) -> ComposeResult:
         yield from ()
@@ -134,7 +123,7 @@ class RolloutScreen(WizardScreen):
         self.run_view.reset()
         what = "dry run" if dry_run else self.WHAT
         self.status(Mark.RUN, f"{what}: making certificates and building the steps…")
-        self.run_phases(self.plan, dry_run, self.phases_for, poster(self), password_asker(self.app))
+        self.run_phases(self.plan, dry_run, poster(self), password_asker(self.app))
 
     def set_buttons(self) -> None:
         self.query_one("#run", Button).disabled = self.running
@@ -146,27 +135,38 @@ class RolloutScreen(WizardScreen):
         self,
         plan: Plan,
         dry_run: bool,
-        build: Callable[[Plan], list[Any]],
         post: Callable[[Message], None],
         ask_password: Callable[[str], str],
     ) -> None:
+        from hawizard.ops import Refused
+        from hawizard.ops.apply import apply
+
+        label = str(self.wizard.plan_path or plan.source or "plan.toml")
+
+        def run(p: Plan, phases: list[Any]) -> Any:
+            self.post_message(
+                RunStarted(steps_per_node(phases), [x.title for x in phases], dry_run)
+            )
+            runner = ui_runner(p, post, ask_password, dry_run=dry_run)
+            self.runner = runner
+            return runner.run(phases)
+
         try:
-            problems = ensure_certificates(plan)
-            if problems:
-                self.post_message(RunNotStarted("the local PKI does not match the plan", problems))
-                return
-            phases = build(plan)
-        except Exception as exc:  # binaries missing, unwritable PKI…: say it, keep the UI
-            self.post_message(RunNotStarted(str(exc) or type(exc).__name__))
+            result = apply(
+                plan,
+                run=run,
+                command=f"hawizard wizard: {self.WHAT} ({label})",
+                plan_label=label,
+                only=self.ONLY,
+                dry_run=dry_run,
+            )
+        except Refused as exc:
+            details = [*exc.details, *([f"→ {exc.hint}"] if exc.hint else [])]
+            self.post_message(RunNotStarted(exc.reason, details))
             return
-        self.post_message(RunStarted(steps_per_node(phases), [p.title for p in phases], dry_run))
-        runner = ui_runner(plan, post, ask_password, dry_run=dry_run)
-        self.runner = runner
-        try:
-            result = runner.run(phases)
-        except Exception as exc:
-            log.exception("runner failed")
-            self.post_message(RunNotStarted(f"the runner stopped: {exc}"))
+        except Exception as exc:  # binaries missing, unwritable PKI, a runner bug: say it
+            log.exception("rollout stopped")
+            self.post_message(RunNotStarted(str(exc) or type(exc).__name__))
             return
         self.post_message(RunFinished(result))
 
@@ -209,4 +209,6 @@ class RolloutScreen(WizardScreen):
         self.set_buttons()
         self.status(Mark.BAD, message.error)
         if message.details:
-            self.run_view.show_panel([f"✖ {d}" for d in message.details])
+            self.run_view.show_panel(
+                [d if d.startswith("→") else f"✖ {d}" for d in message.details]
+            )

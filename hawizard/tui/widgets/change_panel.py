@@ -1,11 +1,12 @@
 """The dashboard's running membership change (or certificate rotation): its status line and
 its run, live.
 
-A thread worker does what `hawizard etcd add|remove|replace` does (`cli/etcd_cmd._change`):
-take the plan lock, judge the change again under the lock (the confirmation may be minutes
-old), `MembershipChange.begin()`, then `members.execute` with a runner whose events reach the
-`RunView` rows and log. The panel is a widget of the dashboard, so the dashboard keeps polling
-while it runs and the member table shows the new member joining. When the change ends the
+A thread worker calls `hawizard.ops.change.change`, as `hawizard etcd add|remove|replace`
+does: the request and finished-before checks, the plan lock, the change judged again under the
+lock (the confirmation may be minutes old), `MembershipChange.begin()`, the phases and the
+apiservers' follow-up, with a runner whose events reach the `RunView` rows and log. The
+panel is a widget of the dashboard, so the dashboard keeps polling while it runs and the
+member table shows the new member joining. When the change ends the
 panel posts `ChangePanel.Finished` (bubbling) with the plan to adopt.
 """
 
@@ -102,8 +103,8 @@ class ChangePanel(Vertical):
         post: Callable[[Message], None],
         ask_password: Callable[[str], str],
     ) -> None:
-        from hawizard.etcd.membership import MembershipChange, execute
-        from hawizard.planlock import PlanLock, PlanLocked
+        from hawizard.ops import Refused
+        from hawizard.ops.change import ChangeRefused, change
 
         impact = confirmed.impact
         assert plan.source is not None  # the dialog's check refuses a plan without a file
@@ -117,30 +118,29 @@ class ChangePanel(Vertical):
             return result
 
         try:
-            with PlanLock(plan.source, self.command):
-                assessment = check(plan, impact.op, impact.node, impact.old)
-                if not assessment.allowed:
-                    again = assessment.impact
-                    self.post_message(
-                        ChangeStopped(
-                            f"refused when checked again: {again.reason}",
-                            [f"→ {again.suggestion}"] if again.suggestion else [],
-                        )
-                    )
-                    return
-                change = MembershipChange(plan, assessment)
-                problems = change.begin()
-                if problems:
-                    self.post_message(
-                        ChangeStopped(
-                            "the local PKI cannot issue the new member's certificates",
-                            [*problems, f"→ hawizard certs check {plan.source}"],
-                        )
-                    )
-                    return
-                outcome = execute(change, run)
-        except PlanLocked as exc:
-            self.post_message(ChangeStopped(str(exc), ["run it again when that change is done"]))
+            outcome = change(
+                plan,
+                impact.op,
+                impact.node,
+                impact.old,
+                run=run,
+                command=self.command,
+                plan_label=str(plan.source),
+                check=check,
+            )
+        except ChangeRefused as exc:
+            again = exc.impact
+            self.post_message(
+                ChangeStopped(
+                    f"refused when checked again: {again.reason}",
+                    [f"→ {again.suggestion}"] if again.suggestion else [],
+                )
+            )
+            return
+        except Refused as exc:
+            self.post_message(
+                ChangeStopped(exc.reason, [*exc.details, *([f"→ {exc.hint}"] if exc.hint else [])])
+            )
             return
         except Exception as exc:  # say it in the panel; the dashboard keeps running
             log.exception("membership change stopped")
@@ -151,7 +151,7 @@ class ChangePanel(Vertical):
                 )
             )
             return
-        self.post_message(ChangeDone(outcome, change))
+        self.post_message(ChangeDone(outcome, outcome.change))
 
     # --- certificate rotation (`hawizard certs rotate`, same panel) -------------------------
 
@@ -337,6 +337,10 @@ class ChangePanel(Vertical):
         self.outcome = outcome = message.outcome
         self.change = change = message.change
         view = self.view
+        if change is None:  # nothing ran: the same change had completed already
+            self.status(Mark.OK, f"{self.title}: done already ({outcome.completed_before})")
+            self.post_message(self.Finished(True, None))
+            return
         if change.snapshot is not None:
             view.write(Text(f"snapshot: {change.snapshot.path}"))
         for w in change.warnings:

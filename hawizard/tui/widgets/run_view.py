@@ -45,20 +45,17 @@ def ui_runner(
     ask_password: Callable[[str], str],
     *,
     dry_run: bool = False,
-    journal: bool = True,
 ) -> Any:
-    """A `hawizard.steps.Runner` whose events are posted as `RunnerEvent`s (`post` comes from
-    `messages.poster`: the runner's threads are not Textual's), asking for sudo passwords with
-    a dialog. Journalled like `hawizard apply`, so a failed run resumes where it stopped."""
-    from hawizard.journal import Journal
-    from hawizard.remote import HostPool, SudoPassword
-    from hawizard.steps import Runner
+    """`hawizard.ops.runner.make_runner` with events posted as `RunnerEvent`s (`post` comes
+    from `messages.poster`: the runner's threads are not Textual's), asking for sudo passwords
+    with a dialog. Journalled like `hawizard apply`, so a failed run resumes where it stopped."""
+    from hawizard.ops.runner import make_runner
 
-    use_journal = journal and plan.source is not None and not dry_run
-    return Runner(
-        HostPool(plan, dry_run=dry_run, sudo_password=SudoPassword(ask=ask_password)),
-        journal=Journal.for_plan(plan) if use_journal else None,
+    return make_runner(
+        plan,
+        dry_run=dry_run,
         listener=lambda event: post(RunnerEvent(event)),
+        ask_password=ask_password,
     )
 
 

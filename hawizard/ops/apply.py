@@ -1,0 +1,116 @@
+"""Converge the nodes to the plan: certificates → plan lock → pending-change check → phases →
+runner. `hawizard apply` and the wizard's etcd and control-plane steps both call `apply`, so
+the wizard holds the lock and refuses during an unfinished membership change exactly as the
+CLI does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hawizard.ops.refusal import Refused
+
+if TYPE_CHECKING:
+    from hawizard.plan import Plan
+    from hawizard.steps import Phase, RunResult
+
+ONLY = ("etcd", "control-plane")
+Run = Callable[["Plan", "list[Phase]"], "RunResult"]
+
+
+def certificate_problems(
+    plan: Plan, on_created: Callable[[str, str], None] | None = None
+) -> list[str]:
+    """Create missing certs locally (`on_created(action, name)` for each one created or
+    renewed); return the problems that must stop the run."""
+    from hawizard import pki
+
+    problems = []
+    for outcome in pki.create(plan):
+        if outcome.is_failure:
+            why = "; ".join(outcome.problems) or outcome.status.value
+            problems.append(f"{outcome.name}: {why}")
+        elif outcome.action.value in ("created", "renewed") and on_created is not None:
+            on_created(outcome.action.value, outcome.name)
+    return problems
+
+
+def build_phases(plan: Plan, only: str | None = None) -> list[Phase]:
+    """The etcd phases, then the control plane's and its load balancer's (`only` picks one)."""
+    from hawizard.etcd.rollout import etcd_phases
+    from hawizard.ops.phases import control_plane_phases
+
+    if only is not None and only not in ONLY:
+        raise ValueError(f"only must be one of {ONLY}, not {only!r}")
+    phases = []
+    if only in (None, "etcd") and plan.etcd_nodes:
+        phases += etcd_phases(plan)
+    if only in (None, "control-plane") and plan.control_plane_nodes:
+        phases += control_plane_phases(plan)
+    return phases
+
+
+def apply(
+    plan: Plan,
+    *,
+    run: Run,
+    command: str,
+    plan_label: str,
+    only: str | None = None,
+    dry_run: bool = False,
+    confirm: Callable[[], None] | None = None,
+    on_certificate: Callable[[str, str], None] | None = None,
+) -> RunResult:
+    """Run the plan's phases with `run(plan, phases)` (the face's runner and live view).
+
+    `command` is what the plan lock names as its holder, `plan_label` the plan as the user
+    typed it (for the commands in hints). `confirm()` is called before anything changes on
+    the nodes (not in a dry run) and raises `Refused` to stop. Raises `Refused` for a local
+    PKI that does not match the plan, missing binaries, a plan held by another process, or a
+    membership change that has not finished.
+    """
+    from hawizard.etcd.binaries import BinariesError, preload
+
+    if plan.etcd.install == "upload" and plan.etcd.binaries and only != "control-plane":
+        preload(plan.resolve(plan.etcd.binaries))  # read and hashed while the certs are checked
+    problems = certificate_problems(plan, on_certificate)
+    if problems:
+        raise Refused(
+            "the local PKI does not match the plan",
+            f"review with `hawizard certs check {plan_label}`, re-issue with "
+            f"`hawizard certs create {plan_label} --renew`",
+            problems,
+        )
+    try:
+        phases = build_phases(plan, only)
+    except BinariesError as exc:
+        raise Refused(str(exc)) from None
+    if not dry_run and confirm is not None:
+        confirm()
+    if dry_run or plan.source is None:
+        return run(plan, phases)
+    return _locked(plan, phases, run, command, plan_label)
+
+
+def _locked(plan: Plan, phases: list[Phase], run: Run, command: str, plan_label: str) -> RunResult:
+    """One change at a time per plan: apply waits for nobody and never races a membership
+    change (whose half-done state apply must not "converge" away)."""
+    from hawizard.etcd.membership import ChangeFailed, read_pending
+    from hawizard.planlock import PlanLock, PlanLocked
+
+    assert plan.source is not None
+    try:
+        with PlanLock(plan.source, command):
+            pending = read_pending(plan.source)
+            if pending is not None:
+                raise Refused(
+                    f"a membership change is unfinished: {pending.op} {pending.node} "
+                    f"(started {pending.started})",
+                    f"finish it first: `{pending.command(plan_label)}`",
+                )
+            return run(plan, phases)
+    except PlanLocked as exc:
+        raise Refused(str(exc), "run it again when that command has finished") from None
+    except ChangeFailed as exc:
+        raise Refused(str(exc)) from None

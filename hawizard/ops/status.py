@@ -1,0 +1,129 @@
+"""One probe round: etcd's members, the apiservers and the load balancer, asked at the same
+time, plus the last verified backup, as one report.
+
+`hawizard status` (once or `--watch`) and the dashboard's poller both call `status_round`, so
+the two faces judge the same answers the same way. The round lasts as long as its slowest
+probe; each probe bounds itself (`etcd.probe_timeout`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hawizard.balancer.probe import BalancerHealth
+    from hawizard.control_plane.probe import ApiserverHealth
+    from hawizard.etcd.backup import BackupAge
+    from hawizard.health import ClusterHealth
+    from hawizard.plan import Plan
+
+log = logging.getLogger(__name__)
+
+EtcdProbe = Callable[["Plan"], "ClusterHealth"]
+ApiserverProbe = Callable[["Plan"], "list[ApiserverHealth]"]
+BalancerProbe = Callable[["Plan"], "BalancerHealth | None"]
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One round: etcd's health and the apiservers', probed at the same time."""
+
+    health: ClusterHealth
+    apiservers: tuple[ApiserverHealth, ...]  # plan order
+    expect_running: bool  # control_plane.start: a staged control plane is not "down"
+    backup: BackupAge | None = None  # the last verified backup (never changes the exit code)
+
+    @property
+    def exit_code(self) -> int:
+        code = self.health.exit_code
+        if self.expect_running and any(not a.ok for a in self.apiservers):
+            code = max(code, 1)
+        return code
+
+    def to_json(self) -> dict:
+        """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
+        readyz, failed_checks, error, latency_ms}, `control_plane_started` and
+        `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
+        or none), age_s, path, every_s, dir}."""
+        data = self.health.to_json()
+        data["apiservers"] = [apiserver_json(a) for a in self.apiservers]
+        data["control_plane_started"] = self.expect_running
+        data["exit_code"] = self.exit_code
+        if self.backup is not None:
+            data["last_verified_backup"] = self.backup.to_json()
+        return data
+
+
+def apiserver_json(a: ApiserverHealth) -> dict:
+    return {
+        "node": a.node,
+        "url": a.url,
+        "state": a.state.value,
+        "livez": a.livez,
+        "readyz": a.readyz,
+        "failed_checks": list(a.failed_checks),
+        "error": a.error,
+        "latency_ms": a.latency_ms,
+    }
+
+
+def status_round(
+    plan: Plan,
+    timeout: float | None = None,
+    *,
+    etcd_probe: EtcdProbe | None = None,
+    apiserver_probe: ApiserverProbe | None = None,
+    balancer_probe: BalancerProbe | None = None,
+    **probe_options: Any,
+) -> StatusReport:
+    """etcd members, apiservers and the balancer probed concurrently: the slowest bounds the
+    round.
+
+    `etcd_probe` / `apiserver_probe` / `balancer_probe` replace the real probes (the
+    dashboard's injected backend); `probe_options` go to `etcd.probe.cluster_health` (tls,
+    ssh). An etcd probe that cannot run (no client certificate: `OSError`/`ValueError`)
+    raises; an apiserver or balancer probe that fails is logged and left out, so etcd is
+    still shown.
+    """
+    from hawizard.balancer.probe import probe_balancer
+    from hawizard.control_plane.probe import probe_apiservers
+    from hawizard.etcd.backup import plan_backup_age
+    from hawizard.etcd.probe import cluster_health
+
+    budget = plan.etcd.probe_timeout if timeout is None else timeout
+
+    def etcd(p: Plan) -> ClusterHealth:
+        return cluster_health(p, timeout, **probe_options)
+
+    def apiservers(p: Plan) -> list[ApiserverHealth]:
+        return probe_apiservers(p, timeout=budget)
+
+    def balancer(p: Plan) -> BalancerHealth | None:
+        return probe_balancer(p, timeout=max(budget, 1.0))
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="status-probe") as pool:
+        ask_apiservers = apiserver_probe or apiservers
+        masters = pool.submit(ask_apiservers, plan) if plan.control_plane_nodes else None
+        endpoint = pool.submit(balancer_probe or balancer, plan)
+        health = (etcd_probe or etcd)(plan)
+        rows: tuple[ApiserverHealth, ...] = ()
+        if masters is not None:
+            try:
+                rows = tuple(masters.result())
+            except Exception:
+                log.exception("apiserver probe failed")
+        try:
+            lb = endpoint.result()
+        except Exception:
+            log.exception("load-balancer probe failed")
+            lb = None
+    try:
+        backup = plan_backup_age(plan)
+    except OSError:
+        log.exception("reading the backup folder failed")
+        backup = None
+    return StatusReport(health, rows, plan.control_plane.start, backup, lb)
