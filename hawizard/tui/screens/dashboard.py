@@ -28,9 +28,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Label, Static
 
+from hawizard import formatting as fmt
 from hawizard.etcd.quorum_rules import Op
 from hawizard.plan import Plan
-from hawizard.tui import format as fmt
 from hawizard.tui.messages import HealthChecked, HealthFailed
 from hawizard.tui.screens.member_dialog import MemberChangeDialog, checker
 from hawizard.tui.screens.password_dialog import password_asker
