@@ -54,6 +54,19 @@ class State(StrEnum):
         return {State.HEALTHY: 0, State.DEGRADED: 1, State.QUORUM_LOST: 2}[self]
 
 
+class MemberState(StrEnum):
+    """One word per member for every face (the CLI table, `--json`, the dashboard), in the
+    order the judgement is made: a member the plan does not describe, a planned node the
+    cluster does not list, then reachability, health and the learner role."""
+
+    NOT_IN_PLAN = "not in plan"
+    NOT_A_MEMBER = "not a member"  # a planned etcd node that is not a member (yet): day 2 add
+    UNREACHABLE = "unreachable"
+    UNHEALTHY = "unhealthy"
+    LEARNER = "learner"
+    HEALTHY = "healthy"
+
+
 class ProbePath(StrEnum):
     """How the operator's machine reached a member."""
 
@@ -119,6 +132,20 @@ class MemberHealth:
     peer_urls: tuple[str, ...] = ()
     client_urls: tuple[str, ...] = ()
     alarms: tuple[str, ...] = ()  # active etcd alarms this member reports (NOSPACE, CORRUPT)
+
+    @property
+    def state(self) -> MemberState:
+        if not self.in_plan:
+            return MemberState.NOT_IN_PLAN
+        if self.in_cluster is False:
+            return MemberState.NOT_A_MEMBER
+        if not self.reachable:
+            return MemberState.UNREACHABLE
+        if not self.healthy:
+            return MemberState.UNHEALTHY
+        if self.is_learner:
+            return MemberState.LEARNER
+        return MemberState.HEALTHY
 
     @property
     def db_quota_pct(self) -> float | None:
@@ -245,7 +272,9 @@ class ClusterHealth:
         `not_in_cluster` [name], `converged`, `alarms` [name], `problems` [text], `warnings` [text],
         `members` [member], `certificates` [cert].
 
-        member: `name`, `endpoint`, `in_plan`, `in_cluster` (bool or null), `reachable`,
+        member: `name`, `state` (a `MemberState`: "healthy" | "learner" | "unhealthy" |
+        "unreachable" | "not a member" | "not in plan"), `endpoint`, `in_plan`, `in_cluster`
+        (bool or null), `reachable`,
         `healthy`, `is_leader`, `is_learner`, `id` (hex or null), `version`, `raft_term`,
         `raft_index`, `raft_applied_index`, `db_size`, `db_size_in_use` (bytes), `rtt_ms`,
         `connect_ms`, `path` ("direct" | "ssh" | null), `error`, `cert_problem`, `peer_urls`,
@@ -303,6 +332,7 @@ def _member_json(m: MemberHealth, now: dt.datetime) -> dict[str, Any]:
         }
     return {
         "name": m.name,
+        "state": m.state.value,
         "endpoint": m.endpoint,
         "in_plan": m.in_plan,
         "in_cluster": m.in_cluster,

@@ -327,6 +327,7 @@ DOCUMENTED_KEYS = {
 }
 MEMBER_KEYS = {
     "name",
+    "state",
     "endpoint",
     "in_plan",
     "in_cluster",

@@ -15,9 +15,19 @@ import json
 import sys
 import time
 
+from hawizard import formatting as fmt
 from hawizard.cli.output import console, fail, load_plan, print_json
+from hawizard.health import MemberState
 from hawizard.ops.status import StatusReport, status_round
 
+_MEMBER_STYLE = {  # every MemberState (hawizard.health) has its colour here
+    MemberState.HEALTHY: "green",
+    MemberState.LEARNER: "cyan",
+    MemberState.UNHEALTHY: "red",
+    MemberState.UNREACHABLE: "red",
+    MemberState.NOT_A_MEMBER: "dim",
+    MemberState.NOT_IN_PLAN: "yellow",
+}
 _STATE_STYLE = {"healthy": "bold green", "degraded": "bold yellow", "quorum_lost": "bold red"}
 
 # (header, header on a narrow terminal or "" to leave the column out there, justify, may wrap)
@@ -243,12 +253,7 @@ def _members(health, width: int):
                 overflow="fold",
             )
     for m in health.members:
-        if not m.reachable:
-            state, style = ("unreachable", "red") if m.in_plan else ("not probed", "yellow")
-        elif not m.healthy:
-            state, style = "unhealthy", "red"
-        else:
-            state, style = "healthy", "green"
+        state, style = m.state.value, _MEMBER_STYLE[m.state]
         errors = "; ".join(e for e in (m.error, m.cert_problem) if e)
         via = f" via {m.path.value}" if m.path and m.path.value != "direct" else ""
         name = m.name + ("" if m.in_plan else " (not in plan)")
@@ -259,13 +264,13 @@ def _members(health, width: int):
             name,
             m.id or "-",
             m.version or "-",
-            _bytes(m.db_size) if m.db_size is not None else "-",
+            fmt.size(m.db_size, "-"),
             "[bold]yes[/]" if m.is_leader else "no",
             "yes" if m.is_learner else "no",
-            _num(m.raft_term),
-            _num(m.raft_index),
+            fmt.number(m.raft_term, "-"),
+            fmt.number(m.raft_index, "-"),
             f"[{style}]{state}[/]",
-            f"{m.rtt_ms:.1f} ms{via}" if m.rtt_ms is not None else "-",
+            fmt.millis(m.rtt_ms, "-") + (via if m.rtt_ms is not None else ""),
             f"[red]{_esc(errors)}[/]" if errors else "",
         )
         table.add_row(*(c for c, show in zip(cells, shown, strict=True) if show))
@@ -296,7 +301,7 @@ def _apiservers(report: StatusReport):
             f"[{style}]{a.state.value}[/]",
             yes_no[a.livez],
             yes_no[a.readyz],
-            f"{a.latency_ms:.1f} ms" if a.latency_ms is not None else "-",
+            fmt.millis(a.latency_ms, "-"),
             _esc(detail),
         )
     return table
@@ -350,27 +355,13 @@ def _certificates(health):
         table.add_column(col, overflow="fold", no_wrap=col != "CN")
     for c in sorted(health.certificates, key=lambda c: (c.source != "served", c.name)):
         if c.expired:
-            days = f"[bold red]expired {-c.days_left}d ago[/]"
+            days = f"[bold red]{fmt.expired_ago(c.days_left)}[/]"
         elif c.expiring:
             days = f"[yellow]{c.days_left}[/]"
         else:
             days = f"[green]{c.days_left}[/]"
         table.add_row(c.name, c.source, c.common_name, f"{c.not_after:%Y-%m-%d}", days)
     return table
-
-
-def _bytes(n: int) -> str:
-    """SI units like etcdctl (humanize.Bytes): 36864 -> 37 kB."""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" or size >= 10 else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
-
-def _num(value: int | None) -> str:
-    return "-" if value is None else str(value)
 
 
 def _esc(text: str) -> str:

@@ -30,6 +30,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from hawizard import formatting as fmt
 from hawizard.etcd.quorum_rules import Op
+from hawizard.health import MemberState
 from hawizard.plan import Plan
 from hawizard.tui.messages import HealthChecked, HealthFailed
 from hawizard.tui.screens.member_dialog import MemberChangeDialog, checker
@@ -96,24 +97,23 @@ STATE_VIEW = {
     "quorum_lost": (Mark.BAD, "-bad", "✖ QUORUM LOST"),
 }
 
+MEMBER_MARK = {  # every MemberState (hawizard.health) has its mark here; the words are its own
+    MemberState.NOT_IN_PLAN: Mark.WARN,
+    MemberState.NOT_A_MEMBER: Mark.IDLE,  # a planned node `a` can add
+    MemberState.UNREACHABLE: Mark.BAD,
+    MemberState.UNHEALTHY: Mark.BAD,
+    MemberState.LEARNER: Mark.RUN,
+    MemberState.HEALTHY: Mark.OK,
+}
+
 Probe = Callable[[Plan], "ClusterHealth"]
 ApiProbe = Callable[[Plan], "list[ApiserverHealth]"]
 
 
 def member_cells(m: MemberHealth) -> dict[str, Cell]:
     """A member's row; an unreachable or unhealthy member's whole row is red."""
-    if not m.in_plan:
-        mark, health = Mark.WARN, "▲ not in plan"
-    elif m.in_cluster is False:
-        mark, health = Mark.IDLE, "· not a member"  # a planned node `a` can add
-    elif not m.reachable:
-        mark, health = Mark.BAD, "✖ unreachable"
-    elif not m.healthy:
-        mark, health = Mark.BAD, "✖ unhealthy"
-    elif m.is_learner:
-        mark, health = Mark.RUN, "● learner"
-    else:
-        mark, health = Mark.OK, "✔ healthy"
+    mark = MEMBER_MARK[m.state]
+    health = f"{SYMBOL[mark]} {m.state.value}"
     row = mark if mark is Mark.BAD else None
     return {
         "member": (m.name, row),
@@ -149,7 +149,7 @@ def apiserver_cells(a: ApiserverHealth) -> dict[str, Cell]:
 
 def cert_cells(c: CertExpiry) -> dict[str, Cell]:
     if c.expired:
-        days: Cell = (f"✖ expired {-c.days_left}d ago", Mark.BAD)
+        days: Cell = (f"✖ {fmt.expired_ago(c.days_left)}", Mark.BAD)
     elif c.expiring:
         days = (f"▲ {c.days_left}", Mark.WARN)
     else:
