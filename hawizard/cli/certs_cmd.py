@@ -236,7 +236,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def _run(plan, phases, args):
-    from hawizard.cli.etcd_cmd import _run as run_phases
+    from hawizard.cli.apply_cmd import run_phases
 
     return run_phases(plan, phases, args)
 

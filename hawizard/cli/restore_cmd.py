@@ -84,23 +84,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _run(plan, phases, args):
-    from hawizard.cli.apply_cmd import LiveView, _ask_password
-    from hawizard.journal import Journal
-    from hawizard.remote import HostPool, SudoPassword
-    from hawizard.steps import Runner
+    from hawizard.cli.apply_cmd import run_phases
 
-    view = LiveView(plan, quiet=args.json)
-    pool = HostPool(
-        plan,
-        dry_run=args.dry_run,
-        trust_new=args.trust_new_hosts,
-        sudo_password=SudoPassword(ask=_ask_password),
-    )
-    runner = Runner(
-        pool, parallel=args.parallel, journal=Journal.for_plan(plan), listener=view.on_event
-    )
-    with view:
-        return runner.run(phases)
+    return run_phases(plan, phases, args)
 
 
 def _show_assessment(a) -> None:
