@@ -30,31 +30,36 @@ BalancerProbe = Callable[["Plan"], "BalancerHealth | None"]
 
 @dataclass(frozen=True)
 class StatusReport:
-    """One round: etcd's health and the apiservers', probed at the same time."""
+    """One round: etcd's health, the apiservers', the balancer's, and the last backup."""
 
     health: ClusterHealth
     apiservers: tuple[ApiserverHealth, ...]  # plan order
     expect_running: bool  # control_plane.start: a staged control plane is not "down"
     backup: BackupAge | None = None  # the last verified backup (never changes the exit code)
+    balancer: BalancerHealth | None = None  # the endpoint (VIP holder, keepalived, haproxy)
 
     @property
     def exit_code(self) -> int:
         code = self.health.exit_code
         if self.expect_running and any(not a.ok for a in self.apiservers):
             code = max(code, 1)
+        if self.balancer is not None:
+            code = max(code, self.balancer.exit_code)
         return code
 
     def to_json(self) -> dict:
         """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
-        readyz, failed_checks, error, latency_ms}, `control_plane_started` and
+        readyz, failed_checks, error, latency_ms}, `control_plane_started`,
         `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
-        or none), age_s, path, every_s, dir}."""
+        or none), age_s, path, every_s, dir}, and `load_balancer` (BalancerHealth.to_json())."""
         data = self.health.to_json()
         data["apiservers"] = [apiserver_json(a) for a in self.apiservers]
         data["control_plane_started"] = self.expect_running
         data["exit_code"] = self.exit_code
         if self.backup is not None:
             data["last_verified_backup"] = self.backup.to_json()
+        if self.balancer is not None:
+            data["load_balancer"] = self.balancer.to_json()
         return data
 
 
