@@ -48,6 +48,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     if plan is None:
         return 2
+    import time
+
+    started = time.monotonic()
     command = f"hawizard etcd restore {args.plan} {args.snapshot}"
     try:
         with locked(plan, command):
@@ -64,7 +67,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
             if not args.dry_run and not _confirmed(assessment, args):
                 return fail("not confirmed", "pass --yes to restore without asking")
             outcome = execute(
-                assessment, lambda p, phases: _run(p, phases, args), dry_run=args.dry_run
+                assessment,
+                lambda p, phases: _run(p, phases, args),
+                dry_run=args.dry_run,
+                started=started,
             )
     except Refused as exc:
         if args.json:
@@ -150,8 +156,10 @@ def _show_outcome(outcome, command: str, args) -> None:
         )
         return
     a, health = outcome.assessment, run.health_after
+    healthy = f"{outcome.to_healthy:.1f} s" if outcome.to_healthy is not None else "?"
     console.print(
-        f"[green]restored[/] {len(a.plan.etcd_nodes)} members in {outcome.seconds:.1f} s: "
+        f"[green]restored[/] {len(a.plan.etcd_nodes)} members: all healthy {healthy} after the "
+        f"command started (whole run {outcome.seconds:.1f} s) · "
         f"{getattr(health, 'summary', '')}",
         highlight=False,
     )
@@ -166,13 +174,17 @@ def _show_outcome(outcome, command: str, args) -> None:
     )
     for name, r in sorted(run.reports.items()):
         kept = r.aside or ("none (no data dir)" if r.had_data is False else "see the earlier run")
-        bump = {
-            "yes": "revision bumped, marked compacted",
-            "no": "this etcdutl has no --bump-revision (etcd < 3.5.10): revisions restart at "
-            "the snapshot's",
-        }.get(r.bump, "")
-        line = f"  {name}: old data dir {kept}" + (f"; {bump}" if bump else "")
-        console.print(line, highlight=False)
+        console.print(f"  {name}: old data dir {kept}", highlight=False)
+    bumps = {r.bump for r in run.reports.values() if r.bump}
+    if bumps == {"yes"}:
+        console.print("  revision bumped by 1,000,000,000 and marked compacted", highlight=False)
+    elif "no" in bumps:
+        console.print(
+            "  [yellow]note[/]: this etcd's etcdutl has no --bump-revision (etcd < 3.5.10): "
+            "revisions restart at the snapshot's; restart every kube-apiserver (and other "
+            "watchers) so they re-list",
+            soft_wrap=True,
+        )
     if run.fresh is not None:
         console.print(f"  fresh snapshot: {run.fresh.path}", highlight=False)
     for w in a.warnings:

@@ -259,7 +259,9 @@ def describe(
         f"  taken {snap.taken_at.isoformat(timespec='seconds')}"
         + (f" on {snap.meta['node']}" if snap.meta.get("node") else ""),
         f"  data lost: every write after it — the snapshot is {human_age(snap.age_s())} old",
-        f"old data dirs are kept as {kept} on " + ", ".join(n.name for n in plan.etcd_nodes),
+        f"old data dirs are kept as {kept} on each member that has one ("
+        + ", ".join(n.name for n in plan.etcd_nodes)
+        + ")",
     ]
     if health is not None:
         lines.append(f"cluster now: {health.summary}")
@@ -287,6 +289,7 @@ class RestoreRun:
         self.health_timeout = health_timeout
         self.reports: dict[str, NodeReport] = {n.name: NodeReport() for n in self.plan.etcd_nodes}
         self.health_after: Any = None
+        self.healthy_at: float | None = None  # time.monotonic() when every member was healthy
         self.fresh: SnapshotInfo | None = None
         self._lock = threading.Lock()
 
@@ -428,6 +431,7 @@ class RestoreRun:
     def _wait(self) -> Step:
         def apply(local) -> None:
             self.health_after = wait_converged(self.plan, self.health_timeout)
+            self.healthy_at = time.monotonic()
             local.output(str(getattr(self.health_after, "summary", "")))
 
         return Step(
@@ -479,7 +483,8 @@ class RestoreOutcome:
     result: RunResult
     assessment: Assessment
     run: RestoreRun
-    seconds: float
+    seconds: float  # the whole run (from `started`)
+    to_healthy: float | None = None  # from `started` to every member healthy
 
     def to_json(self) -> dict[str, Any]:
         a, run = self.assessment, self.run
@@ -488,6 +493,7 @@ class RestoreOutcome:
             "ok": self.ok,
             "dry_run": self.dry_run,
             "seconds": round(self.seconds, 2),
+            "to_healthy_s": None if self.to_healthy is None else round(self.to_healthy, 2),
             **a.to_json(),
             "cluster_id_after": getattr(health, "cluster_id", None) or None,
             "health_after": getattr(health, "summary", None),
@@ -502,10 +508,11 @@ def execute(
     *,
     dry_run: bool = False,
     extra: Callable[[list[Phase]], list[Phase]] | None = None,
+    started: float | None = None,
 ) -> RestoreOutcome:
     """Run the restore (the caller holds the plan lock: see `locked`). `run_phases` is the
     face's runner (live view, journal); `extra` lets tests inject a failure between phases."""
-    start = time.monotonic()
+    start = time.monotonic() if started is None else started
     run = RestoreRun(assessment)
     run.begin(dry_run=dry_run)
     phases = run.phases()
@@ -514,7 +521,10 @@ def execute(
     result = run_phases(assessment.plan, phases)
     if not dry_run:
         run.finish(result.ok)
-    return RestoreOutcome(result.ok, dry_run, result, assessment, run, time.monotonic() - start)
+    healthy = None if run.healthy_at is None else run.healthy_at - start
+    return RestoreOutcome(
+        result.ok, dry_run, result, assessment, run, time.monotonic() - start, healthy
+    )
 
 
 def locked(plan: Plan, command: str):
