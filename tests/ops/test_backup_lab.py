@@ -3,7 +3,8 @@
 This machine has no systemd as PID 1 (LAB-NOTES), so the timer itself cannot fire here: the
 test renders the units with `schedule(..., enable=False)`, takes the service's own ExecStart
 line, and runs it the way the timer would, with a few seconds between runs. The units are
-checked by `systemd-analyze verify` in tests/etcd/test_backup.py.
+checked by `systemd-analyze verify` in tests/etcd/test_backup.py, and the rendered timer is
+seen firing under a real systemd inside a lab node (last test).
 
 Two runs give two verified snapshots; a third removes the oldest (keep 2); a run against a
 cluster that lost quorum fails loudly (exit 1, one "backup failed" line for the journal) and
@@ -40,7 +41,7 @@ def exec_start(service_text: str) -> list[str]:
     return [a.replace("%%", "%").replace("$$", "$") for a in argv]
 
 
-def test_backup_runs_verify_keep_and_fail_loudly(lab, tmp_path, capsys):
+def test_backup_runs_verify_keep_and_fail_loudly(lab, tmp_path, capsys, monkeypatch):
     names = [n.name for n in lab.nodes[:3]]
     (tmp_path / "pki").mkdir(mode=0o700)
     path = tmp_path / "plan.toml"
@@ -81,6 +82,19 @@ def test_backup_runs_verify_keep_and_fail_loudly(lab, tmp_path, capsys):
         assert status["last_verified_backup"]["path"] == str(kept[0].path)
         before = {x.path: x.path.read_bytes() for x in kept}
 
+        # [backup] in the plan: apply installs the schedule too (units into a test folder;
+        # this machine has no systemd as PID 1, so enabling them is reported, not fatal)
+        import hawizard.ops.backup as ops_backup
+
+        units = tmp_path / "apply-units"
+        monkeypatch.setattr(ops_backup, "unit_dir", lambda *, user: units)
+        capsys.readouterr()
+        assert main(["apply", str(path), "--yes", "--only", "etcd"]) == 0
+        err = capsys.readouterr().err
+        assert "backup schedule" in err
+        timer = next(units.glob("*.timer")).read_text()
+        assert "OnUnitActiveSec=3600s" in timer
+
         # quorum lost: the run fails loudly and touches nothing
         for name in names[1:]:
             lab.exec(name, ["systemctl", "stop", "etcd"], timeout=60)
@@ -93,3 +107,42 @@ def test_backup_runs_verify_keep_and_fail_loudly(lab, tmp_path, capsys):
             assert inspect_snapshot(x.path, plan).sha256 == x.meta["sha256"]
     finally:
         lab.reset(*names)
+
+
+def test_the_rendered_timer_fires_under_a_real_systemd(lab, tmp_path):
+    """The timer and service as `schedule` renders them, installed in a lab node (systemd is
+    PID 1 there), with a stand-in ExecStart: it fires every 2 s; a failing run leaves the
+    unit failed with its line in the journal (what a failed backup looks like to systemd)."""
+    node = lab.nodes[4].name
+    plan = lab.plan(nodes=3, pki_dir=tmp_path / "pki")
+    name = b.unit_name(plan)
+    ticks = "/var/tmp/hawizard-ticks"
+    script = f"echo tick >> {ticks}; test ! -e /var/tmp/hawizard-fail || "
+    script += "{ echo 'backup failed: quorum lost' >&2; exit 1; }"
+    service = b.render_service(plan, ["/bin/sh", "-c", script], user_unit=False)
+    timer = b.render_timer(plan, 2)
+    try:
+        for unit, text in ((f"{name}.service", service), (f"{name}.timer", timer)):
+            lab.exec(node, ["sh", "-c", f"cat > /etc/systemd/system/{unit}"], input=text)
+        lab.exec(node, ["systemctl", "daemon-reload"])
+        lab.exec(node, ["systemctl", "enable", "--now", f"{name}.timer"])
+        deadline = time.monotonic() + 30
+        count = 0
+        while count < 2:
+            assert time.monotonic() < deadline, "the timer did not fire twice in 30 s"
+            time.sleep(1)
+            out = lab.exec(node, ["sh", "-c", f"cat {ticks} 2>/dev/null || true"]).stdout
+            count = out.count("tick")
+        lab.exec(node, ["touch", "/var/tmp/hawizard-fail"])
+        deadline = time.monotonic() + 30
+        state = ""
+        while state != "failed":
+            assert time.monotonic() < deadline, f"the unit never failed ({state})"
+            time.sleep(1)
+            state = lab.exec(
+                node, ["systemctl", "is-failed", f"{name}.service"], check=False
+            ).stdout.strip()
+        log = lab.exec(node, ["journalctl", "-u", f"{name}.service", "--no-pager"]).stdout
+        assert "backup failed: quorum lost" in log
+    finally:
+        lab.reset(node)
