@@ -270,8 +270,11 @@ def test_put_many_one_stream_modes_owners_dirs_and_gzipped(sshd, host: Host, scr
                 gzipped=lambda: gzip.compress(big, 1),
             ),
             Upload(str(scratch / "empty"), b"", 0o644),
-        ]
+        ],
+        # runs in the same channel, after the checks and before the installs
+        first=[["sh", "-c", 'test ! -e "$1" && touch "$2"', "-", str(d), str(scratch / "first")]],
     )
+    assert (scratch / "first").exists()
     assert d.stat().st_mode & 0o7777 == 0o700 and pwd.getpwuid(d.stat().st_uid).pw_name == "nobody"
     key = d / "key.pem"
     assert key.read_bytes() == small and key.stat().st_mode & 0o7777 == 0o600
@@ -337,7 +340,8 @@ def test_dry_run_records_side_effects_and_changes_nothing(ssh_plan, scratch: Pat
             [
                 Upload(str(scratch / "e"), mode=0o700, is_dir=True),
                 Upload(str(scratch / "e" / "k.pem"), b"PRIVATE KEY", 0o600),
-            ]
+            ],
+            first=[["useradd", "etcd"]],
         )
     assert sorted(p.name for p in scratch.iterdir()) == ["same"]
     texts = [str(r) for r in dry.recorded]
@@ -346,6 +350,7 @@ def test_dry_run_records_side_effects_and_changes_nothing(ssh_plan, scratch: Pat
         f"upload {scratch}/k.pem (mode 0600, root:root, 11 bytes)",
         f"upload {scratch}/new.pem (mode 0600, root:root, 11 bytes)",
         f"install -d -m 0700 -o root -g root -- {scratch}/d",
+        "useradd etcd",
         f"install -d -m 0700 -o root -g root -- {scratch}/e",
         f"upload {scratch}/e/k.pem (mode 0600, root:root, 11 bytes)",
     ]

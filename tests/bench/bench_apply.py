@@ -20,6 +20,9 @@ every round), so machine load hits both sides alike; medians are printed with th
 After each 3-member hawizard rollout, a re-apply is timed and must change nothing and restart
 nothing. The first SSH byte is timed against a loopback listener posing as a node.
 
+`--compare DIR` adds a third contender to every round: another checkout of hawizard (e.g. the
+code before a change, from `git archive`), run with PYTHONPATH=DIR.
+
 Targets (issue 13): hawizard ≤ 1.3× the shell for 3 members; hawizard 5/3 ≤ 1.15×;
 re-apply ≤ 1.0 s with 0 changed; first SSH byte ≤ 0.15 s after the process starts.
 """
@@ -190,29 +193,35 @@ def shell_seconds(lab: Lab, plan: Plan, script: Path) -> Timer:
     return timer
 
 
-def apply_cli(plan_path: Path, *extra: str) -> tuple[Timer, subprocess.CompletedProcess]:
+def apply_cli(
+    plan_path: Path, *extra: str, code: Path | None = None
+) -> tuple[Timer, subprocess.CompletedProcess]:
+    """`hawizard apply`; `code`: another checkout of hawizard to run instead of this one."""
     argv = [sys.executable, "-m", "hawizard", "apply", str(plan_path), "--yes", "--only", "etcd"]
+    env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
     with Timer() as timer:
-        done = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=TIMEOUT)
+        done = subprocess.run(
+            [*argv, *extra], capture_output=True, text=True, timeout=TIMEOUT, env=env
+        )
     if done.returncode != 0:
         raise SystemExit(f"hawizard apply failed:\n{done.stdout}\n{done.stderr}")
     return timer, done
 
 
-def hawizard_seconds(lab: Lab, plan: Plan) -> Timer:
+def hawizard_seconds(lab: Lab, plan: Plan, code: Path | None = None) -> Timer:
     fresh(lab, plan)
     assert plan.source is not None
     Path(f"{plan.source}.journal.json").unlink(missing_ok=True)
-    timer, _ = apply_cli(plan.source)
+    timer, _ = apply_cli(plan.source, code=code)
     verify(lab, plan)
     return timer
 
 
-def reapply_seconds(lab: Lab, plan: Plan) -> Timer:
+def reapply_seconds(lab: Lab, plan: Plan, code: Path | None = None) -> Timer:
     """A second apply on the cluster just converged: nothing changed, nobody restarted."""
     assert plan.source is not None
     before = main_pids(lab, plan)
-    timer, done = apply_cli(plan.source, "--json")
+    timer, done = apply_cli(plan.source, "--json", code=code)
     changed = sum(n["changed"] for n in json.loads(done.stdout)["nodes"].values())
     if changed or main_pids(lab, plan) != before:
         raise SystemExit(f"re-apply changed {changed} step(s) or restarted a member")
@@ -235,7 +244,7 @@ def verify(lab: Lab, plan: Plan) -> None:
             raise SystemExit(f"{m.name}: config not flipped to existing")
 
 
-def first_byte_seconds(plan: Plan, folder: Path) -> float:
+def first_byte_seconds(plan: Plan, folder: Path, code: Path | None = None) -> float:
     """Process start → the first byte an SSH server receives, against a loopback listener
     posing as the only node (it never answers; the process is stopped once the byte came)."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -257,7 +266,8 @@ def first_byte_seconds(plan: Plan, folder: Path) -> float:
     thread.start()
     argv = [sys.executable, "-m", "hawizard", "apply", str(folder / "plan.toml"), "--yes"]
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     thread.join(timeout=30)
     proc.kill()
     proc.wait()
@@ -281,14 +291,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (≥ 3)")
     parser.add_argument("--lab", default=LAB_NAME, help="lab name (≤ 12 characters)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="also time another hawizard checkout (e.g. `git archive` of the code before a "
+        "change), run with PYTHONPATH=DIR, in the same interleaved rounds",
+    )
     args = parser.parse_args()
     if reason := lab_unavailable():
         print(f"error: {reason}", file=sys.stderr)
         return 2
     lab = Lab(args.lab)
     lab.down(purge=True)
-    times: dict[str, list[float]] = {k: [] for k in ("h3", "s3", "h5", "s5", "re", "byte")}
-    cpu: dict[str, list[float]] = {k: [] for k in ("h3", "s3", "h5", "s5", "re")}
+    keys = ["h3", "s3", "h5", "s5", "re"]
+    if args.compare:
+        keys += ["b3", "b5", "bre"]
+    times: dict[str, list[float]] = {k: [] for k in [*keys, "byte", "bbyte"]}
+    cpu: dict[str, list[float]] = {k: [] for k in keys}
 
     def record(key: str, timer: Timer) -> None:
         times[key].append(timer.wall)
@@ -312,16 +332,24 @@ def main() -> int:
             for r in range(args.rounds):
                 for n, first in ((3, "h"), (5, "s")):
                     order = [first, "s" if first == "h" else "h"]
+                    if args.compare:
+                        order.insert(1, "b")
                     if r % 2:
                         order.reverse()
                     for who in order:
-                        if who == "h":
-                            record(f"h{n}", hawizard_seconds(lab, plans[n]))
+                        if who in ("h", "b"):
+                            code = args.compare if who == "b" else None
+                            record(f"{who}{n}", hawizard_seconds(lab, plans[n], code))
                             if n == 3:
-                                record("re", reapply_seconds(lab, plans[3]))
+                                re_key = "re" if who == "h" else "bre"
+                                record(re_key, reapply_seconds(lab, plans[3], code))
                         else:
                             record(f"s{n}", shell_seconds(lab, plans[n], scripts[n]))
                 times["byte"].append(first_byte_seconds(plans[3], work / f"byte{r}"))
+                if args.compare:
+                    times["bbyte"].append(
+                        first_byte_seconds(plans[3], work / f"bbyte{r}", args.compare)
+                    )
                 print(
                     f"round {r + 1} (load {os.getloadavg()[0]:.1f}): "
                     + ", ".join(
@@ -333,8 +361,8 @@ def main() -> int:
                 )
     finally:
         lab.down(purge=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    mcpu = {k: statistics.median(v) for k, v in cpu.items() if v}
     load_after = os.getloadavg()
     print(f"\n{started} on {machine()}")
     print(
@@ -360,6 +388,17 @@ def main() -> int:
         f"local CPU {mcpu['re']:.2f} s"
     )
     print(f"  first SSH byte after process start: {med['byte']:.3f} s (target <= 0.15 s)")
+    if args.compare:
+        print(f"  {args.compare} in the same rounds:")
+        for n in (3, 5):
+            print(
+                f"    {n} members: {med[f'b{n}']:.2f} s (local CPU {mcpu[f'b{n}']:.2f} s), "
+                f"/ shell = {med[f'b{n}'] / med[f's{n}']:.2f}x"
+            )
+        print(
+            f"    5 / 3 members: {med['b5'] / med['b3']:.2f}x; re-apply {med['bre']:.2f} s "
+            f"(local CPU {mcpu['bre']:.2f} s); first SSH byte {med['bbyte']:.3f} s"
+        )
     return 0
 
 
