@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import paramiko
-
+from hawizard._paramiko import give_invoke_back, paramiko
 from hawizard.hostkeys import (
     HostKeyChanged,
     HostKeyError,
@@ -392,6 +391,7 @@ class Host:
         `transport` are public attributes; `open()` would set exactly these two)."""
         import fabric
 
+        give_invoke_back()
         conn = fabric.Connection(
             host=self.address,
             user=self.user,

@@ -408,3 +408,24 @@ def test_wrong_sudo_password_is_refused_without_leaking(sshd, sudo_user, tmp_pat
         assert "hunter2" not in str(info.value)
     with Host.from_plan(plan, "node0") as h, pytest.raises(RemoteError, match=r"needs .* password"):
         h.run(["true"])
+
+
+def test_paramiko_is_imported_without_invoke_and_gets_it_back_with_fabric() -> None:
+    """The apply path's first SSH bytes wait for paramiko's import, not for invoke's; once
+    fabric is imported, paramiko's ssh_config support has invoke again (a fresh interpreter:
+    this one imported fabric long ago)."""
+    import sys
+
+    code = (
+        "import sys\n"
+        "import hawizard.remote\n"
+        "import paramiko.config\n"
+        "assert 'invoke' not in sys.modules and 'fabric' not in sys.modules\n"
+        "assert paramiko.config.invoke is None\n"
+        "import fabric\n"
+        "hawizard.remote.give_invoke_back()\n"
+        "assert paramiko.config.invoke is sys.modules['invoke']\n"
+        "assert paramiko.config.invoke_import_error is None\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -17,8 +17,9 @@ from hawizard.cli.output import (
     console,
     err_console,
     fail,
-    load_plan,
     print_json,
+    print_problems,
+    read_plan,
     refused,
 )
 from hawizard.ops import Refused
@@ -44,7 +45,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
-    plan = load_plan(args.plan)
+    plan, warnings = read_plan(args.plan)
     if plan is None:
         return 2
 
@@ -60,6 +61,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     # SSH handshakes (the slowest part of getting started) overlap all the local work below:
     # imports, the certificate check, reading and hashing binaries. Connecting changes nothing.
     pool.prewarm([n.name for n in (plan.etcd_nodes if args.only == "etcd" else plan.nodes)])
+    print_problems(warnings)  # after: printing imports rich
     try:
         result = apply(
             plan,

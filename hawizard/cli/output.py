@@ -85,16 +85,22 @@ def load_plan(path: str):  # -> Plan | None
 
     Warnings are printed too, but do not stop the command.
     """
+    plan, warnings = read_plan(path)
+    print_problems(warnings)
+    return plan
+
+
+def read_plan(path: str):  # -> tuple[Plan | None, list[Problem]]
+    """`load_plan` that returns the warnings instead of printing them, for a command with
+    something to start first (`apply` opens its SSH connections before rich is imported)."""
     from hawizard.plan import PlanError, load, validate
 
     try:
         plan = load(path)
     except PlanError as exc:
         print_problems(exc.problems)
-        return None
-    warnings = [p for p in validate(plan) if p.severity is Severity.WARNING]
-    print_problems(warnings)
-    return plan
+        return None, []
+    return plan, [p for p in validate(plan) if p.severity is Severity.WARNING]
 
 
 def add_run_flags(p, *, dry_run_help: str, changes: bool = True) -> None:
