@@ -8,6 +8,7 @@ the upper dir *before* boot: the lab knows the host key without racing sshd's fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -26,6 +27,7 @@ from hawizard.lab.network import NETNS_DIR
 from hawizard.lab.run import ssh_keygen
 from hawizard.lab.state import NodeRecord
 
+PROPAGATE_DIR = Path("/run/systemd/nspawn/propagate")  # nspawn's per-machine scratch dirs
 POWEROFF_TIMEOUT = 30.0  # an etcd node takes 8-15 s to shut down cleanly
 READY_TIMEOUT = 60.0
 NODE_ENV = {
@@ -160,6 +162,12 @@ def boot(disk: Disk, base: Path, node: NodeRecord) -> NodeRecord:
         "--console=passive",
         "--capability=CAP_NET_ADMIN",
     ]
+    # A node powered off the hard way (its nspawn killed) leaves nspawn's propagation dir
+    # behind; on a host whose /run is no tmpfs the next nspawn for that machine refuses to
+    # start ("Attempted to remove disk file system under ..."). The node is not running here,
+    # so an empty leftover is stale: remove it (rmdir never removes anything else).
+    with contextlib.suppress(OSError):
+        os.rmdir(PROPAGATE_DIR / node.name)
     script = f"{shlex.join(mount)} && exec {shlex.join(nspawn)}"
     with open(disk.console, "ab") as log:
         child = subprocess.Popen(
