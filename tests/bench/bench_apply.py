@@ -244,16 +244,22 @@ def verify(lab: Lab, plan: Plan) -> None:
             raise SystemExit(f"{m.name}: config not flipped to existing")
 
 
-def first_byte_seconds(plan: Plan, folder: Path, code: Path | None = None) -> float:
+def first_byte_seconds(
+    plan: Plan, folder: Path, code: Path | None = None, lab: Lab | None = None
+) -> float:
     """Process start → the first byte an SSH server receives, against a loopback listener
     posing as the only node (it never answers; the process is stopped once the byte came)."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    node = replace(plan.nodes[0], address="127.0.0.1", ssh=replace(plan.nodes[0].ssh, port=port))
-    fake = replace(plan.with_nodes((node,)), pki=replace(plan.pki, dir=str(folder / "pki")))
     (folder / "pki").mkdir(mode=0o700, parents=True)
-    dump(fake, folder / "plan.toml")
-    pki.create(fake)  # certificates exist, as on any re-run (untimed)
+    if code is not None and lab is not None:
+        plan_written_by(code, lab, 3, folder / "pki", folder / "plan.toml", port)
+    else:
+        node = plan.nodes[0]
+        node = replace(node, address="127.0.0.1", ssh=replace(node.ssh, port=port))
+        fake = replace(plan.with_nodes((node,)), pki=replace(plan.pki, dir=str(folder / "pki")))
+        dump(fake, folder / "plan.toml")
+        pki.create(fake)  # certificates exist, as on any re-run (untimed)
     got: list[float] = []
 
     def serve() -> None:
@@ -275,6 +281,32 @@ def first_byte_seconds(plan: Plan, folder: Path, code: Path | None = None) -> fl
     if not got:
         raise SystemExit("no SSH byte reached the listener")
     return got[0] - start
+
+
+def plan_written_by(code: Path, lab: Lab, n: int, pki_dir: Path, path: Path, port: int = 0) -> Path:
+    """The same lab plan written by another checkout's own code: an older one may not know
+    plan sections added since (its loader refuses unknown keys). `port`: the first node only,
+    at 127.0.0.1:port, with its certificates made (for `first_byte_seconds`)."""
+    script = (
+        "import sys\n"
+        "from dataclasses import replace\n"
+        "from pathlib import Path\n"
+        "from hawizard import pki\n"
+        "from hawizard.lab import Lab\n"
+        "from hawizard.plan import dump\n"
+        "plan = Lab(sys.argv[1]).plan(nodes=int(sys.argv[2]), pki_dir=sys.argv[3])\n"
+        "port = int(sys.argv[5])\n"
+        "if port:\n"
+        "    n = plan.nodes[0]\n"
+        "    n = replace(n, address='127.0.0.1', ssh=replace(n.ssh, port=port))\n"
+        "    plan = plan.with_nodes((n,))\n"
+        "    pki.create(plan)\n"
+        "dump(replace(plan, source=Path(sys.argv[4])), Path(sys.argv[4]))\n"
+    )
+    argv = [sys.executable, "-c", script, lab.name, str(n), str(pki_dir), str(path), str(port)]
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    subprocess.run(argv, env=env, check=True, timeout=120, capture_output=True)
+    return path
 
 
 def machine() -> str:
@@ -317,10 +349,18 @@ def main() -> int:
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
-        lab.up(nodes=5)
+        for attempt in range(3):  # a node may miss its boot deadline on a busy machine
+            try:
+                lab.up(nodes=5)
+                break
+            except LabError as exc:
+                print(f"  (lab up failed, attempt {attempt + 1}: {exc})", flush=True)
+                lab.down(purge=True)
+        else:
+            raise SystemExit("the lab would not come up")
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            plans, scripts = {}, {}
+            plans, scripts, compare_plans = {}, {}, {}
             for n in (3, 5):
                 (work / f"pki{n}").mkdir(mode=0o700)
                 plan = lab.plan(nodes=n, pki_dir=work / f"pki{n}")
@@ -329,7 +369,16 @@ def main() -> int:
                 pki.create(plan)  # local certificates are not what we measure
                 plans[n] = plan
                 scripts[n] = stage_shell(plan, work / f"shell{n}")
+                if args.compare:
+                    path = work / f"compare{n}.toml"
+                    plan_written_by(args.compare, lab, n, work / f"pki{n}", path)
+                    compare_plans[n] = replace(plan, source=path)
             for r in range(args.rounds):
+                times["byte"].append(first_byte_seconds(plans[3], work / f"byte{r}"))
+                if args.compare:
+                    times["bbyte"].append(
+                        first_byte_seconds(plans[3], work / f"bbyte{r}", args.compare, lab)
+                    )
                 for n, first in ((3, "h"), (5, "s")):
                     order = [first, "s" if first == "h" else "h"]
                     if args.compare:
@@ -339,17 +388,13 @@ def main() -> int:
                     for who in order:
                         if who in ("h", "b"):
                             code = args.compare if who == "b" else None
-                            record(f"{who}{n}", hawizard_seconds(lab, plans[n], code))
+                            which = compare_plans if who == "b" else plans
+                            record(f"{who}{n}", hawizard_seconds(lab, which[n], code))
                             if n == 3:
                                 re_key = "re" if who == "h" else "bre"
-                                record(re_key, reapply_seconds(lab, plans[3], code))
+                                record(re_key, reapply_seconds(lab, which[3], code))
                         else:
                             record(f"s{n}", shell_seconds(lab, plans[n], scripts[n]))
-                times["byte"].append(first_byte_seconds(plans[3], work / f"byte{r}"))
-                if args.compare:
-                    times["bbyte"].append(
-                        first_byte_seconds(plans[3], work / f"bbyte{r}", args.compare)
-                    )
                 print(
                     f"round {r + 1} (load {os.getloadavg()[0]:.1f}): "
                     + ", ".join(
