@@ -221,8 +221,11 @@ def _reachable(plan: Plan, trust_new: bool, label: str, snapshot: str) -> None:
     def check(node: Node) -> str | None:
         try:
             with Host.from_plan(plan, node, trust_new=trust_new, timeouts=REACH_TIMEOUTS) as h:
+                # no sudo: both are world-readable, and a sudo password is asked for later
                 r = h.probe(
-                    f"test -f {shlex.quote(unit)} && test -x {shlex.quote(binary)}", timeout=20
+                    f"test -f {shlex.quote(unit)} && test -x {shlex.quote(binary)}",
+                    timeout=20,
+                    sudo=False,
                 )
                 if r.exited != 0:
                     return f"{node.name}: etcd is not installed ({binary}, {unit})"
