@@ -77,6 +77,7 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         tls_f = {m.name: pool.submit(tls_probe, plan, m) for m in members}
         api_f = {m.name: pool.submit(apiserver_metrics, plan, m) for m in masters}
         targets_f = pool.submit(target_list, plan)
+        balancer_f = pool.submit(_balancer, plan)
         found = find_backups(plan)
         say("waiting for the nodes")
         try:
@@ -89,9 +90,10 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         tls = {name: f.result() for name, f in tls_f.items()}
         api = {name: f.result() for name, f in api_f.items()}
         targets = targets_f.result()
+        balancer = balancer_f.result()
     checked = (
         judge.etcd_topology(plan, health, facts, tls),
-        judge.control_plane(plan, facts),
+        judge.control_plane(plan, facts, balancer),
         judge.authentication(plan, facts),
         judge.certificates(health),
         judge.backups(plan, found, now),
@@ -108,6 +110,18 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         time.monotonic() - start,
         str(plan.source) if plan.source else "",
     )
+
+
+def _balancer(plan: Plan):
+    """The live endpoint (VIP holder, haproxy and keepalived on each balancer node)."""
+    if not plan.control_plane_nodes:
+        return None
+    from hawizard.balancer.probe import probe_balancer
+
+    try:
+        return probe_balancer(plan)
+    except Exception:  # an unknown, never a crash of the check
+        return None
 
 
 # --- nodes over SSH --------------------------------------------------------------------------

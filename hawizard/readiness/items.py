@@ -236,7 +236,11 @@ def etcd_topology(
 # --- 2. control plane ------------------------------------------------------------------------
 
 
-def control_plane(plan: Plan, facts: Mapping[str, NodeFacts]) -> Item:
+def control_plane(
+    plan: Plan,
+    facts: Mapping[str, NodeFacts],
+    balancer: Any = None,  # hawizard.balancer.probe.BalancerHealth | None: the live endpoint
+) -> Item:
     f = _Findings()
     masters = plan.control_plane_nodes
     if not masters:
@@ -276,6 +280,8 @@ def control_plane(plan: Plan, facts: Mapping[str, NodeFacts]) -> Item:
         )
     else:
         f.add(Verdict.OK, f"endpoint {ep}: external load balancer (not checked by hawizard)")
+    if balancer is not None:
+        _balancer_lines(f, plan, balancer)
     fix = f"hawizard apply {_plan_arg(plan)} --only control-plane"
     for name in _unread(f, facts, [m.name for m in masters]):
         sec = facts[name].sections
@@ -312,6 +318,22 @@ def control_plane(plan: Plan, facts: Mapping[str, NodeFacts]) -> Item:
                 "an AuthenticationConfiguration (anonymous.conditions)",
             )
     return f.item(2, "control_plane", "Control plane")
+
+
+def _balancer_lines(f: _Findings, plan: Plan, b: Any) -> None:
+    """What the balancer probe saw live: who holds the VIP, whether the endpoint answers."""
+    fix = f"hawizard status {_plan_arg(plan)} (the load-balancer table)"
+    for problem in b.problems:
+        f.add(Verdict.FAIL, f"balancer: {problem}", fix)
+    for warning in b.warnings:
+        f.add(Verdict.WARN, f"balancer: {warning}", fix)
+    if not b.problems:
+        seen = f"endpoint {b.endpoint} answers" if b.endpoint_ok else ""
+        if b.vip:
+            holders = ", ".join(b.holders) or "nobody"
+            seen += f"{'; ' if seen else ''}VIP {b.vip} held by {holders}"
+        if seen:
+            f.add(Verdict.OK, seen)
 
 
 # --- 3. authentication -----------------------------------------------------------------------

@@ -303,3 +303,22 @@ def test_script_sections_are_the_ones_the_judges_read():
     ):
         assert f"'{MARK}{name}'" in text
     assert sections(f"{MARK}pkg\napt\n") == {"pkg": "apt"}
+
+
+def test_the_live_balancer_in_the_control_plane_item():
+    from hawizard.balancer.probe import BalancerHealth, BalancerNodeState
+
+    plan = three()
+    node = BalancerNodeState("n1", "10.1.2.12", True, holds_vip=True)
+    good = BalancerHealth("vip", "10.9.9.9:6443", "10.9.9.9", (node,), endpoint_ok=True)
+    item = I.control_plane(plan, all_facts(plan), good)
+    assert any("VIP 10.9.9.9 held by n1" in e and "answers" in e for e in item.evidence)
+    split = BalancerHealth(
+        "vip", "10.9.9.9:6443", "10.9.9.9", (node,), False, "refused",
+        problems=("split brain: n1 and n2 both hold 10.9.9.9",),
+    )  # fmt: skip
+    item = I.control_plane(plan, all_facts(plan), split)
+    assert item.verdict is Verdict.FAIL
+    assert (
+        any("balancer: split brain" in e for e in item.evidence) and "hawizard status" in item.fix
+    )
