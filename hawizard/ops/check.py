@@ -95,7 +95,7 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         judge.etcd_topology(plan, health, facts, tls),
         judge.control_plane(plan, facts, balancer),
         judge.authentication(plan, facts),
-        judge.certificates(health),
+        judge.certificates(health, served_rows(api, now)),
         judge.backups(plan, found, now),
         judge.monitoring(plan, metrics, api, targets),
         judge.logs(plan, facts),
@@ -161,8 +161,14 @@ def read_node(plan: Plan, node: Node) -> NodeFacts:
 
 
 def _http_get(
-    host: str, port: int, path: str, *, context: ssl.SSLContext | None = None
+    host: str,
+    port: int,
+    path: str,
+    *,
+    context: ssl.SSLContext | None = None,
+    peer: list[bytes] | None = None,
 ) -> tuple[int, str]:
+    """GET with a timeout; `peer` receives the server's certificate (DER) over TLS."""
     cls = http.client.HTTPSConnection if context else http.client.HTTPConnection
     kwargs: dict[str, Any] = {"timeout": HTTP_TIMEOUT}
     if context:
@@ -170,6 +176,10 @@ def _http_get(
     conn = cls(host, port, **kwargs)
     try:
         conn.request("GET", path)
+        if peer is not None and isinstance(conn.sock, ssl.SSLSocket):
+            der = conn.sock.getpeercert(binary_form=True)
+            if der:
+                peer.append(der)
         resp = conn.getresponse()
         return resp.status, resp.read(4 << 20).decode(errors="replace")
     finally:
@@ -236,15 +246,52 @@ def apiserver_metrics(plan: Plan, node: Node) -> MetricsProbe:
         ctx.load_cert_chain(str(spec.paths.cert), str(spec.paths.key))
     except (OSError, ssl.SSLError) as exc:
         return MetricsProbe(False, f"monitoring certificate unusable: {exc}", True)
+    peer: list[bytes] = []
     try:
-        status, body = _http_get(node.address, APISERVER_PORT, "/metrics", context=ctx)
+        status, body = _http_get(node.address, APISERVER_PORT, "/metrics", context=ctx, peer=peer)
     except ConnectionRefusedError:
         return MetricsProbe(False, "kube-apiserver not running", True)
     except (OSError, http.client.HTTPException) as exc:
         return MetricsProbe(False, _why(exc))
+    served = _describe(peer[0]) if peer else None
     if status != 200:
-        return MetricsProbe(False, f"HTTP {status} (is monitoring-rbac.yaml applied?)")
-    return MetricsProbe(True, f"{sum(1 for ln in body.splitlines() if ln[:1] != '#')} samples")
+        return MetricsProbe(
+            False, f"HTTP {status} (is monitoring-rbac.yaml applied?)", served_cert=served
+        )
+    samples = sum(1 for ln in body.splitlines() if ln[:1] != "#")
+    return MetricsProbe(True, f"{samples} samples", served_cert=served)
+
+
+def _describe(der: bytes):
+    from cryptography import x509
+
+    from hawizard.pki import describe_certificate
+
+    try:
+        return describe_certificate(x509.load_der_x509_certificate(der))
+    except ValueError:
+        return None
+
+
+def served_rows(api: dict[str, MetricsProbe], now: dt.datetime) -> list:
+    """The apiservers' served certificates as `health.CertExpiry` rows for item 4."""
+    from hawizard.health import CertExpiry
+
+    rows = []
+    for name, p in api.items():
+        i = p.served_cert
+        if i is not None:
+            rows.append(
+                CertExpiry(
+                    f"{name} apiserver (served)",
+                    "served",
+                    i.common_name,
+                    i.not_after,
+                    i.days_left(now),
+                    i.fingerprint_sha256,
+                )
+            )
+    return rows
 
 
 def target_list(plan: Plan) -> str | None:

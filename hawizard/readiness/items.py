@@ -371,9 +371,11 @@ def authentication(plan: Plan, facts: Mapping[str, NodeFacts]) -> Item:
 # --- 4. certificates -------------------------------------------------------------------------
 
 
-def certificates(health: Any) -> Item:
+def certificates(health: Any, served: Sequence[Any] = ()) -> Item:
+    """`health.certificates` (local PKI + what etcd members serve) and `served`: more
+    certificates seen in handshakes (each apiserver's), as `health.CertExpiry` rows."""
     f = _Findings()
-    certs = list(health.certificates) if health is not None else []
+    certs = (list(health.certificates) if health is not None else []) + list(served)
     if not certs:
         f.add(Verdict.UNKNOWN, "no certificate could be read")
         return f.item(4, "certificates", "Certificates")
@@ -440,6 +442,7 @@ class MetricsProbe:
     ok: bool
     detail: str  # "etcd_server_has_leader 1" or the error
     skipped: bool = False  # not scraped (e.g. an apiserver that is not running)
+    served_cert: Any = None  # pki.CertInfo the server presented (apiservers), if any
 
 
 def monitoring(
