@@ -121,6 +121,12 @@ async def walk_lab(lab, plan_path: Path, out: Path, labs_root: Path, spare: Node
         await step(pilot, "review")
         await shoot.shot(pilot, "08-review")
 
+        await step(pilot, "readiness")
+        readiness = app.screen
+        await pilot.press("c")  # the real `hawizard check` against the lab, in a worker
+        await wait_for(pilot, lambda: readiness.checklist is not None, 180, "readiness check")
+        await shoot.shot(pilot, "13-readiness")
+
         await step(pilot, "dashboard")
         dash = app.screen
         await wait_for(
