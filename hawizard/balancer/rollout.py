@@ -19,6 +19,7 @@ import ipaddress
 import shlex
 from pathlib import Path
 
+from hawizard import packages
 from hawizard.balancer import render
 from hawizard.pki.layout import write_file
 from hawizard.plan import BalancerMode, Node, Plan
@@ -90,29 +91,15 @@ def _install_step(node: str, title: str, packages: tuple[str, ...]) -> Step:
     return Step(node, title, check, apply)
 
 
-def _install(host, packages: tuple[str, ...]) -> None:
+def _install(host, names: tuple[str, ...]) -> None:
     """Install with no service started: units masked (runtime) for the duration and, on Debian,
-    a policy-rc.d answering 101, so the package's default config never runs before ours."""
-    pm = host.probe(
-        "for pm in apt-get dnf yum; do command -v $pm >/dev/null 2>&1 && { echo $pm; break; }; done"
-    ).stdout.strip()
-    if not pm:
-        raise LoadBalancerError(f"{host.name}: no apt-get, dnf or yum to install packages with")
-    names = " ".join(shlex.quote(p) for p in packages)
-    lines = [
-        "set -e",
-        f"systemctl mask --runtime --quiet {names}",
-        "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d",
-        f"trap 'rm -f /usr/sbin/policy-rc.d; systemctl unmask --runtime --quiet {names}' EXIT",
-    ]
-    if pm == "apt-get":
-        lines.append(
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-            f"-o Dpkg::Options::=--force-confold {names}"
-        )
-    else:
-        lines.append(f"{pm} install -y {names}")
-    host.run("\n".join(lines), timeout=INSTALL_TIMEOUT)
+    a policy-rc.d answering 101, so the package's default config never runs before ours
+    (`hawizard.packages`: also refreshes apt's lists when a package has no candidate yet, and
+    names a package no source offers)."""
+    try:
+        packages.install(host, names, quiet_units=tuple(f"{n}.service" for n in names))
+    except packages.PackageError as exc:
+        raise LoadBalancerError(str(exc)) from None
 
 
 # --- haproxy ---------------------------------------------------------------------------------

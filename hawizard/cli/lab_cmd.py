@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cmds = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
 
-    up = cmds.add_parser("up", help="bring a lab up (builds the base image once)")
+    up = cmds.add_parser(
+        "up", help="bring a lab up (builds the base image and the package repository once)"
+    )
     _name(up)
     up.add_argument(
         "--nodes", type=int, default=None, metavar="N", help="number of nodes, 1-9 (default 3)"
@@ -28,6 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="CIDR",
         help="inside 198.18.0.0/15 (default: a /24 derived from the lab name)",
+    )
+    up.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also put this Debian package (and its dependencies) into the lab's local package "
+        "repository; repeatable (default set: etcd-server, etcd-client, haproxy, keepalived, "
+        "prometheus-node-exporter, prometheus)",
     )
     up.set_defaults(func=cmd_up)
 
@@ -71,6 +82,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         status = lab.up(
             nodes=args.nodes,
             subnet=args.subnet,
+            packages=tuple(args.package),
             progress=lambda msg: err_console.print(f"[dim]{msg}[/]"),
         )
     except LabError as exc:

@@ -167,7 +167,7 @@ def judge(plan: Plan, node: Node, facts: Facts) -> list[Check]:
         if facts.pid1 == "systemd"
         else f"PID 1 is {facts.pid1 or 'unknown'}; etcd is run as a systemd service",
     )
-    if plan.etcd.install == "package":
+    if plan.etcd_install(node) == "package":
         add(
             "package manager",
             bool(facts.package_manager),

@@ -68,14 +68,19 @@ def cluster_token(plan: Plan) -> str:
     return f"hawizard-{plan.cluster.name}"
 
 
-def etcd_binary(plan: Plan) -> str:
-    base = UPLOAD_BIN_DIR if plan.etcd.install == "upload" else PACKAGE_BIN_DIR
-    return f"{base}/etcd"
+def bin_dir(plan: Plan, member: Node | None = None) -> str:
+    """Where etcd's binaries live on a member: the package's /usr/bin, or /usr/local/bin for
+    uploaded ones (so an uploaded etcd never fights the package manager over a file)."""
+    install = plan.etcd_install(member) if member is not None else plan.etcd.install
+    return UPLOAD_BIN_DIR if install == "upload" else PACKAGE_BIN_DIR
 
 
-def etcdctl_binary(plan: Plan) -> str:
-    base = UPLOAD_BIN_DIR if plan.etcd.install == "upload" else PACKAGE_BIN_DIR
-    return f"{base}/etcdctl"
+def etcd_binary(plan: Plan, member: Node | None = None) -> str:
+    return f"{bin_dir(plan, member)}/etcd"
+
+
+def etcdctl_binary(plan: Plan, member: Node | None = None) -> str:
+    return f"{bin_dir(plan, member)}/etcdctl"
 
 
 def render_config(
@@ -156,8 +161,13 @@ def settings(text: str) -> list[str]:
     ]
 
 
-def render_unit(plan: Plan) -> str:
-    """systemd unit: Type=notify so `start` means "serving", restarted if it dies."""
+def render_unit(plan: Plan, member: Node | None = None) -> str:
+    """systemd unit: Type=notify so `start` means "serving", restarted if it dies.
+
+    It replaces a distribution's own unit (same name, in /etc, which wins over /lib) and reads
+    no EnvironmentFile: the package's /etc/default/etcd (ETCD_* variables etcd would honour)
+    never reaches this member, only hawizard's config file does.
+    """
     return f"""\
 # written by hawizard for cluster {plan.cluster.name}
 [Unit]
@@ -170,7 +180,7 @@ Wants=network-online.target
 Type=notify
 User=etcd
 Group=etcd
-ExecStart={etcd_binary(plan)} --config-file {CONFIG_PATH}
+ExecStart={etcd_binary(plan, member)} --config-file {CONFIG_PATH}
 Restart=on-failure
 RestartSec=5s
 TimeoutStartSec=120s

@@ -17,12 +17,13 @@ new cluster, the health wait, and the flip to `existing`.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hawizard import pki
+from hawizard import packages, pki
 from hawizard.etcd import render
 from hawizard.etcd.binaries import check_version, load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather_with, judge, marker_text
@@ -66,6 +67,7 @@ class EtcdRollout:
     facts: dict[str, Facts] = field(default_factory=dict)
     state: dict[str, ClusterState] = field(default_factory=dict)
     restart: set[str] = field(default_factory=set)
+    versions: dict[str, str] = field(default_factory=dict)  # member -> `etcd --version`
     started: set[str] = field(default_factory=set)
     file_states: dict[str, dict[str, State]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -99,7 +101,7 @@ class EtcdRollout:
 
         For an upload install the binaries' version is checked against the plan here, before
         anything runs, and their gzip copies are made in the background meanwhile."""
-        if self.plan.etcd.install == "upload":
+        if any(self.plan.etcd_install(m) == "upload" for m in self.members):
             source = self.plan.resolve(self.plan.etcd.binaries)
             check_version(source, self.plan.etcd.version)
             for b in load_binaries(source):
@@ -173,18 +175,11 @@ class EtcdRollout:
     # --- install -------------------------------------------------------------------------
 
     def _install_steps(self, m: Node) -> list[Step]:
-        plan = self.plan
         steps = []
-        if plan.etcd.install == "package":
-            steps.append(
-                Step(
-                    m.name,
-                    "install etcd package",
-                    _missing(render.etcd_binary(plan)),
-                    self._package,
-                )
-            )
+        if self.plan.etcd_install(m) == "package":
+            steps.append(Step(m.name, "install etcd package", self._package_missing, self._package))
         steps.append(self._member_files_step(m))
+        steps.append(Step(m.name, "etcd version", self._version_check(m), _nothing))
         return steps
 
     def _member_files_step(self, m: Node) -> Step:
@@ -215,26 +210,69 @@ class EtcdRollout:
             return not facts.etcd_user  # preflight looked already, in its one round trip
         return host.probe(["id", "-u", "etcd"]).exited != 0
 
+    def _package_names(self, host) -> tuple[str, str]:
+        manager = self.facts[host.name].package_manager or packages.detect_manager(host)
+        names = self.plan.etcd.packages or (
+            ("etcd-server", "etcd-client") if manager == "apt-get" else ("etcd",)
+        )
+        return manager, names
+
+    def _package_missing(self, host) -> bool:
+        """Installed packages are never installed again: a re-run runs no package manager."""
+        manager, names = self._package_names(host)
+        return not packages.is_installed(host, names, manager)
+
     def _package(self, host) -> None:
-        facts = self.facts[host.name]
-        if facts.package_manager == "apt-get":
-            # policy-rc.d stops Debian's postinst from starting a default single-node etcd.
-            host.run(
-                "set -e; printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; "
-                "chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; "
-                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client",
-                timeout=600,
-            )
-        else:
-            host.run([facts.package_manager, "install", "-y", "etcd"], timeout=600)
+        # etcd.service stays masked during the install (and, on Debian, policy-rc.d refuses
+        # every start): the package's postinst must never start etcd with its default config,
+        # which would create a one-node cluster's data dir before hawizard's config exists.
+        _manager, names = self._package_names(host)
+        packages.install(host, names, quiet_units=("etcd.service",))
+        with self._lock:
+            # The package made the `etcd` user and may have made dirs: what preflight read
+            # about the member is out of date, so the files step looks again.
+            self.file_states.pop(host.name, None)
+            facts = self.facts.get(host.name)
+            if facts is not None:
+                facts.etcd_user = None
+        # The package's unit stays disabled: hawizard's unit (same name, /etc) replaces it.
+        host.run("systemctl disable --quiet etcd.service 2>/dev/null || true")
+
+    def _version_check(self, m: Node) -> Callable:
+        """Read the installed etcd's version from the binary itself; warn when the members
+        run different minor versions (a mixed plan: package on some, upload on others)."""
+
+        def check(host) -> bool:
+            if host.dry_run:
+                return False
+            binary = render.etcd_binary(self.plan, m)
+            out = host.probe([binary, "--version"]).stdout
+            match = re.search(r"etcd Version:\s*(\d+)\.(\d+)\.(\d+)", out)
+            version = ".".join(match.groups()) if match else "unknown"
+            _say(host, f"{binary}: etcd {version}")
+            with self._lock:
+                self.versions[m.name] = version
+                minors = {v.rsplit(".", 1)[0] for v in self.versions.values()}
+                complete = len(self.versions) == len(self.members)
+            if complete and len(minors) > 1:
+                listed = ", ".join(f"{n} {v}" for n, v in sorted(self.versions.items()))
+                _say(
+                    host,
+                    f"warning: the members run different etcd versions ({listed}); etcd "
+                    "supports that only one minor apart, during a rolling upgrade — "
+                    "install one version everywhere",
+                )
+            return False
+
+        return check
 
     def _files(self, m: Node) -> list[RemoteFile]:
         """Everything a member holds, in install order (a directory before its files)."""
-        binaries = self._binaries(m) if self.plan.etcd.install == "upload" else []
+        binaries = self._binaries(m) if self.plan.etcd_install(m) == "upload" else []
         return [*binaries, *self._data_dir(m), *self._certs(m), *self._config(m), *self._unit(m)]
 
     def _no_restart_paths(self, m: Node) -> set[str]:
-        binaries = self._binaries(m) if self.plan.etcd.install == "upload" else []
+        binaries = self._binaries(m) if self.plan.etcd_install(m) == "upload" else []
         return {self.plan.etcd.data_dir, *(f.path for f in binaries)}
 
     def _binaries(self, m: Node) -> list[RemoteFile]:
@@ -278,7 +316,7 @@ class EtcdRollout:
         ]
 
     def _unit(self, m: Node) -> list[RemoteFile]:
-        return [RemoteFile(render.UNIT_PATH, render.render_unit(self.plan).encode(), 0o644)]
+        return [RemoteFile(render.UNIT_PATH, render.render_unit(self.plan, m).encode(), 0o644)]
 
     def _after_files(self, m: Node, host, written: list[RemoteFile]) -> None:
         """A running member changed here is restarted later, one member at a time. A changed
@@ -405,10 +443,6 @@ def _say(target, line: str) -> None:
 
 def _nothing(_target) -> None:
     return None
-
-
-def _missing(path: str) -> Callable:
-    return lambda host: not host.exists(path)
 
 
 def _useradd(plan: Plan) -> list[str]:

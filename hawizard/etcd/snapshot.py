@@ -107,7 +107,7 @@ def _save_script(plan: Plan, member: Node) -> str:
     q = shlex.quote
     files = render.member_files(plan, member)
     etcdctl = [
-        render.etcdctl_binary(plan),
+        render.etcdctl_binary(plan, member),
         f"--endpoints=https://127.0.0.1:{plan.etcd.client_port}",
         f"--cacert={files.ca}",
         f"--cert={files.server_cert}",
@@ -148,9 +148,11 @@ def _status_local(path: Path) -> dict[str, Any] | None:
     return _status_json(r.stdout)
 
 
-def _status_on_node(host, plan: Plan, remote: str) -> tuple[dict[str, Any], str]:
+def _status_on_node(
+    host, plan: Plan, remote: str, member: Node | None = None
+) -> tuple[dict[str, Any], str]:
     """etcdutl next to etcdctl on the node, else `etcdctl snapshot status` (3.4)."""
-    etcdctl = render.etcdctl_binary(plan)
+    etcdctl = render.etcdctl_binary(plan, member)
     etcdutl = etcdctl.rsplit("/", 1)[0] + "/etcdutl"
     q = shlex.quote
     script = (
@@ -218,7 +220,7 @@ def take_snapshot(
         status = _status_local(out)
         status_by = "etcdutl (local)"
         if status is None:
-            status, status_by = _status_on_node(host, plan, remote)
+            status, status_by = _status_on_node(host, plan, remote, member)
     finally:
         if _TMP_DIR.match(tmpdir):
             host.run(["rm", "-rf", "--", tmpdir], check=False, stream=False)

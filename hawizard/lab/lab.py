@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from hawizard.lab import network, node, preflight, proc, rootfs, state
+from hawizard.lab import network, node, preflight, proc, repo, rootfs, state
 from hawizard.lab.errors import LabError
 from hawizard.lab.layout import MAX_NODES, check_name, layout
 from hawizard.lab.plan_writer import lab_plan
@@ -175,9 +175,11 @@ class Lab:
         nodes: int | None = None,
         subnet: str | None = None,
         *,
+        packages: Sequence[str] = (),
         progress: Progress | None = None,
     ) -> LabStatus:
-        """Bring every node up (building the base image once); a no-op for running nodes."""
+        """Bring every node up (building the base image and the package repository once);
+        a no-op for running nodes. `packages` extends the repository's default set."""
         say = progress or (lambda _msg: None)
         preflight.require_host()
         if not self.exists:
@@ -191,6 +193,14 @@ class Lab:
                     say("building the Debian base image with debootstrap (once, ~1 min)…")
                 base = rootfs.ensure_base()
                 rec = replace(rec, base=str(base))
+            recipe = repo.RepoRecipe().with_packages(tuple(packages))
+            if not rec.repo or not Path(rec.repo).is_dir() or packages:
+                if not (repo.cached_repo(recipe, base) / "Packages").is_file():
+                    say(
+                        f"building the lab's package repository ({len(recipe.packages)} "
+                        "packages and their dependencies, once)…"
+                    )
+                rec = replace(rec, repo=str(repo.ensure_repo(recipe, base)))
             self._ensure_key()
             say(f"wiring {len(rec.nodes)} network namespaces on bridge {rec.bridge}…")
             network.ensure_bridge(rec)
@@ -201,10 +211,12 @@ class Lab:
             authorized = self.key_path.with_name(self.key_path.name + ".pub").read_text()
             say(f"booting {len(rec.nodes)} nodes…")
             to_boot = [n for n in rec.nodes if not node.running(n)]
+            sources = repo.sources_entry()
             for n in to_boot:  # a running node's upper dir is live under its overlay: hands off
-                node.prepare(self.disk(n.name), base, n, hosts, authorized)
+                node.prepare(self.disk(n.name), base, n, hosts, authorized, sources)
             self._write_known_hosts(rec)
-            self._parallel(lambda n: self._boot(base, n), to_boot)
+            repo_dir = Path(rec.repo)
+            self._parallel(lambda n: self._boot(base, n, repo_dir), to_boot)
             dump(self.plan(balancer="vip"), self.plan_path)
         return self.status()
 
@@ -430,11 +442,11 @@ class Lab:
         tmp.write_text(text)
         tmp.replace(self.known_hosts_path)
 
-    def _boot(self, base: Path, n: NodeRecord) -> None:
+    def _boot(self, base: Path, n: NodeRecord, repo_dir: Path | None) -> None:
         disk = self.disk(n.name)
         if proc.alive(n.leader, n.leader_start):  # nspawn was killed, the node's systemd not
             node.kill(n)
-        booted = node.boot(disk, base, n)
+        booted = node.boot(disk, base, n, repo_dir)
         self._update(booted)  # recorded at once: `down` can stop it even if we die now
         self._update(node.wait_ready(disk, booted))
 
@@ -444,8 +456,10 @@ class Lab:
         network.ensure_bridge(rec)
         network.ensure_node_link(rec, n)
         authorized = self.key_path.with_name(self.key_path.name + ".pub").read_text()
-        node.prepare(self.disk(n.name), base, n, self._hosts_file(rec), authorized)
-        self._boot(base, n)
+        repo_dir = Path(rec.repo) if rec.repo and Path(rec.repo).is_dir() else None
+        sources = repo.sources_entry() if repo_dir else None
+        node.prepare(self.disk(n.name), base, n, self._hosts_file(rec), authorized, sources)
+        self._boot(base, n, repo_dir)
 
     def _power_off(self, n: NodeRecord) -> None:
         self._update(node.power_off(n))

@@ -24,6 +24,7 @@ from pathlib import Path
 from hawizard.lab import proc
 from hawizard.lab.errors import LabError
 from hawizard.lab.network import NETNS_DIR
+from hawizard.lab.repo import MOUNT_POINT, SOURCES_PATH
 from hawizard.lab.run import ssh_keygen
 from hawizard.lab.state import NodeRecord
 
@@ -68,8 +69,18 @@ class Disk:
 # --- identity ---------------------------------------------------------------------------------
 
 
-def prepare(disk: Disk, base: Path, node: NodeRecord, hosts: str, authorized_key: str) -> str:
-    """Write the node's identity into its upper dir; return its public host key ("type key")."""
+def prepare(
+    disk: Disk,
+    base: Path,
+    node: NodeRecord,
+    hosts: str,
+    authorized_key: str,
+    sources: str | None = None,
+) -> str:
+    """Write the node's identity into its upper dir; return its public host key ("type key").
+
+    `sources` is the node's one apt source (the lab's local repository), when it has one.
+    """
     for d in (disk.dir, disk.work, disk.merged):
         d.mkdir(mode=0o700, exist_ok=True)
     disk.upper.mkdir(exist_ok=True)
@@ -77,6 +88,8 @@ def prepare(disk: Disk, base: Path, node: NodeRecord, hosts: str, authorized_key
     _write(disk, base, "etc/hostname", f"{node.name}\n", 0o644)
     _write(disk, base, "etc/hosts", hosts, 0o644)
     _write(disk, base, "root/.ssh/authorized_keys", authorized_key, 0o600)
+    if sources is not None:
+        _write(disk, base, SOURCES_PATH, sources, 0o644)
     machine_id = disk.upper / "etc/machine-id"
     if not machine_id.exists() or not machine_id.read_text().strip():
         _write(disk, base, "etc/machine-id", uuid.uuid4().hex + "\n", 0o444)  # stable per node
@@ -137,9 +150,12 @@ def _ensure_dir(disk: Disk, base: Path, rel: str) -> None:
 # --- power ------------------------------------------------------------------------------------
 
 
-def boot(disk: Disk, base: Path, node: NodeRecord) -> NodeRecord:
-    """Start the node in the background; return its record with the nspawn PID filled in."""
-    for path in (base, disk.upper, disk.work):
+def boot(disk: Disk, base: Path, node: NodeRecord, repo: Path | None = None) -> NodeRecord:
+    """Start the node in the background; return its record with the nspawn PID filled in.
+
+    `repo` (the lab's package repository) appears read-only at `repo.MOUNT_POINT` inside.
+    """
+    for path in (base, disk.upper, disk.work, *([repo] if repo else [])):
         if "," in str(path) or ":" in str(path):
             raise LabError(f"{path} contains ',' or ':', which overlayfs cannot take")
     opts = f"lowerdir={base},upperdir={disk.upper},workdir={disk.work}"
@@ -168,6 +184,8 @@ def boot(disk: Disk, base: Path, node: NodeRecord) -> NodeRecord:
     # so an empty leftover is stale: remove it (rmdir never removes anything else).
     with contextlib.suppress(OSError):
         os.rmdir(PROPAGATE_DIR / node.name)
+    if repo is not None:
+        nspawn.append(f"--bind-ro={repo}:{MOUNT_POINT}")
     script = f"{shlex.join(mount)} && exec {shlex.join(nspawn)}"
     with open(disk.console, "ab") as log:
         child = subprocess.Popen(

@@ -67,14 +67,15 @@ class Recipe:
         "iproute2",
         "curl",
         "ca-certificates",
-        "haproxy",
         "procps",
     )
     quiet_units: tuple[str, ...] = QUIET_UNITS
-    disabled_units: tuple[str, ...] = ("haproxy.service",)  # runs only once hawizard configures it
+    # haproxy, etcd, keepalived... are not in the image: hawizard installs them from the lab's
+    # package repository (hawizard.lab.repo), as it would on a real host.
+    disabled_units: tuple[str, ...] = ()
     sshd_config: str = SSHD_CONFIG
     hosts: str = BASE_HOSTS
-    revision: int = 1  # bump when the customisation code below changes meaning
+    revision: int = 2  # bump when the customisation code below changes meaning
 
     def digest(self) -> str:
         text = json.dumps(asdict(self), sort_keys=True)
@@ -152,8 +153,13 @@ def customise(root: Path, recipe: Recipe) -> None:
     (root / "etc/hostname").write_text("localhost\n")
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
+    # No source but the lab's own repository (each node gets its entry): nothing leaves the lab.
+    (root / "etc/apt/sources.list").write_text("")
+    for lists in (root / "var/lib/apt/lists").glob("*_*"):
+        lists.unlink()
     systemctl = ["systemctl", f"--root={root}"]
-    run([*systemctl, "disable", *recipe.disabled_units], timeout=60)
+    if recipe.disabled_units:
+        run([*systemctl, "disable", *recipe.disabled_units], timeout=60)
     run([*systemctl, "mask", *recipe.quiet_units], timeout=60)
 
 

@@ -15,6 +15,7 @@ def run(
     timeout: float = 30.0,
     check: bool = True,
     input: str | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one command with a timeout; raise LabError with its stderr when it fails."""
     try:
@@ -25,6 +26,7 @@ def run(
             text=True,
             timeout=timeout,
             check=False,
+            cwd=cwd,
         )
     except subprocess.TimeoutExpired:
         raise LabError(f"`{' '.join(argv)}` did not finish within {timeout:.0f} s") from None

@@ -38,6 +38,7 @@ class LabRecord:
     gateway: str  # the bridge's address: the host's side of the lab network
     nodes: tuple[NodeRecord, ...]
     base: str = ""  # the base root filesystem the node disks are overlays of
+    repo: str = ""  # the local package repository every node sees read-only (lab.repo)
 
     def node(self, name: str) -> NodeRecord:
         for n in self.nodes:

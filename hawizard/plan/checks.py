@@ -64,6 +64,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     _BOOL: (bool,),
 }
 
+_PACKAGES = "a list of package names"
+_PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
+
 SCHEMA: dict[str, dict[str, str]] = {
     "cluster": {"name": _STR, "control_plane_endpoint": _STR, "known_hosts": _STR, "cni": _STR},
     "pki": {"dir": _STR, "key": _STR, "cert_days": _INT, "ca_days": _INT},
@@ -71,6 +74,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "version": _STR,
         "install": _STR,
         "binaries": _STR,
+        "packages": _PACKAGES,
         "cert_dir": _STR,
         "data_dir": _STR,
         "client_port": _INT,
@@ -116,7 +120,13 @@ OIDC_KEYS = {
     "groups_prefix": _STR,
     "ca_file": _STR,
 }
-NODE_KEYS = {"name": _STR, "address": _STR, "roles": "a list of roles", "ssh": "a table"}
+NODE_KEYS = {
+    "name": _STR,
+    "address": _STR,
+    "roles": "a list of roles",
+    "ssh": "a table",
+    "etcd_install": _STR,
+}
 SSH_KEYS = {"user": _STR, "port": _INT, "key": _STR}
 TOP_KEYS = {"version", "nodes", *SCHEMA}
 
@@ -179,7 +189,7 @@ def check_raw(raw: dict[str, Any], text: str, source: str) -> list[Problem]:
         for key in ("name", "address"):
             if key not in node:
                 err(f"{where}.{key}", f"missing; every node needs a {key}")
-        for key in ("name", "address"):
+        for key in ("name", "address", "etcd_install"):
             if key in node:
                 _typed(node[key], _STR, f"{where}.{key}", err)
         roles = node.get("roles", [])
@@ -226,6 +236,9 @@ def _typed(value: Any, kind: str, field: str, err) -> None:
     elif kind == _NAMES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, f'must be a list of node names such as ["infra0", "infra1"], not {value!r}')
+    elif kind == _PACKAGES:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            err(field, 'must be a list of package names such as ["etcd-server", "etcd-client"]')
     elif not _is(value, kind):
         err(field, f"must be {kind}, not {value!r}")
 
@@ -290,6 +303,8 @@ def sanitize(raw: dict[str, Any]) -> dict[str, Any]:
             out = {k: node[k] for k in ("name", "address") if isinstance(node.get(k), str)}
             out.setdefault("name", "")
             out.setdefault("address", "")
+            if isinstance(node.get("etcd_install"), str):
+                out["etcd_install"] = node["etcd_install"]
             roles = node.get("roles")
             if isinstance(roles, list) and roles:
                 good = [r for r in roles if r in ("etcd", "control-plane")]
@@ -315,6 +330,8 @@ def _ok(section: str, key: str, value: Any) -> bool:
             and {"issuer_url", "client_id"} <= set(value)
             and all(k in OIDC_KEYS and isinstance(v, str) for k, v in value.items())
         )
+    if (section, key) == ("etcd", "packages"):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
     return True
 
 
@@ -365,6 +382,12 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
         _port(node.ssh.port, f"{where}.ssh.port", err)
         if not node.ssh.key.strip():
             err(f"{where}.ssh.key", "is empty; give the path of the SSH private key")
+        if node.etcd_install not in ("", "package", "upload"):
+            err(
+                f"{where}.etcd_install",
+                f'{node.etcd_install!r} is not an install method; use "package" or "upload" '
+                "(or leave it out to follow etcd.install)",
+            )
 
     members = len(plan.etcd_nodes)
     masters = len(plan.control_plane_nodes)
@@ -393,6 +416,7 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
     _check_endpoint(plan, masters, err)
     _check_pki(plan, err)
     _check_etcd(plan, err)
+    _check_mixed_install(plan, add)
     _check_control_plane(plan, names, add)
     _check_oidc(plan, err)
     _check_monitoring(plan, names, err)
@@ -464,18 +488,45 @@ def _check_pki(plan: Plan, err) -> None:
         err("pki.dir", "is empty; give a local folder for certificates and keys")
 
 
+def _check_mixed_install(plan: Plan, add) -> None:
+    """Package on some members and upload on others is allowed (e.g. while moving a cluster
+    from one to the other), but the two usually carry different etcd versions: warn."""
+    ways: dict[str, list[str]] = {}
+    for n in plan.etcd_nodes:
+        ways.setdefault(plan.etcd_install(n), []).append(n.name)
+    if len(ways) > 1:
+        add(
+            Severity.WARNING,
+            "nodes",
+            f"etcd is installed from packages on {', '.join(ways.get('package', []))} and "
+            f"uploaded to {', '.join(ways.get('upload', []))}: the distribution's etcd (Debian "
+            "12: 3.4) and uploaded binaries (e.g. 3.5) may differ in version; etcd runs mixed "
+            "versions only one minor apart and only during an upgrade. `apply` prints every "
+            "member's version and warns when they differ",
+        )
+
+
 def _check_etcd(plan: Plan, err) -> None:
     e = plan.etcd
+    uploads = e.install == "upload" or any(
+        plan.etcd_install(n) == "upload" for n in plan.etcd_nodes
+    )
     if e.install not in ("package", "upload"):
         err("etcd.install", f'{e.install!r} is not an install method; use "package" or "upload"')
-    elif e.install == "upload" and not e.binaries:
+    elif uploads and not e.binaries:
         err(
             "etcd.binaries",
             'is required with install = "upload": a folder holding etcd and etcdctl, '
             "or an etcd release tarball",
         )
-    elif e.install == "upload" and not plan.resolve(e.binaries).exists():
+    elif uploads and not plan.resolve(e.binaries).exists():
         err("etcd.binaries", f"{plan.resolve(e.binaries)} does not exist on this machine")
+    for i, name in enumerate(e.packages):
+        if not _PACKAGE_NAME.match(name):
+            err(
+                f"etcd.packages[{i}]",
+                f"{name!r} is not a package name (lower-case letters, digits, + - . _)",
+            )
     if not _VERSION.match(e.version):
         err("etcd.version", f"{e.version!r} must look like 3.5.17")
     ports = {"client_port": e.client_port, "peer_port": e.peer_port}

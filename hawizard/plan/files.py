@@ -66,11 +66,15 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
     for n in raw.get("nodes", []):
         ssh = SSH(**n.get("ssh", {}))
         roles = tuple(Role(r) for r in n["roles"]) if "roles" in n else DEFAULT_ROLES
-        nodes.append(Node(name=n["name"], address=n["address"], roles=roles, ssh=ssh))
+        extra = {"etcd_install": n["etcd_install"]} if "etcd_install" in n else {}
+        nodes.append(Node(name=n["name"], address=n["address"], roles=roles, ssh=ssh, **extra))
     lb = dict(raw.get("load_balancer", {}))
     if "nodes" in lb:
         lb["nodes"] = tuple(lb["nodes"])
     pki = dict(raw.get("pki", {}))
+    etcd = dict(raw.get("etcd", {}))
+    if "packages" in etcd:
+        etcd["packages"] = tuple(etcd["packages"])
     if "key" in pki:
         pki["key"] = KeyType(pki["key"])
     cp = dict(raw.get("control_plane", {}))
@@ -80,7 +84,7 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         nodes=tuple(nodes),
         cluster=Cluster(**raw.get("cluster", {})),
         pki=PKISettings(**pki),
-        etcd=EtcdSettings(**raw.get("etcd", {})),
+        etcd=EtcdSettings(**etcd),
         control_plane=ControlPlaneSettings(**cp),
         monitoring=MonitoringSettings(**raw.get("monitoring", {})),
         backup=BackupSettings(**raw.get("backup", {})),
@@ -121,6 +125,7 @@ def dumps(plan: Plan) -> str:
             "address": n.address,
             "roles": [r.value for r in n.roles],
             "ssh": _section(n.ssh),
+            **({"etcd_install": n.etcd_install} if n.etcd_install else {}),
         }
         for n in plan.nodes
     ]

@@ -45,6 +45,9 @@ class Node:
     address: str
     roles: tuple[Role, ...] = DEFAULT_ROLES
     ssh: SSH = field(default_factory=SSH)
+    # How etcd reaches this node when it differs from the cluster's `etcd.install`
+    # ("package" or "upload"); empty: the cluster's setting.
+    etcd_install: str = ""
 
     @property
     def is_etcd(self) -> bool:
@@ -85,6 +88,9 @@ class EtcdSettings:
     version: str = "3.5.17"
     install: str = "package"  # "package" (apt/dnf) or "upload" (air-gapped: binaries below)
     binaries: str = ""  # for "upload": a directory holding etcd + etcdctl, or a release tarball
+    # for "package": the distribution packages; empty means etcd-server + etcd-client (apt) or
+    # etcd (dnf/yum)
+    packages: tuple[str, ...] = ()
     cert_dir: str = "/etc/ssl/etcd/ssl"
     data_dir: str = "/var/lib/etcd"
     client_port: int = 2379
@@ -209,6 +215,10 @@ class Plan:
     version: int = PLAN_VERSION
     # Where the plan was read from: relative paths in it resolve against this file's folder.
     source: Path | None = field(default=None, compare=False)
+
+    def etcd_install(self, node: Node) -> str:
+        """How etcd reaches `node`: its own `etcd_install`, else the cluster's `etcd.install`."""
+        return node.etcd_install or self.etcd.install
 
     @property
     def etcd_nodes(self) -> tuple[Node, ...]:
