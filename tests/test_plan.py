@@ -287,3 +287,50 @@ def test_load_missing_file_is_a_plan_error(tmp_path):
 
 def test_first_service_ip():
     assert P.ControlPlaneSettings(service_cidr="10.96.0.0/12").first_service_ip == "10.96.0.1"
+
+
+def test_per_node_install_and_package_names_round_trip(tmp_path):
+    plan = three_nodes(control_plane_endpoint="10.1.2.10:6443")
+    plan = replace(
+        plan,
+        nodes=(*plan.nodes[:2], replace(plan.nodes[2], etcd_install="upload")),
+        etcd=P.EtcdSettings(packages=("etcd-server", "etcd-client"), binaries=str(tmp_path)),
+    )
+    text = P.dumps(plan)
+    assert text.count("etcd_install") == 1  # written only where a node differs
+    again = P.loads(text)
+    assert again == plan
+    assert [again.etcd_install(n) for n in again.nodes] == ["package", "package", "upload"]
+
+
+def test_mixed_install_paths_warn_that_versions_may_differ(tmp_path):
+    plan = three_nodes(control_plane_endpoint="10.1.2.10:6443")
+    mixed = replace(
+        plan,
+        nodes=(replace(plan.nodes[0], etcd_install="upload"), *plan.nodes[1:]),
+        etcd=P.EtcdSettings(binaries=str(tmp_path)),
+    )
+    problems = P.validate(mixed)
+    assert not [p for p in problems if p.severity is Severity.ERROR]
+    [warning] = [p for p in problems if "may differ in version" in p.message]
+    assert "packages on infra1, infra2 and uploaded to infra0" in warning.message
+    assert not [p for p in P.validate(plan) if "may differ" in p.message]
+
+
+def test_an_uploading_node_needs_binaries_even_when_the_cluster_uses_packages():
+    plan = three_nodes(control_plane_endpoint="10.1.2.10:6443")
+    mixed = replace(plan, nodes=(replace(plan.nodes[0], etcd_install="upload"), *plan.nodes[1:]))
+    fields = [p.field for p in P.validate(mixed) if p.severity is Severity.ERROR]
+    assert fields == ["etcd.binaries"]
+
+
+def test_bad_node_install_and_package_names_are_errors():
+    text = (
+        valid_text().replace('name = "infra0"', 'name = "infra0"\netcd_install = "apt"', 1) + "\n"
+    )
+    text = text.replace("[etcd]\n", '[etcd]\npackages = ["etcd-server", "Bad Name"]\n')
+    found = {p.field: p.message for p in errors_of(text)}
+    assert "not an install method" in found["nodes[0].etcd_install"]
+    assert "'Bad Name' is not a package name" in found["etcd.packages[1]"]
+    shape = errors_of(valid_text().replace("[etcd]\n", '[etcd]\npackages = "etcd"\n'))
+    assert shape[0].field == "etcd.packages" and "list of package names" in shape[0].message

@@ -18,9 +18,10 @@ PACKAGES = {
     "mount": "mount",
     "ssh-keygen": "openssh-client",
     "debootstrap": "debootstrap",
+    "dpkg-scanpackages": "dpkg-dev",
 }
 RUN_TOOLS = ("systemd-nspawn", "nft", "ip", "unshare", "nsenter", "mount", "ssh-keygen")
-BUILD_TOOLS = ("debootstrap",)
+BUILD_TOOLS = ("debootstrap", "dpkg-scanpackages")  # base image, package repository
 
 
 def require_root(euid: int | None = None) -> None:

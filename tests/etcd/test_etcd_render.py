@@ -189,3 +189,14 @@ def test_settings_ignore_membership_lines():
         replace(plan, etcd=replace(plan.etcd, metrics_port=1)), plan.nodes[0], ClusterState.NEW
     )
     assert render.settings(a) != render.settings(c)
+
+
+def test_unit_and_binaries_follow_a_nodes_own_install_path():
+    plan = make_plan(Path("/x"))
+    uploaded = replace(plan.nodes[0], etcd_install="upload")
+    assert render.etcd_binary(plan, uploaded) == "/usr/local/bin/etcd"
+    assert render.etcdctl_binary(plan, plan.nodes[1]) == "/usr/bin/etcdctl"
+    assert "ExecStart=/usr/local/bin/etcd " in render.render_unit(plan, uploaded)
+    unit = render.render_unit(plan, plan.nodes[1])
+    assert "ExecStart=/usr/bin/etcd " in unit
+    assert "EnvironmentFile" not in unit  # the package's /etc/default/etcd is never read

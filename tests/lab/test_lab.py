@@ -70,12 +70,20 @@ def test_systemd_is_pid_1_and_the_system_runs(lab: Lab):
         assert state.stdout.strip() in ("running", "degraded"), state.stdout
 
 
-def test_base_image_has_haproxy_off_no_etcd_and_quiet_timers(lab: Lab):
+def test_base_image_has_no_haproxy_no_etcd_and_quiet_timers(lab: Lab):
+    # Issue 14: haproxy left the base image (it used to be there, disabled); it and etcd come
+    # from the lab's package repository, the node's only apt source.
     node = lab.nodes[0].name
-    assert lab.exec(node, ["haproxy", "-v"]).stdout.startswith("HAProxy version")
-    enabled = lab.exec(node, ["systemctl", "is-enabled", "haproxy"], check=False)
-    assert enabled.stdout.strip() == "disabled"
-    assert lab.exec(node, ["sh", "-c", "command -v etcd"], check=False).returncode != 0
+    for tool in ("haproxy", "etcd"):
+        assert lab.exec(node, ["sh", "-c", f"command -v {tool}"], check=False).returncode != 0
+    sources = lab.exec(node, ["sh", "-c", "cat /etc/apt/sources.list /etc/apt/sources.list.d/*"])
+    debs = [line for line in sources.stdout.splitlines() if line.startswith("deb")]
+    assert debs == ["deb [trusted=yes] file:/srv/hawizard-lab-repo ./"]
+    mounts = lab.exec(node, ["findmnt", "-n", "-o", "OPTIONS", "/srv/hawizard-lab-repo"]).stdout
+    assert "ro" in mounts.split(",")
+    offered = lab.exec(node, ["cat", "/srv/hawizard-lab-repo/Packages"]).stdout
+    for name in ("etcd-server", "etcd-client", "haproxy", "keepalived", "prometheus-node-exporter"):
+        assert f"Package: {name}\n" in offered
     timer = lab.exec(node, ["systemctl", "is-enabled", "apt-daily.timer"], check=False)
     assert timer.stdout.strip() == "masked"
     hosts = lab.exec(node, ["cat", "/etc/hosts"]).stdout
