@@ -20,6 +20,7 @@ source exists (they are untested on real hosts; the README says so).
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 
@@ -27,6 +28,7 @@ MANAGERS = ("apt-get", "dnf", "yum")
 INSTALL_TIMEOUT = 600.0
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.:@_-]*")
 DETECT = (
     "for pm in apt-get dnf yum; do command -v $pm >/dev/null 2>&1 && { echo $pm; break; }; done"
 )
@@ -126,6 +128,7 @@ def _unavailable(host, manager: str, packages: Sequence[str]) -> list[str]:
 
 
 def _check_names(names: Sequence[str]) -> None:
+    """Package and unit names are plain ASCII words: nothing a shell would expand or split."""
     for name in names:
-        if not name or not all(c.isalnum() or c in "+-.:@_" for c in name) or name[0] == "-":
+        if not _NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a package or unit name")

@@ -131,6 +131,8 @@ def dumps(plan: Plan) -> str:
     ]
     doc["pki"] = _section(plan.pki)
     doc["etcd"] = _section(plan.etcd)
+    if not plan.etcd.packages:
+        del doc["etcd"]["packages"]  # the distribution's default names: nothing to write
     doc["control_plane"] = _section(plan.control_plane, "control_plane")
     if plan.monitoring != MonitoringSettings():
         doc["monitoring"] = _section(plan.monitoring)
