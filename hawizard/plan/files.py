@@ -95,7 +95,11 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
 
 
 # Optional settings written only when used, so a plan that does not use them reads the same.
-_OPTIONAL = {("cluster", "cni"): "", ("control_plane", "oidc"): None}
+_OPTIONAL = {
+    ("cluster", "cni"): "",
+    ("control_plane", "oidc"): None,
+    ("etcd", "packages"): (),  # the distribution's default package names
+}
 
 
 def _section(obj: object, section: str = "") -> dict:
@@ -130,9 +134,7 @@ def dumps(plan: Plan) -> str:
         for n in plan.nodes
     ]
     doc["pki"] = _section(plan.pki)
-    doc["etcd"] = _section(plan.etcd)
-    if not plan.etcd.packages:
-        del doc["etcd"]["packages"]  # the distribution's default names: nothing to write
+    doc["etcd"] = _section(plan.etcd, "etcd")
     doc["control_plane"] = _section(plan.control_plane, "control_plane")
     if plan.monitoring != MonitoringSettings():
         doc["monitoring"] = _section(plan.monitoring)
