@@ -209,6 +209,12 @@ class Lab:
             state.save(rec, self.state_path)
             hosts = self._hosts_file(rec)
             authorized = self.key_path.with_name(self.key_path.name + ".pub").read_text()
+            raised = preflight.ensure_inotify_instances()
+            if raised is not None:
+                say(
+                    f"fs.inotify.max_user_instances raised from {raised} to "
+                    f"{preflight.MIN_INOTIFY_INSTANCES} (every node's systemd needs several)"
+                )
             say(f"booting {len(rec.nodes)} nodes…")
             to_boot = [n for n in rec.nodes if not node.running(n)]
             sources = repo.sources_entry()
@@ -453,6 +459,7 @@ class Lab:
     def _start(self, n: NodeRecord) -> None:
         rec = self._require_record()
         base = Path(rec.base)
+        preflight.ensure_inotify_instances()
         network.ensure_bridge(rec)
         network.ensure_node_link(rec, n)
         authorized = self.key_path.with_name(self.key_path.name + ".pub").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from hawizard.lab.errors import LabError
 
@@ -54,6 +55,38 @@ def require_host(euid: int | None = None, which: Which = shutil.which) -> None:
     """Everything `lab up` needs except debootstrap, which only a base build needs."""
     require_root(euid)
     require_tools(RUN_TOOLS, which)
+
+
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+MIN_INOTIFY_INSTANCES = 1024  # each node's systemd holds several; Debian's default is 128
+
+
+def ensure_inotify_instances(
+    path: Path = INOTIFY_INSTANCES, minimum: int = MIN_INOTIFY_INSTANCES
+) -> int | None:
+    """Raise the per-user inotify instance limit to `minimum` when it is lower; return the old
+    value when it was raised, else None.
+
+    Every node's systemd (PID 1) takes several inotify instances, all counted against root on
+    the host: at Debian's default of 128 a busy host with a few labs makes the next node's
+    systemd die at boot with "Failed to allocate manager object: Too many open files". Raising
+    the limit only allows more instances; nothing else on the host changes behaviour.
+    """
+    try:
+        current = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if current >= minimum:
+        return None
+    try:
+        path.write_text(f"{minimum}\n")
+    except OSError as exc:
+        raise LabError(
+            f"fs.inotify.max_user_instances is {current}: lab nodes' systemd would run out of "
+            f"inotify instances ({exc.strerror})",
+            f"sysctl -w fs.inotify.max_user_instances={minimum}",
+        ) from None
+    return current
 
 
 def lab_unavailable() -> str | None:

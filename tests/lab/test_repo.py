@@ -94,3 +94,16 @@ def test_index_writes_packages_and_a_release_with_their_checksums(tmp_path):
     assert "Suite: bookworm" in release
     digest = hashlib.sha256((repo / "Packages").read_bytes()).hexdigest()
     assert f" {digest} " in release
+
+
+def test_inotify_limit_is_raised_only_when_too_low(tmp_path):
+    from hawizard.lab.preflight import ensure_inotify_instances
+
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    assert ensure_inotify_instances(limit, 1024) == 128
+    assert limit.read_text().strip() == "1024"
+    assert ensure_inotify_instances(limit, 1024) is None  # high enough: untouched
+    limit.write_text("8192\n")
+    assert ensure_inotify_instances(limit, 1024) is None
+    assert limit.read_text().strip() == "8192"
