@@ -404,13 +404,16 @@ class EtcdRollout:
 def wait_converged(plan: Plan, timeout: float) -> object:
     """Wait for a converged cluster, quickly: a starting member accepts TCP but holds the TLS
     handshake until it is ready, so most rounds use a short probe timeout; every fourth round
-    uses the plan's full one, so a slow but healthy network still converges."""
+    uses the plan's full one, so a slow but healthy network still converges. A single check
+    (`timeout` 0: "is it converged now?", e.g. on a re-apply) uses the full one too: a busy
+    but healthy cluster must not be taken for a sick one, which would cost a wait step."""
     from hawizard.etcd.probe import ClusterNotHealthy, wait_healthy, why_not_healthy
 
     deadline = time.monotonic() + timeout
     for round_no in itertools.count():
         full = plan.etcd.probe_timeout
-        probe_timeout = full if round_no % 4 == 3 else min(FAST_PROBE, full)
+        fast = round_no % 4 != 3 and timeout > 0
+        probe_timeout = min(FAST_PROBE, full) if fast else full
         try:
             return wait_healthy(plan, timeout=0.0, probe_timeout=probe_timeout)
         except ClusterNotHealthy as exc:
