@@ -49,7 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "add", help="add a node of the plan as a new member (learner, then promoted)"
     )
     add.add_argument("plan", help="plan file")
-    add.add_argument("node", help="a node with the etcd role that is not a member yet")
+    add.add_argument(
+        "node",
+        help="a node of the plan that is not a member yet (given the etcd role if it lacks it)",
+    )
     _common(add)
     add.set_defaults(func=cmd_change)
 
@@ -181,6 +184,27 @@ def cmd_change(args: argparse.Namespace) -> int:
         if not args.yes and not _confirm(impact):
             raise Refused("not confirmed", "pass --yes to change the cluster without asking")
 
+    def confirm_plan_edit(diff: str) -> None:
+        if not args.json:
+            err_console.print(
+                f"{node} has no etcd role in {args.plan}; the change gives it one "
+                f"(the old plan is kept as {args.plan}.bak):",
+                highlight=False,
+                markup=False,
+            )
+            for line in diff.splitlines():
+                style = "green" if line.startswith("+") else "red" if line[:1] == "-" else None
+                err_console.print(line, style=style, markup=False, highlight=False)
+        if args.yes or args.dry_run:
+            return
+        if not sys.stdin.isatty():
+            raise Refused(
+                f"{node} has no etcd role in {args.plan}",
+                "confirm the plan edit with --yes, or add the role by hand",
+            )
+        if console.input("Edit the plan? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise Refused("plan edit not confirmed", f'add "etcd" to {node}\'s roles by hand')
+
     def check(p, o, n, ol):
         if not args.json:
             err_console.print("[dim]checking the cluster…[/]")
@@ -199,6 +223,7 @@ def cmd_change(args: argparse.Namespace) -> int:
             check=check,
             on_assessed=on_assessed,
             confirm=confirm,
+            confirm_plan_edit=confirm_plan_edit,
         )
     except ChangeRefused as exc:
         impact = exc.impact

@@ -62,6 +62,7 @@ class Membership:
 
     members: tuple[Member, ...] = ()
     known: bool = True
+    cluster_id: str = ""  # hex; "" when the members did not agree on one (or none answered)
 
     @classmethod
     def from_health(cls, health: Any) -> Membership:
@@ -84,7 +85,8 @@ class Membership:
                     in_plan=m.in_plan,
                 )
             )
-        return cls(tuple(members), known=bool(members))
+        cluster_id = getattr(health, "cluster_id", "")
+        return cls(tuple(members), known=bool(members), cluster_id=cluster_id)
 
     @property
     def voters(self) -> tuple[Member, ...]:
@@ -132,6 +134,9 @@ class TargetState:
     reachable: bool = True
     has_data: bool = False
     error: str = ""
+    # Whose data it is, from its WAL (`hawizard.etcd.data_dir`); "" when it could not be read.
+    data_member_id: str = ""
+    data_cluster_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,9 @@ class ChangeImpact:
     after_tolerance: int
     resume: bool = False
     notes: tuple[str, ...] = field(default=())
+    # The node to add holds stale data of a member this cluster removed: it is renamed aside
+    # (kept, never deleted) before the node joins.
+    data_aside: bool = False
 
     @property
     def title(self) -> str:
@@ -199,6 +207,7 @@ class ChangeImpact:
                 "tolerance": self.after_tolerance,
             },
             "notes": list(self.notes),
+            "data_aside": self.data_aside,
         }
 
 
@@ -209,10 +218,13 @@ class _Verdict:
     suggestion: str = ""
     resume: bool = False
     notes: tuple[str, ...] = ()
+    data_aside: bool = False
 
 
-def _ok(reason: str, *, resume: bool = False, notes: tuple[str, ...] = ()) -> _Verdict:
-    return _Verdict(True, reason, "", resume, notes)
+def _ok(
+    reason: str, *, resume: bool = False, notes: tuple[str, ...] = (), data_aside: bool = False
+) -> _Verdict:
+    return _Verdict(True, reason, "", resume, notes, data_aside)
 
 
 def _no(reason: str, suggestion: str = "") -> _Verdict:
@@ -280,6 +292,7 @@ def plan_change(
         after_tolerance=max(healthy - q, 0) if voters and healthy >= q else 0,
         resume=verdict.resume,
         notes=verdict.notes + _even_note(voters, verdict.allowed),
+        data_aside=verdict.data_aside,
     )
 
 
@@ -372,20 +385,56 @@ def _add(
             ),
             after,
         )
+    aside: tuple[str, ...] = ()
     if target is not None and target.has_data and not (mine is not None and mine.started):
-        return (
-            _no(
-                f"{node} holds etcd data from an earlier membership; it must join with an "
-                "empty data dir and hawizard never deletes etcd data",
-                f"move the data dir away on {node} (e.g. mv /var/lib/etcd "
-                "/var/lib/etcd.old), then run this command again",
-            ),
-            after,
-        )
+        stale = _stale_data(ms, node, target)
+        if isinstance(stale, _Verdict):
+            return stale, after
+        aside = (stale,)
     if mine is not None:
         state = "learner" if mine.started else "added, not started yet"
-        return _ok(f"{node} is in the member list already ({state})", resume=True), after
-    return _ok(f"{node} joins as a learner and is promoted once it has caught up"), after
+        return _ok(
+            f"{node} is in the member list already ({state})",
+            resume=True,
+            notes=aside,
+            data_aside=bool(aside),
+        ), after
+    return _ok(
+        f"{node} joins as a learner and is promoted once it has caught up",
+        notes=aside,
+        data_aside=bool(aside),
+    ), after
+
+
+def _stale_data(ms: Membership, node: str, target: TargetState) -> str | _Verdict:
+    """The node to add holds etcd data. Data this cluster's WAL names as one of its former
+    members (the cluster ID matches, the member ID is no longer listed) is set aside, renamed
+    and kept: the note saying so; anything else is refused (another cluster's data, a listed
+    member's, or data whose owner cannot be read), since hawizard never adopts or deletes it."""
+    owner = f"member {target.data_member_id} of cluster {target.data_cluster_id}"
+    listed = {m.id for m in ms.members}
+    if (
+        target.data_cluster_id
+        and ms.cluster_id
+        and target.data_cluster_id == ms.cluster_id
+        and target.data_member_id not in listed
+    ):
+        return (
+            f"{node} holds the data of {owner}, a member this cluster removed: its data dir "
+            "is renamed aside (kept, never deleted) before it joins"
+        )
+    if target.data_cluster_id and ms.cluster_id and target.data_cluster_id != ms.cluster_id:
+        why = f"{node} holds etcd data of another cluster ({owner}; this is {ms.cluster_id})"
+    elif target.data_member_id in listed:
+        why = f"{node} holds the data of {owner}, which is still listed as a member"
+    else:
+        why = f"{node} holds etcd data from an earlier membership whose owner cannot be read"
+    return _no(
+        f"{why}; it must join with an empty data dir and hawizard never adopts or deletes "
+        "another owner's etcd data",
+        f"move the data dir away on {node} (e.g. mv /var/lib/etcd /var/lib/etcd.old), "
+        "then run this command again",
+    )
 
 
 def _remove(

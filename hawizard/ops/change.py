@@ -6,11 +6,16 @@ old) → confirmation → `MembershipChange.begin()` (certificates, the in-fligh
 etcd phases → when the membership changed for real, the apiservers' `--etcd-servers`. The
 last step spans etcd and the control plane, which is why it lives here and not in `etcd/`.
 
+A node to add that the plan lists without the etcd role gets the role first, the way
+`remove` drops it: the plan diff is shown and confirmed (`confirm_plan_edit`), the old plan
+kept as `<plan>.bak`.
+
 `hawizard etcd add|remove|replace` and the dashboard's change panel both call `change`.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +30,7 @@ from hawizard.etcd.membership import (
     finished_before,
 )
 from hawizard.etcd.membership.assess import TARGET_TIMEOUTS
+from hawizard.etcd.membership.plan_edits import with_etcd_role
 from hawizard.etcd.quorum_rules import ChangeImpact, Op
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Plan
@@ -125,21 +131,25 @@ def change(
     check: Check = _default_check,
     on_assessed: Callable[[Assessment], None] | None = None,
     confirm: Callable[[ChangeImpact], None] | None = None,
+    confirm_plan_edit: Callable[[str], None] | None = None,
 ) -> ChangeOutcome:
     """Run one membership change with `run(plan, phases)` (the face's runner and view).
 
     `check` judges the change under the lock (default: `membership.assess`, a fresh probe
     round); `on_assessed` sees every assessment (the CLI prints its table); `confirm(impact)`
     is called for an allowed change before anything changes (not in a dry run) and raises
-    `Refused` to stop. Raises `Refused` (a bad request, the plan held by another process,
+    `Refused` to stop. `confirm_plan_edit(diff)` likewise accepts giving the node to add
+    the etcd role in the plan (None: refused, as before); the plan file is written once the
+    change itself is confirmed. Raises `Refused` (a bad request, the plan held by another process,
     certificates that cannot be issued), `ChangeRefused` (the quorum rules say no), and lets
     `membership.ChangeFailed` and `OSError` (no client certificate) through.
     """
     from hawizard.planlock import PlanLock, PlanLocked
 
     op = Op(op)
+    needs_role = op is not Op.REMOVE and _lacks_etcd_role(plan, node)
     try:
-        check_request(plan, op, node, old)
+        check_request(with_etcd_role(plan, node) if needs_role else plan, op, node, old)
     except BadRequest as exc:
         if finished_before(plan, op, node, old):
             return ChangeOutcome(None, completed_before=str(exc))
@@ -147,11 +157,53 @@ def change(
     assert plan.source is not None  # check_request refuses a plan without a file
     try:
         with PlanLock(plan.source, command):
+            edited = None
+            if needs_role:
+                edited = plan = _give_etcd_role(plan, node, plan_label, confirm_plan_edit)
             return _change_locked(
-                plan, op, node, old, run, plan_label, dry_run, check, on_assessed, confirm
+                plan, op, node, old, run, plan_label, dry_run, check, on_assessed, confirm, edited
             )
     except PlanLocked as exc:
         raise Refused(str(exc), "run it again when that change has finished") from None
+
+
+def _lacks_etcd_role(plan: Plan, node: str) -> bool:
+    return any(n.name == node and not n.is_etcd for n in plan.nodes)
+
+
+def plan_edit_diff(before: Plan, after: Plan, label: str) -> str:
+    """The edit as a unified diff of the plan files, for the confirmation."""
+    from hawizard.plan import dumps
+
+    lines = difflib.unified_diff(
+        dumps(before).splitlines(keepends=True),
+        dumps(after).splitlines(keepends=True),
+        fromfile=label,
+        tofile=f"{label} (edited)",
+    )
+    return "".join(lines)
+
+
+def _give_etcd_role(
+    plan: Plan, node: str, label: str, confirm_plan_edit: Callable[[str], None] | None
+) -> Plan:
+    """The plan with `node` given the etcd role, once the edit is confirmed (not written yet:
+    `_change_locked` writes it when the change itself is confirmed)."""
+    from hawizard.plan import validate
+
+    after = with_etcd_role(plan, node)
+    hint = f'add "etcd" to its roles in {label}, or confirm the edit (--yes)'
+    if confirm_plan_edit is None:
+        raise Refused(f"{node} has no etcd role in {label}", hint)
+    errors = [p for p in validate(after) if p.severity.value == "error"]
+    if errors:
+        raise Refused(
+            f"giving {node} the etcd role would make {label} invalid: "
+            + "; ".join(str(p) for p in errors),
+            f"edit {label} by hand",
+        )
+    confirm_plan_edit(plan_edit_diff(plan, after, label))
+    return after
 
 
 def _change_locked(
@@ -165,6 +217,7 @@ def _change_locked(
     check: Check,
     on_assessed: Callable[[Assessment], None] | None,
     confirm: Callable[[ChangeImpact], None] | None,
+    edited: Plan | None = None,
 ) -> ChangeOutcome:
     try:
         assessment = check(plan, op, node, old)
@@ -176,6 +229,11 @@ def _change_locked(
         raise ChangeRefused(assessment.impact)
     if not dry_run and confirm is not None:
         confirm(assessment.impact)
+    if edited is not None and not dry_run:
+        from hawizard.plan import dump_with_backup
+
+        assert edited.source is not None
+        dump_with_backup(edited, edited.source)
     membership = MembershipChange(plan, assessment)
     problems = membership.begin(dry_run=dry_run)
     if problems:

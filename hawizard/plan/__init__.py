@@ -7,7 +7,7 @@ The package keeps its parts one-way: `model` (dataclasses) <- `checks` (validati
 """
 
 from hawizard.plan.checks import PlanError, Problem, Severity, validate
-from hawizard.plan.files import dump, dumps, load, loads
+from hawizard.plan.files import dump, dump_with_backup, dumps, load, loads
 from hawizard.plan.model import (
     DEFAULT_ROLES,
     KUBE_BINARIES,
@@ -53,6 +53,7 @@ __all__ = [
     "Role",
     "Severity",
     "dump",
+    "dump_with_backup",
     "dumps",
     "every_seconds",
     "load",

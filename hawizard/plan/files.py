@@ -151,3 +151,14 @@ def dump(plan: Plan, path: str | Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(dumps(plan))
     tmp.replace(path)
+
+
+def dump_with_backup(plan: Plan, path: str | Path) -> Path:
+    """Write `plan` over `path`, keeping the previous text as `<name>.bak` (same mode), so an
+    edit hawizard makes to the operator's plan can always be looked at and undone."""
+    path = Path(path)
+    backup = path.with_name(path.name + ".bak")
+    backup.write_text(path.read_text())
+    backup.chmod(path.stat().st_mode & 0o777)
+    dump(plan, path)
+    return backup

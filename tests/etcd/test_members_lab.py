@@ -2,7 +2,8 @@
 
 One 3-member cluster (n1–n3, bootstrapped by the rollout) lives through the whole module, in
 order: refusals while a member is down, grow 3 → 4 → 5 (the second add interrupted after
-`member add` and resumed), shrink 5 → 3, a re-add refused for old data, and the replacement
+`member add` and resumed), shrink 5 → 3, a removed node re-added (old data set aside) and
+another cluster's data refused, and the replacement
 of a powered-off member by a fresh node. After each change the venv's own `etcdctl` (not
 hawizard's probes) checks that the member list matches the plan, every endpoint is healthy
 and every key written before is still there. The module resets every node it touched.
@@ -245,13 +246,64 @@ def test_shrink_five_to_three(c, capsys):
     assert len(c.plan.etcd_nodes) == 3
 
 
-def test_readding_a_node_with_old_data_is_refused(c, capsys):
+def test_readding_a_removed_master_gives_it_the_role_and_sets_old_data_aside(c, capsys):
+    """n4 left in the shrink, its data dir kept. Listed again as a master only, `add --yes`
+    gives it the etcd role (the plan diff confirmed, `.bak` kept) and, since its WAL names a
+    member this cluster removed, renames the old data dir aside and joins. It is removed
+    again afterwards (as a plain etcd node of the plan) for the tests after this one."""
     n4 = c.name(4)
-    c.plan_with(n4)
-    before = member_ids(c.plan, c.plan.etcd_nodes[:3])
+    plan = c.plan
+    master = replace(c.spare[n4], roles=(Role.CONTROL_PLANE,))
+    dump(plan.with_nodes((*plan.nodes, master)), c.path)
+    data = c.plan.etcd.data_dir
     code, out = cli(c, "add", n4, capsys=capsys)
-    assert code == 2 and "earlier membership" in out["impact"]["reason"]
+    assert code == 0, out
+    assert out["impact"]["data_aside"]
+    assert any("a member this cluster removed" in n for n in out["impact"]["notes"])
+    assert c.plan.node(n4).roles == (Role.ETCD, Role.CONTROL_PLANE)
+    backup = load(c.path.with_name("plan.toml.bak"))
+    assert backup.node(n4).roles == (Role.CONTROL_PLANE,)
+    assert_agrees_with_plan(c)
+    aside = c.lab.exec(n4, ["sh", "-c", f"ls -d {data}.replaced-*"]).stdout.split()
+    assert len(aside) == 1  # the old data kept, renamed
+    assert c.lab.exec(n4, ["test", "-d", f"{aside[0]}/member/wal"], check=False).returncode == 0
+
+    code, out = cli(c, "remove", n4, capsys=capsys)
+    assert code == 0, out
+    plan = c.plan
+    dump(plan.with_nodes(tuple(c.spare[n4] if n.name == n4 else n for n in plan.nodes)), c.path)
+
+
+def test_a_node_holding_another_clusters_data_is_still_refused(c, capsys, tmp_path):
+    """Real data of another cluster (a one-member etcd run on this host) on n5: `add` reads
+    its WAL, names the other cluster and changes nothing."""
+    import base64
+    import subprocess
+
+    from fixtures.local_etcd import LocalEtcd
+
+    n5 = c.name(5)
+    with LocalEtcd(tmp_path / "other", members=1) as other:
+        other.etcdctl("put", "/other", "cluster")
+    tar = subprocess.run(
+        ["tar", "-C", str(tmp_path / "other" / "data" / "m1"), "-c", "member"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    data = c.plan.etcd.data_dir
+    c.lab.exec(
+        n5,
+        ["sh", "-c", f"mkdir -p {data} && base64 -d | tar -x -C {data}"],
+        input=base64.b64encode(tar).decode(),
+    )
+    c.plan_with(n5)
+    before = member_ids(c.plan, c.plan.etcd_nodes[:3])
+    code, out = cli(c, "add", n5, capsys=capsys)
+    assert code == 2 and "another cluster" in out["impact"]["reason"]
     assert member_ids(c.plan, c.plan.etcd_nodes[:3]) == before
+    assert c.lab.exec(n5, ["test", "-d", f"{data}/member/wal"], check=False).returncode == 0
+    plan = c.plan
+    dump(plan.with_nodes(tuple(n for n in plan.nodes if n.name != n5)), c.path)
 
 
 # --- replace a powered-off member ------------------------------------------------------------

@@ -112,6 +112,33 @@ def test_add_refuses_a_node_with_old_data_or_unreachable():
     assert not gone.allowed and "cannot reach m4" in gone.reason
 
 
+def test_stale_data_of_a_removed_member_is_set_aside_other_data_refused():
+    from dataclasses import replace
+
+    ms = replace(cluster("m1 m2 m3"), cluster_id="c1")
+    removed = TargetState(has_data=True, data_member_id="m9", data_cluster_id="c1")
+    ok = change(ms, Op.ADD, "m4", target=removed)
+    assert ok.allowed and ok.data_aside
+    assert any(
+        "a member this cluster removed" in n and "kept, never deleted" in n for n in ok.notes
+    )
+
+    foreign = TargetState(has_data=True, data_member_id="m9", data_cluster_id="other")
+    no = change(ms, Op.ADD, "m4", target=foreign)
+    assert not no.allowed and not no.data_aside and "another cluster" in no.reason
+    assert "move the data dir away" in no.suggestion
+
+    live = TargetState(has_data=True, data_member_id="m2", data_cluster_id="c1")
+    still = change(ms, Op.ADD, "m4", target=live)
+    assert not still.allowed and "still listed as a member" in still.reason
+
+    unknown_cluster = change(cluster("m1 m2 m3"), Op.ADD, "m4", target=removed)
+    assert not unknown_cluster.allowed  # no agreed cluster id: nothing is provable
+
+    clean = change(ms, Op.ADD, "m4", target=TargetState())
+    assert clean.allowed and not clean.data_aside
+
+
 # --- remove ---------------------------------------------------------------------------------
 
 
@@ -379,6 +406,19 @@ def test_cli_bad_requests_exit_2(tmp_path, capsys, argv, needle):
     plan = plan_file(tmp_path)
     code = main(["etcd", argv[0], str(plan.source), *argv[1:], "--yes"])
     assert code == 2 and needle in capsys.readouterr().err
+
+
+def test_cli_add_offers_the_etcd_role_and_needs_a_confirmation(tmp_path, capsys):
+    from hawizard.cli import main
+
+    plan = plan_file(tmp_path)
+    before = plan.source.read_text()
+    code = main(["etcd", "add", str(plan.source), "m5"])  # stdin is no terminal here
+    err = capsys.readouterr().err
+    assert code == 2 and "confirm the plan edit with --yes" in err
+    assert "+roles = [\n" in err or "+roles" in err or '"etcd",' in err  # the diff is shown
+    assert plan.source.read_text() == before
+    assert not plan.source.with_name(plan.source.name + ".bak").exists()
 
 
 def test_cli_refuses_when_no_member_answers(tmp_path, capsys):

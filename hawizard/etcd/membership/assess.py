@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hawizard.etcd import render
+from hawizard.etcd.data_dir import head_script, owner_from_script_output
 from hawizard.etcd.membership.record import PendingChange, clear_pending, read_pending
 from hawizard.etcd.quorum_rules import ChangeImpact, Op, TargetState, plan_change
 from hawizard.health import ClusterHealth
@@ -103,14 +104,23 @@ class Assessment:
 def target_state(plan: Plan, name: str) -> TargetState:
     """Reachable over SSH? Etcd data in its data dir? (read-only, short timeouts)"""
     data = plan.etcd.data_dir.rstrip("/") + "/member"
+    script = f"[ -d {shlex.quote(data)} ] && echo data=1 || echo data=0; " + head_script(
+        plan.etcd.data_dir
+    )
     try:
         with Host.from_plan(plan, name, timeouts=TARGET_TIMEOUTS) as host:
-            r = host.probe(f"[ -d {shlex.quote(data)} ] && echo data=1 || echo data=0")
+            r = host.probe(script)
     except Exception as exc:  # any way of not reaching it is an answer here
         return TargetState(reachable=False, error=str(exc).splitlines()[0])
     if r.exited != 0:
         return TargetState(reachable=False, error=(r.stderr.strip() or "probe failed")[-200:])
-    return TargetState(reachable=True, has_data="data=1" in r.stdout)
+    owner = owner_from_script_output(r.stdout)
+    return TargetState(
+        reachable=True,
+        has_data="data=1" in r.stdout,
+        data_member_id=owner.member_id if owner else "",
+        data_cluster_id=owner.cluster_id if owner else "",
+    )
 
 
 def assess(

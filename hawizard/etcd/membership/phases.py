@@ -23,7 +23,6 @@ a member list that already holds the node's peer URL is reused, never added twic
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -306,7 +305,16 @@ class MembershipChange:
             health_timeout=self.health_timeout,
         )
         others = tuple(n for n in joined if n.name != node.name)
+        # Stale data of a member this cluster removed (the rules read its WAL): renamed aside
+        # first, as for a member re-added in place (which the remove phases already did).
+        in_place = self.op is Op.REPLACE and self.old == self.node
+        aside = (
+            [Phase("etcd old data aside", [self._set_aside_step(node)])]
+            if self.assessment.impact.data_aside and not in_place
+            else []
+        )
         return [
+            *aside,
             *rollout.prepare_phases(),
             Phase("etcd member add", [self._member_add_step(node)]),
             *rollout.start_phases(),
@@ -418,7 +426,7 @@ class MembershipChange:
             return current != self.plan_after
 
         def apply(local) -> None:
-            from hawizard.plan import dump, validate
+            from hawizard.plan import dump_with_backup, validate
 
             problems = [p for p in validate(self.plan_after) if p.severity.value == "error"]
             if problems:
@@ -427,10 +435,7 @@ class MembershipChange:
                     + "; ".join(str(p) for p in problems)
                     + f" — edit {path} by hand"
                 )
-            backup = path.with_name(path.name + ".bak")
-            backup.write_text(path.read_text())
-            os.chmod(backup, path.stat().st_mode & 0o777)
-            dump(self.plan_after, path)
+            backup = dump_with_backup(self.plan_after, path)
             clear_pending(path)  # the plan now says it: the change is complete
             what = (
                 f"dropped node {gone}"

@@ -43,6 +43,15 @@ def without_member(plan: Plan, name: str) -> Plan:
     return plan.with_nodes(tuple(nodes))
 
 
+def with_etcd_role(plan: Plan, name: str) -> Plan:
+    """The plan with `name` given the etcd role (kept first, as the default roles order it)."""
+    nodes = tuple(
+        replace(n, roles=(Role.ETCD, *n.roles)) if n.name == name and not n.is_etcd else n
+        for n in plan.nodes
+    )
+    return plan.with_nodes(nodes)
+
+
 def with_membership(text: str, line: str) -> str:
     """Config text with its `initial-cluster:` line replaced and the state `existing`."""
     out = []
