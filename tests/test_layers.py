@@ -142,3 +142,13 @@ def test_no_import_cycles():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_widget_imports_a_screen():
+    """Screens compose widgets; a widget that imported a screen would tie them in a knot."""
+    widgets = [n for n in MODULES if n.startswith("hawizard.tui.widgets")]
+    offenders = {
+        name: sorted(t for t in imports_of(name, typing_too=True) if ".tui.screens" in t)
+        for name in widgets
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -17,6 +17,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from hawizard.plan import Plan, Severity, dump, validate
+from hawizard.tui.backend import Backend
 from hawizard.tui.forms import describe
 from hawizard.tui.messages import PlanSaved
 from hawizard.tui.theme import DEFAULT_THEME, cycle_order, load_themes, status_defaults
@@ -55,6 +56,7 @@ class WizardApp(App[int]):
         balancer_probe: Callable[[Plan], Any] | None = None,
         target_probe: Callable[[Plan, str], TargetState] | None = None,
         readiness_check: Callable[[Plan], Checklist] | None = None,
+        backend: Backend | None = None,
         theme_dirs: list[Path] | None = None,
     ) -> None:
         super().__init__()
@@ -62,16 +64,14 @@ class WizardApp(App[int]):
         self.plan_path = plan_path
         self.labs_root = labs_root
         self.interval = interval  # seconds between dashboard probe rounds
-        # One dashboard round; None: `hawizard.etcd.probe` against the plan's members.
-        self.health_probe = health_probe
-        # The masters' /livez and /readyz; None: `hawizard.control_plane.probe`.
-        self.apiserver_probe = apiserver_probe
-        # The endpoint (VIP holder, keepalived, haproxy, TCP); None: `hawizard.balancer.probe`.
-        self.balancer_probe = balancer_probe
-        # Day 2: what SSH shows about a node to add; None: `membership.assess`'s own.
-        self.target_probe = target_probe
-        # The production checklist; None: `hawizard.ops.check.run_check` (SSH + HTTPS).
-        self.readiness_check = readiness_check
+        # Every probe the screens make; the keyword arguments above fill its fields (tests).
+        self.backend = backend or Backend(
+            health_probe=health_probe,
+            apiserver_probe=apiserver_probe,
+            balancer_probe=balancer_probe,
+            target_probe=target_probe,
+            readiness_check=readiness_check,
+        )
         self.start_at = start or ("nodes" if plan is not None else "start")
         self.themes = load_themes(theme_dirs)
         for t in self.themes.values():
@@ -82,6 +82,19 @@ class WizardApp(App[int]):
                 f"unknown theme {wanted!r}; available: {', '.join(cycle_order(list(self.themes)))}"
             )
         self._initial_theme = wanted
+
+    # the backend's fields, as screens and widgets read them
+    @property
+    def health_probe(self) -> Callable[[Plan], ClusterHealth] | None:
+        return self.backend.health_probe
+
+    @property
+    def target_probe(self) -> Callable[[Plan, str], TargetState] | None:
+        return self.backend.target_probe
+
+    @property
+    def readiness_check(self) -> Callable[[Plan], Checklist] | None:
+        return self.backend.readiness_check
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """Status colours for any theme, also built-in ones that do not define them."""

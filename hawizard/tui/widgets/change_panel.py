@@ -40,7 +40,7 @@ from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
 if TYPE_CHECKING:
     from hawizard.etcd.membership import Assessment
-    from hawizard.tui.screens.member_dialog import Check
+    from hawizard.ops.change import Check
 
 log = logging.getLogger(__name__)
 
