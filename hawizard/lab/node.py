@@ -186,7 +186,7 @@ def boot(disk: Disk, base: Path, node: NodeRecord, repo: Path | None = None) -> 
         os.rmdir(PROPAGATE_DIR / node.name)
     if repo is not None:
         nspawn.append(f"--bind-ro={repo}:{MOUNT_POINT}")
-    script = f"{shlex.join(mount)} && exec {shlex.join(nspawn)}"
+    script = f"{shlex.join(mount)} || exit 1\n{supervisor_script(nspawn, node.name)}"
     with open(disk.console, "ab") as log:
         child = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
@@ -198,6 +198,37 @@ def boot(disk: Disk, base: Path, node: NodeRecord, repo: Path | None = None) -> 
         )
     child.returncode = 0  # we reap it ourselves (proc.reap); keep Popen from warning later
     return replace(node, pid=child.pid, start_time=proc.start_time(child.pid), leader=0)
+
+
+#: systemd-nspawn's exit status when the node's systemd asked for a reboot (systemd-nspawn(1)).
+REBOOT_EXIT = 133
+
+
+def supervisor_script(nspawn: Sequence[str], machine: str) -> str:
+    """sh that runs the node and boots it again whenever it asks to reboot.
+
+    A node that runs `systemctl reboot` makes nspawn exit with 133; a real machine would come
+    back, so the lab does too: same disk (the overlay stays mounted in this mount namespace),
+    same network namespace (address, MAC), same host key. Any other exit ends the node. The
+    shell stays the node's recorded process: SIGTERM to it (`power_off`) is passed on to the
+    running nspawn, by its PID, as a clean poweroff, and no reboot follows. Before booting
+    again it removes nspawn's empty propagation dir, as `boot` does (see there).
+    """
+    run = shlex.join(nspawn)
+    stale = shlex.quote(str(PROPAGATE_DIR / machine))
+    return (
+        "stop=; child=\n"
+        'trap \'stop=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null\' TERM INT HUP\n'
+        "while :; do\n"
+        f"  {run} &\n"
+        "  child=$!\n"
+        '  wait "$child"; rc=$?\n'
+        '  while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done\n'
+        f'  if [ -n "$stop" ] || [ "$rc" -ne {REBOOT_EXIT} ]; then exit "$rc"; fi\n'
+        '  echo "hawizard lab: the node asked for a reboot; booting it again"\n'
+        f"  rmdir {stale} 2>/dev/null\n"
+        "done\n"
+    )
 
 
 def wait_ready(disk: Disk, node: NodeRecord, timeout: float = READY_TIMEOUT) -> NodeRecord:
@@ -266,12 +297,25 @@ def kill(node: NodeRecord, timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
-def _find_leader(nspawn_pid: int) -> int:
-    """The node's PID 1 (its systemd): nspawn's child that is PID 1 in its own namespace."""
-    for pid in proc.children(nspawn_pid):
-        if proc.ns_pid(pid) == 1:
-            return pid
+def _find_leader(node_pid: int) -> int:
+    """The node's PID 1 (its systemd): below the supervisor shell, nspawn's child that is PID 1
+    in its own namespace (it changes whenever the node reboots)."""
+    for nspawn in proc.children(node_pid):
+        for pid in proc.children(nspawn):
+            if proc.ns_pid(pid) == 1:
+                return pid
     return 0
+
+
+def current(node: NodeRecord) -> NodeRecord:
+    """The record with the node's systemd of now: after a reboot inside the node the recorded
+    leader is gone while the node itself (its supervisor) still runs."""
+    if proc.alive(node.leader, node.leader_start) or not proc.alive(node.pid, node.start_time):
+        return node
+    leader = _find_leader(node.pid)
+    if not leader:
+        return node
+    return replace(node, leader=leader, leader_start=proc.start_time(leader))
 
 
 # --- commands inside ------------------------------------------------------------------------
@@ -279,6 +323,7 @@ def _find_leader(nspawn_pid: int) -> int:
 
 def exec_argv(node: NodeRecord, argv: Sequence[str]) -> list[str]:
     """`nsenter` into every namespace of the node's systemd, with its root and working dir."""
+    node = current(node)
     if not proc.alive(node.leader, node.leader_start):
         raise LabError(f"node {node.name} is not running", f"hawizard lab fault {node.name} start")
     ns = ["--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--root", "--wd"]

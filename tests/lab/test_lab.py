@@ -127,6 +127,28 @@ def test_stop_then_start_keeps_the_node_disk(lab: Lab):
     assert result.stdout == "kept\n"
 
 
+def test_a_node_that_reboots_comes_back_with_its_disk_address_and_host_key(lab: Lab):
+    node = lab.nodes[4]
+    token = f"/root/survives-reboot-{secrets.token_hex(6)}"
+    lab.exec(node.name, ["sh", "-c", f"echo kept > {token}"])
+    init_before = lab.exec(node.name, ["cut", "-d", " ", "-f22", "/proc/1/stat"]).stdout
+    supervisor = lab.node(node.name).pid
+    ssh(lab, node.name, "systemctl --no-block reboot")  # nspawn exits 133: "reboot, please"
+    deadline = time.monotonic() + 60
+    while True:
+        result = ssh(lab, node.name, "cut -d ' ' -f22 /proc/1/stat")  # strict host key check
+        if result.returncode == 0 and result.stdout != init_before:
+            break
+        assert time.monotonic() < deadline, f"{node.name} did not come back: {result.stderr}"
+        time.sleep(0.5)
+    assert lab.node(node.name).pid == supervisor  # the same node, booted again
+    assert {n.name: n for n in lab.status().nodes}[node.name].running
+    # nsenter finds the node's new systemd (the recorded one is gone)
+    assert lab.exec(node.name, ["cat", token]).stdout == "kept\n"
+    assert lab.exec(node.name, ["hostname", "-I"]).stdout.split()[0] == node.address
+    lab.exec(node.name, ["rm", token])
+
+
 def test_partition_cuts_a_node_off_and_heal_brings_it_back(lab: Lab):
     node, peer = lab.nodes[3], lab.nodes[0]
     lab.fault(node.name, "partition")
