@@ -52,7 +52,7 @@ DETECT_SCRIPT = (
     "if command -v apt-get >/dev/null 2>&1; then echo apt; "
     "elif command -v dnf >/dev/null 2>&1; then echo dnf; "
     "elif command -v yum >/dev/null 2>&1; then echo yum; else echo unknown; fi; "
-    ". /etc/os-release 2>/dev/null; echo \"${ID:-}\"; echo \"${VERSION_CODENAME:-}\""
+    '. /etc/os-release 2>/dev/null; echo "${ID:-}"; echo "${VERSION_CODENAME:-}"'
 )
 
 #: Changes with every boot, a real machine's (kernel boot id) and a container's (the start

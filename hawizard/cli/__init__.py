@@ -14,7 +14,18 @@ import sys
 from hawizard import __version__
 
 # Command groups, in the order `--help` lists them.
-GROUPS = ("plan", "certs", "lab", "apply", "status", "check", "etcd", "monitoring", "wizard")
+GROUPS = (
+    "plan",
+    "certs",
+    "lab",
+    "apply",
+    "status",
+    "check",
+    "etcd",
+    "patch",
+    "monitoring",
+    "wizard",
+)
 
 
 class _Parser(argparse.ArgumentParser):

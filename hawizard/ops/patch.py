@@ -1,0 +1,714 @@
+"""`hawizard patch PLAN`: OS updates on every node, one node at a time, never below quorum.
+
+For each node with work (etcd members and masters alike), in turn — the etcd leader last, so
+the cluster elects once at most:
+
+1. **gate** — the cluster can lose this node now: every etcd member healthy with one leader
+   and at least one failure to spare, every running apiserver ready. Otherwise the run stops
+   there, naming who is unhealthy (the first gate is also checked up front: `Refused`).
+2. **VIP** — on a balancer node of a `vip`-mode endpoint that holds the VIP: keepalived is
+   stopped there (a marker in `/run` says hawizard did it) and the run waits until another
+   balancer node holds the VIP.
+3. **upgrade** — the package manager's upgrade (`hawizard.os_packages`): security updates
+   only by default where the distribution tells them apart, every update with `all_updates`.
+4. **reboot** — when the system says it needs one (`/run/reboot-required`,
+   `needs-restarting -r`) and `reboot="auto"`; then wait until SSH answers from a new boot.
+5. **back** — keepalived started again if hawizard stopped it; etcd healthy with this member
+   caught up (raft index within `CATCH_UP_WINDOW` of the leader's); the apiserver ready when
+   it ran before. Only then the next node.
+
+Every phase holds one node's steps, so the engine never works on two nodes at once. The run
+is journaled (the plan's journal, `steps.Runner`), and the patch record `<plan stem>.patch.json`
+says per node when it started and finished, the packages, and the upgrade/reboot/recovery
+times — "one node at a time" can be read from it. It is resumable by construction: every step
+asks the node whether it still has work (updates pending, a reboot wanted, the keepalived
+marker), so running the same command again finishes what an interrupted run left, and a
+converged cluster has nothing to do. The caller holds the plan lock (`patch` does).
+
+A dry run lists the updates per node from the package indexes as they are (`apt-get update`
+changes the node's index files, so it only runs in a real run) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hawizard import os_packages as pkg
+from hawizard.control_plane.probe import probe_apiserver
+from hawizard.etcd.probe import ClientTLS, cluster_health
+from hawizard.health import ClusterHealth
+from hawizard.ops.refusal import Refused
+from hawizard.os_packages import Manager, System, Update
+from hawizard.plan import BalancerMode, Node, Plan
+from hawizard.planlock import PlanLock
+from hawizard.steps import Phase, RunResult, Step
+
+__all__ = [
+    "REBOOT_CHOICES",
+    "NodeSurvey",
+    "Patching",
+    "assess",
+    "command_for",
+    "patch",
+    "record_path",
+]
+
+log = logging.getLogger(__name__)
+
+REBOOT_CHOICES = ("auto", "never")
+HEALTH_TIMEOUT = 180.0
+REBOOT_TIMEOUT = 600.0  # a real server may take minutes to POST and boot
+VIP_TIMEOUT = 30.0
+UPGRADE_TIMEOUT = 3600.0
+CATCH_UP_WINDOW = 100  # raft entries behind the leader that still count as caught up
+KEEPALIVED_MARKER = "/run/hawizard-patch-keepalived-stopped"
+SURVEY_PARALLEL = 10
+
+
+def record_path(plan_path: Path) -> Path:
+    return plan_path.with_name(f"{plan_path.stem}.patch.json")
+
+
+def command_for(plan_label: str, all_updates: bool = False, reboot: str = "auto") -> str:
+    return (
+        f"hawizard patch {plan_label}"
+        + (" --all" if all_updates else "")
+        + (f" --reboot={reboot}" if reboot != "auto" else "")
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# --- what each node has to do ---------------------------------------------------------------
+
+
+@dataclass
+class NodeSurvey:
+    """One node as the survey found it (read-only SSH)."""
+
+    node: str
+    system: System
+    updates: list[Update]  # what this run would install (security only unless --all)
+    skipped: int  # updates left out because they are not security updates
+    reboot_required: str  # yes / no / unknown
+    holds_vip: bool = False
+    keepalived_stopped: bool = False  # the marker: an interrupted run stopped it
+    apiserver: bool = False  # kube-apiserver is active
+
+    def has_work(self, reboot: str) -> bool:
+        return (
+            bool(self.updates)
+            or (reboot == "auto" and self.reboot_required == "yes")
+            or self.keepalived_stopped
+        )
+
+
+def _survey_script(system: System, security_only: bool, vip: str) -> str:
+    lst = pkg.shell(pkg.list_argv(system, security_only=security_only))
+    vip_check = "ip -br -4 addr show" if vip else "true"
+    return "; ".join(
+        [
+            f"echo --list--; {lst} 2>&1; echo --rc=$?--",
+            f"echo --reboot--; {pkg.reboot_required_script(system)}",
+            f"echo --vip--; {vip_check}",
+            f"echo --marker--; test -e {KEEPALIVED_MARKER} && echo yes || echo no",
+            "echo --apiserver--; systemctl is-active --quiet kube-apiserver && echo yes || echo no",
+        ]
+    )
+
+
+def holds_address(ip_br_output: str, address: str) -> bool:
+    """Whether `ip -br -4 addr show` lists `address` on any interface (exact match)."""
+    for line in ip_br_output.splitlines():
+        if any(tok.split("/", 1)[0] == address for tok in line.split()[2:]):
+            return True
+    return False
+
+
+def _sections(text: str) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("--") and line.endswith("--") and not line.startswith("--rc="):
+            current = line.strip("-")
+            out[current] = []
+        elif current:
+            out[current].append(line)
+    return {k: "\n".join(v) for k, v in out.items()}
+
+
+def survey_node(
+    plan: Plan, node: Node, *, security_only: bool, refresh: bool, trust_new: bool = False
+) -> NodeSurvey:
+    """Ask one node what it would upgrade (refreshing its indexes first when `refresh`)."""
+    from hawizard.remote import Host
+
+    vip = plan.endpoint_host_port[0] if _vip_node(plan, node) else ""
+    with Host.from_plan(plan, node, trust_new=trust_new) as host:
+        system = pkg.parse_detect(host.probe(pkg.DETECT_SCRIPT, sudo=False, timeout=30).stdout)
+        if system.manager is Manager.UNKNOWN:
+            raise Refused(
+                f"{node.name}: no apt-get, dnf or yum found",
+                "hawizard patches Debian/Ubuntu (apt) and RHEL-family (dnf/yum) nodes",
+            )
+        if security_only and not system.security_supported:
+            raise Refused(
+                f"{node.name}: {system.distro or 'this distribution'} does not mark security "
+                "updates hawizard can tell apart",
+                "pass --all to install every available update",
+            )
+        if refresh:
+            host.run(pkg.refresh_argv(system), timeout=600, stream=False)
+        answer = host.probe(_survey_script(system, security_only, vip), timeout=300).stdout
+    parts = _sections(answer)
+    listing = parts.get("list", "")
+    rc = next((ln for ln in answer.splitlines() if ln.startswith("--rc=")), "--rc=0--")
+    code = int(rc[5:-2] or 0)
+    if code not in ((0, 100) if system.manager is not Manager.APT else (0,)):
+        raise Refused(
+            f"{node.name}: listing the updates failed (exit {code}): "
+            + " / ".join(listing.strip().splitlines()[-3:]),
+            f"run `{pkg.shell(pkg.list_argv(system, security_only=security_only))}` on "
+            f"{node.name} and fix what it says",
+        )
+    everything = pkg.parse_updates(system, listing, security_only=False)
+    chosen = pkg.parse_updates(system, listing, security_only=security_only)
+    skipped = len(everything) - len(chosen) if system.manager is Manager.APT else 0
+    return NodeSurvey(
+        node.name,
+        system,
+        chosen,
+        skipped,
+        parts.get("reboot", "").strip() or "unknown",
+        holds_vip=bool(vip) and holds_address(parts.get("vip", ""), vip),
+        keepalived_stopped=parts.get("marker", "").strip() == "yes",
+        apiserver=parts.get("apiserver", "").strip() == "yes",
+    )
+
+
+def _vip_node(plan: Plan, node: Node) -> bool:
+    return plan.balancer_mode == BalancerMode.VIP and any(
+        b.name == node.name for b in plan.balancer_nodes
+    )
+
+
+# --- the patch record -----------------------------------------------------------------------
+
+
+@dataclass
+class NodeEntry:
+    node: str
+    started: str
+    finished: str = ""
+    packages: list[str] = field(default_factory=list)
+    upgrade_s: float | None = None
+    rebooted: bool = False
+    reboot_s: float | None = None  # reboot command → SSH answers from the new boot
+    recover_s: float | None = None  # → etcd healthy and caught up, apiserver ready
+    total_s: float | None = None
+    vip_moved_to: str = ""
+    reboot_pending: bool = False  # wanted, but --reboot=never
+
+
+@dataclass
+class PatchRecord:
+    id: str
+    started: str
+    security_only: bool
+    reboot: str
+    finished: str = ""
+    ok: bool = False
+    nodes: list[NodeEntry] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> PatchRecord | None:
+        if not path.exists():
+            return None
+        try:
+            raw = json.loads(path.read_text())
+            raw["nodes"] = [NodeEntry(**n) for n in raw.get("nodes", [])]
+            return cls(**raw)
+        except (OSError, ValueError, TypeError) as exc:
+            raise Refused(
+                f"{path}: unreadable patch record ({exc})",
+                "move it aside; the next run re-surveys every node anyway",
+            ) from None
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Patching:
+    """What `assess` decided: run `phases()` on the engine between `begin()` and `finish()`."""
+
+    plan: Plan
+    security_only: bool
+    reboot: str
+    surveys: list[NodeSurvey]  # every node, plan order
+    order: list[str]  # nodes with work, in patch order (the etcd leader last)
+    health: ClusterHealth | None
+    notes: list[str] = field(default_factory=list)
+    resume: bool = False
+    record: PatchRecord | None = None
+    health_timeout: float = HEALTH_TIMEOUT
+    reboot_timeout: float = REBOOT_TIMEOUT
+    _entries: dict[str, NodeEntry] = field(default_factory=dict)
+    _clock: dict[str, float] = field(default_factory=dict)
+
+    def survey(self, name: str) -> NodeSurvey:
+        return next(s for s in self.surveys if s.node == name)
+
+    @property
+    def title(self) -> str:
+        what = "security updates" if self.security_only else "updates"
+        return f"{what} on {len(self.order)} of {len(self.surveys)} nodes, one at a time"
+
+    # --- record -----------------------------------------------------------------------------
+
+    def begin(self, *, dry_run: bool = False) -> None:
+        if dry_run or not self.order:
+            return
+        assert self.plan.source is not None
+        if self.record is None or self.record.finished:
+            self.record = PatchRecord(
+                uuid.uuid4().hex[:12], _now(), self.security_only, self.reboot
+            )
+        self._save()
+
+    def finish(self, ok: bool) -> None:
+        if self.record is None:
+            return
+        self.record.ok = ok
+        if ok:
+            self.record.finished = _now()
+        self._save()
+
+    def _save(self) -> None:
+        assert self.plan.source is not None and self.record is not None
+        self.record.write(record_path(self.plan.source))
+
+    def _entry(self, name: str, host) -> NodeEntry | None:
+        if host.dry_run or self.record is None:
+            return None
+        entry = self._entries.get(name)
+        if entry is None:
+            entry = NodeEntry(name, _now())
+            self.record.nodes.append(entry)
+            self._entries[name] = entry
+            self._clock[name] = time.monotonic()
+            self._save()
+        return entry
+
+    def _close_entry(self, name: str) -> None:
+        entry = self._entries.get(name)
+        if entry is None or entry.finished:
+            return
+        entry.finished = _now()
+        entry.total_s = round(time.monotonic() - self._clock[name], 2)
+        self._save()
+
+    # --- phases -----------------------------------------------------------------------------
+
+    def phases(self) -> list[Phase]:
+        out = []
+        for name in self.order:
+            node = self.plan.node(name)
+            steps = [self._gate_step(node)]
+            if _vip_node(self.plan, node):
+                steps.append(self._vip_step(node))
+            steps += [self._upgrade_step(node), self._reboot_step(node), self._back_step(node)]
+            out.append(Phase(f"patch {name}", steps))
+        return out
+
+    def _gate_step(self, node: Node) -> Step:
+        def check(host) -> bool:
+            self._entry(node.name, host)
+            problem = self._wait_can_lose(node.name, timeout=min(60.0, self.health_timeout))
+            if problem:
+                raise RuntimeError(f"not patching {node.name}: {problem}")
+            if host.on_output is not None:
+                host.on_output(f"the cluster can lose {node.name} now")
+            return False
+
+        return Step(node.name, "cluster can lose this node", check, lambda h: None,
+                    key=f"patch/{node.name}/gate")  # fmt: skip
+
+    def _vip_step(self, node: Node) -> Step:
+        vip = self.plan.endpoint_host_port[0]
+
+        def check(host) -> bool:
+            out = host.probe(["ip", "-br", "-4", "addr", "show"], sudo=False).stdout
+            return holds_address(out, vip)
+
+        def apply(host) -> None:
+            host.run(["touch", KEEPALIVED_MARKER])
+            host.run(["systemctl", "stop", "keepalived"], timeout=60)
+            if host.dry_run:
+                return
+            holder = self._wait_vip_elsewhere(node.name)
+            entry = self._entries.get(node.name)
+            if entry is not None:
+                entry.vip_moved_to = holder
+                self._save()
+            if host.on_output is not None:
+                host.on_output(f"VIP {vip} now held by {holder}")
+
+        return Step(node.name, "move the VIP away", check, apply, key=f"patch/{node.name}/vip")
+
+    def _upgrade_step(self, node: Node) -> Step:
+        survey = self.survey(node.name)
+        found: list[Update] = []
+
+        def check(host) -> bool:
+            if host.dry_run:
+                found[:] = survey.updates
+            else:
+                argv = pkg.list_argv(survey.system, security_only=self.security_only)
+                listing = host.probe(argv, timeout=300).stdout
+                found[:] = pkg.parse_updates(
+                    survey.system, listing, security_only=self.security_only
+                )
+            return bool(found)
+
+        def apply(host) -> None:
+            start = time.monotonic()
+            argv = pkg.upgrade_argv(survey.system, found, security_only=self.security_only)
+            host.run(argv, timeout=UPGRADE_TIMEOUT)
+            entry = self._entries.get(node.name)
+            if entry is not None:
+                entry.packages = [str(u) for u in found]
+                entry.upgrade_s = round(time.monotonic() - start, 2)
+                self._save()
+
+        what = "security updates" if self.security_only else "updates"
+        return Step(node.name, f"install {what}", check, apply, key=f"patch/{node.name}/upgrade")
+
+    def _reboot_step(self, node: Node) -> Step:
+        system = self.survey(node.name).system
+
+        def check(host) -> bool:
+            wanted = host.probe(pkg.reboot_required_script(system), sudo=False).stdout.strip()
+            pending = host.dry_run and bool(self.survey(node.name).updates)
+            if pending and wanted != "yes" and host.on_output is not None:
+                # the upgrade has not run in a dry run: the node answers for now
+                host.on_output("a reboot may be wanted once the updates are installed")
+            if wanted == "yes" and self.reboot != "auto":
+                entry = self._entries.get(node.name)
+                if entry is not None:
+                    entry.reboot_pending = True
+                    self._save()
+                if host.on_output is not None:
+                    host.on_output(f"{node.name} wants a reboot: not now (--reboot=never)")
+                return False
+            return wanted == "yes"
+
+        def apply(host) -> None:
+            if host.dry_run:
+                host.run(["systemctl", "--no-block", "reboot"])
+                return
+            seconds = self._reboot(host, node)
+            entry = self._entries.get(node.name)
+            if entry is not None:
+                entry.rebooted, entry.reboot_s = True, round(seconds, 2)
+                self._save()
+            if host.on_output is not None:
+                host.on_output(f"{node.name} rebooted; SSH answered after {seconds:.1f} s")
+
+        return Step(node.name, "reboot if needed", check, apply, key=f"patch/{node.name}/reboot")
+
+    def _back_step(self, node: Node) -> Step:
+        survey = self.survey(node.name)
+
+        def check(host) -> bool:
+            if host.dry_run:
+                return False
+            restart = _vip_node(self.plan, node) and host.exists(KEEPALIVED_MARKER)
+            return restart or node.name in self._entries
+
+        def apply(host) -> None:
+            start = time.monotonic()
+            if _vip_node(self.plan, node) and host.exists(KEEPALIVED_MARKER):
+                host.run(["systemctl", "start", "keepalived"], timeout=60)
+                host.run(["rm", "-f", KEEPALIVED_MARKER])
+            if node.is_etcd:
+                self._wait_member_caught_up(node.name)
+            if survey.apiserver:
+                self._wait_apiserver(node)
+            entry = self._entries.get(node.name)
+            if entry is not None:
+                entry.recover_s = round(time.monotonic() - start, 2)
+            self._close_entry(node.name)
+            if host.on_output is not None:
+                host.on_output(f"{node.name} is back: cluster healthy")
+
+        return Step(node.name, "back in service", check, apply, key=f"patch/{node.name}/back")
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    def _reboot(self, host, node: Node) -> float:
+        """Ask for a reboot, then wait until SSH answers from a boot other than this one."""
+        before = host.probe(pkg.BOOT_ID_SCRIPT, sudo=False).stdout
+        start = time.monotonic()
+        try:
+            host.run(["systemctl", "--no-block", "reboot"], timeout=30)
+        except Exception as exc:  # the node may drop the connection while going down: fine
+            log.debug("reboot of %s: %s", node.name, exc)
+        host.close()
+        deadline = start + self.reboot_timeout
+        while True:
+            time.sleep(1.0)
+            try:
+                now = host.probe(pkg.BOOT_ID_SCRIPT, sudo=False, timeout=10).stdout
+                if now.strip() and now != before:
+                    return time.monotonic() - start
+            except Exception:  # down or booting: connection refused, reset, timeouts
+                host.close()
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{node.name} did not come back within {self.reboot_timeout:g} s of its "
+                    "reboot (SSH from a new boot)"
+                )
+
+    def _health(self, timeout: float | None = None) -> ClusterHealth:
+        return cluster_health(self.plan, timeout, tls=ClientTLS.for_plan(self.plan))
+
+    def _why_cannot_lose(self, name: str) -> str:
+        """ "" when the cluster can lose `name` now; else who is unhealthy."""
+        problems = []
+        if self.plan.etcd_nodes:
+            health = self._health()
+            problems += _etcd_problems(health)
+        for other in self.plan.control_plane_nodes:
+            if other.name == name or not self.survey(other.name).apiserver:
+                continue
+            api = probe_apiserver(self.plan, other)
+            if not api.ok:
+                problems.append(f"kube-apiserver on {other.name} is {api.state.value}")
+        return "; ".join(problems)
+
+    def _wait_can_lose(self, name: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            problem = self._why_cannot_lose(name)
+            if not problem or time.monotonic() >= deadline:
+                return problem
+            time.sleep(1.0)
+
+    def _wait_member_caught_up(self, name: str) -> None:
+        deadline = time.monotonic() + self.health_timeout
+        for round_no in itertools.count():
+            health = self._health(None if round_no % 4 == 3 else 0.5)
+            behind = _behind(health, name)
+            if not _etcd_problems(health) and behind is not None and behind <= CATCH_UP_WINDOW:
+                return
+            if time.monotonic() >= deadline:
+                why = "; ".join(_etcd_problems(health)) or f"{behind} raft entries behind"
+                raise RuntimeError(
+                    f"etcd has not recovered {self.health_timeout:g} s after {name}: {why}"
+                )
+            time.sleep(0.25)
+
+    def _wait_apiserver(self, node: Node) -> None:
+        from hawizard.control_plane.rollout import wait_apiserver_ready
+
+        wait_apiserver_ready(self.plan, node, self.health_timeout)
+
+    def _wait_vip_elsewhere(self, name: str) -> str:
+        from hawizard.balancer.probe import probe_balancer
+
+        deadline = time.monotonic() + VIP_TIMEOUT
+        while True:
+            lb = probe_balancer(self.plan)
+            others = [h for h in (lb.holders if lb else []) if h != name]
+            if len(others) == 1 and name not in (lb.holders if lb else []):
+                return others[0]
+            if time.monotonic() >= deadline:
+                holders = ", ".join(lb.holders) if lb else "?"
+                raise RuntimeError(
+                    f"no other balancer node took the VIP within {VIP_TIMEOUT:g} s of "
+                    f"stopping keepalived on {name} (holders: {holders})"
+                    f"; start it again with `systemctl start keepalived` on {name}"
+                )
+            time.sleep(0.5)
+
+
+def _etcd_problems(health: ClusterHealth) -> list[str]:
+    out = []
+    down = [m.name for m in health.members if m.in_plan and not (m.reachable and m.healthy)]
+    if down:
+        out.append(f"etcd member{'s' if len(down) > 1 else ''} {', '.join(down)} unhealthy")
+    if not health.quorum_ok:
+        out.append(f"etcd has no quorum ({health.summary})")
+    elif health.tolerates < 1 and not down:
+        out.append(
+            f"etcd cannot lose a member ({health.summary}: {health.voter_count} voters, "
+            f"quorum {health.quorum})"
+        )
+    if not down and (not health.leader_id or health.leader_disagreement):
+        out.append("etcd has no single leader")
+    return out
+
+
+def _behind(health: ClusterHealth, name: str) -> int | None:
+    me = next((m for m in health.members if m.name == name), None)
+    leader = next((m for m in health.members if m.is_leader), None)
+    if me is None or leader is None or me.raft_index is None or leader.raft_index is None:
+        return None
+    return max(0, leader.raft_index - me.raft_index)
+
+
+# --- assess -----------------------------------------------------------------------------------
+
+
+def check_reboot(reboot: str) -> None:
+    if reboot not in REBOOT_CHOICES:
+        raise Refused(f"unknown --reboot value {reboot!r}", "use --reboot=auto or --reboot=never")
+
+
+def assess(
+    plan: Plan,
+    *,
+    security_only: bool = True,
+    reboot: str = "auto",
+    refresh: bool = True,
+    trust_new: bool = False,
+) -> Patching:
+    """Judge the request: the cluster can lose a node, and what every node would upgrade.
+    Raises `Refused` (nothing has changed then, except refreshed package indexes)."""
+    check_reboot(reboot)
+    label = str(plan.source) if plan.source else "PLAN"
+    if plan.source is None:
+        raise Refused("the plan has no file", "a patch run records its progress beside the plan")
+    record = PatchRecord.read(record_path(plan.source))
+    health = None
+    if plan.etcd_nodes:
+        try:
+            health = cluster_health(plan, tls=ClientTLS.for_plan(plan))
+        except OSError as exc:
+            raise Refused(
+                f"cannot use the operator's etcd client certificate ({exc})",
+                f"hawizard certs check {label}",
+            ) from None
+        problems = _etcd_problems(health)
+        if problems:
+            raise Refused(
+                f"the cluster cannot lose a node now: {'; '.join(problems)}",
+                f"bring it back first (`hawizard status {label}`), then patch",
+            )
+
+    def one(node: Node) -> NodeSurvey | str:
+        try:
+            return survey_node(
+                plan, node, security_only=security_only, refresh=refresh, trust_new=trust_new
+            )
+        except Refused:
+            raise
+        except Exception as exc:
+            return f"{node.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+
+    with ThreadPoolExecutor(max_workers=min(SURVEY_PARALLEL, len(plan.nodes)) or 1) as pool:
+        answers = list(pool.map(one, plan.nodes))
+    failed = [a for a in answers if isinstance(a, str)]
+    if failed:
+        raise Refused(
+            f"cannot survey every node: {'; '.join(failed)}",
+            f"every node must answer before any is patched (`hawizard status {label}`)",
+        )
+    surveys = [a for a in answers if isinstance(a, NodeSurvey)]
+    not_ready = [
+        f"kube-apiserver on {s.node} is {api.state.value}"
+        for s in surveys
+        if s.apiserver and not (api := probe_apiserver(plan, plan.node(s.node))).ok
+    ]
+    if not_ready:
+        raise Refused(
+            f"the cluster cannot lose a node now: {'; '.join(not_ready)}",
+            f"bring it back first (`hawizard status {label}`), then patch",
+        )
+    leader = health.leader_name if health else ""
+    order = [s.node for s in surveys if s.has_work(reboot)]
+    order.sort(key=lambda n: n == leader)  # the leader last: one election at most
+    notes = []
+    for s in surveys:
+        if s.skipped:
+            notes.append(
+                f"{s.node}: {s.skipped} update(s) that are not security updates left out "
+                "(--all installs them)"
+            )
+        if s.reboot_required == "yes" and reboot == "never":
+            notes.append(f"{s.node} wants a reboot; --reboot=never leaves it pending")
+    if plan.balancer_mode == BalancerMode.VIP and len(plan.balancer_nodes) < 2:
+        notes.append("the VIP has no second balancer node: the endpoint is down while its one "
+                     "node reboots")  # fmt: skip
+    resume = record is not None and not record.finished
+    return Patching(
+        plan,
+        security_only,
+        reboot,
+        surveys,
+        order,
+        health,
+        notes,
+        resume=resume,
+        record=record if resume else None,
+    )
+
+
+# --- the whole use case -------------------------------------------------------------------------
+
+
+def patch(
+    plan: Plan,
+    run: Callable[[Plan, list[Phase]], RunResult],
+    *,
+    security_only: bool = True,
+    reboot: str = "auto",
+    dry_run: bool = False,
+    trust_new: bool = False,
+    confirm: Callable[[Patching], bool] | None = None,
+    command: str = "",
+) -> tuple[Patching, RunResult | None]:
+    """Lock the plan, assess, (confirm,) record, run one node per phase, close the record.
+
+    Returns the assessment and the run's result (None when no node had work or the operator
+    said no). Raises `Refused` and `PlanLocked`.
+    """
+    check_reboot(reboot)
+    command = command or command_for(str(plan.source), not security_only, reboot)
+    with PlanLock(plan.source, command):
+        p = assess(
+            plan, security_only=security_only, reboot=reboot, refresh=not dry_run,
+            trust_new=trust_new,
+        )  # fmt: skip
+        if not p.order:
+            return p, None
+        if not dry_run and confirm is not None and not confirm(p):
+            return p, None
+        p.begin(dry_run=dry_run)
+        result = run(plan, p.phases())
+        if not dry_run:
+            p.finish(result.ok)
+        return p, result
