@@ -173,3 +173,55 @@ def test_shape_errors_in_the_section():
         "load_balancer.nodes",
     }
     assert any("list of node names" in e.message for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "words"),
+    [
+        (("10.1.2.10:8443", "10.1.2.11:8443"), "cluster.control_plane_endpoint", "nodes[0]"),
+        (("10.1.2.10:8443", "10.9.9.9:8443"), "cluster.control_plane_endpoint", "outside"),
+        (('mode = "vip"', 'mode = "vrrp"'), "load_balancer.mode", 'use "vip"'),
+        (("nodes = []", 'nodes = ["ghost"]'), "load_balancer.nodes", "'ghost' is not a node"),
+    ],
+)
+def test_bad_input_through_the_cli_names_line_field_and_fix(tmp_path, edit, field, words):
+    """`hawizard plan validate` (and every command that loads a plan): exit 1, one line per
+    problem with file:line, the field and the fix — never a traceback."""
+    import subprocess
+    import sys
+
+    text = P.dumps(vip_plan())
+    assert edit[0] in text
+    path = tmp_path / "plan.toml"
+    path.write_text(text.replace(edit[0], edit[1]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "hawizard", "plan", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "Traceback" not in out
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if edit[1] in t)
+    assert f"plan.toml:{line} {field}:" in out.replace("\n", " "), out
+    assert words in out
+
+
+def test_vip_mode_with_no_balancer_node_through_the_cli(tmp_path):
+    import subprocess
+    import sys
+
+    plan = vip_plan()
+    plan = replace(plan, nodes=tuple(replace(n, roles=(P.Role.ETCD,)) for n in plan.nodes))
+    path = tmp_path / "plan.toml"
+    path.write_text(P.dumps(plan))
+    proc = subprocess.run(
+        [sys.executable, "-m", "hawizard", "plan", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in out
+    assert "load_balancer.nodes" in out and "has no balancer node" in out

@@ -35,7 +35,7 @@ NODE_SCRIPT = (
     "ip -br -4 addr show; "
     f"echo {_SEP}; systemctl is-active keepalived haproxy 2>/dev/null; "
     f"echo {_SEP}; journalctl -u keepalived -n 400 -o cat --no-pager 2>/dev/null "
-    "| grep -o 'Entering [A-Z]* STATE' | tail -n 1; "
+    "| grep -io 'entering [a-z]* state' | tail -n 1; "
     f"echo {_SEP}; curl -s --max-time 2 'http://127.0.0.1:{HAPROXY_STATS_PORT}/stats;csv' "
     "2>/dev/null; true"
 )
@@ -116,7 +116,8 @@ def parse_node_answer(node: Node, vip: str, text: str) -> BalancerNodeState:
     keepalived_unit = states[0] if states else "unknown"
     haproxy_unit = states[1] if len(states) > 1 else "unknown"
     words = transition.split()
-    keepalived = words[1] if keepalived_unit == "active" and len(words) == 3 else keepalived_unit
+    last = words[1].upper() if len(words) == 3 else ""
+    keepalived = last if keepalived_unit == "active" and last else keepalived_unit
     return BalancerNodeState(
         node=node.name,
         address=node.address,

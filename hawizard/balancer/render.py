@@ -138,8 +138,16 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
     - Every node starts BACKUP with `nopreempt` and a distinct priority: at bootstrap the
       highest priority wins (its master-down timer is the shortest), and a node that comes
       back does not take the VIP again — one move per failure, no flapping.
-    - `track_process haproxy`: when haproxy is gone the instance goes to FAULT and releases
-      the VIP, so the address follows a working haproxy, not only a running node.
+    - Gratuitous ARPs beyond the transition: a master that hears a lower-priority advert (the
+      other side of a healed partition, which took the VIP meanwhile) announces itself again
+      at once, and every master repeats it every 10 s. Without this a master that never
+      changed state sends none, and the network keeps sending to the node that just dropped
+      the VIP until its ARP entry expires (measured in the lab: no answer after the heal).
+    - `track_script` on `systemctl is-active haproxy` every second: when haproxy is down (or
+      being restarted by systemd) the instance goes to FAULT and releases the VIP, so the
+      address follows a working haproxy, not only a running node. Not `track_process`: it
+      needs the kernel's process-event connector, which a container or a non-initial network
+      namespace refuses ("Failed to set/clear process event listen", measured in the lab).
 
     `interface` is the node's interface holding its plan address, read on the node.
     """
@@ -165,13 +173,19 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
 global_defs {{
     router_id {node.name}
     vrrp_version 3
+    vrrp_garp_lower_prio_repeat 3
+    vrrp_garp_lower_prio_delay 0
+    vrrp_garp_master_refresh 10
     enable_script_security
+    script_user root
 }}
 
-vrrp_track_process haproxy {{
-    process haproxy
-    quorum 1
-    delay 1
+vrrp_script haproxy_active {{
+    script "/bin/systemctl is-active --quiet haproxy.service"
+    interval 1
+    timeout 2
+    fall 1
+    rise 2
 }}
 
 vrrp_instance {VRRP_INSTANCE} {{
@@ -184,8 +198,8 @@ vrrp_instance {VRRP_INSTANCE} {{
 {unicast}    virtual_ipaddress {{
         {vip}/32 dev {interface}
     }}
-    track_process {{
-        haproxy
+    track_script {{
+        haproxy_active
     }}
 }}
 """

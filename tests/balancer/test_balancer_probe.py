@@ -80,7 +80,7 @@ def test_a_holder_answer_parsed(stats_csv):
     text = answer(
         "lo UNKNOWN 127.0.0.1/8\neth0@if12 UP 127.0.0.71/24 127.0.0.70/32",
         "active\nactive",
-        "Entering MASTER STATE",
+        "entering MASTER state",
         stats_csv,
     )
     state = parse_node_answer(plan.nodes[0], "127.0.0.70", text)

@@ -151,9 +151,11 @@ def test_keepalived_config_content():
     peers = text.split("unicast_peer {\n", 1)[1].split("}", 1)[0].split()
     assert peers == ["10.1.2.11", "10.1.2.13"]  # the others, never itself or the etcd-only node
     assert "        10.1.2.10/32 dev eth0\n" in text
-    assert "track_process {\n        haproxy\n" in text
+    assert "track_script {\n        haproxy_active\n" in text
+    assert 'script "/bin/systemctl is-active --quiet haproxy.service"' in text
     assert "advert_int 1\n" in text
     assert "vrrp_version 3" in text
+    assert "vrrp_garp_lower_prio_repeat 3" in text and "vrrp_garp_master_refresh 10" in text
     assert render.render_keepalived_defaults().strip().endswith('DAEMON_ARGS="--vrrp"')
 
 
