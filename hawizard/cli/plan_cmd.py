@@ -171,8 +171,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         nodes.add_row(n.name, n.address, ", ".join(n.roles), ssh)
     console.print(nodes)
     host, port = plan.endpoint_host_port
-    lb = plan.control_plane.load_balancer or "external"
-    console.print(f"control-plane endpoint: [bold]{host}:{port}[/] (load balancer: {lb})")
+    from rich.markup import escape
+
+    from hawizard.balancer.summary import balancer_description, endpoint_survival_line
+
+    lb_mode = escape(plan.balancer_mode)
+
+    console.print(f"control-plane endpoint: [bold]{host}:{port}[/] (load balancer: {lb_mode})")
+    console.print(f"  {escape(balancer_description(plan))}; {endpoint_survival_line(plan)}")
 
     members = len(plan.etcd_nodes)
     table = Table(title="etcd quorum", title_justify="left")

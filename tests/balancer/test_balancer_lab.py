@@ -133,7 +133,7 @@ def test_exactly_one_holder_and_the_vip_answers(endpoint, lab: Lab):
 
 
 def test_status_shows_the_holder_and_exits_0(endpoint):
-    plan, path, vip, _ = endpoint
+    _, path, vip, _ = endpoint
     rc, doc = status(path)
     lb = doc["load_balancer"]
     assert lb["mode"] == "vip" and lb["vip"] == vip and lb["endpoint_ok"] is True
