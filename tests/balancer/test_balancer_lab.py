@@ -262,3 +262,39 @@ def test_a_partitioned_holder_is_replaced_and_one_holder_remains_after_heal(endp
         assert holders(lab, plan, vip) == final
         time.sleep(0.5)
     assert connects(vip, port, timeout=2)
+
+
+def test_only_backends_changed_reloads_haproxy_and_leaves_keepalived_alone(endpoint, lab: Lab):
+    """The third node stops being a master but stays a balancer node: only haproxy's config
+    changes (one backend fewer), haproxy is reloaded (same MainPID), keepalived is untouched."""
+    from dataclasses import replace
+
+    from hawizard.balancer.rollout import balancer_phases
+    from hawizard.plan import Role
+    from hawizard.remote import HostPool
+    from hawizard.steps import EventKind, Runner
+
+    plan, _, vip, port = endpoint
+    names = tuple(n.name for n in plan.balancer_nodes)
+    third = plan.nodes[2]
+    fewer = replace(
+        plan,
+        nodes=(*plan.nodes[:2], replace(third, roles=(Role.ETCD,))),
+        load_balancer=replace(plan.load_balancer, nodes=names),
+    )
+    before = main_pids(lab, plan)
+    events = []
+    try:
+        result = Runner(HostPool(fewer), parallel=10, listener=events.append).run(
+            balancer_phases(fewer)
+        )
+        assert result.ok, result.failures
+        changed = sorted((e.node, e.step) for e in events if e.kind is EventKind.CHANGED)
+        assert changed == [(n, "haproxy configuration") for n in sorted(names)]
+        said = [e.text for e in events if e.kind is EventKind.OUTPUT]
+        assert said.count("haproxy reloaded") == 3 and not any("keepalived" in s for s in said)
+        assert main_pids(lab, plan) == before  # reloads only: no process was replaced
+        assert len(holders(lab, plan, vip)) == 1 and connects(vip, port, timeout=2)
+    finally:
+        restored = Runner(HostPool(plan), parallel=10).run(balancer_phases(plan))
+        assert restored.ok, restored.failures
