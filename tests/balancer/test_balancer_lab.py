@@ -96,8 +96,12 @@ def endpoint(lab: Lab, tmp_path_factory):
     path = base / "plan.toml"
     dump(plan, path)
     names = [n.name for n in plan.nodes]
-    offered = lab.exec(names[0], ["apt-cache", "policy", "keepalived"], check=False).stdout
-    if "Candidate:" not in offered or "Candidate: (none)" in offered:
+    policy = (
+        "apt-cache policy keepalived | grep -q 'Candidate: [0-9]' "
+        "|| apt-get update -qq >/dev/null 2>&1; apt-cache policy keepalived"
+    )
+    offered = lab.exec(names[0], ["sh", "-c", policy], check=False, timeout=120).stdout
+    if "Candidate: (none)" in offered or "Candidate:" not in offered:
         pytest.skip("keepalived is not offered by the lab nodes' package source (the lab's local "
                     "repository provides it)")  # fmt: skip
     try:
