@@ -96,14 +96,11 @@ def endpoint(lab: Lab, tmp_path_factory):
     path = base / "plan.toml"
     dump(plan, path)
     names = [n.name for n in plan.nodes]
-    policy = (
-        "apt-cache policy keepalived | grep -q 'Candidate: [0-9]' "
-        "|| apt-get update -qq >/dev/null 2>&1; apt-cache policy keepalived"
+    # keepalived reaches lab nodes only through the lab's local package repository (the nodes
+    # have no other source); a lab without one cannot run these tests
+    pytest.importorskip(
+        "hawizard.lab.repo", reason="this lab has no local package repository for keepalived"
     )
-    offered = lab.exec(names[0], ["sh", "-c", policy], check=False, timeout=120).stdout
-    if "Candidate: (none)" in offered or "Candidate:" not in offered:
-        pytest.skip("keepalived is not offered by the lab nodes' package source (the lab's local "
-                    "repository provides it)")  # fmt: skip
     try:
         start = time.monotonic()
         first = hw("apply", str(path), "--yes")
