@@ -688,6 +688,14 @@ def _findings(
             f"in the plan but not a member yet: {', '.join(not_in_cluster)} "
             "(add with `hawizard etcd add PLAN NODE`)"
         )
+    running = [m for m in rows if m.in_plan and m.reachable and m.version]
+    if len({m.version for m in running}) > 1:
+        # A rolling upgrade under way (or interrupted): healthy, but say so everywhere.
+        by = ", ".join(f"{m.name} {m.version}" for m in running)
+        warnings.append(
+            f"members run different etcd versions ({by}): fine only during a rolling upgrade; "
+            "`hawizard etcd upgrade PLAN` finishes it"
+        )
     for c in certs:
         if c.expired:
             problems.append(f"certificate {c.name} expired {-c.days_left} days ago")

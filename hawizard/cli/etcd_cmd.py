@@ -1,4 +1,4 @@
-"""`hawizard etcd snapshot|add|remove|replace`: day-2 membership changes, one at a time.
+"""`hawizard etcd snapshot|add|remove|replace|upgrade`: day-2 changes, one at a time.
 
 Every change is judged first (quorum and failure tolerance before and after, shown for the
 confirmation), refused with the reason and the right command when it is unsafe, takes a
@@ -73,6 +73,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("new", help="the node to add in its place")
     _common(rep)
     rep.set_defaults(func=cmd_change)
+
+    up = actions.add_parser(
+        "upgrade",
+        help="move the running cluster to the etcd in etcd.binaries, one member at a time, "
+        "the leader last",
+    )
+    up.add_argument("plan", help="plan file")
+    up.add_argument(
+        "--to",
+        metavar="VERSION",
+        help="the version to move to; etcd.binaries must hold it (default: etcd.version)",
+    )
+    add_run_flags(
+        up,
+        dry_run_help="judge the upgrade and show what would run, change nothing on the nodes",
+    )
+    up.set_defaults(func=cmd_upgrade)
 
     from hawizard.cli import backup_cmd, restore_cmd
 
@@ -326,3 +343,93 @@ def _summary(result, change, command: str, cp_note: str, cp_result, args) -> Non
                 "the etcd change is complete; fix the apiserver problem and run "
                 f"`hawizard apply {args.plan} --only control-plane`"
             )
+
+
+# --- upgrade ------------------------------------------------------------------------------------
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from hawizard.ops.refusal import Refused
+    from hawizard.ops.upgrade import assess, snapshot_taker
+    from hawizard.planlock import PlanLock, PlanLocked
+
+    if not 1 <= args.parallel <= 64:
+        return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    command = f"hawizard etcd upgrade {args.plan}" + (f" --to {args.to}" if args.to else "")
+    try:
+        with PlanLock(plan.source, command):
+            try:
+                up = assess(plan, args.to)
+            except Refused as exc:
+                if args.json:
+                    print_json(
+                        {"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint}
+                    )
+                else:
+                    err_console.print(f"[bold red]refused[/]: {exc.reason}", soft_wrap=True)
+                    if exc.hint:
+                        err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True)
+                return 2
+            except OSError as exc:
+                return _no_client_cert(exc, args.plan)
+            if not up.pending:
+                if args.json:
+                    print_json({"ok": True, "changed": False, "version": str(up.target)})
+                else:
+                    console.print(f"every member runs etcd {up.target} already: nothing to do")
+                return 0
+            if not args.json:
+                err_console.print(
+                    f"{up.title}: {' → '.join(up.order)} (followers first, the leader "
+                    f"{up.leader} last); a verified snapshot first",
+                    highlight=False,
+                )
+            if not args.dry_run and not args.yes and not _confirm_text(up.title):
+                return fail("not confirmed", "pass --yes to upgrade without asking")
+            up.snapshot_taker = snapshot_taker(plan, up.order[0], trust_new=args.trust_new_hosts)
+            result = run_phases(plan, up.phases(), args)
+    except PlanLocked as exc:
+        return fail(str(exc), "run it again when that change has finished")
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run `{command}` again to resume the upgrade")
+        return 130
+    if args.json:
+        print_json(
+            {
+                "ok": result.ok,
+                "dry_run": args.dry_run,
+                "from": str(up.current),
+                "to": str(up.target),
+                "order": list(up.order),
+                "leader": up.leader,
+                "cluster_version": up.cluster_version,
+                "snapshot": up.snapshot.to_json() if up.snapshot is not None else None,
+                "result": _result_json(result),
+            }
+        )
+    elif result.ok or result.dry_run:
+        _print_summary(result, args)
+        if up.cluster_version:
+            console.print(
+                f"cluster version {up.cluster_version.get('etcdcluster', '?')} · every member "
+                f"runs etcd {up.target}",
+                highlight=False,
+            )
+    else:
+        for f in result.failures:
+            err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
+            for line in f.output[-10:]:
+                err_console.print(f"    {line}", markup=False, highlight=False)
+        err_console.print(f"Fix the cause, then `{command}` resumes the upgrade.")
+    return 0 if result.ok else 1
+
+
+def _confirm_text(title: str) -> bool:
+    if not sys.stdin.isatty():
+        err_console.print("[red]error[/]: confirm the upgrade with --yes (no terminal)")
+        return False
+    answer = console.input(f"{title[0].upper()}{title[1:]}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")

@@ -68,6 +68,7 @@ class EtcdRollout:
     state: dict[str, ClusterState] = field(default_factory=dict)
     restart: set[str] = field(default_factory=set)
     versions: dict[str, str] = field(default_factory=dict)  # member -> `etcd --version`
+    upgrade: set[str] = field(default_factory=set)  # running members given new binaries
     started: set[str] = field(default_factory=set)
     file_states: dict[str, dict[str, State]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -85,6 +86,7 @@ class EtcdRollout:
         phases = [
             *self.setup_phases(),
             Phase("etcd health", [self._wait_step("wait until every member is healthy")]),
+            Phase("etcd rolling upgrade", [self._upgrade_step()]),
         ]
         phases += [Phase(f"etcd rolling restart: {m.name}", [self._restart_step(m)]) for m in ms]
         phases.append(Phase("etcd mark existing", [self._flip_step(m) for m in ms]))
@@ -190,7 +192,9 @@ class EtcdRollout:
         def check(host) -> bool:
             with self._lock:
                 states = self.file_states.pop(m.name, None)  # fresh from preflight: use once
-            stale[:] = stale_files(host, self._files(m), states)
+            stale[:] = self._not_under_running_etcd(
+                m, host, stale_files(host, self._files(m), states)
+            )
             return bool(stale) or self._no_user(m, host)
 
         def apply(host) -> None:
@@ -203,6 +207,27 @@ class EtcdRollout:
 
         title = "etcd user, binaries, certificates, configuration and unit"
         return Step(m.name, title, check, apply)
+
+    def _not_under_running_etcd(self, m: Node, host, stale: list[RemoteFile]) -> list[RemoteFile]:
+        """New binaries are never swapped under a running member: it would go on serving the
+        old version until some crash or reboot switched it, in no order anyone chose. Such a
+        member is marked instead, and the rolling-upgrade phase stops it, swaps its binaries
+        and unit and starts it, one member at a time, the leader last."""
+        facts = self.facts.get(m.name)
+        if facts is None or not facts.etcd_active or self.plan.etcd_install(m) != "upload":
+            return stale
+        binaries = {f.path for f in self._binaries(m)}
+        if not any(f.path in binaries for f in stale):
+            return stale
+        with self._lock:
+            self.upgrade.add(m.name)
+        _say(
+            host,
+            "new etcd binaries for a running member: not swapped under it; the rolling upgrade "
+            "phase does it, one member at a time, the leader last",
+        )
+        held = binaries | {render.UNIT_PATH}
+        return [f for f in stale if f.path not in held]
 
     def _no_user(self, m: Node, host) -> bool:
         facts = self.facts.get(m.name)
@@ -327,8 +352,8 @@ class EtcdRollout:
             facts is None or facts.etcd_enabled is not False
         ):
             host.run(["systemctl", "daemon-reload"])
-        # New binaries and the data dir's mode are no settings: they restart nobody
-        # (upgrading etcd is a deliberate, separate act).
+        # New binaries and the data dir's mode are no settings: they restart nobody (a running
+        # member's new binaries wait for the rolling-upgrade phase, see _not_under_running_etcd).
         settings = [f for f in written if f.path not in self._no_restart_paths(m)]
         if facts is not None and facts.etcd_active and _needs_restart(settings, facts):
             with self._lock:
@@ -373,6 +398,19 @@ class EtcdRollout:
             local.output(str(getattr(health, "summary", health)))
 
         return Step(None, title, check, apply)
+
+    def _upgrade_step(self) -> Step:
+        def check(local) -> bool:
+            return bool(self.upgrade)
+
+        def apply(local) -> None:
+            from hawizard.etcd.upgrade import roll
+
+            done = roll(self.plan, frozenset(self.upgrade), local.output)
+            with self._lock:
+                self.restart.difference_update(done)  # just restarted with everything new
+
+        return Step(None, "rolling upgrade: followers first, the leader last", check, apply)
 
     def _restart_step(self, m: Node) -> Step:
         def check(host) -> bool:

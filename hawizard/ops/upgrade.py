@@ -1,0 +1,181 @@
+"""`hawizard etcd upgrade PLAN [--to V]`: move a running cluster to a newer etcd, one member at
+a time, the leader last, never below quorum.
+
+The use case, UI-free: judge first (every refusal before anything changes: members healthy and
+on one version, no downgrade, no skipped minor, the binaries really are the version asked for),
+then a verified snapshot, then one phase per member in the order the rules give
+(`hawizard.etcd.upgrade`), then the cluster version etcd settled on. Each member's step checks
+before it changes (running version and files on disk), so a run interrupted after any member
+resumes where it stopped when it is run again; `apply` after changing `etcd.binaries` takes the
+same road (`EtcdRollout`'s rolling-upgrade phase) instead of swapping files under running
+members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hawizard.etcd.upgrade import (
+    UpgradeRefused,
+    Version,
+    judge_cluster,
+    member_files,
+    target_version,
+    upgrade_member,
+    upgrade_order,
+)
+from hawizard.ops.refusal import Refused
+from hawizard.plan import Plan
+from hawizard.remote_files import stale_files
+from hawizard.steps import Phase, RunResult, Step
+
+__all__ = ["Upgrade", "assess", "run_upgrade"]
+
+
+@dataclass
+class Upgrade:
+    """A judged upgrade: who goes in which order, from which version to which."""
+
+    plan: Plan
+    current: Version
+    target: Version
+    order: tuple[str, ...]  # every member: followers in plan order, then the leader
+    leader: str
+    pending: tuple[str, ...]  # members not on `target` yet, in `order`
+    snapshot_taker: Callable[[], object] | None = None
+    snapshot: object | None = None
+    cluster_version: dict = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return f"upgrade etcd {self.current} -> {self.target}"
+
+    def phases(self) -> list[Phase]:
+        phases = [Phase("etcd upgrade: snapshot", [self._snapshot_step()])]
+        n = len(self.order)
+        for i, name in enumerate(self.order, 1):
+            role = " (leader, last)" if name == self.leader else ""
+            phases.append(Phase(f"etcd upgrade {i}/{n}: {name}{role}", [self._member_step(name)]))
+        phases.append(Phase("etcd upgrade: cluster version", [self._version_step()]))
+        return phases
+
+    def _snapshot_step(self) -> Step:
+        def check(local) -> bool:
+            return self.snapshot is None and bool(self.pending)
+
+        def apply(local) -> None:
+            if self.snapshot_taker is not None:
+                self.snapshot = self.snapshot_taker()
+                local.output(f"snapshot: {getattr(self.snapshot, 'path', self.snapshot)}")
+
+        return Step(None, "verified snapshot before the upgrade", check, apply)
+
+    def _member_step(self, name: str) -> Step:
+        m = self.plan.node(name)
+        files = member_files(self.plan, m)
+        last = self.order[-1]
+
+        def check(host) -> bool:
+            from hawizard.etcd.probe import cluster_health
+
+            if stale_files(host, files):
+                return True
+            row = cluster_health(self.plan).member(name)
+            return row.version != str(self.target)
+
+        def apply(host) -> None:
+            say = host.on_output or (lambda _line: None)
+            upgrade_member(
+                host,
+                self.plan,
+                m,
+                self.target,
+                files,
+                hand_to=last if name != last else "",
+                say=say,
+            )
+
+        return Step(
+            name,
+            f"upgrade etcd to {self.target}",
+            check,
+            apply,
+            key=f"etcd-upgrade-{self.target}/{name}",
+        )
+
+    def _version_step(self) -> Step:
+        def check(local) -> bool:
+            if local.dry_run:
+                return False
+            self.cluster_version = settled_cluster_version(self.plan, self.target)
+            local.output(
+                f"every member runs etcd {self.target}; cluster version "
+                f"{self.cluster_version.get('etcdcluster', '?')}"
+            )
+            return False
+
+        return Step(None, "cluster version", check, _nothing)
+
+
+def settled_cluster_version(plan: Plan, target: Version, timeout: float = 30.0) -> dict:
+    """/version of a member, waited for until `etcdcluster` is the target's minor (etcd's
+    leader raises it by itself shortly after the last member runs the new version)."""
+    import time
+
+    from hawizard.etcd.probe import ClientTLS
+    from hawizard.etcd.upgrade import cluster_version
+
+    ctx = ClientTLS.for_plan(plan).context()
+    deadline = time.monotonic() + timeout
+    answer: dict = {}
+    while True:
+        for m in plan.etcd_nodes:
+            try:
+                answer = cluster_version(plan, m, ctx, plan.etcd.probe_timeout)
+                break
+            except (OSError, ValueError):
+                continue
+        if answer.get("etcdcluster", "").startswith(f"{target.minor_line}."):
+            return answer
+        if time.monotonic() >= deadline:
+            return answer
+        time.sleep(1.0)
+
+
+def assess(plan: Plan, to: str | None = None, health=None) -> Upgrade:
+    """Judge an upgrade of the running cluster to `to` (default `etcd.version`); raise
+    `Refused` with the reason and the fix, before anything changed."""
+    from hawizard.etcd.probe import cluster_health
+
+    try:
+        target = target_version(plan, to)
+        health = health or cluster_health(plan)
+        current = judge_cluster(health, target)
+    except UpgradeRefused as exc:
+        raise Refused(exc.reason, exc.hint) from None
+    names = [m.name for m in plan.etcd_nodes]
+    order = upgrade_order(health, names)
+    pending = tuple(n for n in order if health.member(n).version != str(target))
+    return Upgrade(plan, current, target, tuple(order), health.leader_name, pending)
+
+
+def run_upgrade(up: Upgrade, run: Callable[[list[Phase]], RunResult]) -> RunResult:
+    return run(up.phases())
+
+
+def _nothing(_target) -> None:
+    return None
+
+
+def snapshot_taker(plan: Plan, member: str, *, trust_new: bool = False) -> Callable[[], object]:
+    """A verified snapshot from `member` (a follower), taken when the snapshot step runs."""
+
+    def take() -> object:
+        from hawizard.etcd.snapshot import take_snapshot
+        from hawizard.remote import Host
+
+        with Host.from_plan(plan, member, trust_new=trust_new) as host:
+            return take_snapshot(host, plan, plan.node(member))
+
+    return take
