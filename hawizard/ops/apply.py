@@ -37,7 +37,8 @@ def certificate_problems(
 
 
 def build_phases(plan: Plan, only: str | None = None) -> list[Phase]:
-    """The etcd phases, then the control plane's and its load balancer's (`only` picks one)."""
+    """The etcd phases, then the control plane's and its load balancer's (`only` picks one),
+    then, with `[monitoring] install = true` and no `only`, node exporters and Prometheus."""
     from hawizard.etcd.rollout import etcd_phases
     from hawizard.ops.phases import control_plane_phases
 
@@ -48,6 +49,10 @@ def build_phases(plan: Plan, only: str | None = None) -> list[Phase]:
         phases += etcd_phases(plan)
     if only in (None, "control-plane") and plan.control_plane_nodes:
         phases += control_plane_phases(plan)
+    if only is None and plan.monitoring.install:
+        from hawizard.monitoring.rollout import monitoring_phases
+
+        phases += monitoring_phases(plan)
     return phases
 
 
