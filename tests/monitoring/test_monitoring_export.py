@@ -166,3 +166,26 @@ def test_yaml_writer_round_trips(doc):
     """Whatever a value holds (quotes, colons, newlines, `{{ }}`), a YAML parser reads back
     exactly the document that was written: no value can end its line or become a key."""
     assert yaml.safe_load(yaml_text.dumps(doc)) == doc
+
+
+def test_apply_adds_the_monitoring_phases_only_with_install(tmp_path):
+    from hawizard.monitoring.rollout import ON_NODE, prometheus_files
+    from hawizard.ops.apply import build_phases
+
+    plan = make_plan(tmp_path)
+    titles = [p.title for p in build_phases(plan)]
+    assert "node exporters" not in titles
+    on = replace(plan, monitoring=replace(plan.monitoring, install=True, prometheus_node="infra1"))
+    titles = [p.title for p in build_phases(on)]
+    assert titles[-2:] == ["node exporters", "prometheus"]
+    assert "node exporters" not in [p.title for p in build_phases(on, "etcd")]
+    steps = {(s.node, s.title) for p in build_phases(on)[-2:] for s in p.steps}
+    for n in on.nodes:
+        assert (n.name, "prometheus-node-exporter package") in steps
+    assert ("infra1", "prometheus configuration") in steps
+    pki.create(on)
+    files = {f.path: f for f in prometheus_files(on)}
+    assert {f"/etc/prometheus/{name}" for name in ON_NODE} <= set(files)
+    key = files["/etc/prometheus/tls/monitoring-key.pem"]
+    assert (key.mode, key.owner, key.group) == (0o640, "root", "prometheus")
+    assert "/etc/prometheus/grafana-dashboard.json" not in files  # operator-side only
