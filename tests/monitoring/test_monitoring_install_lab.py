@@ -24,9 +24,17 @@ from hawizard.steps import Runner
 pytestmark = pytest.mark.lab
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return resp.read().decode()
+def _get(url: str, within: float = 60.0) -> str:
+    """GET, retried while the service is still starting (refused) for up to `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def test_install_node_exporters_and_prometheus(lab, tmp_path):
