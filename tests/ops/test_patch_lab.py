@@ -42,10 +42,10 @@ from hawizard.journal import Journal
 from hawizard.lab.kv_loop import KvLoop, Trust
 from hawizard.lab.node import exec_argv
 from hawizard.ops import Refused
-from hawizard.ops.patch import patch, record_path
+from hawizard.ops.patch import PatchRecord, patch, record_path
 from hawizard.plan import dump, load
 from hawizard.remote import HostPool
-from hawizard.steps import EventKind, Runner
+from hawizard.steps import EventKind, Phase, Runner, Step
 
 pytestmark = pytest.mark.lab
 
@@ -217,3 +217,43 @@ def test_patch_reboot_auto_one_node_at_a_time_without_a_failed_request(lab, c):
     # converged: a second run finds nothing to do
     again, result = patch(load(c), run)
     assert result is None and again.order == []
+
+
+def test_an_interrupted_patch_resumes_with_the_nodes_it_had_left(lab, c, capsys):
+    """1.2 is offered; the run fails after its first node (an injected failure, the way the
+    day-2 tests stop a change); the same command again patches the other two only."""
+    plan = load(c)
+    sec = c.parent / "security"
+    build_deb(sec, MARKER, "1.2", postinst="touch /run/reboot-required")
+    index_repo(sec, suite="bookworm-security", label="hawizard-tests-security")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(sec, arcname="security")
+    for n in plan.nodes:
+        unpack = ["sh", "-c", f"tar -x -C {REPO_DIR}"]
+        subprocess.run(exec_argv(lab.node(n.name), unpack), input=buf.getvalue(), check=True)
+
+    def failing_after_first(p, phases):
+        def boom(local):
+            raise RuntimeError("injected failure after the first node")
+
+        injected = Phase("injected", [Step(None, "injected failure", None, boom)])
+        return Runner(HostPool(p), parallel=1).run([phases[0], injected, *phases[1:]])
+
+    first, result = patch(plan, failing_after_first)
+    assert result is not None and not result.ok
+    done = first.order[0]
+    assert version(lab, done, MARKER) == "1.2"
+    assert {version(lab, n.name, MARKER) for n in plan.nodes if n.name != done} == {"1.1"}
+    assert not first.record.finished and not first.record.ok
+
+    assert main(["patch", str(c), "--yes"]) == 0  # the same command again, from the CLI
+    out = capsys.readouterr().out
+    assert f"resuming the patch run started {first.record.started}" in out
+    assert "patched 2 node(s), one at a time" in out
+    assert {version(lab, n.name, MARKER) for n in plan.nodes} == {"1.2"}
+    record = PatchRecord.read(record_path(c))
+    assert record.id == first.record.id and record.ok and record.finished
+    assert record.nodes[0].node == done and len(record.nodes) == 3
+    assert {e.node for e in record.nodes} == {n.name for n in plan.nodes}
+    assert all(e.rebooted and e.finished for e in record.nodes)
