@@ -171,3 +171,18 @@ def test_monitoring_certificate_is_issued_only_when_enabled(tmp_path):
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == pki.MONITORING_USER
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME) == []  # no group
     assert (spec.paths.key.stat().st_mode & 0o777) == 0o600
+
+
+def test_an_etcd_only_plan_with_monitoring_issues_no_monitoring_certificate(tmp_path):
+    nodes = tuple(P.Node(f"e{i}", f"10.1.3.{i}", roles=(P.Role.ETCD,)) for i in (1, 2, 3))
+    plan = P.Plan(
+        nodes=nodes,
+        pki=P.PKISettings(dir=str(tmp_path / "pki")),
+        monitoring=P.MonitoringSettings(enabled=True),
+    )
+    assert "kubernetes/monitoring" not in {s.name for s in pki.leaf_specs(plan)}
+    assert not any(o.is_failure for o in pki.create(plan))
+    from hawizard.ops.monitoring import export
+
+    done = export(plan, tmp_path / "mon")  # etcd and node exporters only, no tls/
+    assert not (tmp_path / "mon" / "tls").exists() and done.files

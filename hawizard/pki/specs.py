@@ -91,8 +91,9 @@ def ca_specs(plan: Plan, *, every: bool = False) -> dict[CA, CertSpec]:
 def leaf_specs(plan: Plan) -> list[CertSpec]:
     """Every leaf certificate of the plan, etcd first, in a stable order."""
     layout = paths(plan)
-    monitoring = [monitoring_spec(plan)] if plan.monitoring.enabled else []
     kubernetes = _kubernetes_specs(plan, layout) if needs_kubernetes(plan) else []
+    # the monitoring user scrapes apiservers: no control plane, no certificate (and no CA)
+    monitoring = [monitoring_spec(plan)] if plan.monitoring.enabled and kubernetes else []
     return [*_etcd_specs(plan, layout), *kubernetes, *monitoring]
 
 
