@@ -51,9 +51,11 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 
 def cmd_patch(args: argparse.Namespace) -> int:
+    from hawizard.cli.apply_cmd import _ask_password
     from hawizard.ops import Refused
     from hawizard.ops.patch import command_for, patch
     from hawizard.planlock import PlanLocked
+    from hawizard.remote import SudoPassword
 
     plan = load_plan(args.plan)
     if plan is None:
@@ -61,14 +63,16 @@ def cmd_patch(args: argparse.Namespace) -> int:
     command = command_for(args.plan, args.all_updates, args.reboot)
     if not args.json:
         err_console.print("[dim]checking the cluster and asking every node for its updates…[/]")
+    sudo = SudoPassword(ask=_ask_password)  # one for the survey and the run: asked once
     try:
         p, result = patch(
             plan,
-            lambda pl, phases: _run(pl, phases, args),
+            lambda pl, phases: _run(pl, phases, args, sudo),
             security_only=not args.all_updates,
             reboot=args.reboot,
             dry_run=args.dry_run,
             trust_new=args.trust_new_hosts,
+            sudo_password=sudo,
             confirm=lambda p: _confirmed(p, args),
             command=command,
         )
@@ -95,10 +99,10 @@ def cmd_patch(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _run(plan, phases, args):
-    from hawizard.cli.apply_cmd import LiveView, _ask_password
+def _run(plan, phases, args, sudo):
+    from hawizard.cli.apply_cmd import LiveView
     from hawizard.journal import Journal
-    from hawizard.remote import HostPool, SudoPassword
+    from hawizard.remote import HostPool
     from hawizard.steps import Runner
 
     if not args.json:
@@ -108,7 +112,7 @@ def _run(plan, phases, args):
         plan,
         dry_run=args.dry_run,
         trust_new=args.trust_new_hosts,
-        sudo_password=SudoPassword(ask=_ask_password),
+        sudo_password=sudo,
     )
     # parallel=1 on top of one node per phase: never two nodes at once, whatever the phases
     runner = Runner(pool, parallel=1, journal=Journal.for_plan(plan), listener=view.on_event)

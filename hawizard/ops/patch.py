@@ -150,13 +150,19 @@ def _sections(text: str) -> dict[str, str]:
 
 
 def survey_node(
-    plan: Plan, node: Node, *, security_only: bool, refresh: bool, trust_new: bool = False
+    plan: Plan,
+    node: Node,
+    *,
+    security_only: bool,
+    refresh: bool,
+    trust_new: bool = False,
+    sudo_password=None,
 ) -> NodeSurvey:
     """Ask one node what it would upgrade (refreshing its indexes first when `refresh`)."""
     from hawizard.remote import Host
 
     vip = plan.endpoint_host_port[0] if _vip_node(plan, node) else ""
-    with Host.from_plan(plan, node, trust_new=trust_new) as host:
+    with Host.from_plan(plan, node, trust_new=trust_new, sudo_password=sudo_password) as host:
         system = pkg.parse_detect(host.probe(pkg.DETECT_SCRIPT, sudo=False, timeout=30).stdout)
         if system.manager is Manager.UNKNOWN:
             raise Refused(
@@ -353,8 +359,8 @@ class Patching:
                 host.on_output(f"the cluster can lose {node.name} now")
             return False
 
-        return Step(node.name, "cluster can lose this node", check, lambda h: None,
-                    key=f"patch/{node.name}/gate")  # fmt: skip
+        title = "cluster can lose this node"
+        return Step(node.name, title, check, lambda h: None, key=f"patch/{node.name}/gate")
 
     def _vip_step(self, node: Node) -> Step:
         vip = self.plan.endpoint_host_port[0]
@@ -595,6 +601,7 @@ def assess(
     reboot: str = "auto",
     refresh: bool = True,
     trust_new: bool = False,
+    sudo_password=None,
 ) -> Patching:
     """Judge the request: the cluster can lose a node, and what every node would upgrade.
     Raises `Refused` (nothing has changed then, except refreshed package indexes)."""
@@ -622,7 +629,12 @@ def assess(
     def one(node: Node) -> NodeSurvey | str:
         try:
             return survey_node(
-                plan, node, security_only=security_only, refresh=refresh, trust_new=trust_new
+                plan,
+                node,
+                security_only=security_only,
+                refresh=refresh,
+                trust_new=trust_new,
+                sudo_password=sudo_password,
             )
         except Refused:
             raise
@@ -661,8 +673,9 @@ def assess(
         if s.reboot_required == "yes" and reboot == "never":
             notes.append(f"{s.node} wants a reboot; --reboot=never leaves it pending")
     if plan.balancer_mode == BalancerMode.VIP and len(plan.balancer_nodes) < 2:
-        notes.append("the VIP has no second balancer node: the endpoint is down while its one "
-                     "node reboots")  # fmt: skip
+        notes.append(
+            "the VIP has no second balancer node: the endpoint is down while its one node reboots"
+        )
     resume = record is not None and not record.finished
     return Patching(
         plan,
@@ -688,21 +701,28 @@ def patch(
     reboot: str = "auto",
     dry_run: bool = False,
     trust_new: bool = False,
+    sudo_password=None,
     confirm: Callable[[Patching], bool] | None = None,
     command: str = "",
 ) -> tuple[Patching, RunResult | None]:
     """Lock the plan, assess, (confirm,) record, run one node per phase, close the record.
 
-    Returns the assessment and the run's result (None when no node had work or the operator
-    said no). Raises `Refused` and `PlanLocked`.
+    `sudo_password` (a `remote.SudoPassword`) serves the survey's SSH sessions; give the run's
+    `HostPool` the same one so the operator is asked once. Returns the assessment and the
+    run's result (None when no node had work or the operator said no). Raises `Refused` and
+    `PlanLocked`.
     """
     check_reboot(reboot)
     command = command or command_for(str(plan.source), not security_only, reboot)
     with PlanLock(plan.source, command):
         p = assess(
-            plan, security_only=security_only, reboot=reboot, refresh=not dry_run,
+            plan,
+            security_only=security_only,
+            reboot=reboot,
+            refresh=not dry_run,
             trust_new=trust_new,
-        )  # fmt: skip
+            sudo_password=sudo_password,
+        )
         if not p.order:
             return p, None
         if not dry_run and confirm is not None and not confirm(p):

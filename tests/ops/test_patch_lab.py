@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import re
 import subprocess
 import tarfile
@@ -156,6 +157,14 @@ def test_dry_run_lists_the_security_update_per_node_and_changes_nothing(lab, c, 
         assert init_started(lab, n.name) == before[n.name]
         assert lab.exec(n.name, ["test", "-e", "/run/reboot-required"], check=False).returncode
     assert not record_path(c).exists()
+    assert main(["patch", str(c), "--dry-run", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(report["order"]) == sorted(n.name for n in plan.nodes)
+    for n in plan.nodes:
+        (update,) = report["nodes"][n.name]["updates"]
+        assert (update["name"], update["old"], update["new"]) == (MARKER, "1.0", "1.1")
+        assert report["nodes"][n.name]["skipped"] >= 1
+    assert report["record"] is None
 
 
 def test_patch_reboot_auto_one_node_at_a_time_without_a_failed_request(lab, c):
