@@ -672,6 +672,11 @@ def assess(
             )
         if s.reboot_required == "yes" and reboot == "never":
             notes.append(f"{s.node} wants a reboot; --reboot=never leaves it pending")
+    if not refresh:
+        notes.append(
+            "dry run: updates as the nodes' package indexes know them now (the real run "
+            "refreshes them first, and may find more)"
+        )
     if plan.balancer_mode == BalancerMode.VIP and len(plan.balancer_nodes) < 2:
         notes.append(
             "the VIP has no second balancer node: the endpoint is down while its one node reboots"
