@@ -2,8 +2,10 @@
 
 The cluster is bootstrapped by the engine (as `tests/etcd/test_members_lab.py` does); the
 fourth node is in the plan with the etcd role only. In the app: the dashboard shows it as not
-a member, `a` opens the dialog with the engine's verdict (3 → 4), `y` runs the change in the
-panel under the tables while the dashboard keeps polling, and four healthy members appear.
+a member; `a` then `d` runs a dry run (nothing changes); `a`, `y` then `C` cancels before
+`member add` (nothing to resume); `a` opens the dialog with the engine's verdict (3 → 4), `y`
+runs the change in the panel under the tables while the dashboard keeps polling (no cancel
+once the membership changes), and four healthy members appear.
 An independent `etcdctl member list` agrees. Every touched node is reset afterwards.
 """
 
@@ -51,6 +53,20 @@ def health_cell(dash, member: str) -> str:
     return str(dash.query_one("#members", DataTable).get_cell(member, "health"))
 
 
+async def open_add_dialog(pilot, app) -> MemberChangeDialog:
+    await pilot.press("a")
+    await wait_for(pilot, lambda: isinstance(app.screen, MemberChangeDialog), 5, "dialog")
+    dialog = app.screen
+    await wait_for(pilot, lambda: dialog.checked >= 1, 30, "full check")
+    return dialog
+
+
+def footer_text(app) -> str:
+    from textual.widgets import Footer
+
+    return " ".join(str(k.render()) for k in app.screen.query_one(Footer).query("FooterKey"))
+
+
 async def test_add_a_fourth_member_from_the_dashboard(lab, tmp_path):
     pki_dir = tmp_path / "pki"
     pki_dir.mkdir(mode=0o700)
@@ -82,10 +98,34 @@ async def test_add_a_fourth_member_from_the_dashboard(lab, tmp_path):
             assert dash.health.not_in_cluster == (fourth.name,)
             assert health_cell(dash, fourth.name) == "· not a member"
 
-            await pilot.press("a")
-            await wait_for(pilot, lambda: isinstance(app.screen, MemberChangeDialog), 5, "dialog")
-            dialog = app.screen
-            await wait_for(pilot, lambda: dialog.checked >= 1, 30, "full check")
+            panel = dash.query_one(ChangePanel)
+
+            # d: the dry run records what would run and changes nothing
+            await open_add_dialog(pilot, app)
+            await pilot.press("d")
+            await wait_for(pilot, lambda: app.screen is dash, 5, "back on the dashboard")
+            await wait_for(pilot, lambda: panel.display and not panel.running, 120, "dry run")
+            assert panel.outcome is not None and panel.outcome.etcd.dry_run
+            assert "nothing changed" in str(panel.query_one("#change-status").render())
+            assert len(etcdctl_members(plan)) == 3
+            assert not pending_path(path).exists()
+            await pilot.press("escape")
+
+            # C right after y: cancelled before `member add`, nothing to resume
+            await open_add_dialog(pilot, app)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: app.screen is dash, 5, "back on the dashboard")
+            assert panel.cancellable and "Cancel change" in footer_text(app)
+            await pilot.press("C")
+            await wait_for(pilot, lambda: not panel.running, 120, "the cancelled add")
+            assert not panel.cluster_touched
+            status = str(panel.query_one("#change-status").render())
+            assert "cancelled before anything in the cluster changed" in status
+            assert len(etcdctl_members(plan)) == 3
+            assert not pending_path(path).exists()  # nothing to resume
+            await pilot.press("escape")
+
+            dialog = await open_add_dialog(pilot, app)
             impact = dialog.assessment.impact
             assert impact.allowed, impact.reason
             assert (impact.before_members, impact.after_members) == (3, 4)
@@ -93,7 +133,9 @@ async def test_add_a_fourth_member_from_the_dashboard(lab, tmp_path):
 
             await pilot.press("y")
             await wait_for(pilot, lambda: app.screen is dash, 5, "back on the dashboard")
-            panel = dash.query_one(ChangePanel)
+            await wait_for(pilot, lambda: panel.cluster_touched, 120, "member add begins")
+            assert not panel.cancellable  # past the point of no return: no cancel offered
+            await pilot.press("C")  # refused with a note; the add goes on
             change_started = time.monotonic()
             rounds = dash.rounds
             await wait_for(pilot, lambda: not panel.running, 180, "the add")

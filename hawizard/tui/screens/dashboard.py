@@ -69,6 +69,7 @@ class DashboardScreen(Day2Actions, Screen):
         Binding("c", "rotate_cert", "Rotate cert"),
         Binding("D", "restore", "Restore"),
         Binding("k", "readiness", "Checklist"),
+        Binding("C", "cancel_change", "Cancel change"),
         Binding("escape", "close_change", "Close log", show=False),  # the panel says so
     ]
 

@@ -33,6 +33,8 @@ class Day2Actions:
         if action == "close_change":
             panel = self.change_panel
             return panel.display and not panel.running
+        if action == "cancel_change":  # shown in the footer only while it can still cancel
+            return self.change_panel.cancellable
         return True
 
     def action_add_member(self) -> None:
@@ -137,6 +139,15 @@ class Day2Actions:
 
         self.app.push_screen(ReadinessDialog(self.plan))
 
+    def action_cancel_change(self) -> None:
+        """Stop a membership change before anything in the cluster changed (the panel says
+        while that is still possible); past `member add`/`member remove` it runs to its end."""
+        if not self.change_panel.cancel():
+            self.notify(
+                "the membership is changing already: it finishes, or stops resumably",
+                severity="warning",
+            )
+
     def action_close_change(self) -> None:
         if not self.change_panel.running:
             self.show_change_panel(False)
@@ -174,7 +185,9 @@ class Day2Actions:
         def confirmed(assessment: Any) -> None:
             if assessment is not None:
                 self.show_change_panel(True)
-                self.change_panel.start(plan, assessment, check, password_asker(self.app))
+                self.change_panel.start(
+                    plan, assessment, check, password_asker(self.app), dry_run=dialog.dry_run
+                )
                 self.refresh_bindings()
 
         self.app.push_screen(dialog, confirmed)

@@ -122,6 +122,7 @@ class MemberChangeDialog(ModalScreen["Assessment | None"]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("y", "confirm", "Confirm"),
+        Binding("d", "dry_run", "Dry run"),
     ]
 
     def __init__(
@@ -147,6 +148,7 @@ class MemberChangeDialog(ModalScreen["Assessment | None"]):
         self.assessment: Assessment | None = None
         self.checking = False
         self.checked = 0  # full checks answered (for tests)
+        self.dry_run = False  # dismissed with `d`: show what would run, change nothing
 
     @property
     def request(self) -> tuple[str, str, str | None]:
@@ -331,6 +333,12 @@ class MemberChangeDialog(ModalScreen["Assessment | None"]):
     @on(Button.Pressed, "#confirm-change")
     def action_confirm(self) -> None:
         if self.assessment is not None and self.assessment.allowed:
+            self.dismiss(self.assessment)
+
+    def action_dry_run(self) -> None:
+        """As the CLI's --dry-run: the change is judged and its commands recorded, not run."""
+        if self.assessment is not None and self.assessment.allowed:
+            self.dry_run = True
             self.dismiss(self.assessment)
 
     @on(Button.Pressed, "#cancel-change")

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The first phases of a membership change that change the cluster itself: before them a
+# change may be cancelled (a snapshot taken, files put on the new node, nothing else).
+CLUSTER_CHANGING_PHASES = frozenset({"etcd member add", "etcd member remove"})
+
 
 class ChangePanel(Vertical):
     class Finished(Message):
@@ -63,6 +67,11 @@ class ChangePanel(Vertical):
         self.change: Any = None  # the last MembershipChange
         self.runner: Any = None
         self.runs = 0
+        self.dry_run = False
+        # Cancel: only while nothing in the cluster has changed (before `member add/remove`).
+        self.cancellable = False
+        self.cancel_requested = False
+        self.cluster_touched = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="change-status")
@@ -79,7 +88,13 @@ class ChangePanel(Vertical):
     # --- starting -------------------------------------------------------------------------
 
     def start(
-        self, plan: Plan, confirmed: Assessment, check: Check, ask_password: Callable[[str], str]
+        self,
+        plan: Plan,
+        confirmed: Assessment,
+        check: Check,
+        ask_password: Callable[[str], str],
+        *,
+        dry_run: bool = False,
     ) -> None:
         from hawizard.etcd.membership import command_for
 
@@ -87,12 +102,29 @@ class ChangePanel(Vertical):
         self.running = True
         self.outcome = self.change = None
         self.runs = 0
-        self.title = impact.title
+        self.dry_run = dry_run
+        self.cancellable = not dry_run
+        self.cancel_requested = self.cluster_touched = False
+        self.title = impact.title + (" (dry run)" if dry_run else "")
         self.command = command_for(impact.op, impact.node, impact.old, str(plan.source))
+        if dry_run:
+            self.command += " --dry-run"
         self.display = True
         self.view.reset()
         self.status(Mark.RUN, f"{self.title}: taking the plan lock and checking again…")
-        self.run_change(plan, confirmed, check, poster(self), ask_password)
+        self.run_change(plan, confirmed, check, poster(self), ask_password, dry_run)
+
+    def cancel(self) -> bool:
+        """Ask the runner to stop before the membership changes; False when it is too late."""
+        if not self.cancellable:
+            return False
+        self.cancel_requested = True
+        self.cancellable = False
+        if self.runner is not None:
+            self.runner.cancel()
+        self.status(Mark.WARN, f"{self.title}: cancelling after the step in progress…")
+        self.screen.refresh_bindings()
+        return True
 
     @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
     def run_change(
@@ -102,6 +134,7 @@ class ChangePanel(Vertical):
         check: Check,
         post: Callable[[Message], None],
         ask_password: Callable[[str], str],
+        dry_run: bool = False,
     ) -> None:
         from hawizard.ops import Refused
         from hawizard.ops.change import ChangeRefused, change
@@ -111,8 +144,10 @@ class ChangePanel(Vertical):
 
         def run(p: Plan, phases: list[Any]) -> Any:
             self.post_message(RunStarted(steps_per_node(phases), [x.title for x in phases], False))
-            runner = ui_runner(p, post, ask_password)
+            runner = ui_runner(p, post, ask_password, dry_run=dry_run)
             self.runner = runner
+            if self.cancel_requested:  # cancelled while the change was being checked
+                runner.cancel()
             result = runner.run(phases)
             self.post_message(RunFinished(result))
             return result
@@ -126,6 +161,7 @@ class ChangePanel(Vertical):
                 run=run,
                 command=self.command,
                 plan_label=str(plan.source),
+                dry_run=dry_run,
                 check=check,
             )
         except ChangeRefused as exc:
@@ -327,6 +363,17 @@ class ChangePanel(Vertical):
 
     def on_runner_event(self, message: RunnerEvent) -> None:
         self.view.show_event(message.event)
+        event = message.event
+        if self.runs == 1 and event.kind.value == "phase" and event.step in CLUSTER_CHANGING_PHASES:
+            self.cluster_touched = True  # events arrive in order: a cancel after this is late
+            if self.cancellable:
+                self.cancellable = False
+                self.status(
+                    Mark.RUN,
+                    f"{self.title}: {event.step} — the membership is changing now; it "
+                    "finishes, or stops resumably (no cancel from here)",
+                )
+                self.screen.refresh_bindings()
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.view.finish(message.result)
@@ -337,8 +384,20 @@ class ChangePanel(Vertical):
         self.outcome = outcome = message.outcome
         self.change = change = message.change
         view = self.view
+        self.cancellable = False
+        if change is not None and self.cancel_requested and not outcome.etcd.ok:
+            self._cancelled(change)
+            return
         if change is None:  # nothing ran: the same change had completed already
             self.status(Mark.OK, f"{self.title}: done already ({outcome.completed_before})")
+            self.post_message(self.Finished(True, None))
+            return
+        if self.dry_run and outcome.etcd.ok:
+            self.view.show_recorded(outcome.etcd)
+            would = outcome.etcd.count("changed")
+            self.status(
+                Mark.OK, f"{self.title}: {would} steps would change; nothing changed · esc closes"
+            )
             self.post_message(self.Finished(True, None))
             return
         if change.snapshot is not None:
@@ -373,8 +432,29 @@ class ChangePanel(Vertical):
         after = (change.plan_after or change.plan) if result.ok else None
         self.post_message(self.Finished(outcome.ok, after))
 
+    def _cancelled(self, change: Any) -> None:
+        """Cancelled before `member add/remove`: nothing to resume, so the change's record is
+        cleared; a cancel that came too late leaves the record, and says how to go on."""
+        if self.cluster_touched:
+            self.status(
+                Mark.WARN,
+                f"{self.title}: stopped after the membership began to change; run the same "
+                f"change again to finish it ({self.command}) · esc closes",
+            )
+        else:
+            from hawizard.etcd.membership import clear_pending
+
+            if change.plan.source is not None:
+                clear_pending(change.plan.source)
+            self.status(
+                Mark.WARN,
+                f"{self.title}: cancelled before anything in the cluster changed · esc closes",
+            )
+        self.post_message(self.Finished(False, None))
+
     def on_change_stopped(self, message: ChangeStopped) -> None:
         self.running = False
+        self.cancellable = False
         self.runner = None
         self.status(Mark.BAD, f"{message.error} · esc closes")
         self.view.show_panel(message.details)
