@@ -3,6 +3,9 @@ armed only when the last one has ended (so a slow round delays the next instead 
 up), and after a failed round a wait that doubles per failure, up to `MAX_BACKOFF` seconds,
 until a round succeeds again — a cluster that is down is not hammered every half second.
 
+It also keeps what the rounds said over the last minutes (`history`: the series behind the
+sparklines and the events between rounds), bounded, fed by the rounds already made.
+
 Plain logic, no Textual: the screen gives it how to start a round and how to arm a timer.
 """
 
@@ -10,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from hawizard.health_history import Event, History
 
 MAX_BACKOFF = 60.0  # seconds: the longest wait after failed rounds (or the interval, if longer)
 
@@ -30,6 +35,11 @@ class Poller:
         self.polling = False
         self.again = False
         self.timer: Any = None
+        self.history = History()
+
+    def record(self, health: Any) -> list[Event]:
+        """A round's health into the history; the events it brought."""
+        return self.history.record(health)
 
     def poll(self) -> None:
         """A round now; while one runs, exactly one more right after it."""

@@ -26,6 +26,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
+from hawizard.health_history import BAD_EVENTS, GOOD_EVENTS
 from hawizard.plan import Plan
 from hawizard.tui.backend import Backend
 from hawizard.tui.messages import HealthChecked, HealthFailed
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+EVENTS_SHOWN = 8
 
 
 class DashboardScreen(Day2Actions, Screen):
@@ -69,6 +71,7 @@ class DashboardScreen(Day2Actions, Screen):
         Binding("c", "rotate_cert", "Rotate cert"),
         Binding("D", "restore", "Restore"),
         Binding("k", "readiness", "Checklist"),
+        Binding("e", "events", "Events"),
         Binding("C", "cancel_change", "Cancel change"),
         Binding("escape", "close_change", "Close log", show=False),  # the panel says so
     ]
@@ -117,6 +120,7 @@ class DashboardScreen(Day2Actions, Screen):
             yield Label("certificate expiry", classes="section-title", id="cert-title")
             yield DataTable(id="cert-expiry", cursor_type="row", zebra_stripes=True)
             yield Static("", id="findings")
+            yield Static("", id="events")
             yield ChangePanel(id="change-panel")
         yield Footer()
 
@@ -128,6 +132,7 @@ class DashboardScreen(Day2Actions, Screen):
         self.certs = KeyedTable(self.query_one("#cert-expiry", DataTable), CERT_COLUMNS)
         self.app.theme_changed_signal.subscribe(self, lambda _t: self.repaint())
         self.show_change_panel(False)
+        self.query_one("#events").display = False
 
     def on_screen_resume(self) -> None:
         if self._shown_plan is not self.plan:
@@ -182,7 +187,9 @@ class DashboardScreen(Day2Actions, Screen):
         self.rounds += 1
         self.health = message.health
         self.balancer = message.balancer
+        self.poller.record(message.health)
         self.show(message.health, message.apiservers)
+        self.show_events()
         self.show_balancer(message.balancer)
         self.poller.ended(True, rearm=self.rearm_wanted)
 
@@ -225,6 +232,11 @@ class DashboardScreen(Day2Actions, Screen):
         self.poller.rearm()
         self.show_title()
 
+    def action_events(self) -> None:
+        pane = self.query_one("#events", Static)
+        pane.display = not pane.display
+        self.show_events()
+
     def action_back(self) -> None:
         self.wizard.goto("review")
 
@@ -254,7 +266,8 @@ class DashboardScreen(Day2Actions, Screen):
         mark, cls, label = STATE_VIEW[health.state.value]
         details = [*health.details, f"at {health.checked_at:%H:%M:%S} UTC"]
         self.show_banner(mark, cls, f"{label}   {health.summary}", " · ".join(details))
-        members = {m.name: member_cells(m) for m in health.members}
+        history = self.poller.history
+        members = {m.name: member_cells(m, history) for m in health.members}
         certs = {
             c.name: cert_cells(c)
             for c in sorted(health.certificates, key=lambda c: (c.source != "served", c.name))
@@ -277,6 +290,22 @@ class DashboardScreen(Day2Actions, Screen):
         box.update(findings[1:])
         box.display = bool(findings)
         self.show_backup_age()
+
+    def show_events(self) -> None:
+        """The newest events (leader changes, members down and back, term jumps, alarms,
+        certificates crossing 30 days), one line each, newest last; `e` shows or hides them."""
+        pane = self.query_one("#events", Static)
+        if not pane.display:
+            return
+        events = list(self.poller.history.events)[-EVENTS_SHOWN:]
+        text = Text("events (e hides)", style="bold", end="")
+        if not events:
+            text.append("\n· none yet: changes between probe rounds show here", style="dim")
+        for e in events:
+            mark = Mark.BAD if e.kind in BAD_EVENTS else Mark.OK if e.kind in GOOD_EVENTS else None
+            style = mark_color(self.app, mark) if mark else ""
+            text.append(f"\n{e.line()}", style=style)
+        pane.update(text)
 
     def show_backup_age(self) -> None:
         """ "last verified backup: 12 min ago", yellow past 2x the schedule, red past 4x or

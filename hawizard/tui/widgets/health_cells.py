@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hawizard import formatting as fmt
-from hawizard.health import MemberState
+from hawizard.health import QUOTA_WARN_PCT, MemberState
+from hawizard.health_history import History, sparkline
 from hawizard.tui.widgets.keyed_table import Cell
 from hawizard.tui.widgets.status import SYMBOL, Mark
 
@@ -27,7 +28,11 @@ MEMBER_COLUMNS = (
     ("db", "DB size"),
     ("version", "version"),
     ("latency", "latency"),
+    ("lat_trend", "latency, 5 min"),
+    ("rate", "proposals/s"),
+    ("quota", "of quota"),
 )  # why a member is down is listed in full under the tables (`health.problems`)
+SPARK = 10  # sparkline width in cells
 API_COLUMNS = (
     ("master", "master"),
     ("url", "apiserver"),
@@ -76,8 +81,9 @@ MEMBER_MARK = {  # every MemberState (hawizard.health) has its mark here; the wo
 }
 
 
-def member_cells(m: MemberHealth) -> dict[str, Cell]:
-    """A member's row; an unreachable or unhealthy member's whole row is red."""
+def member_cells(m: MemberHealth, history: History | None = None) -> dict[str, Cell]:
+    """A member's row; an unreachable or unhealthy member's whole row is red. With `history`,
+    sparklines of its latency and raft index rate over the last rounds."""
     mark = MEMBER_MARK[m.state]
     health = f"{SYMBOL[mark]} {m.state.value}"
     row = mark if mark is Mark.BAD else None
@@ -91,6 +97,27 @@ def member_cells(m: MemberHealth) -> dict[str, Cell]:
         "db": (fmt.size(m.db_size), row),
         "version": (m.version or "—", row),
         "latency": (fmt.millis(m.rtt_ms), row),
+        **trend_cells(m, history, row),
+    }
+
+
+def trend_cells(m: MemberHealth, history: History | None, row: Mark | None) -> dict[str, Cell]:
+    rates = history.index_rate(m.name) if history is not None else []
+    latency = history.latency(m.name) if history is not None else []
+    rate = rates[-1] if rates else None
+    pct = m.db_quota_pct
+    if pct is None:
+        quota: Cell = ("—", row)
+    else:
+        warn = pct >= QUOTA_WARN_PCT
+        quota = (f"▲ {pct:.0f}%" if warn else f"{pct:.0f}%", Mark.WARN if warn else row)
+    return {
+        "lat_trend": (sparkline(latency, SPARK) or "—", row),
+        "rate": (
+            f"{'—' if rate is None else f'{rate:,.0f}'} {sparkline(rates, SPARK)}".rstrip(),
+            row,
+        ),
+        "quota": quota,
     }
 
 
