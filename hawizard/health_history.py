@@ -74,6 +74,8 @@ class History:
         at = health.checked_at.timestamp()
         for m in health.members:
             series = self._samples.setdefault(m.name, deque())
+            if series and series[-1].at >= at:  # a round of the same instant again: no new point
+                series.pop()
             series.append(Sample(at, m.rtt_ms, m.raft_index, m.db_size))
             while series and at - series[0].at > self.window_s:
                 series.popleft()

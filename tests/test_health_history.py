@@ -113,6 +113,8 @@ def test_series_are_bounded_by_the_window_and_follow_membership():
     assert len(h.samples("m1")) == 11  # 10 s back from the newest, both ends included
     assert h.latency("m1")[-1] == 19.0
     assert h.index_rate("m1") == [5.0] * 10
+    h.record(round_at(19, members=tuple(member(n, rtt_ms=99.0) for n in IDS)))
+    assert len(h.samples("m1")) == 11 and h.latency("m1")[-1] == 99.0  # same instant: replaced
     h.record(round_at(21, members=(member("m1"),)))
     assert h.samples("m2") == ()  # a removed member takes its history along
 
