@@ -10,7 +10,7 @@ password need exact bytes on stdin, and a timed-out command must be cut off by c
 channel. Nothing secret ever appears on a command line: file contents and the sudo password go
 through stdin; commands are built from argv lists with `shlex.join`.
 
-Side effects: `run(..., mutates=True)` and the upload helpers pass through `_wet`. A
+Side effects: `run(..., mutates=True)` and the upload helpers pass through `_side_effect`. A
 `DryRunHost` records them there instead of executing them, while read-only `probe`s still run
 for real so checks decide on the true state of the machine (k0sctl's "Wet").
 """
@@ -442,7 +442,7 @@ class Host:
         `on_output`. `mutates=False` is the same as `probe`: it runs even in a dry run."""
         text = command_text(command)
         if mutates:
-            done = self._wet("run", text, sudo)
+            done = self._side_effect("run", text, sudo)
             if done is not None:
                 return done
         data = stdin.encode() if isinstance(stdin, str) else stdin
@@ -480,7 +480,7 @@ class Host:
             stream=stream,
         )
 
-    def _wet(self, kind: str, text: str, sudo: bool) -> Result | None:
+    def _side_effect(self, kind: str, text: str, sudo: bool) -> Result | None:
         """The one door for side effects: None means "go ahead and do it"."""
         return None
 
@@ -506,7 +506,7 @@ class Host:
             data = data.encode()
         size = f"{len(data)} bytes{' gzipped' if gzipped else ''}"
         summary = f"{remote_path} (mode {mode:04o}, {owner}:{group}, {size})"
-        if self._wet("upload", summary, True) is not None:
+        if self._side_effect("upload", summary, True) is not None:
             return
         q = shlex.quote
         install = f'install -m {mode:04o} -o {q(owner)} -g {q(group)} -- "$d/f" {q(remote_path)}'
@@ -541,8 +541,10 @@ class Host:
         after the checks and before the installs, e.g. adding the user that will own files.
         In a dry run each command, file and directory is recorded as `run`, `put` and
         `ensure_dir` record them."""
-        recorded = [self._wet("run", shlex.join(argv), True) for argv in first]
-        recorded += [self._wet("run" if u.is_dir else "upload", u.summary(), True) for u in uploads]
+        recorded = [self._side_effect("run", shlex.join(argv), True) for argv in first]
+        recorded += [
+            self._side_effect("run" if u.is_dir else "upload", u.summary(), True) for u in uploads
+        ]
         if not recorded or any(r is not None for r in recorded):
             return
         chunks, script = _bundle(uploads, first)
@@ -590,12 +592,10 @@ class Host:
             )
         return out.decode(errors="replace")
 
-    def _stat(self, path: str, *, want_hash: bool) -> tuple[int, str, str, str] | None:
-        """(mode, owner, group, sha256 or "") of a path, or None when it is missing."""
+    def _stat(self, path: str) -> tuple[int, str, str] | None:
+        """(mode, owner, group) of a path, or None when it is missing."""
         q = shlex.quote(path)
         text = f"[ -e {q} ] || exit {_MISSING}; stat -c '%a %U %G %u %g' -- {q}"
-        if want_hash:
-            text += f" && sha256sum < {q}"
         r = self.probe(text)
         if r.exited == _MISSING:
             return None
@@ -603,50 +603,21 @@ class Host:
             raise RemoteError(
                 self.name, text, f"cannot inspect {path}", exited=r.exited, stderr=r.stderr
             )
-        lines = r.stdout.splitlines()
-        mode, user, grp, uid, gid = lines[0].split()
-        digest = lines[1][:64] if want_hash and len(lines) > 1 else ""
-        return int(mode, 8), f"{user}/{uid}", f"{grp}/{gid}", digest
+        mode, user, grp, uid, gid = r.stdout.splitlines()[0].split()
+        return int(mode, 8), f"{user}/{uid}", f"{grp}/{gid}"
 
     @staticmethod
     def _same_owner(actual: str, wanted: str) -> bool:
         return wanted in actual.split("/")
-
-    def ensure_file(
-        self,
-        path: str,
-        data: bytes | str,
-        mode: int = 0o644,
-        owner: str = "root",
-        group: str = "root",
-    ) -> bool:
-        """Upload only when content (sha256), mode or owner differ; True if it changed.
-
-        The comparison is one remote command, so a converged host costs one round trip per
-        file and a re-apply changes nothing (and restarts nothing)."""
-        if isinstance(data, str):
-            data = data.encode()
-        st = self._stat(path, want_hash=True)
-        if st is not None:
-            cur_mode, cur_owner, cur_group, digest = st
-            if (
-                digest == hashlib.sha256(data).hexdigest()
-                and cur_mode == mode
-                and self._same_owner(cur_owner, owner)
-                and self._same_owner(cur_group, group)
-            ):
-                return False
-        self.put(data, path, mode=mode, owner=owner, group=group)
-        return True
 
     def ensure_dir(
         self, path: str, mode: int = 0o755, owner: str = "root", group: str = "root"
     ) -> bool:
         """Create a directory (and missing parents) or fix its mode/owner; True if changed.
         Use 0700 for directories that hold keys."""
-        st = self._stat(path, want_hash=False)
+        st = self._stat(path)
         if st is not None:
-            cur_mode, cur_owner, cur_group, _ = st
+            cur_mode, cur_owner, cur_group = st
             if (
                 cur_mode == mode
                 and self._same_owner(cur_owner, owner)
@@ -784,7 +755,7 @@ class DryRunHost(Host):
 
     dry_run = True
 
-    def _wet(self, kind: str, text: str, sudo: bool) -> Result | None:
+    def _side_effect(self, kind: str, text: str, sudo: bool) -> Result | None:
         self.connect()  # a dry run against an unreachable host must fail, not look clean
         self.recorded.append(
             Recorded(kind, text, self.step, sudo=sudo and self.user != "root" and kind == "run")

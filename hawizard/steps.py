@@ -40,6 +40,7 @@ __all__ = [
     "RunResult",
     "Runner",
     "Step",
+    "say",
 ]
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,14 @@ log = logging.getLogger(__name__)
 #: The name local steps are counted and recorded under (not a valid node name).
 LOCAL = "(local)"
 _TAIL = 20
+
+
+def say(target: object, line: str) -> None:
+    """A line of progress from a step's check or apply, to the runner's log: `target` is the
+    host (or `Local`) the step got, which streams it when the runner listens."""
+    on_output = getattr(target, "on_output", None)
+    if on_output is not None:
+        on_output(line)
 
 
 class EventKind(StrEnum):

@@ -24,7 +24,7 @@ from hawizard.balancer import render
 from hawizard.pki.layout import write_file
 from hawizard.plan import BalancerMode, Node, Plan
 from hawizard.remote_files import RemoteFile, stale_files
-from hawizard.steps import Phase, Step
+from hawizard.steps import Phase, Step, say
 
 __all__ = [
     "LoadBalancerError",
@@ -124,7 +124,7 @@ def _haproxy_config_step(node: str, text: str) -> Step:
                     + (result.stderr or result.stdout).strip()
                 )
             host.put(text, cfg.path, mode=cfg.mode)
-            _say(host, f"wrote {cfg.path} (accepted by haproxy -c)")
+            say(host, f"wrote {cfg.path} (accepted by haproxy -c)")
         _run_service(host, "haproxy", changed)
 
     return Step(node, "haproxy configuration", check, apply)
@@ -137,10 +137,10 @@ def _run_service(host, service: str, changed: bool) -> None:
     active = host.probe(["systemctl", "is-active", service]).stdout.strip() == "active"
     if active and changed:
         host.run(["systemctl", "reload", service])
-        _say(host, f"{service} reloaded")
+        say(host, f"{service} reloaded")
     elif not active:
         host.run(["systemctl", "start", service])
-        _say(host, f"{service} started")
+        say(host, f"{service} started")
 
 
 # --- keepalived ------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def _keepalived_step(plan: Plan, node: Node) -> Step:
                     )
         for f in stale:
             host.put(f.data, f.path, mode=f.mode)
-            _say(host, f"wrote {f.path}")
+            say(host, f"wrote {f.path}")
         _run_service(host, "keepalived", bool(stale))
 
     return Step(node.name, "keepalived configuration", check, apply)
@@ -232,8 +232,3 @@ def _external_balancer_step(plan: Plan, text: str) -> Step:
 
 def _url(host: str, port: int) -> str:
     return f"https://{f'[{host}]' if ':' in host else host}:{port}"
-
-
-def _say(target, line: str) -> None:
-    if target.on_output is not None:
-        target.on_output(line)

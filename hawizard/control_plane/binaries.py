@@ -1,6 +1,6 @@
 """The Kubernetes binaries: downloaded on each node (sha256 checked before use) or uploaded.
 
-- `download`: the node fetches the official release file itself, as the seed does. The script
+- `download`: the node fetches the official release file itself (dl.k8s.io). The script
   below puts it in a fresh temp dir, compares its sha256 with the plan's, and only then installs
   it into `/usr/local/bin`; a mismatch leaves the installed binary untouched.
 - `upload` (air-gapped): from a local folder holding the binaries, or from

@@ -38,7 +38,7 @@ from hawizard.control_plane.probe import ApiserverHealth, probe_apiserver
 from hawizard.control_plane.render import FILES, SERVICES
 from hawizard.plan import KUBE_BINARIES, Node, Plan
 from hawizard.remote_files import RemoteFile, directory, file_states, files_step
-from hawizard.steps import Phase, Step
+from hawizard.steps import Phase, Step, say
 
 __all__ = [
     "STAMP_DIR",
@@ -154,7 +154,7 @@ class ControlPlaneRollout:
                         "'none': install them, or let hawizard do it ('download' or 'upload')"
                     )
                 for p in missing:
-                    _say(host, f"{p} is not installed (install = 'none', start = false: staged)")
+                    say(host, f"{p} is not installed (install = 'none', start = false: staged)")
                 return False
             want = {p: self._expected_sha(b) for p, b in zip(paths, KUBE_BINARIES, strict=True)}
             stale = [
@@ -175,7 +175,7 @@ class ControlPlaneRollout:
                 for f in stale:
                     data = self._local.gzipped(Path(f.path).name)
                     host.put(data, f.path, mode=0o755, gzipped=True)
-                    _say(host, f"uploaded {f.path} ({len(data) // (1 << 20)} MiB gzipped)")
+                    say(host, f"uploaded {f.path} ({len(data) // (1 << 20)} MiB gzipped)")
 
         return Step(m.name, "kubernetes binaries", check, apply)
 
@@ -196,7 +196,7 @@ class ControlPlaneRollout:
             url = release_url(cp.kubernetes_version, arch, name)
             script = download_script(url, cp.sha256[name], target)
             host.run(script, timeout=DOWNLOAD_TIMEOUT + 60)
-            _say(host, f"downloaded {url} (sha256 checked) to {target}")
+            say(host, f"downloaded {url} (sha256 checked) to {target}")
 
     # --- files ---------------------------------------------------------------------------
 
@@ -319,7 +319,7 @@ class ControlPlaneRollout:
             if not host.dry_run:
                 if service == "kube-apiserver":
                     health = self.wait_ready(self.plan, m, self.ready_timeout)
-                    _say(host, f"kube-apiserver on {m.name}: {health.state.value}")
+                    say(host, f"kube-apiserver on {m.name}: {health.state.value}")
                 else:
                     _wait_service(host, service, SERVICE_TIMEOUT)
             host.ensure_dir(STAMP_DIR, mode=0o700)
@@ -366,9 +366,4 @@ def _wait_service(host, service: str, timeout: float) -> None:
                 f"`journalctl -u {service}` on {host.name}"
             )
         time.sleep(2)
-    _say(host, f"{service} healthy")
-
-
-def _say(target, line: str) -> None:
-    if target.on_output is not None:
-        target.on_output(line)
+    say(host, f"{service} healthy")

@@ -494,7 +494,7 @@ def _replace(
     resuming: bool,
     p: str,
 ) -> tuple[_Verdict, tuple[int, int]]:
-    """Remove first, then add (the seed's order): removing a dead member restores the quorum
+    """Remove first, then add: removing a dead member restores the quorum
     math; adding first to 3 members with one dead would need 3 of 4."""
     if not ms.known:
         return _no_list(), (len(ms.voters), ms.healthy_voters)

@@ -38,7 +38,7 @@ from hawizard.remote_files import (
     states_script,
     write_files,
 )
-from hawizard.steps import Phase, Step
+from hawizard.steps import Phase, Step, say
 
 ETC_DIR = "/etc/etcd"
 HEALTH_TIMEOUT = 120.0
@@ -89,7 +89,7 @@ class EtcdRollout:
             Phase("etcd rolling upgrade", [self._upgrade_step()]),
         ]
         phases += [Phase(f"etcd rolling restart: {m.name}", [self._restart_step(m)]) for m in ms]
-        phases.append(Phase("etcd mark existing", [self._flip_step(m) for m in ms]))
+        phases.append(Phase("etcd mark existing", [self._mark_existing_step(m) for m in ms]))
         return phases
 
     def setup_phases(self) -> list[Phase]:
@@ -132,7 +132,7 @@ class EtcdRollout:
                 self.file_states[m.name] = parse_states(states)
             checks = judge(self.plan, m, facts)
             for c in checks:
-                _say(host, f"{c.verdict.value:4} {c.name}: {c.detail}")
+                say(host, f"{c.verdict.value:4} {c.name}: {c.detail}")
             bad = failures(checks)
             if bad:
                 raise PreflightFailed("; ".join(f"{c.name}: {c.detail}" for c in bad))
@@ -274,14 +274,14 @@ class EtcdRollout:
             out = host.probe([binary, "--version"]).stdout
             match = re.search(r"etcd Version:\s*(\d+)\.(\d+)\.(\d+)", out)
             version = ".".join(match.groups()) if match else "unknown"
-            _say(host, f"{binary}: etcd {version}")
+            say(host, f"{binary}: etcd {version}")
             with self._lock:
                 self.versions[m.name] = version
                 minors = {v.rsplit(".", 1)[0] for v in self.versions.values()}
                 complete = len(self.versions) == len(self.members)
             if complete and len(minors) > 1:
                 listed = ", ".join(f"{n} {v}" for n, v in sorted(self.versions.items()))
-                _say(
+                say(
                     host,
                     f"warning: the members run different etcd versions ({listed}); etcd "
                     "supports that only one minor apart, during a rolling upgrade — "
@@ -419,11 +419,11 @@ class EtcdRollout:
         def apply(host) -> None:
             host.run(["systemctl", "restart", "etcd"], timeout=self.health_timeout)
             self.wait_healthy(self.plan, self.health_timeout)
-            _say(host, "cluster healthy again")
+            say(host, "cluster healthy again")
 
         return Step(m.name, "restart with new settings", check, apply)
 
-    def _flip_step(self, m: Node) -> Step:
+    def _mark_existing_step(self, m: Node) -> Step:
         """After bootstrap: `existing`, so a restart with a lost data dir can never create a
         second cluster under the same name. No restart needed: etcd reads it at start only."""
 
@@ -475,11 +475,6 @@ def _needs_restart(stale: list[RemoteFile], facts: Facts) -> bool:
         elif f.path not in (MARKER_PATH, ETC_DIR):
             return True
     return False
-
-
-def _say(target, line: str) -> None:
-    if target.on_output is not None:
-        target.on_output(line)
 
 
 def _nothing(_target) -> None:

@@ -51,7 +51,7 @@ from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Node, Plan
 from hawizard.remote import Host, RemoteError, Timeouts
-from hawizard.steps import Phase, RunResult, Step
+from hawizard.steps import Phase, RunResult, Step, say
 
 __all__ = [
     "Assessment",
@@ -348,14 +348,14 @@ class RestoreRun:
             report.had_data = has_data or has_aside
             report.aside = aside if report.had_data else ""
             if not has_data:
-                _say(host, f"no data dir at {data}: nothing to keep")
+                say(host, f"no data dir at {data}: nothing to keep")
             elif has_aside:
-                _say(host, f"{data} was moved to {aside} already")
+                say(host, f"{data} was moved to {aside} already")
             return has_data and not has_aside
 
         def apply(host) -> None:
             host.run(["mv", "-T", "--", data, aside])
-            _say(host, f"kept the old data dir as {aside}")
+            say(host, f"kept the old data dir as {aside}")
 
         return Step(
             m.name, "move data dir aside", check, apply, key=self._key(m, "move"), once=True
@@ -385,7 +385,7 @@ class RestoreRun:
                     f"upload {remote}",
                     f"the uploaded snapshot's sha256 {got[:16]}… is not {sha[:16]}…",
                 )
-            _say(host, f"uploaded {self.a.snapshot.size} bytes, sha256 checked")
+            say(host, f"uploaded {self.a.snapshot.size} bytes, sha256 checked")
 
         return Step(m.name, "upload snapshot", check, apply, key=self._key(m, "upload"))
 
@@ -456,7 +456,7 @@ class RestoreRun:
 
     def _snapshot(self, m: Node) -> Step:
         def apply(host) -> None:
-            self.fresh = take_snapshot(host, self.plan, m, say=lambda line: _say(host, line))
+            self.fresh = take_snapshot(host, self.plan, m, say=lambda line: say(host, line))
 
         return Step(
             m.name, "snapshot of the restored cluster", None, apply, key=self._key(m, "snapshot")
@@ -548,8 +548,3 @@ def locked(plan: Plan, command: str):
             lock.release()
 
     return hold()
-
-
-def _say(target, line: str) -> None:
-    if getattr(target, "on_output", None) is not None:
-        target.on_output(line)

@@ -30,7 +30,8 @@ class CertKey(NamedTuple):
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths in the seed's convention: `ca.pem`, `ca-key.pem`, `<name>.pem`, `<name>-key.pem`."""
+    """Paths in cfssl's naming (`cfssljson -bare`): `ca.pem`, `ca-key.pem`, `<name>.pem`,
+    `<name>-key.pem`."""
 
     root: Path
 

@@ -21,7 +21,7 @@ from fixtures.etcdctl import etcdctl
 from hawizard import pki
 from hawizard.cli import main
 from hawizard.etcd import render
-from hawizard.etcd.membership import MembershipChange, assess, pending_path, view_plan
+from hawizard.etcd.membership import MembershipChange, assess, pending_path, plan_with_etcd_members
 from hawizard.etcd.probe import wait_healthy
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
@@ -139,7 +139,9 @@ def test_add_and_remove_are_refused_while_a_member_is_down(c, capsys):
         assert c.lab.exec(n4, ["test", "-e", "/etc/etcd"], check=False).returncode != 0
     finally:
         c.lab.exec(n3, ["systemctl", "start", "etcd"])
-        wait_healthy(view_plan(c.plan, [n.name for n in c.plan.etcd_nodes[:3]]), timeout=60)
+        wait_healthy(
+            plan_with_etcd_members(c.plan, [n.name for n in c.plan.etcd_nodes[:3]]), timeout=60
+        )
 
 
 def test_dry_run_changes_nothing(c, capsys):

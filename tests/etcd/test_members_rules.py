@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from hawizard import pki
-from hawizard.etcd.membership import view_plan, with_membership, without_member
+from hawizard.etcd.membership import plan_with_etcd_members, with_membership, without_member
 from hawizard.etcd.quorum_rules import Member, Membership, Op, TargetState, plan_change
 from hawizard.health import ProbeResult, build
 from hawizard.plan import Node, Plan, Role
@@ -326,8 +326,8 @@ def test_without_member_drops_the_role_or_the_node():
 
 def test_view_plan_keeps_only_the_given_members():
     plan = probe_plan(4)
-    assert [n.name for n in view_plan(plan, ["m1", "m3"]).etcd_nodes] == ["m1", "m3"]
-    assert len(view_plan(plan, ["m1"]).nodes) == 4
+    assert [n.name for n in plan_with_etcd_members(plan, ["m1", "m3"]).etcd_nodes] == ["m1", "m3"]
+    assert len(plan_with_etcd_members(plan, ["m1"]).nodes) == 4
 
 
 def test_with_membership_changes_only_the_membership_lines():

@@ -14,7 +14,11 @@ from hawizard.etcd.membership.assess import (
     target_state,
 )
 from hawizard.etcd.membership.phases import MembershipChange
-from hawizard.etcd.membership.plan_edits import view_plan, with_membership, without_member
+from hawizard.etcd.membership.plan_edits import (
+    plan_with_etcd_members,
+    with_membership,
+    without_member,
+)
 from hawizard.etcd.membership.record import (
     ChangeFailed,
     PendingChange,
@@ -38,9 +42,9 @@ __all__ = [
     "finished_before",
     "pending_path",
     "plan_label",
+    "plan_with_etcd_members",
     "read_pending",
     "target_state",
-    "view_plan",
     "with_membership",
     "without_member",
     "write_pending",

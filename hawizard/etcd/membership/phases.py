@@ -37,7 +37,7 @@ from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, GatewayUnreachabl
 from hawizard.etcd.membership.assess import Assessment, peer_url_of, plan_label
 from hawizard.etcd.membership.plan_edits import (
     in_plan_order,
-    view_plan,
+    plan_with_etcd_members,
     with_membership,
     without_member,
 )
@@ -54,7 +54,7 @@ from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.health import ClusterHealth
 from hawizard.plan import Node, Plan
 from hawizard.remote import ConnectError
-from hawizard.steps import Phase, Step
+from hawizard.steps import Phase, Step, say
 
 HEALTH_TIMEOUT = 120.0  # seconds for the cluster to settle after a change
 CATCH_UP_TIMEOUT = 300.0  # seconds a learner may take to catch up before promote gives up
@@ -174,13 +174,13 @@ class MembershipChange:
         def check(host) -> bool:
             taken = (self._pending.snapshot if self._pending else None) or {}
             if taken and Path(taken.get("path", "")).exists():
-                _say(host, f"taken when this change started: {taken['path']}")
+                say(host, f"taken when this change started: {taken['path']}")
                 return False
             return True
 
         def apply(host) -> None:
             info = take_snapshot(
-                host, self.plan, source, self.snapshot_out, say=lambda line: _say(host, line)
+                host, self.plan, source, self.snapshot_out, say=lambda line: say(host, line)
             )
             self.snapshot = info
             if info is not None and self._pending is not None and self.plan.source is not None:
@@ -240,14 +240,14 @@ class MembershipChange:
                     f"{node.name} is unreachable ({exc.message}): etcd there was not stopped; "
                     "it can no longer rejoin, since it is no longer a member"
                 )
-                _say(host, line)
+                say(host, line)
                 self.warnings.append(line)
                 return False
             return "active" in out or "enabled" in out
 
         def apply(host) -> None:
             host.run(["systemctl", "disable", "--now", "etcd"], timeout=120)
-            _say(host, f"etcd stopped and disabled; data dir {data_dir} kept (never deleted)")
+            say(host, f"etcd stopped and disabled; data dir {data_dir} kept (never deleted)")
 
         if not (self.op is Op.REPLACE and self.old == self.node):
             self.notes.append(
@@ -265,20 +265,20 @@ class MembershipChange:
 
         def check(host) -> bool:
             if self._api().find(url, node.name) is not None:
-                _say(host, f"{node.name} is a member again: its data dir is its own now")
+                say(host, f"{node.name} is a member again: its data dir is its own now")
                 return False
             return host.probe(["test", "-e", f"{data}/member"]).exited == 0
 
         def apply(host) -> None:
             aside = f"{data}.replaced-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
             host.run(["mv", "-T", "--", data, aside])
-            _say(host, f"{data} renamed to {aside} (kept, never deleted)")
+            say(host, f"{data} renamed to {aside} (kept, never deleted)")
             self.notes.append(f"the old data dir of {node.name} is kept as {aside}")
 
         return Step(node.name, "set the old data dir aside", check, apply)
 
     def _wait_leader_step(self, remaining: tuple[Node, ...], gone: str) -> Step:
-        view = view_plan(self.plan, [n.name for n in remaining])
+        view = plan_with_etcd_members(self.plan, [n.name for n in remaining])
 
         def settled(h: ClusterHealth) -> bool:
             return h.quorum_ok and bool(h.leader_id) and not h.not_in_plan
@@ -369,7 +369,7 @@ class MembershipChange:
         return Step(None, f"promote {node.name} once caught up", check, apply)
 
     def _wait_converged_step(self, joined: tuple[Node, ...]) -> Step:
-        view = view_plan(self.plan, [n.name for n in joined])
+        view = plan_with_etcd_members(self.plan, [n.name for n in joined])
 
         def check(local) -> bool:
             return True
@@ -396,7 +396,7 @@ class MembershipChange:
                     f"{m.name} is unreachable ({exc.message}): its {render.CONFIG_PATH} still "
                     "names the old members; `hawizard apply` updates it once it is back"
                 )
-                _say(host, warning)
+                say(host, warning)
                 self.warnings.append(warning)
                 return False
             if text is None:
@@ -408,7 +408,7 @@ class MembershipChange:
 
         def apply(host) -> None:
             host.put(self._texts[m.name], render.CONFIG_PATH, 0o640, "root", "etcd")
-            _say(host, f"{render.CONFIG_PATH}: {line}")
+            say(host, f"{render.CONFIG_PATH}: {line}")
 
         return Step(m.name, "membership in configuration", check, apply)
 
@@ -489,8 +489,3 @@ def _wait_until(
             findings = "; ".join(h.problems[:4]) or h.summary
             raise ChangeFailed(f"the cluster did not settle within {timeout:g}s: {findings}")
         time.sleep(1.0)
-
-
-def _say(target, line: str) -> None:
-    if target.on_output is not None:
-        target.on_output(line)

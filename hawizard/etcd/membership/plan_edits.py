@@ -11,7 +11,7 @@ from hawizard.etcd import render
 from hawizard.plan import Node, Plan, Role
 
 
-def view_plan(plan: Plan, members: Sequence[str]) -> Plan:
+def plan_with_etcd_members(plan: Plan, members: Sequence[str]) -> Plan:
     """The plan as the probes should see a given membership: only `members` keep the etcd
     role, so "converged" means exactly these members, healthy."""
     keep = set(members)

@@ -19,14 +19,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import RichLog, Static
 
+from hawizard.steps import LOCAL
 from hawizard.tui.messages import RunnerEvent
 from hawizard.tui.widgets.node_progress import NodeProgress
 from hawizard.tui.widgets.status import Mark, mark_color
 
 if TYPE_CHECKING:
     from hawizard.plan import Plan
-
-LOCAL = "(local)"  # hawizard.steps.LOCAL, repeated to keep the engine import lazy
 
 
 def steps_per_node(phases: Iterable[Any]) -> dict[str, int]:
