@@ -106,4 +106,15 @@ def test_the_rounds_cover_the_member_states():
         MemberState.LEARNER,
         MemberState.UNREACHABLE,
         MemberState.NOT_A_MEMBER,
+        MemberState.NOT_IN_PLAN,
+    }
+    recorded = {
+        m.state for label, _, h in ROUNDS if label.startswith("recorded") for m in h.members
+    }
+    # what a real lab answered: healthy, a killed member, a planned node, an unplanned member
+    assert recorded >= {
+        MemberState.HEALTHY,
+        MemberState.UNREACHABLE,
+        MemberState.NOT_A_MEMBER,
+        MemberState.NOT_IN_PLAN,
     }
