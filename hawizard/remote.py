@@ -592,10 +592,12 @@ class Host:
             )
         return out.decode(errors="replace")
 
-    def _stat(self, path: str) -> tuple[int, str, str] | None:
-        """(mode, owner, group) of a path, or None when it is missing."""
+    def _stat(self, path: str, *, want_hash: bool) -> tuple[int, str, str, str] | None:
+        """(mode, owner, group, sha256 or "") of a path, or None when it is missing."""
         q = shlex.quote(path)
         text = f"[ -e {q} ] || exit {_MISSING}; stat -c '%a %U %G %u %g' -- {q}"
+        if want_hash:
+            text += f" && sha256sum < {q}"
         r = self.probe(text)
         if r.exited == _MISSING:
             return None
@@ -603,21 +605,50 @@ class Host:
             raise RemoteError(
                 self.name, text, f"cannot inspect {path}", exited=r.exited, stderr=r.stderr
             )
-        mode, user, grp, uid, gid = r.stdout.splitlines()[0].split()
-        return int(mode, 8), f"{user}/{uid}", f"{grp}/{gid}"
+        lines = r.stdout.splitlines()
+        mode, user, grp, uid, gid = lines[0].split()
+        digest = lines[1][:64] if want_hash and len(lines) > 1 else ""
+        return int(mode, 8), f"{user}/{uid}", f"{grp}/{gid}", digest
 
     @staticmethod
     def _same_owner(actual: str, wanted: str) -> bool:
         return wanted in actual.split("/")
+
+    def ensure_file(
+        self,
+        path: str,
+        data: bytes | str,
+        mode: int = 0o644,
+        owner: str = "root",
+        group: str = "root",
+    ) -> bool:
+        """Upload only when content (sha256), mode or owner differ; True if it changed.
+
+        The comparison is one remote command, so a converged host costs one round trip per
+        file and a re-apply changes nothing (and restarts nothing)."""
+        if isinstance(data, str):
+            data = data.encode()
+        st = self._stat(path, want_hash=True)
+        if st is not None:
+            cur_mode, cur_owner, cur_group, digest = st
+            if (
+                digest == hashlib.sha256(data).hexdigest()
+                and cur_mode == mode
+                and self._same_owner(cur_owner, owner)
+                and self._same_owner(cur_group, group)
+            ):
+                return False
+        self.put(data, path, mode=mode, owner=owner, group=group)
+        return True
 
     def ensure_dir(
         self, path: str, mode: int = 0o755, owner: str = "root", group: str = "root"
     ) -> bool:
         """Create a directory (and missing parents) or fix its mode/owner; True if changed.
         Use 0700 for directories that hold keys."""
-        st = self._stat(path)
+        st = self._stat(path, want_hash=False)
         if st is not None:
-            cur_mode, cur_owner, cur_group = st
+            cur_mode, cur_owner, cur_group, _ = st
             if (
                 cur_mode == mode
                 and self._same_owner(cur_owner, owner)
