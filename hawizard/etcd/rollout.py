@@ -221,7 +221,7 @@ class EtcdRollout:
             return stale
         with self._lock:
             self.upgrade.add(m.name)
-        _say(
+        say(
             host,
             "new etcd binaries for a running member: not swapped under it; the rolling upgrade "
             "phase does it, one member at a time, the leader last",
