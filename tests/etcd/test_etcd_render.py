@@ -124,7 +124,8 @@ def rendered_cluster(tmp_path, request):
         etcd = debian_etcd(tmp_path / "deb")
         if etcd is None:
             pytest.skip("no lab package repository with etcd-server here (hawizard lab up)")
-    plan = make_plan(tmp_path)
+    # Each version on its own loopback addresses, so no two of them can ever meet.
+    plan = make_plan(tmp_path, base={"3.5.1": 31, "3.5.0": 41, "3.4": 51}[request.param])
     outcomes = pki.create(plan)
     assert not any(o.is_failure for o in outcomes)
     layout = pki.paths(plan)
@@ -197,7 +198,7 @@ def test_rendered_config_bootstraps_a_tls_cluster(rendered_cluster):
     plain = subprocess.run(
         [
             str(ETCDCTL),
-            "--endpoints=http://127.0.0.31:23790",
+            f"--endpoints=http://{plan.etcd_nodes[0].address}:23790",
             "--command-timeout=2s",
             "endpoint",
             "health",
