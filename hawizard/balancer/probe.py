@@ -85,9 +85,20 @@ class BalancerHealth:
     def exit_code(self) -> int:
         return 2 if self.problems else 1 if self.warnings else 0
 
+    @property
+    def deployed(self) -> bool:
+        """Does any balancer node run haproxy or keepalived, or hold the VIP? Not before the
+        control plane's rollout (an etcd-only apply): then a silent endpoint is no outage."""
+        return any(
+            n.reachable
+            and (n.holds_vip or n.haproxy == "active" or n.keepalived in ("MASTER", "BACKUP"))
+            for n in self.nodes
+        )
+
     def to_json(self) -> dict:
         """`mode`, `endpoint`, `vip`, `holders`, `endpoint_ok`, `endpoint_error`, `connect_ms`,
-        `problems`, `warnings`, `exit_code`, `nodes` (each `node`, `address`, `reachable`,
+        `problems`, `warnings`, `exit_code`, `deployed`, `nodes` (each `node`, `address`,
+        `reachable`,
         `holds_vip`, `keepalived`, `haproxy`, `backends` {master: status}, `error`)."""
         return {
             "mode": self.mode,
@@ -100,6 +111,7 @@ class BalancerHealth:
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "exit_code": self.exit_code,
+            "deployed": self.deployed,
             "nodes": [n.to_json() for n in self.nodes],
         }
 

@@ -43,8 +43,11 @@ class StatusReport:
         code = self.health.exit_code
         if self.expect_running and any(not a.ok for a in self.apiservers):
             code = max(code, 1)
-        if self.balancer is not None:
-            code = max(code, self.balancer.exit_code)
+        lb = self.balancer
+        # A balancer counts once it serves or should serve: a staged control plane whose
+        # balancer is not deployed yet (etcd-only apply) is shown, not an outage.
+        if lb is not None and (self.expect_running or lb.deployed):
+            code = max(code, lb.exit_code)
         return code
 
     def to_json(self) -> dict:

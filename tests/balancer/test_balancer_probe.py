@@ -140,3 +140,41 @@ def test_split_brain_and_no_holder_are_errors():
     assert "no balancer node holds the VIP 127.0.0.70" in none.problems
     assert any("does not accept TCP: Connection refused" in p for p in none.problems)
     assert none.to_json()["holders"] == []
+
+
+def test_a_balancer_not_deployed_yet_is_shown_but_counts_only_once_masters_should_run():
+    """An etcd-only apply leaves the balancer nodes without haproxy or keepalived: `status`
+    shows the silent endpoint but exits on etcd's health alone until the masters should run;
+    a deployed balancer's split brain counts even for a staged control plane."""
+    from hawizard.ops.status import StatusReport
+
+    bare = tuple(
+        BalancerNodeState(n, f"127.0.0.{71 + i}", True, keepalived="inactive", haproxy="inactive")
+        for i, n in enumerate(("m0", "m1", "m2"))
+    )
+    silent = judge(vip_plan(start=False), bare, False, "Connection refused")
+    assert silent.exit_code == 2 and not silent.deployed and not silent.to_json()["deployed"]
+    healthy_etcd = _healthy_etcd()
+    assert StatusReport(healthy_etcd, (), False, balancer=silent).exit_code == 0
+    assert StatusReport(healthy_etcd, (), True, balancer=silent).exit_code == 2
+
+    split = judge(vip_plan(start=False), states("m0", "m2"), True)
+    assert split.deployed
+    assert StatusReport(healthy_etcd, (), False, balancer=split).exit_code == 2
+
+
+def _healthy_etcd():
+    from hawizard.health import ClusterHealth, State
+
+    return ClusterHealth(
+        members=(),
+        member_count=3,
+        voter_count=3,
+        healthy_count=3,
+        healthy_voters=3,
+        quorum=2,
+        tolerates=1,
+        design_tolerance=1,
+        quorum_ok=True,
+        state=State.HEALTHY,
+    )
