@@ -11,6 +11,7 @@ import ipaddress
 import re
 
 from hawizard.plan import BalancerMode, Node, Plan
+from hawizard.textguard import config_word, plain_lines
 
 __all__ = [
     "APISERVER_PORT",
@@ -59,12 +60,16 @@ def render_haproxy_config(plan: Plan) -> str:
     """
     host, port = plan.endpoint_host_port
     bind = f":{port}" if plan.balancer_mode == BalancerMode.VIP else _hostport(host, port)
+    bind = config_word(bind, "cluster.control_plane_endpoint")
     servers = "\n".join(
-        f"    server {m.name} {_hostport(m.address, APISERVER_PORT)} check check-ssl verify none"
+        f"    server {config_word(m.name, 'server name')} "
+        f"{config_word(_hostport(m.address, APISERVER_PORT), 'server address')} "
+        "check check-ssl verify none"
         for m in plan.control_plane_nodes
     )
-    return f"""\
-# written by hawizard for cluster {plan.cluster.name}: edit the plan and run `hawizard apply`.
+    cluster = config_word(plan.cluster.name, "cluster.name")
+    text = f"""\
+# written by hawizard for cluster {cluster}: edit the plan and run `hawizard apply`.
 global
     log /dev/log local0
     chroot /var/lib/haproxy
@@ -103,6 +108,7 @@ listen stats
     stats uri /stats
     stats refresh 10s
 {_prometheus_frontend(plan)}"""
+    return plain_lines(text, "haproxy.cfg")
 
 
 def _prometheus_frontend(plan: Plan) -> str:
@@ -113,7 +119,9 @@ def _prometheus_frontend(plan: Plan) -> str:
         return ""
     port = plan.monitoring.haproxy_metrics_port
     vip = plan.balancer_mode == BalancerMode.VIP
-    address = f":{port}" if vip else _hostport(balancers[0].address, port)
+    address = config_word(
+        f":{port}" if vip else _hostport(balancers[0].address, port), "metrics bind"
+    )
     return f"""
 frontend prometheus
     bind {address}
@@ -157,7 +165,9 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
     ipaddress.IPv4Address(vip)  # validated by the plan; refuse anything else here too
     peers = [n for n in plan.balancer_nodes if n.name != node.name]
     for n in (node, *peers):
-        ipaddress.ip_address(n.address)
+        ipaddress.ip_address(config_word(n.address, f"{n.name} address"))  # no `%scope`
+    cluster = config_word(plan.cluster.name, "cluster.name")
+    router = config_word(node.name, "node name")
     # One balancer node has no peer to talk to (validation warns); keepalived refuses an
     # empty unicast_peer block, so it then sends its adverts the default way.
     unicast = (
@@ -168,10 +178,10 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
         else ""
     )
     advert = f"{plan.load_balancer.advert_interval:g}"
-    return f"""\
-# written by hawizard for cluster {plan.cluster.name}: edit the plan and run `hawizard apply`.
+    text = f"""\
+# written by hawizard for cluster {cluster}: edit the plan and run `hawizard apply`.
 global_defs {{
-    router_id {node.name}
+    router_id {router}
     vrrp_version 3
     vrrp_garp_lower_prio_repeat 3
     vrrp_garp_lower_prio_delay 0
@@ -203,6 +213,7 @@ vrrp_instance {VRRP_INSTANCE} {{
     }}
 }}
 """
+    return plain_lines(text, "keepalived.conf")
 
 
 def render_keepalived_defaults() -> str:

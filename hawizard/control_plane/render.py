@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from hawizard.etcd.render import client_url
 from hawizard.plan import Node, Plan
+from hawizard.textguard import config_value, plain_lines, unit_word
 
 __all__ = [
     "APISERVER_PORT",
@@ -150,12 +151,20 @@ def service_account_issuer(plan: Plan) -> str:
 
 
 def render_unit(description: str, binary: str, flags: list[str], plan: Plan) -> str:
-    """A unit running `binary` with one flag per line; restarted whenever it dies on error."""
-    exec_lines = " \\\n".join([f"ExecStart={FILES.binary(binary)}", *(f"  {f}" for f in flags)])
-    return f"""\
-# written by hawizard for cluster {plan.cluster.name}: edit the plan and run `hawizard apply`.
+    """A unit running `binary` with one flag per line; restarted whenever it dies on error.
+
+    Every flag must be one plain word (`textguard.unit_word`): a flag that held a newline, a
+    `%` specifier or a `$` would add or change a directive of a unit that runs as root.
+    """
+    cluster = unit_word(plan.cluster.name, "cluster.name")
+    words = [unit_word(f, f"{binary} flag") for f in flags]
+    exec_lines = " \\\n".join(
+        [f"ExecStart={unit_word(FILES.binary(binary), 'binary')}", *(f"  {f}" for f in words)]
+    )
+    text = f"""\
+# written by hawizard for cluster {cluster}: edit the plan and run `hawizard apply`.
 [Unit]
-Description={description} ({plan.cluster.name})
+Description={config_value(description, "description")} ({cluster})
 Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/{binary}/
 After=network-online.target
 Wants=network-online.target
@@ -169,6 +178,7 @@ LimitNOFILE=65536
 [Install]
 WantedBy=multi-user.target
 """
+    return plain_lines(text, f"{binary}.service")
 
 
 def render_apiserver_unit(plan: Plan, node: Node) -> str:
@@ -317,7 +327,10 @@ def render_kubeconfig(
 
     Scalars are JSON-quoted (valid YAML), so no name can break the document's structure.
     """
-    q = json.dumps
+
+    def q(value: str) -> str:
+        return json.dumps(config_value(value, "kubeconfig value"))
+
     context = f"{user}@{cluster}"
     return f"""\
 apiVersion: v1

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from hawizard.plan import Node, Plan
+from hawizard.textguard import config_value, plain_lines, unit_word
 
 CONFIG_PATH = "/etc/etcd/etcd.conf.yml"
 UNIT_PATH = "/etc/systemd/system/etcd.service"
@@ -130,17 +131,28 @@ def render_config(
         ("logger", "zap"),
         ("log-outputs", ["stderr"]),
     ]
+    name = unit_word(member.name, "etcd member name")
+    cluster = unit_word(plan.cluster.name, "cluster.name")
     lines = [
-        f"# etcd member {member.name} of cluster {plan.cluster.name}: written by hawizard.",
+        f"# etcd member {name} of cluster {cluster}: written by hawizard.",
         "# Edit the plan and run `hawizard apply`, not this file.",
     ]
     for key, value in doc:
         if isinstance(value, dict):
             lines.append(f"{key}:")
-            lines += [f"  {k}: {json.dumps(v)}" for k, v in value.items()]
+            lines += [f"  {k}: {json.dumps(_scalar(v, k))}" for k, v in value.items()]
         else:
-            lines.append(f"{key}: {json.dumps(value)}")
-    return "\n".join(lines) + "\n"
+            lines.append(f"{key}: {json.dumps(_scalar(value, key))}")
+    return plain_lines("\n".join(lines) + "\n", "etcd config")
+
+
+def _scalar(value: object, key: str) -> object:
+    """Strings go into the config only as single printable lines (JSON quoting does the rest)."""
+    if isinstance(value, str):
+        return config_value(value, f"etcd config {key}")
+    if isinstance(value, list):
+        return [_scalar(v, key) for v in value]
+    return value
 
 
 def config_state(text: str) -> ClusterState | None:
@@ -168,10 +180,13 @@ def render_unit(plan: Plan, member: Node | None = None) -> str:
     no EnvironmentFile: the package's /etc/default/etcd (ETCD_* variables etcd would honour)
     never reaches this member, only hawizard's config file does.
     """
-    return f"""\
-# written by hawizard for cluster {plan.cluster.name}
+    cluster = unit_word(plan.cluster.name, "cluster.name")
+    binary = unit_word(etcd_binary(plan, member), "etcd binary")
+    data_dir = unit_word(plan.etcd.data_dir, "etcd.data_dir")
+    text = f"""\
+# written by hawizard for cluster {cluster}
 [Unit]
-Description=etcd key-value store ({plan.cluster.name})
+Description=etcd key-value store ({cluster})
 Documentation=https://etcd.io/docs/
 After=network-online.target
 Wants=network-online.target
@@ -180,7 +195,7 @@ Wants=network-online.target
 Type=notify
 User=etcd
 Group=etcd
-ExecStart={etcd_binary(plan, member)} --config-file {CONFIG_PATH}
+ExecStart={binary} --config-file {CONFIG_PATH}
 Restart=on-failure
 RestartSec=5s
 TimeoutStartSec=120s
@@ -189,8 +204,9 @@ NoNewPrivileges=true
 PrivateTmp=true
 ProtectSystem=full
 ProtectHome=true
-ReadWritePaths={plan.etcd.data_dir}
+ReadWritePaths={data_dir}
 
 [Install]
 WantedBy=multi-user.target
 """
+    return plain_lines(text, "etcd.service")

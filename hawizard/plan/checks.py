@@ -7,20 +7,42 @@ names, ports, quorum) on a `Plan`, so the wizard can run it on a plan that never
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
+import os
+import posixpath
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from hawizard.plan.checks_balancer import check_balancer
 from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, every_seconds, quorum, tolerance
 
 SUPPORTED_VERSIONS = (1,)
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Every pattern is used with `fullmatch`: `$` alone would let a trailing newline through.
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SSH_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
+# A path on the nodes: it lands in unit files and command lines, so plain characters only.
+_REMOTE_PATH = re.compile(r"(/[A-Za-z0-9._+-]+)+")
+# Folders that belong to the system: never an etcd data or cert dir, never the local PKI.
+SYSTEM_DIRS = frozenset(
+    {
+        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media",
+        "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
+        "/var", "/etc/ssl", "/etc/systemd", "/etc/systemd/system", "/etc/kubernetes",
+        "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/share",
+        "/var/lib", "/var/log", "/var/tmp", "/var/cache", "/var/run", "/dev/shm", "/run/user",
+    }
+)  # fmt: skip
+# Days a certificate may be valid: far beyond any sane value, well within X.509's year 9999.
+MAX_DAYS = 36500
+_KEY_TYPES = tuple(k.value for k in KeyType)
 
 
 class Severity(StrEnum):
@@ -158,6 +180,9 @@ def check_raw(raw: dict[str, Any], text: str, source: str) -> list[Problem]:
         for key, kind in keys.items():
             if key in table:
                 _typed(table[key], kind, f"{section}.{key}", err)
+    pki = raw.get("pki")
+    if isinstance(pki, dict) and isinstance(pki.get("key"), str) and pki["key"] not in _KEY_TYPES:
+        err("pki.key", f"{pki['key']!r} is not supported; use one of {', '.join(_KEY_TYPES)}")
     sha = (
         raw.get("control_plane", {}).get("sha256")
         if isinstance(raw.get("control_plane"), dict)
@@ -165,7 +190,7 @@ def check_raw(raw: dict[str, Any], text: str, source: str) -> list[Problem]:
     )
     if isinstance(sha, dict):
         for name, digest in sha.items():
-            if not isinstance(digest, str) or not _SHA256.match(digest):
+            if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
                 err(f"control_plane.sha256.{name}", "must be 64 lowercase hex digits (sha256sum)")
     oidc = raw["control_plane"].get("oidc") if isinstance(raw.get("control_plane"), dict) else None
     if isinstance(oidc, dict):
@@ -214,6 +239,59 @@ def check_raw(raw: dict[str, Any], text: str, source: str) -> list[Problem]:
             if key in ssh:
                 _typed(ssh[key], kind, f"{where}.ssh.{key}", err)
     out.extend(_secrets(raw, source, loc))
+    out.extend(
+        Problem(Severity.ERROR, path, message, source, loc.line(path))
+        for path, message in _control_chars(raw)
+    )
+    return out
+
+
+def has_control(text: str) -> bool:
+    """Control, format or line-break characters: never part of a plan value."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
+
+
+_CONTROL_FIX = (
+    "holds a control or line-break character (a newline, NUL, tab...); "
+    "plan values are single plain lines"
+)
+
+
+def _control_chars(raw: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every string (and table key) holding a control character, by field path."""
+    found: list[tuple[str, str]] = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            where = f"{path}.{key}" if path else str(key)
+            if has_control(str(key)):
+                found.append((where, f"key {key!r} {_CONTROL_FIX}"))
+            found += _control_chars(value, where)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            found += _control_chars(value, f"{path}[{i}]")
+    elif isinstance(raw, str) and has_control(raw):
+        found.append((path, f"{raw!r} {_CONTROL_FIX}"))
+    return found
+
+
+def _plan_strings(obj: Any, path: str = "") -> list[tuple[str, str]]:
+    """(field path, value) of every string in a Plan, so the wizard's plans get checked too."""
+    out: list[tuple[str, str]] = []
+    if dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            if f.name == "source":
+                continue
+            out += _plan_strings(getattr(obj, f.name), f"{path}.{f.name}" if path else f.name)
+    elif isinstance(obj, tuple) and path == "nodes":
+        for i, value in enumerate(obj):
+            out += _plan_strings(value, f"{path}[{i}]")
+    elif isinstance(obj, (tuple, list)):
+        out += [(path, str(v)) for v in obj]
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            out += [(f"{path}.{key}", str(key)), (f"{path}.{key}", str(value))]
+    elif isinstance(obj, str):
+        out.append((path, obj))
     return out
 
 
@@ -300,7 +378,11 @@ def sanitize(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(nodes, list):
         for node in nodes:
             node = node if isinstance(node, dict) else {}
-            out = {k: node[k] for k in ("name", "address") if isinstance(node.get(k), str)}
+            out = {
+                k: node[k]
+                for k in ("name", "address")
+                if isinstance(node.get(k), str) and not has_control(node[k])
+            }
             out.setdefault("name", "")
             out.setdefault("address", "")
             if isinstance(node.get("etcd_install"), str):
@@ -312,12 +394,20 @@ def sanitize(raw: dict[str, Any]) -> dict[str, Any]:
                     out["roles"] = good
             ssh = node.get("ssh")
             if isinstance(ssh, dict):
-                out["ssh"] = {k: v for k, v in ssh.items() if k in SSH_KEYS and _is(v, SSH_KEYS[k])}
+                out["ssh"] = {
+                    k: v
+                    for k, v in ssh.items()
+                    if k in SSH_KEYS
+                    and _is(v, SSH_KEYS[k])
+                    and not (isinstance(v, str) and has_control(v))
+                }
             clean["nodes"].append(out)
     return clean
 
 
 def _ok(section: str, key: str, value: Any) -> bool:
+    if isinstance(value, str) and has_control(value):
+        return False
     if (section, key) == ("pki", "key"):
         return value in ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096")
     if (section, key) == ("load_balancer", "nodes"):
@@ -351,21 +441,29 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
     def err(field: str, message: str) -> None:
         add(Severity.ERROR, field, message)
 
-    if not _LABEL.match(plan.cluster.name):
+    controlled: set[str] = set()
+    for path, value in _plan_strings(plan):
+        if has_control(value) and path not in controlled:
+            controlled.add(path)
+            err(path, f"{value!r} {_CONTROL_FIX}")
+
+    if not _LABEL.fullmatch(plan.cluster.name):
         err("cluster.name", f"{plan.cluster.name!r} is not a valid name ({_LABEL_FIX})")
 
     names: dict[str, int] = {}
     addresses: dict[str, int] = {}
     for i, node in enumerate(plan.nodes):
         where = f"nodes[{i}]"
-        if not _LABEL.match(node.name):
+        if not _LABEL.fullmatch(node.name):
             err(f"{where}.name", f"{node.name!r} is not a valid node name ({_LABEL_FIX})")
         elif node.name in names:
             err(f"{where}.name", f"{node.name!r} is already used by nodes[{names[node.name]}]")
         else:
             names[node.name] = i
         addr = _ip(node.address)
-        if addr is None:
+        if "%" in node.address:
+            err(f"{where}.address", f"{node.address!r}: {_SCOPE_FIX}")
+        elif addr is None:
             err(f"{where}.address", f"{node.address!r} is not an IP address {_ADDR_FIX}")
         elif str(addr) in addresses:
             err(
@@ -379,9 +477,17 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
             err(f"{where}.roles", "lists a role twice")
         if not node.ssh.user.strip():
             err(f"{where}.ssh.user", 'is empty; give the SSH login, e.g. "root"')
+        elif not _SSH_USER.fullmatch(node.ssh.user):
+            err(
+                f"{where}.ssh.user",
+                f"{node.ssh.user!r} is not a login name (letters, digits, '_', '.', '-'; "
+                "at most 32)",
+            )
         _port(node.ssh.port, f"{where}.ssh.port", err)
         if not node.ssh.key.strip():
             err(f"{where}.ssh.key", "is empty; give the path of the SSH private key")
+        else:
+            _local_path(plan, node.ssh.key, f"{where}.ssh.key", err)
         if node.etcd_install not in ("", "package", "upload"):
             err(
                 f"{where}.etcd_install",
@@ -414,6 +520,12 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
         )
 
     _check_endpoint(plan, masters, err)
+    for field, value in (
+        ("cluster.known_hosts", plan.cluster.known_hosts),
+        ("control_plane.binaries", plan.control_plane.binaries),
+    ):
+        if value and not has_control(value):
+            _local_path(plan, value, field, err)
     _check_pki(plan, err)
     _check_etcd(plan, err)
     _check_mixed_install(plan, add)
@@ -421,7 +533,7 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
     _check_oidc(plan, err)
     _check_monitoring(plan, names, err)
     _check_backup(plan, err)
-    if plan.cluster.cni and not _CNI.match(plan.cluster.cni):
+    if plan.cluster.cni and not _CNI.fullmatch(plan.cluster.cni):
         err(
             "cluster.cni",
             f"{plan.cluster.cni!r} is not a CNI name (lowercase letters, digits, '-', '.', "
@@ -434,9 +546,15 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
 
 _LABEL_FIX = "use lowercase letters, digits and '-', start and end alphanumeric, at most 63"
 _ADDR_FIX = "(expected an IPv4 or IPv6 address, e.g. 10.1.2.13)"
+_SCOPE_FIX = (
+    "IPv6 scope ids (%…) are not supported; use a global or unique-local address (e.g. fd00::11)"
+)
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address without a scope id (`fe80::1%eth0` carries free text after the `%`)."""
+    if not text.isascii() or "%" in text:
+        return None
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -446,6 +564,49 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 def _port(port: int, field: str, err) -> None:
     if not 1 <= port <= 65535:
         err(field, f"{port} is out of range (a TCP port is 1-65535)")
+
+
+def _remote_dir(value: str, field: str, err) -> None:
+    """A folder on the nodes: absolute, normalised, plain characters, not a system folder."""
+    if not value.startswith("/"):
+        err(field, f"{value!r} must be an absolute path on the nodes")
+    elif not _REMOTE_PATH.fullmatch(value) or posixpath.normpath(value) != value:
+        err(
+            field,
+            f"{value!r} must be a plain normalised path (letters, digits, '.', '_', '+', '-' "
+            "between single slashes, no trailing slash, no '..'), e.g. /var/lib/etcd",
+        )
+    elif value in SYSTEM_DIRS or ".." in value.split("/"):
+        err(field, f"{value} is a system folder; give a folder of its own, e.g. /var/lib/etcd")
+
+
+def _local_path(plan: Plan, value: str, field: str, err) -> Path | None:
+    """A path on this machine: `~user` that exists, no NUL, a length the kernel accepts."""
+    try:
+        path = plan.resolve(value)
+    except (RuntimeError, KeyError, ValueError):
+        err(field, f"{value!r}: cannot expand the `~` (no such user); give a full path")
+        return None
+    text = str(path)
+    if len(os.fsencode(text)) >= 4096 or any(len(os.fsencode(p)) > 255 for p in path.parts):
+        err(field, "is too long a path (at most 255 bytes per name, 4095 in all)")
+        return None
+    return path
+
+
+def _pki_dir(plan: Plan, err) -> None:
+    """The local PKI folder gets mode 0700: never a folder that is not hawizard's own."""
+    path = _local_path(plan, plan.pki.dir, "pki.dir", err)
+    if path is None:
+        return
+    normal = Path(os.path.normpath(path))
+    home = Path(os.path.expanduser("~"))
+    if str(normal) in SYSTEM_DIRS or normal in (home, *home.parents):
+        err(
+            "pki.dir",
+            f"{normal} is a shared folder (hawizard would make it 0700); give a folder of its "
+            "own, e.g. ~/.local/share/hawizard/pki",
+        )
 
 
 def _check_endpoint(plan: Plan, masters: int, err) -> None:
@@ -461,12 +622,21 @@ def _check_endpoint(plan: Plan, masters: int, err) -> None:
         return
     host, sep, port = ep.rpartition(":")
     host = host.strip("[]")
-    if not sep or not port.isdigit():
+    if "%" in host:
+        err(field, f"{ep!r}: {_SCOPE_FIX}")
+        return
+    if not sep or not (port.isascii() and port.isdigit()):
         err(field, f"{ep!r} must be HOST:PORT, e.g. 10.1.2.10:6443 or [fd00::10]:6443")
         return
     _port(int(port), field, err)
-    if _ip(host) is None and not all(_LABEL.match(part) for part in host.lower().split(".")):
+    if _ip(host) is None and not all(_LABEL.fullmatch(part) for part in host.lower().split(".")):
         err(field, f"{host!r} is neither an IP address nor a DNS name")
+
+
+def _endpoint_ok(plan: Plan) -> bool:
+    found: list[str] = []
+    _check_endpoint(plan, 0, lambda field, message: found.append(message))
+    return not found
 
 
 def _check_pki(plan: Plan, err) -> None:
@@ -474,10 +644,10 @@ def _check_pki(plan: Plan, err) -> None:
 
     if pki.key not in set(KeyType):
         err("pki.key", f"{pki.key!r} is not supported; use one of {', '.join(KeyType)}")
-    if pki.ca_days < 1:
-        err("pki.ca_days", f"{pki.ca_days} must be at least 1 day (default 3650)")
-    if pki.cert_days < 1:
-        err("pki.cert_days", f"{pki.cert_days} must be at least 1 day (default 365)")
+    if not 1 <= pki.ca_days <= MAX_DAYS:
+        err("pki.ca_days", f"{pki.ca_days} must be from 1 to {MAX_DAYS} days (default 3650)")
+    if not 1 <= pki.cert_days <= MAX_DAYS:
+        err("pki.cert_days", f"{pki.cert_days} must be from 1 to {MAX_DAYS} days (default 365)")
     elif pki.cert_days > pki.ca_days:
         err(
             "pki.cert_days",
@@ -486,6 +656,8 @@ def _check_pki(plan: Plan, err) -> None:
         )
     if not pki.dir.strip():
         err("pki.dir", "is empty; give a local folder for certificates and keys")
+    elif not has_control(pki.dir):
+        _pki_dir(plan, err)
 
 
 def _check_mixed_install(plan: Plan, add) -> None:
@@ -519,15 +691,17 @@ def _check_etcd(plan: Plan, err) -> None:
             'is required with install = "upload": a folder holding etcd and etcdctl, '
             "or an etcd release tarball",
         )
-    elif uploads and not plan.resolve(e.binaries).exists():
-        err("etcd.binaries", f"{plan.resolve(e.binaries)} does not exist on this machine")
+    elif uploads and not has_control(e.binaries):
+        binaries = _local_path(plan, e.binaries, "etcd.binaries", err)
+        if binaries is not None and not binaries.exists():
+            err("etcd.binaries", f"{binaries} does not exist on this machine")
     for i, name in enumerate(e.packages):
-        if not _PACKAGE_NAME.match(name):
+        if not _PACKAGE_NAME.fullmatch(name):
             err(
                 f"etcd.packages[{i}]",
                 f"{name!r} is not a package name (lower-case letters, digits, + - . _)",
             )
-    if not _VERSION.match(e.version):
+    if not _VERSION.fullmatch(e.version):
         err("etcd.version", f"{e.version!r} must look like 3.5.17")
     ports = {"client_port": e.client_port, "peer_port": e.peer_port}
     ports["metrics_port"] = e.metrics_port
@@ -539,9 +713,9 @@ def _check_etcd(plan: Plan, err) -> None:
             err(f"etcd.{key}", f"{port} is already etcd.{seen[port]}; each listener needs its own")
         seen.setdefault(port, key)
     for key in ("cert_dir", "data_dir"):
-        value = getattr(e, key)
-        if not value.startswith("/"):
-            err(f"etcd.{key}", f"{value!r} must be an absolute path on the nodes")
+        _remote_dir(getattr(e, key), f"etcd.{key}", err)
+    if e.cert_dir == e.data_dir:
+        err("etcd.data_dir", "is the same folder as etcd.cert_dir; give each its own folder")
     if not 0 < e.probe_timeout <= 30:
         err("etcd.probe_timeout", f"{e.probe_timeout} must be between 0 and 30 seconds")
 
@@ -561,9 +735,15 @@ def _check_control_plane(plan: Plan, names: dict[str, int], add) -> None:
             "control_plane.service_cidr",
             f"{cp.service_cidr!r} is not a network (expected e.g. 10.96.0.0/12)",
         )
-    if not all(_LABEL.match(p) for p in cp.cluster_domain.split(".")):
+    if not all(_LABEL.fullmatch(p) for p in cp.cluster_domain.split(".")):
         err("control_plane.cluster_domain", f"{cp.cluster_domain!r} is not a DNS domain")
-    if not _VERSION.match(cp.kubernetes_version):
+    for name in cp.sha256:
+        if name not in KUBE_BINARIES:
+            err(
+                f"control_plane.sha256.{name}",
+                f"unknown binary {name!r}; the checksums are for {', '.join(KUBE_BINARIES)}",
+            )
+    if not _VERSION.fullmatch(cp.kubernetes_version):
         err("control_plane.kubernetes_version", f"{cp.kubernetes_version!r} must look like 1.32.0")
     if cp.install not in ("download", "upload", "none"):
         err(
@@ -599,26 +779,26 @@ def _check_oidc(plan: Plan, err) -> None:
     if o is None:
         return
     f = "control_plane.oidc"
-    if not _URL.match(o.issuer_url):
+    if not _URL.fullmatch(o.issuer_url):
         err(
             f"{f}.issuer_url",
             f"{o.issuer_url!r} must be an https:// URL without query or spaces "
             "(the provider's issuer, e.g. https://login.example.org/realms/ops)",
         )
-    if not _CLIENT_ID.match(o.client_id):
+    if not _CLIENT_ID.fullmatch(o.client_id):
         err(
             f"{f}.client_id",
             f"{o.client_id!r} must be the client id registered at the provider "
             "(letters, digits, and _ . : @ / + = -; no spaces)",
         )
-    if not _CLAIM.match(o.username_claim):
+    if not _CLAIM.fullmatch(o.username_claim):
         err(f"{f}.username_claim", f"{o.username_claim!r} is not a claim name (e.g. email, sub)")
-    if o.groups_claim and not _CLAIM.match(o.groups_claim):
+    if o.groups_claim and not _CLAIM.fullmatch(o.groups_claim):
         err(f"{f}.groups_claim", f"{o.groups_claim!r} is not a claim name (e.g. groups)")
     for key in ("username_prefix", "groups_prefix"):
-        if not _PREFIX.match(getattr(o, key)):
+        if not _PREFIX.fullmatch(getattr(o, key)):
             err(f"{f}.{key}", f"{getattr(o, key)!r} may hold letters, digits, and _ . : @ / # -")
-    if o.ca_file and (not o.ca_file.startswith("/") or not _PATH.match(o.ca_file)):
+    if o.ca_file and (not o.ca_file.startswith("/") or not _PATH.fullmatch(o.ca_file)):
         err(
             f"{f}.ca_file",
             f"{o.ca_file!r} must be an absolute path on the masters without spaces "

@@ -115,7 +115,10 @@ def _check_single(plan: Plan, listed: tuple[str, ...], err, warn) -> None:
             'use mode = "vip" with two or more balancer nodes',
         )
     if plan.cluster.control_plane_endpoint:
-        host, _ = plan.endpoint_host_port
+        try:
+            host, _ = plan.endpoint_host_port
+        except ValueError:
+            return  # the endpoint check reports the form
         if _ip(host) is not None and _ip(host) != _ip(node.address):
             warn(
                 "cluster.control_plane_endpoint",

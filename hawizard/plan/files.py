@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
 
 import tomli_w
 
+from hawizard.localfs import atomic_write, read_regular_text
 from hawizard.plan.checks import PlanError, Problem, Severity, check_raw, sanitize, validate
 from hawizard.plan.model import (
     DEFAULT_ROLES,
@@ -35,13 +37,17 @@ def loads(text: str, source: str | Path | None = None) -> Plan:
     name = str(source) if source is not None else "plan.toml"
     try:
         raw = tomllib.loads(text)
+        shape = check_raw(raw, text, name)
+        path = Path(source) if source is not None else None
+        plan = _from_raw(sanitize(raw) if shape else raw, path)
+        reported = {p.field for p in shape}
+        meaning = [p for p in validate(plan, text=text, source=name) if p.field not in reported]
     except tomllib.TOMLDecodeError as exc:
         raise PlanError([Problem(Severity.ERROR, "", f"not valid TOML: {exc}", name)]) from None
-    shape = check_raw(raw, text, name)
-    path = Path(source) if source is not None else None
-    plan = _from_raw(sanitize(raw) if shape else raw, path)
-    reported = {p.field for p in shape}
-    meaning = [p for p in validate(plan, text=text, source=name) if p.field not in reported]
+    except RecursionError:
+        raise PlanError(
+            [Problem(Severity.ERROR, "", "nested too deeply to be a plan (arrays or tables)", name)]
+        ) from None
     problems = shape + meaning
     if any(p.severity is Severity.ERROR for p in problems):
         raise PlanError(
@@ -53,12 +59,25 @@ def loads(text: str, source: str | Path | None = None) -> Plan:
 def load(path: str | Path) -> Plan:
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
+        text = read_regular_text(path, limit=4 << 20)
+        resolved = path.resolve()
+    except UnicodeDecodeError as exc:
         raise PlanError(
-            [Problem(Severity.ERROR, "", f"cannot read the plan: {exc.strerror}", str(path))]
+            [
+                Problem(
+                    Severity.ERROR,
+                    "",
+                    f"not UTF-8 text (byte {exc.start}); save the plan as UTF-8",
+                    str(path),
+                )
+            ]
         ) from None
-    return loads(text, path.resolve())
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise PlanError(
+            [Problem(Severity.ERROR, "", f"cannot read the plan: {why}", str(path))]
+        ) from None
+    return loads(text, resolved)
 
 
 def _from_raw(raw: dict, source: Path | None) -> Plan:
@@ -146,11 +165,14 @@ def dumps(plan: Plan) -> str:
 
 
 def dump(plan: Plan, path: str | Path) -> None:
-    """Write atomically, so an interrupted save never leaves half a plan behind."""
+    """Write atomically (unique temp file, fsync, rename, fsync of the folder), so neither an
+    interrupted save nor a `kill -9` leaves half a plan or a stale fixed-name temp file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps(plan))
-    tmp.replace(path)
+    try:
+        mode = os.stat(path).st_mode & 0o777  # keep the operator's mode on a rewrite
+    except OSError:
+        mode = 0o644
+    atomic_write(path, dumps(plan), mode)
 
 
 def dump_with_backup(plan: Plan, path: str | Path) -> Path:
@@ -158,7 +180,6 @@ def dump_with_backup(plan: Plan, path: str | Path) -> Path:
     edit hawizard makes to the operator's plan can always be looked at and undone."""
     path = Path(path)
     backup = path.with_name(path.name + ".bak")
-    backup.write_text(path.read_text())
-    backup.chmod(path.stat().st_mode & 0o777)
+    atomic_write(backup, read_regular_text(path), os.stat(path).st_mode & 0o777)
     dump(plan, path)
     return backup
