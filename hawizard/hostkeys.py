@@ -18,6 +18,8 @@ from pathlib import Path
 
 import paramiko
 
+from hawizard.localfs import read_regular_bytes
+
 __all__ = [
     "HostKeyChanged",
     "HostKeyError",
@@ -92,6 +94,7 @@ def load_known_hosts(path: Path) -> paramiko.HostKeys:
     """Parse a known_hosts file (hashed entries included); a missing file is empty."""
     keys = paramiko.HostKeys()
     if path.exists():
+        read_regular_bytes(path, limit=16 << 20)  # a FIFO or folder: refused, never waited on
         keys.load(str(path))
     return keys
 
@@ -120,15 +123,17 @@ class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
     paramiko raises BadHostKeyException, which `remote` turns into `HostKeyChanged`.
     """
 
-    def __init__(self, known_hosts: Path, *, trust_new: bool = False):
+    def __init__(self, known_hosts: Path, *, trust_new: bool = False, record: bool = True):
         self.known_hosts = known_hosts
         self.trust_new = trust_new
+        self.record = record  # False in a dry run: trusted for this run, nothing written
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
         if not self.trust_new:
             raise UnknownHostKey(hostname, key.get_name(), fingerprint(key), self.known_hosts)
-        address, port = _split_entry(hostname)
-        add_known_host(self.known_hosts, address, port, key)
+        if self.record:
+            address, port = _split_entry(hostname)
+            add_known_host(self.known_hosts, address, port, key)
         client.get_host_keys().add(hostname, key.get_name(), key)
 
 

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hawizard.localfs import read_regular_text
 from hawizard.plan import Plan, dumps
 
 __all__ = [
@@ -89,13 +90,13 @@ class Journal:
         if not self.path.exists():
             return
         try:
-            raw = json.loads(self.path.read_text())
+            raw = json.loads(read_regular_text(self.path))
             if raw.get("version") != JOURNAL_VERSION:
                 raise ValueError(f"unknown journal version {raw.get('version')!r}")
             self._once = {k: Entry(**v) for k, v in raw.get("once", {}).items()}
             self._steps = {k: Entry(**v) for k, v in raw.get("steps", {}).items()}
             self.last_run = dict(raw.get("last_run", {}))
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise JournalError(
                 f"{self.path}: unreadable journal ({exc}). It records one-time steps such as "
                 "the cluster bootstrap; fix or remove it only if you know none of them ran."

@@ -264,6 +264,7 @@ class Host:
         self._sudo_mode: str | None = None  # "root" | "nopasswd" | "password"
         self._prewarm: threading.Thread | None = None
         self._prewarm_error: Exception | None = None
+        self._aborted = False
 
     @classmethod
     def from_plan(cls, plan: Plan, node: Node | str, **kwargs) -> Host:
@@ -316,6 +317,8 @@ class Host:
         paramiko's `SSHClient` makes the connection and fabric's `Connection` wraps it: the
         same thing `Connection.open()` does, in the other order, so the first SSH bytes are
         on the wire before fabric (and invoke) are even imported."""
+        if self._aborted:
+            raise ConnectError(self.name, "", "interrupted: no new commands after Ctrl-C")
         if (error := self._join_prewarm()) is not None:
             raise error
         if self._conn is not None and self._conn.is_connected:
@@ -334,7 +337,7 @@ class Host:
         client = paramiko.SSHClient()
         client.get_host_keys().update(load_known_hosts(self.known_hosts))
         client.set_missing_host_key_policy(
-            KnownHostsPolicy(self.known_hosts, trust_new=self.trust_new)
+            KnownHostsPolicy(self.known_hosts, trust_new=self.trust_new, record=not self.dry_run)
         )
         where = f"{self.user}@{self.address}:{self.port}"
         try:
@@ -418,6 +421,14 @@ class Host:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def abort(self) -> None:
+        """From another thread, on Ctrl-C: end the command in flight (its channel closes, it
+        returns at once) and refuse every later one, so an interrupted run stops promptly."""
+        self._aborted = True
+        conn = self._conn
+        if conn is not None:
+            conn.close()
 
     def __enter__(self) -> Host:
         return self
@@ -572,6 +583,33 @@ class Host:
             )
         return out
 
+    def download(self, remote_path: str, write: Callable[[bytes], object]) -> int:
+        """Stream a remote file (through sudo) into `write` as it arrives; its size in bytes.
+
+        Nothing is held in memory beyond one chunk: a multi-gigabyte etcd snapshot goes
+        straight to disk (and to a running sha256) instead of into a bytes object.
+        """
+        text = shlex.join(["cat", "--", remote_path])
+        prefix, secret = self._sudo_prefix()
+        full = prefix + shlex.quote(text) if prefix else text
+        size = 0
+
+        def sink(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            write(chunk)
+
+        exited, _, err = self._raw(full, secret, self.timeouts.command, None, out_sink=sink)
+        if exited != 0:
+            raise RemoteError(
+                self.name,
+                text,
+                f"cannot read file (exit {exited})",
+                exited=exited,
+                stderr=err.decode(errors="replace"),
+            )
+        return size
+
     def exists(self, path: str) -> bool:
         return self.probe(["test", "-e", path]).exited == 0
 
@@ -717,7 +755,13 @@ class Host:
             raise CommandTimeout(self.name, text, exc.message) from None
 
     def _raw(
-        self, full: str, stdin: bytes | list[bytes], limit: float, sink: OutputSink | None
+        self,
+        full: str,
+        stdin: bytes | list[bytes],
+        limit: float,
+        sink: OutputSink | None,
+        *,
+        out_sink: Callable[[bytes], None] | None = None,
     ) -> tuple[int, bytes, bytes]:
         """Run one command line on a new channel; (exit code, stdout, stderr). `stdin` may be
         a list of chunks, sent in order without joining them (large files stay shared)."""
@@ -742,6 +786,9 @@ class Host:
             while True:
                 while chan.recv_ready():
                     chunk = chan.recv(65536)
+                    if out_sink is not None:
+                        out_sink(chunk)  # streamed, not kept
+                        continue
                     out += chunk
                     out_lines.feed(chunk)
                 while chan.recv_stderr_ready():
@@ -808,6 +855,7 @@ class HostPool:
     timeouts: Timeouts = field(default_factory=Timeouts)
     _hosts: dict[str, Host] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _aborted: bool = field(default=False, init=False, repr=False)
 
     def get(self, name: str) -> Host:
         with self._lock:
@@ -822,6 +870,8 @@ class HostPool:
                     timeouts=self.timeouts,
                 )
                 self._hosts[name] = host
+                if self._aborted:
+                    host.abort()
             return host
 
     def prewarm(self, names: Sequence[str]) -> None:
@@ -838,6 +888,14 @@ class HostPool:
             hosts = list(self._hosts.values())
         for host in hosts:
             host.close()
+
+    def abort(self) -> None:
+        """Ctrl-C: end every host's command in flight and refuse new ones (thread-safe)."""
+        with self._lock:
+            self._aborted = True
+            hosts = list(self._hosts.values())
+        for host in hosts:
+            host.abort()
 
 
 #: A shell function printing the sha256 of stdin first on its line: openssl where there is one

@@ -16,12 +16,12 @@ healthy"; they get a `Local` instead of a Host. In a dry run their `check` runs 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 #: The name local steps are counted and recorded under (not a valid node name).
 LOCAL = "(local)"
 _TAIL = 20
+#: After Ctrl-C: seconds the steps in flight get to finish on their own, then their commands
+#: are cut (SSH channels closed) and the run returns after at most `_ABORT_WAIT` more.
+_GRACE = 2.0
+_ABORT_WAIT = 1.5
 
 
 def say(target: object, line: str) -> None:
@@ -147,10 +151,13 @@ class RunResult:
     recorded: dict[str, list[Recorded]] = field(default_factory=dict)
     phases_done: list[str] = field(default_factory=list)
     phases_not_started: list[str] = field(default_factory=list)
+    #: Ctrl-C stopped the run; `interrupted_at` holds "node: step" of the steps in flight.
+    interrupted: bool = False
+    interrupted_at: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.phases_not_started
+        return not self.failures and not self.phases_not_started and not self.interrupted
 
     def count(self, what: str) -> int:
         """Total of one NodeSummary field over all nodes ("changed", "failed", ...)."""
@@ -181,6 +188,7 @@ class Runner:
         self._local = Local(self.dry_run)
         self._result = RunResult(self.dry_run)
         self._local_recorded: list[Recorded] = []
+        self._in_flight: dict[str, str] = {}  # node -> title of the step it is running
 
     def cancel(self) -> None:
         """Finish the steps that are running, start no others (thread-safe; for the TUI)."""
@@ -203,10 +211,12 @@ class Runner:
                     for step in phase.steps:
                         result.nodes[step.node or LOCAL].not_run += 1
                     continue
-                self._emit(
-                    Event(EventKind.PHASE, None, phase.title, f"{i + 1}/{len(phases)}", phase.title)
-                )
-                self._run_phase(phase)
+                try:
+                    count = f"{i + 1}/{len(phases)}"
+                    self._emit(Event(EventKind.PHASE, None, phase.title, count, phase.title))
+                    self._run_phase(phase)
+                except KeyboardInterrupt:  # between two waits: the same as during one
+                    self._interrupt([])
                 result.phases_done.append(phase.title)
         finally:
             result.recorded = self.hosts.recorded()
@@ -233,14 +243,59 @@ class Runner:
                 seen.add(step.key)
 
     def _run_phase(self, phase: Phase) -> None:
+        """Lanes on a bounded set of daemon threads; the caller's thread only waits.
+
+        Waiting in short `join`s keeps Ctrl-C deliverable; daemon threads mean a step stuck
+        past the interrupt (a local wait loop) cannot hold the process open afterwards.
+        """
         lanes: dict[str | None, list[Step]] = {}
         for step in phase.steps:
             lanes.setdefault(step.node, []).append(step)
-        workers = min(self.parallel, len(lanes)) or 1
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hawizard-step") as pool:
-            futures = [pool.submit(self._lane, phase, steps) for steps in lanes.values()]
-            for future in futures:
-                future.result()  # _lane catches step errors; this only re-raises runner bugs
+        queue = deque(lanes.values())
+        queue_lock = threading.Lock()
+        bugs: list[BaseException] = []
+
+        def worker() -> None:
+            while True:
+                with queue_lock:
+                    if not queue:
+                        return
+                    steps = queue.popleft()
+                try:
+                    self._lane(phase, steps)
+                except Exception as exc:  # _lane catches step errors: this is a runner bug
+                    bugs.append(exc)
+
+        threads = [
+            threading.Thread(target=worker, name=f"hawizard-step-{i}", daemon=True)
+            for i in range(min(self.parallel, len(lanes)) or 1)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            self._interrupt(threads)
+        if bugs:
+            raise bugs[0]
+
+    def _interrupt(self, threads: list[threading.Thread]) -> None:
+        """Ctrl-C: start nothing more, give the steps in flight `_GRACE` seconds, then cut
+        their remote commands; the journal keeps every step that finished, so a re-run
+        resumes from here."""
+        self._cancel.set()
+        with self._result_lock:
+            self._result.interrupted = True
+            self._result.interrupted_at = [
+                f"{node}: {title}" for node, title in sorted(self._in_flight.items())
+            ]
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: cut at once
+            _join_all(threads, _GRACE)
+        self.hosts.abort()
+        with contextlib.suppress(KeyboardInterrupt):
+            _join_all(threads, _ABORT_WAIT)
 
     def _lane(self, phase: Phase, steps: list[Step]) -> None:
         """One node's steps, in order, by one worker: the Host is never shared meanwhile."""
@@ -271,6 +326,8 @@ class Runner:
         target = self.hosts.get(step.node) if step.node is not None else self._local
         target.step = step.title
         target.on_output = output
+        with self._result_lock:
+            self._in_flight[node] = step.title
         try:
             needed = step.check(target) if step.check is not None else True
             if needed and step.node is None and self.dry_run:
@@ -283,6 +340,8 @@ class Runner:
                 )
         except Exception as exc:
             error = str(exc) if isinstance(exc, RemoteError) else f"{type(exc).__name__}: {exc}"
+            if self._cancel.is_set() and self._result.interrupted:
+                error = f"interrupted (Ctrl-C): {error}"
             lines = tuple(tail) or (tuple(exc.tail()) if isinstance(exc, RemoteError) else ())
             with self._result_lock:
                 self._result.failures.append(Failure(node, step.title, error, lines))
@@ -290,6 +349,8 @@ class Runner:
             return False
         finally:
             target.on_output = None
+            with self._result_lock:
+                self._in_flight.pop(node, None)
         if needed:
             self._finish(phase, step, EventKind.CHANGED, "would change" if self.dry_run else "")
         else:
@@ -315,3 +376,10 @@ class Runner:
                 self.listener(event)
             except Exception:
                 log.exception("event listener failed on %s", event)
+
+
+def _join_all(threads: list[threading.Thread], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for t in threads:
+        while t.is_alive() and (left := deadline - time.monotonic()) > 0:
+            t.join(min(left, 0.2))

@@ -291,3 +291,33 @@ def test_cancel_lets_the_running_step_finish_and_starts_nothing_else(ssh_plan) -
     assert [e.step for e in events.of(EventKind.CHANGED)] == ["s0"]
     assert result.nodes["node0"].not_run == 2 and result.phases_not_started == ["p2"]
     assert not result.ok
+
+
+def test_ctrl_c_stops_a_run_within_seconds_and_the_journal_resumes(ssh_plan, tmp_path) -> None:
+    """Issue 12: SIGINT used to let every lane finish its phase (112 s measured). Now the
+    runner stops scheduling, gives steps in flight a short grace, cuts their SSH commands,
+    and returns `interrupted`; finished steps are in the journal for the re-run."""
+    import _thread
+    import threading
+    import time
+
+    plan = ssh_plan(nodes=2)
+    journal = Journal(tmp_path / "j.json", "fp")
+    quick = [Step(n.name, "quick", None, lambda h: h.run("true")) for n in plan.nodes]
+    slow = [Step(n.name, "slow", None, _sleep(60)) for n in plan.nodes]
+    later = [Step(n.name, "later", None, lambda h: h.run("true")) for n in plan.nodes]
+    runner = Runner(HostPool(plan, timeouts=FAST), parallel=2, journal=journal)
+    timer = threading.Timer(2.0, _thread.interrupt_main)  # Ctrl-C, 2 s into the slow phase
+    start = time.monotonic()
+    timer.start()
+    result = runner.run([Phase("quick", quick), Phase("slow", slow), Phase("later", later)])
+    took = time.monotonic() - start
+    timer.cancel()
+    assert result.interrupted and not result.ok
+    assert sorted(result.interrupted_at) == ["node0: slow", "node1: slow"]
+    assert result.phases_not_started == ["later"]
+    assert took < 2.0 + 5.0, f"an interrupted run took {took:.1f} s to return"
+    assert all("interrupted" in f.error for f in result.failures)
+    again = Journal(tmp_path / "j.json", "fp")
+    assert again.resuming
+    assert {again.previous(f"node{i}/quick") is not None for i in range(2)} == {True}

@@ -66,6 +66,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        code = _known_failure(exc)
+        if code is None:
+            raise
+        return code
+
+
+def _known_failure(exc: Exception) -> int | None:
+    """The last wall: failures of input or environment that a handler did not catch are
+    printed as one clear line (exit 2), never as a traceback. Programming errors still raise."""
+    from hawizard.cli.output import fail
+    from hawizard.hostkeys import HostKeyError
+    from hawizard.journal import JournalError
+    from hawizard.textguard import UnsafeValue
+
+    if isinstance(exc, HostKeyError | JournalError):
+        return fail(str(exc))
+    if isinstance(exc, UnsafeValue):
+        return fail(str(exc), "fix that value in the plan; `hawizard plan validate` names it")
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return fail(f"{where}{exc.strerror or exc}")
+    return None
 
 
 def _registered(parser: argparse.ArgumentParser) -> set[str]:

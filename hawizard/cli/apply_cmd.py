@@ -16,6 +16,7 @@ from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     print_json,
     print_problems,
@@ -72,7 +73,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             confirm=confirm,
             # progress, not the result: stderr, so `--json` output stays one JSON document
-            on_certificate=lambda action, name: err_console.print(f"[green]{action}[/] {name}"),
+            on_certificate=lambda action, name: err_console.print(
+                f"[green]{action}[/] {esc(name)}"
+            ),
         )
     except Refused as exc:
         return refused(exc, "certificate")
@@ -86,7 +89,7 @@ def _confirm(plan, args) -> bool:
         err_console.print("[red]error[/]: apply changes nodes; confirm with --yes (no terminal)")
         return False
     names = ", ".join(n.name for n in plan.nodes)
-    answer = console.input(f"Apply [bold]{args.plan}[/] to {names}? [y/N] ")
+    answer = console.input(f"Apply [bold]{esc(args.plan)}[/] to {esc(names)}? \\[y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -113,6 +116,13 @@ def report_run(result, args, plan) -> int:
         print_json(_result_json(result))
     else:
         _print_summary(result, args)
+    if result.interrupted:
+        where = ", ".join(result.interrupted_at) or "between steps"
+        err_console.print(
+            f"[bold yellow]interrupted[/] at {esc(where)}; re-run "
+            f"`hawizard apply {esc(args.plan)}` to resume (finished steps are in the journal)"
+        )
+        return 130
     if result.ok and not args.dry_run and plan.backup.every and plan.source is not None:
         install_backup_schedule(plan)
     return 0 if result.ok else 1
@@ -211,18 +221,20 @@ def _print_summary(result, args) -> None:
     console.print(table)
     if result.dry_run:
         for host, items in sorted(result.recorded.items()):
-            console.print(f"[bold]{host}[/] would:")
+            console.print(f"[bold]{esc(host)}[/] would:")
             for item in items:
-                console.print(f"  [yellow]~[/] {item.step}: {item}", markup=True, highlight=False)
-        if not result.recorded:
+                console.print(f"  [yellow]~[/] {esc(item.step)}: {esc(item)}", highlight=False)
+        if not result.recorded and not result.failures and not result.phases_not_started:
             console.print("[green]nothing to change[/]")
     for f in result.failures:
-        err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
+        err_console.print(
+            f"[bold red]failed[/] {esc(f.node)}: {esc(f.step)}: {esc(f.error)}", highlight=False
+        )
         for line in f.output[-10:]:
             err_console.print(f"    {line}", markup=False, highlight=False)
     if result.failures:
         err_console.print(
-            f"Fix the cause, then `hawizard apply {args.plan}` resumes: finished steps are "
+            f"Fix the cause, then `hawizard apply {esc(args.plan)}` resumes: finished steps are "
             "checked again and skipped when nothing changed."
         )
     elif not result.dry_run:
@@ -253,4 +265,6 @@ def _result_json(result) -> dict:
         ],
         "recorded": {h: [str(r) for r in items] for h, items in result.recorded.items()},
         "phases_not_started": result.phases_not_started,
+        "interrupted": result.interrupted,
+        "interrupted_at": result.interrupted_at,
     }

@@ -10,6 +10,7 @@ from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     load_plan,
     print_json,
@@ -98,18 +99,19 @@ def cmd_create(args: argparse.Namespace) -> int:
         outcomes = pki.create(plan, renew=args.renew)
     except OSError as exc:
         return fail(
-            f"cannot write the PKI under {plan.pki_dir}: {exc.strerror or exc}",
+            f"cannot write the PKI under {plan.pki_dir}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else ""),
             "check pki.dir in the plan and the folder's permissions",
         )
-    table = Table(title=f"certificates in {plan.pki_dir}", title_justify="left")
+    table = Table(title=f"certificates in {esc(plan.pki_dir)}", title_justify="left")
     for col in ("item", "action", "status", "notes"):
         table.add_column(col, overflow="fold")
     for o in outcomes:
         table.add_row(
-            o.name,
+            esc(o.name),
             _styled(o.action.value, _ACTION_STYLE),
             _styled(o.status.value, _STATUS_STYLE),
-            "\n".join(o.problems),
+            esc("\n".join(o.problems)),
         )
     console.print(table)
     counts: dict[str, int] = {}
@@ -121,7 +123,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         err_console.print("[bold red]some certificates or keys need attention[/] (see notes)")
         if needs_renew and not args.renew:
             err_console.print(
-                f"  → re-issue the leaves with: hawizard certs create {args.plan} --renew"
+                f"  → re-issue the leaves with: hawizard certs create {esc(args.plan)} --renew"
             )
         return 1
     return 0
@@ -146,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         hint = "create" if missing else "create --renew"
         err_console.print(
             f"[bold red]{report.status.value}[/]: some certificates need attention; "
-            f"fix with: hawizard certs {hint} {args.plan}"
+            f"fix with: hawizard certs {hint} {esc(args.plan)}"
         )
     if not args.json:
         for line in _fix_hints(report, args.plan):
@@ -228,7 +230,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     except PlanLocked as exc:
         return fail(str(exc), "run it again when that change has finished")
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume this rotation")
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume this rotation")
         return 130
     if args.dry_run and not args.json:
         _print_rotation(rot, args)
@@ -244,18 +246,22 @@ def _run(plan, phases, args):
 def _print_rotation(rot, args) -> None:
     if args.json:
         return
-    err_console.print(f"[bold]{rot.title}[/]" + (" [cyan](resuming)[/]" if rot.resume else ""))
+    err_console.print(f"[bold]{esc(rot.title)}[/]" + (" [cyan](resuming)[/]" if rot.resume else ""))
     if rot.names:
-        err_console.print("  re-issue: " + ", ".join(rot.names), highlight=False)
-    err_console.print("  restart order: " + ", ".join(m.name for m in rot.members), highlight=False)
+        err_console.print("  re-issue: " + esc(", ".join(rot.names)), highlight=False)
+    order = ", ".join(m.name for m in rot.members)
+    err_console.print("  restart order: " + esc(order), highlight=False)
     for note in rot.notes:
-        err_console.print(f"[yellow]note[/]: {note}", soft_wrap=True, highlight=False)
+        err_console.print(f"[yellow]note[/]: {esc(note)}", soft_wrap=True, highlight=False)
 
 
 def _rotation_summary(rot, result, command: str, args) -> int:
     from hawizard.cli.apply_cmd import _print_summary, _result_json
 
     ok = result is None or result.ok
+    if result is not None and result.interrupted:
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume this rotation")
+        return 130
     if args.json:
         print_json(
             {
@@ -273,7 +279,7 @@ def _rotation_summary(rot, result, command: str, args) -> int:
         )
     elif result is None:
         for note in rot.notes:
-            console.print(f"[dim]note[/]: {note}", soft_wrap=True, highlight=False)
+            console.print(f"[dim]note[/]: {esc(note)}", soft_wrap=True, highlight=False)
         if rot.kind == "leaf" and not rot.names:
             console.print("nothing to rotate")
         else:
@@ -282,11 +288,14 @@ def _rotation_summary(rot, result, command: str, args) -> int:
         _print_summary(result, args)
     else:
         for f in result.failures:
-            err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
+            err_console.print(
+                f"[bold red]failed[/] {esc(f.node)}: {esc(f.step)}: {esc(f.error)}",
+                highlight=False,
+            )
             for line in f.output[-10:]:
                 err_console.print(f"    {line}", markup=False, highlight=False)
         err_console.print(
-            f"Fix the cause, then `{command}` resumes this rotation: members that are done "
+            f"Fix the cause, then `{esc(command)}` resumes this rotation: members that are done "
             "are checked again, not restarted."
         )
     return 0 if ok else 1
@@ -295,7 +304,7 @@ def _rotation_summary(rot, result, command: str, args) -> int:
 def _print_check(report) -> None:  # report: hawizard.pki.PKIReport
     from rich.table import Table
 
-    table = Table(title=f"certificates in {report.layout.root}", title_justify="left")
+    table = Table(title=f"certificates in {esc(report.layout.root)}", title_justify="left")
     for col in ("certificate", "subject CN", "SANs", "expires", "residual", "CA", "key", "status"):
         table.add_column(col, overflow="fold")
     problems: list[tuple[str, str]] = []
@@ -303,12 +312,12 @@ def _print_check(report) -> None:  # report: hawizard.pki.PKIReport
         info = r.info
         ca = "-" if r.spec.is_ca else r.spec.ca.value
         if info is None:
-            table.add_row(r.spec.name, "", "", "", "", ca, "", _styled(r.status.value))
+            table.add_row(esc(r.spec.name), "", "", "", "", ca, "", _styled(r.status.value))
         else:
             table.add_row(
-                r.spec.name,
-                info.common_name,
-                ", ".join(info.sans),
+                esc(r.spec.name),
+                esc(info.common_name),
+                esc(", ".join(info.sans)),
                 f"{info.not_after:%Y-%m-%d %H:%M}",
                 residual(info.time_left(report.checked_at)),
                 ca,
@@ -321,11 +330,11 @@ def _print_check(report) -> None:  # report: hawizard.pki.PKIReport
     for col in ("file", "path", "detail", "status"):
         files.add_column(col, overflow="fold")
     for f in report.files:
-        files.add_row(f.name, str(f.path), f.detail, _styled(f.status.value))
+        files.add_row(esc(f.name), esc(f.path), esc(f.detail), _styled(f.status.value))
         problems += [(f.name, p) for p in f.problems]
     console.print(files)
     for name, problem in problems:
-        console.print(f"[yellow]{name}[/]: {problem}", soft_wrap=True)
+        console.print(f"[yellow]{esc(name)}[/]: {esc(problem)}", soft_wrap=True)
 
 
 def residual(left: dt.timedelta) -> str:

@@ -17,6 +17,7 @@ from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     load_plan,
     print_json,
@@ -118,7 +119,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     from hawizard.etcd.probe import cluster_health
     from hawizard.etcd.snapshot import SnapshotError, take_snapshot
-    from hawizard.remote import Host, RemoteError
+    from hawizard.remote import Host, HostKeyError, RemoteError
 
     plan = load_plan(args.plan)
     if plan is None:
@@ -135,19 +136,22 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         )
     # a follower when there is one: the leader has enough to do
     member = sorted(healthy, key=lambda m: m.is_leader)[0]
-    out = Path(args.out).resolve() if args.out else None
+    try:
+        out = Path(args.out).resolve() if args.out else None
+    except (OSError, ValueError, RuntimeError) as exc:
+        return fail(f"--out {args.out!r}: {exc}", "give a plain path for the snapshot file")
     try:
         with Host.from_plan(plan, member.name, trust_new=args.trust_new_hosts) as host:
             info = take_snapshot(host, plan, plan.node(member.name), out, say=_progress(args.json))
-    except (SnapshotError, RemoteError, OSError) as exc:
-        err_console.print(f"[bold red]snapshot failed[/]: {exc}", highlight=False)
+    except (SnapshotError, RemoteError, HostKeyError, OSError) as exc:
+        err_console.print(f"[bold red]snapshot failed[/]: {esc(exc)}", highlight=False)
         return 1
     assert info is not None
     if args.json:
         print_json({"ok": True, "snapshot": info.to_json()})
     else:
         console.print(
-            f"[green]snapshot[/] {info.path}\n  from {info.node} · {info.size} bytes · "
+            f"[green]snapshot[/] {esc(info.path)}\n  from {info.node} · {info.size} bytes · "
             f"revision {info.revision} · hash {info.hash} · {info.total_keys} keys\n"
             f"  sha256 {info.sha256} (matches {info.node}'s copy)",
             highlight=False,
@@ -167,7 +171,7 @@ def _no_client_cert(exc: OSError, plan_path: str) -> int:
 def _progress(quiet: bool):
     def say(line: str) -> None:
         if not quiet:
-            err_console.print(f"[dim]{line}[/]", highlight=False)
+            err_console.print(f"[dim]{esc(line)}[/]", highlight=False)
 
     return say
 
@@ -247,22 +251,22 @@ def cmd_change(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"ok": False, "refused": True, "impact": impact.to_json()})
         else:
-            err_console.print(f"[bold red]refused[/]: {impact.reason}", soft_wrap=True)
+            err_console.print(f"[bold red]refused[/]: {esc(impact.reason)}", soft_wrap=True)
             if impact.suggestion:
-                err_console.print(f"  [dim]→[/] {impact.suggestion}", soft_wrap=True)
+                err_console.print(f"  [dim]→[/] {esc(impact.suggestion)}", soft_wrap=True)
         return 2
     except Refused as exc:
         return refused(exc, "certificate")
     except OSError as exc:
         return _no_client_cert(exc, args.plan)
     except ChangeFailed as exc:
-        err_console.print(f"[bold red]failed[/]: {exc}", highlight=False)
+        err_console.print(f"[bold red]failed[/]: {esc(exc)}", highlight=False)
         return 1
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume this change")
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume this change")
         return 130
     if outcome.completed_before:
-        console.print(f"this change had completed already: {outcome.completed_before}")
+        console.print(f"this change had completed already: {esc(outcome.completed_before)}")
         return 0
     result, cp_result, cp_note = outcome.etcd, outcome.apiservers, outcome.apiserver_note
     membership = outcome.change
@@ -284,13 +288,16 @@ def cmd_change(args: argparse.Namespace) -> int:
         )
     else:
         _summary(result, membership, command, cp_note, cp_result, args)
+    if result.interrupted or (cp_result is not None and cp_result.interrupted):
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume this change")
+        return 130
     return 0 if outcome.ok else 1
 
 
 def print_impact(impact) -> None:
     from rich.table import Table
 
-    table = Table(title=impact.title, title_justify="left", show_header=True, box=None)
+    table = Table(title=esc(impact.title), title_justify="left", show_header=True, box=None)
     for col in ("", "now", "after"):
         table.add_column(col, justify="left" if not col else "right")
     table.add_row("voting members", str(impact.before_members), str(impact.after_members))
@@ -300,9 +307,9 @@ def print_impact(impact) -> None:
     err_console.print(table)
     if impact.allowed:
         verb = "resuming" if impact.resume else "allowed"
-        err_console.print(f"[green]{verb}[/]: {impact.reason}", soft_wrap=True)
+        err_console.print(f"[green]{verb}[/]: {esc(impact.reason)}", soft_wrap=True)
     for note in impact.notes:
-        err_console.print(f"[yellow]note[/]: {note}", soft_wrap=True)
+        err_console.print(f"[yellow]note[/]: {esc(note)}", soft_wrap=True)
 
 
 def _confirm(impact) -> bool:
@@ -311,7 +318,7 @@ def _confirm(impact) -> bool:
             "[red]error[/]: this changes the etcd membership; confirm with --yes (no terminal)"
         )
         return False
-    answer = console.input(f"{impact.title[0].upper()}{impact.title[1:]}? [y/N] ")
+    answer = console.input(f"{esc(impact.title[0].upper() + impact.title[1:])}? \\[y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -320,28 +327,33 @@ def _summary(result, change, command: str, cp_note: str, cp_result, args) -> Non
         _print_summary(result, args)
     else:
         for f in result.failures:
-            err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
+            err_console.print(
+                f"[bold red]failed[/] {esc(f.node)}: {esc(f.step)}: {esc(f.error)}",
+                highlight=False,
+            )
             for line in f.output[-10:]:
                 err_console.print(f"    {line}", markup=False, highlight=False)
         err_console.print(
-            f"Fix the cause, then `{command}` resumes this change: finished steps are checked "
+            f"Fix the cause, then `{esc(command)}` resumes this change: finished steps are checked "
             "again, and `member add` is never repeated."
         )
     if change.snapshot is not None:
-        console.print(f"snapshot: {change.snapshot.path}", highlight=False)
+        console.print(f"snapshot: {esc(change.snapshot.path)}", highlight=False)
     for w in change.warnings:
-        err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True)
+        err_console.print(f"[yellow]warning[/]: {esc(w)}", soft_wrap=True)
     if result.ok and not result.dry_run:
         for n in change.notes:
-            console.print(f"[dim]note[/]: {n}", soft_wrap=True)
+            console.print(f"[dim]note[/]: {esc(n)}", soft_wrap=True)
         if cp_note:
-            console.print(f"apiservers: {cp_note}", soft_wrap=True)
+            console.print(f"apiservers: {esc(cp_note)}", soft_wrap=True)
         if cp_result is not None and not cp_result.ok:
             for f in cp_result.failures:
-                err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}")
+                err_console.print(
+                    f"[bold red]failed[/] {esc(f.node)}: {esc(f.step)}: {esc(f.error)}"
+                )
             err_console.print(
                 "the etcd change is complete; fix the apiserver problem and run "
-                f"`hawizard apply {args.plan} --only control-plane`"
+                f"`hawizard apply {esc(args.plan)} --only control-plane`"
             )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hawizard.cli.output import console, err_console, fail, print_json
+from hawizard.cli.output import console, err_console, esc, fail, print_json
 
 FAULTS = ("kill-etcd", "stop", "start", "partition", "heal")
 
@@ -83,12 +83,14 @@ def cmd_up(args: argparse.Namespace) -> int:
             nodes=args.nodes,
             subnet=args.subnet,
             packages=tuple(args.package),
-            progress=lambda msg: err_console.print(f"[dim]{msg}[/]"),
+            progress=lambda msg: err_console.print(f"[dim]{esc(msg)}[/]"),
         )
     except LabError as exc:
         code = _lab_error(exc)
         if lab is not None and lab.exists:
-            err_console.print(f"  [dim]→[/] to remove it: hawizard lab down --name {args.name}")
+            err_console.print(
+                f"  [dim]→[/] to remove it: hawizard lab down --name {esc(args.name)}"
+            )
         return code
     _print_status(status)
     return 0
@@ -121,7 +123,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
         message = Lab(args.name).fault(args.node, args.kind)
     except LabError as exc:
         return _lab_error(exc)
-    console.print(message)
+    console.print(esc(message))
     return 0
 
 
@@ -133,10 +135,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     except LabError as exc:
         return _lab_error(exc)
     if not existed:
-        console.print(f"no lab named {args.name}: nothing to do")
+        console.print(f"no lab named {esc(args.name)}: nothing to do")
         return 0
     what = "removed with its disks" if args.purge else "down (disks kept; --purge deletes them)"
-    console.print(f"lab {args.name} {what}")
+    console.print(f"lab {esc(args.name)} {what}")
     return 0
 
 

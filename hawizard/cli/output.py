@@ -55,14 +55,40 @@ def print_problems(problems: list[Problem], *, to_stderr: bool = True) -> None:
     out = err_console if to_stderr else console
     for p in problems:
         style = "bold red" if p.severity is Severity.ERROR else "yellow"
-        out.print(f"[{style}]{p.severity.value}[/]: {p}", soft_wrap=True)
+        out.print(f"[{style}]{p.severity.value}[/]: {esc(p)}", soft_wrap=True)
+
+
+def esc(value: object) -> str:
+    """Any user-provided text (names, paths, argv, error messages) as literal rich text.
+
+    A `[/` in a cluster name or a path would otherwise be read as markup and crash printing.
+    """
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def finite_seconds(text: str) -> float:
+    """argparse type for durations: a finite positive number (`nan`, `inf`, `-1` refused)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0 or value > 86400:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be more than 0 seconds (a finite number, at most 86400)"
+        )
+    return value
 
 
 def fail(message: str, hint: str = "") -> int:
     """An input or environment error the user can fix: one clear message, exit 2."""
-    err_console.print(f"[bold red]error[/]: {message}", soft_wrap=True)
+    err_console.print(f"[bold red]error[/]: {esc(message)}", soft_wrap=True)
     if hint:
-        err_console.print(f"  [dim]→[/] {hint}", soft_wrap=True)
+        err_console.print(f"  [dim]→[/] {esc(hint)}", soft_wrap=True)
     return 2
 
 

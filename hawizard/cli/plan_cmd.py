@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hawizard.cli.output import console, fail, load_plan, print_json, print_problems
+from hawizard.cli.output import console, esc, fail, load_plan, print_json, print_problems
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,6 +76,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     from hawizard.plan import SSH, Cluster, Plan, Severity, dump, validate
 
     out = Path(args.output)
+    if "\0" in args.output:
+        return fail("-o names a file with a NUL character", "give a plain file name")
     if out.exists() and not args.force:
         return fail(f"{out} already exists", "pass --force to overwrite it")
     if not args.node:
@@ -97,7 +99,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         dump(plan, out)
     except OSError as exc:
         return fail(f"cannot write {out}: {exc.strerror}")
-    console.print(f"[green]wrote[/] {out} ({len(nodes)} nodes)")
+    console.print(f"[green]wrote[/] {esc(out)} ({len(nodes)} nodes)")
     return 0
 
 
@@ -126,7 +128,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     try:
         plan = load(args.plan)
-        problems = validate(plan, text=Path(args.plan).read_text(), source=args.plan)
+        from hawizard.localfs import read_regular_text
+
+        problems = validate(plan, text=read_regular_text(args.plan), source=args.plan)
     except PlanError as exc:
         problems = exc.problems
     if args.json:
@@ -148,10 +152,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print_problems(problems, to_stderr=False)
     if any(p.severity is Severity.ERROR for p in problems):
         if not args.json:
-            console.print(f"[bold red]{args.plan} is not valid[/]")
+            console.print(f"[bold red]{esc(args.plan)} is not valid[/]")
         return 1
     if not args.json:
-        console.print(f"[green]{args.plan} is valid[/]")
+        console.print(f"[green]{esc(args.plan)} is valid[/]")
     return 0
 
 
@@ -163,12 +167,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     if plan is None:
         return 2
-    nodes = Table(title=f"cluster {plan.cluster.name}", title_justify="left")
+    nodes = Table(title=f"cluster {esc(plan.cluster.name)}", title_justify="left")
     for col in ("node", "address", "roles", "ssh"):
         nodes.add_column(col)
     for n in plan.nodes:
         ssh = f"{n.ssh.user}@{n.address}" + (f" -p {n.ssh.port}" if n.ssh.port != 22 else "")
-        nodes.add_row(n.name, n.address, ", ".join(n.roles), ssh)
+        nodes.add_row(esc(n.name), esc(n.address), ", ".join(n.roles), esc(ssh))
     console.print(nodes)
     host, port = plan.endpoint_host_port
     from rich.markup import escape
@@ -177,7 +181,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     lb_mode = escape(plan.balancer_mode)
 
-    console.print(f"control-plane endpoint: [bold]{host}:{port}[/] (load balancer: {lb_mode})")
+    console.print(f"control-plane endpoint: [bold]{escape(host)}:{port}[/] (load balancer: {lb_mode})")
     console.print(f"  {escape(balancer_description(plan))}; {endpoint_survival_line(plan)}")
 
     members = len(plan.etcd_nodes)

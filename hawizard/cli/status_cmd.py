@@ -16,7 +16,7 @@ import sys
 import time
 
 from hawizard import formatting as fmt
-from hawizard.cli.output import console, fail, load_plan, print_json
+from hawizard.cli.output import console, fail, finite_seconds, load_plan, print_json
 from hawizard.health import MemberState
 from hawizard.ops.status import StatusReport, status_round
 
@@ -80,13 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
-    return value
+    return finite_seconds(text)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hawizard.cli.output import err_console, fail, load_plan
+from hawizard.cli.output import err_console, fail, finite_seconds, load_plan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     dashboard.add_argument("plan", help="plan file")
     dashboard.add_argument(
-        "--interval", type=float, default=2.0, help="seconds between probe rounds (default 2)"
+        "--interval",
+        type=finite_seconds,
+        default=2.0,
+        help="seconds between probe rounds (default 2)",
     )
     _theme_option(dashboard)
     dashboard.set_defaults(func=cmd_dashboard)

@@ -8,9 +8,11 @@ control plane without failing. Nothing here raises for a bad master; every outco
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,7 +82,12 @@ def probe_apiserver(
     port: int = APISERVER_PORT,
     context: ssl.SSLContext | None = None,
 ) -> ApiserverHealth:
-    """Ask one master's apiserver `/livez` then `/readyz?verbose`."""
+    """Ask one master's apiserver `/livez` then `/readyz?verbose`, both within `timeout`.
+
+    The timeout is a total deadline, not a per-read one: a server that sends a byte just
+    before every read timeout (a "dripping" server) would otherwise hold the probe forever.
+    """
+    deadline = time.monotonic() + timeout
     host = node.url_host
     url = f"https://{host}:{port}"
     if context is None:
@@ -92,13 +99,13 @@ def probe_apiserver(
             )
     try:
         start = time.monotonic()
-        live_status, _ = _get(node.address, port, "/livez", timeout, context)
+        live_status, _ = _get(node.address, port, "/livez", deadline, context)
         latency = (time.monotonic() - start) * 1000
         if live_status != 200:
             return ApiserverHealth(
                 node.name, url, ApiserverState.NOT_LIVE, livez=False, latency_ms=latency
             )
-        ready_status, body = _get(node.address, port, "/readyz?verbose", timeout, context)
+        ready_status, body = _get(node.address, port, "/readyz?verbose", deadline, context)
     except _Refused:
         return ApiserverHealth(
             node.name, url, ApiserverState.NOT_RUNNING, error="connection refused"
@@ -151,14 +158,32 @@ def probe_apiservers(
 
 
 def _get(
-    address: str, port: int, path: str, timeout: float, context: ssl.SSLContext
+    address: str, port: int, path: str, deadline: float, context: ssl.SSLContext
 ) -> tuple[int, str]:
+    """One GET that ends by `deadline` whatever the server does: a watchdog shuts the socket
+    down at the deadline, which wakes any blocked handshake or read at once."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
     try:
-        sock = socket.create_connection((address, port), timeout=timeout)
+        sock = socket.create_connection((address, port), timeout=left)
     except ConnectionRefusedError:
         raise _Refused from None
+    cut = threading.Event()
+    # A duplicate descriptor of the same connection: `wrap_socket` detaches `sock`, but a
+    # shutdown through the twin still ends the connection and wakes the blocked read.
+    twin = sock.dup()
+
+    def watchdog() -> None:
+        cut.set()
+        with contextlib.suppress(OSError):
+            twin.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(deadline - time.monotonic(), 0), watchdog)
+    timer.daemon = True
+    timer.start()
     # The cert carries the node's address as an IP SAN: verify against the address we dialed.
-    conn = http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
+    conn = http.client.HTTPSConnection(address, port, timeout=left, context=context)
     try:
         try:
             conn.sock = context.wrap_socket(sock, server_hostname=address)
@@ -168,5 +193,12 @@ def _get(
         conn.request("GET", path, headers={"Accept": "text/plain"})
         resp = conn.getresponse()
         return resp.status, resp.read(_BODY_LIMIT).decode(errors="replace")
+    except (OSError, http.client.HTTPException):
+        if cut.is_set():
+            raise TimeoutError from None
+        raise
     finally:
+        timer.cancel()
         conn.close()
+        sock.close()
+        twin.close()

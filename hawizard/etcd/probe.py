@@ -89,16 +89,18 @@ class ClientTLS:
         """Verifies the chain (and expiry) but not the host name: members are dialled by
         address and a wrong name is *reported* (`served_cert_names_host`), not fatal, so the
         operator still sees the member's state. `verify=False` is only used to fetch a cert
-        that failed verification, for display; no request is sent on such a connection."""
+        that failed verification, for display; no request is sent on such a connection, and
+        it presents no client certificate: the operator's admin cert is only ever shown to a
+        server that proved it holds a certificate of the cluster's CA."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.check_hostname = False
         if verify:
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(cafile=str(self.ca))
+            ctx.load_cert_chain(str(self.cert), str(self.key))
         else:
             ctx.verify_mode = ssl.CERT_NONE
-        ctx.load_cert_chain(str(self.cert), str(self.key))
         return ctx
 
 

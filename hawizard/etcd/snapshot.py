@@ -13,6 +13,7 @@ hash and key count: what a restore needs to know it has the right file.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -22,12 +23,14 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hawizard.etcd import render
+from hawizard.localfs import atomic_write, fsync_dir, make_private_dirs
 from hawizard.plan import Node, Plan
 
 __all__ = [
@@ -173,16 +176,37 @@ def _unused(path: Path) -> Path:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    tmp = path.with_name(f".{path.name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    """A 0600 file; folders made for it are 0700, folders that existed keep their mode (the
+    operator may well name a file in /tmp or ~: those folders are not hawizard's)."""
+    make_private_dirs(path.parent)
+    atomic_write(path, data, 0o600)
+
+
+def _download(host, remote: str, out: Path) -> tuple[int, str, str]:
+    """Stream the node's file into a 0600 temp file next to `out` (sha256 as it arrives),
+    the caller renames it into place; (size, sha256, temp path). Nothing is held in memory."""
+    make_private_dirs(out.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    digest = hashlib.sha256()
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            fd = -1
+
+            def write(chunk: bytes) -> None:
+                digest.update(chunk)
+                f.write(chunk)
+
+            size = host.download(remote, write)
+            f.flush()
+            os.fsync(f.fileno())
+        return size, digest.hexdigest(), tmp
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def take_snapshot(
@@ -209,14 +233,15 @@ def take_snapshot(
             raise SnapshotError(f"unexpected answer from {host.name}: {r.stdout.strip()[-200:]}")
         remote = f"{tmpdir}/snapshot.db"
         say(f"saved on {host.name} ({remote}), downloading")
-        data = host.get(remote)
-        sha = hashlib.sha256(data).hexdigest()
+        size, sha, part = _download(host, remote, out)
         if sha != remote_sha:
+            os.unlink(part)
             raise SnapshotError(
                 f"the downloaded snapshot does not match {host.name}'s copy "
                 f"(sha256 {sha[:16]}… vs {remote_sha[:16]}…)"
             )
-        _write_private(out, data)
+        os.replace(part, out)
+        fsync_dir(out.parent)
         status = _status_local(out)
         status_by = "etcdutl (local)"
         if status is None:
@@ -227,7 +252,7 @@ def take_snapshot(
     info = SnapshotInfo(
         path=out,
         node=member.name,
-        size=len(data),
+        size=size,
         sha256=sha,
         revision=status.get("revision"),
         hash=status.get("hash"),

@@ -6,6 +6,7 @@ CLI does.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,20 +21,34 @@ Run = Callable[["Plan", "list[Phase]"], "RunResult"]
 
 
 def certificate_problems(
-    plan: Plan, on_created: Callable[[str, str], None] | None = None
+    plan: Plan, on_created: Callable[[str, str], None] | None = None, outcomes=None
 ) -> list[str]:
     """Create missing certs locally (`on_created(action, name)` for each one created or
-    renewed); return the problems that must stop the run."""
+    renewed); return the problems that must stop the run. `outcomes`: what `pki.create`
+    already did (a dry run's temp PKI); raises `Refused` when the PKI cannot be written."""
     from hawizard import pki
 
     problems = []
-    for outcome in pki.create(plan):
+    if outcomes is None:
+        try:
+            outcomes = pki.create(plan)
+        except OSError as exc:
+            raise _pki_unwritable(plan, exc) from None
+    for outcome in outcomes:
         if outcome.is_failure:
             why = "; ".join(outcome.problems) or outcome.status.value
             problems.append(f"{outcome.name}: {why}")
         elif outcome.action.value in ("created", "renewed") and on_created is not None:
             on_created(outcome.action.value, outcome.name)
     return problems
+
+
+def _pki_unwritable(plan: Plan, exc: OSError) -> Refused:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return Refused(
+        f"cannot write the PKI under {plan.pki_dir}: {exc.strerror or exc}{where}",
+        "check pki.dir in the plan: it must be a folder (or not exist yet) you can write",
+    )
 
 
 def build_phases(plan: Plan, only: str | None = None) -> list[Phase]:
@@ -75,11 +90,52 @@ def apply(
     PKI that does not match the plan, missing binaries, a plan held by another process, or a
     membership change that has not finished.
     """
-    from hawizard.etcd.binaries import BinariesError, preload
+    from hawizard.etcd.binaries import preload
 
     if plan.etcd.install == "upload" and plan.etcd.binaries and only != "control-plane":
         preload(plan.resolve(plan.etcd.binaries))  # read and hashed while the certs are checked
+    if dry_run:
+        return _dry_run(plan, run, plan_label, only, on_certificate)
     problems = certificate_problems(plan, on_certificate)
+    return _converge(plan, problems, run, command, plan_label, only, False, confirm)
+
+
+def _dry_run(
+    plan: Plan,
+    run: Run,
+    plan_label: str,
+    only: str | None,
+    on_certificate: Callable[[str, str], None] | None,
+) -> RunResult:
+    """A dry run writes nothing locally: the PKI it compares against the nodes is made in a
+    private temp folder (a copy of the real one, completed there) and removed afterwards."""
+    from hawizard.pki.preview import preview
+
+    def would(action: str, name: str) -> None:
+        if on_certificate is not None:
+            on_certificate(f"would be {action}", name)
+
+    with contextlib.ExitStack() as stack:
+        try:
+            shown, outcomes = stack.enter_context(preview(plan))
+        except OSError as exc:
+            raise _pki_unwritable(plan, exc) from None
+        problems = certificate_problems(shown, would, outcomes)
+        return _converge(shown, problems, run, "", plan_label, only, True, None)
+
+
+def _converge(
+    plan: Plan,
+    problems: list[str],
+    run: Run,
+    command: str,
+    plan_label: str,
+    only: str | None,
+    dry_run: bool,
+    confirm: Callable[[], None] | None,
+) -> RunResult:
+    from hawizard.etcd.binaries import BinariesError
+
     if problems:
         raise Refused(
             "the local PKI does not match the plan",

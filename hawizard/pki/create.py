@@ -18,12 +18,14 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from hawizard.localfs import tighten_file
 from hawizard.pki import service_keys
 from hawizard.pki.inspection import Status, ca_certificate, inspect_cert, load_certificate
 from hawizard.pki.issuing import Issuer, issue, make_ca
 from hawizard.pki.keys import (
     PrivateKey,
     generate_key,
+    key_type_name,
     load_private_key,
     private_pem,
     same_public_key,
@@ -32,7 +34,6 @@ from hawizard.pki.layout import (
     SECRET_MODE,
     Layout,
     ensure_dirs,
-    mode_of,
     paths,
     write_public,
     write_secret,
@@ -94,11 +95,7 @@ def _ensure_ca(plan: Plan, spec: CertSpec, now: dt.datetime) -> tuple[Outcome, I
     cert_path, key_path = spec.paths
     if not cert_path.exists():
         if key_path.exists():
-            problem = (
-                f"{key_path.name} exists without {cert_path.name}: put the CA certificate back, "
-                "or move the key away to start a new CA"
-            )
-            return _outcome(spec, Action.FAILED, Status.BROKEN, [problem]), None
+            return _rebuild_ca(plan, spec, now)
         issuer = make_ca(spec, generate_key(plan.pki.key), plan.pki.ca_days, now)
         _write_pair(spec, issuer.key, issuer.cert)
         return _outcome(spec, Action.CREATED, Status.OK), issuer
@@ -110,6 +107,31 @@ def _ensure_ca(plan: Plan, spec: CertSpec, now: dt.datetime) -> tuple[Outcome, I
         return _outcome(spec, Action.REPORTED, report.status, problems), None
     issuer = Issuer(load_certificate(cert_path), load_private_key(key_path))
     return _outcome(spec, Action.KEPT, report.status, problems), issuer
+
+
+def _rebuild_ca(plan: Plan, spec: CertSpec, now: dt.datetime) -> tuple[Outcome, Issuer | None]:
+    """A CA key without its certificate: an interrupted `certs create` (key written, cert not).
+
+    No certificate can have been issued by a CA that has no certificate, so making the CA
+    certificate again from the same key loses nothing; a key that hawizard cannot use (not
+    a key, or not the plan's key type: probably an operator's) is left alone and reported.
+    """
+    cert_path, key_path = spec.paths
+    problem = (
+        f"{key_path.name} exists without {cert_path.name}: put the CA certificate back, "
+        "or move the key away to start a new CA"
+    )
+    try:
+        key = load_private_key(key_path)
+    except (OSError, ValueError):
+        return _outcome(spec, Action.FAILED, Status.BROKEN, [problem]), None
+    if key_type_name(key.public_key()) != plan.pki.key.value:
+        return _outcome(spec, Action.FAILED, Status.BROKEN, [problem]), None
+    _tighten(key_path)
+    issuer = make_ca(spec, key, plan.pki.ca_days, now)
+    write_public(cert_path, issuer.cert.public_bytes(Encoding.PEM))
+    note = f"{cert_path.name} rebuilt from the existing {key_path.name} (an earlier run stopped)"
+    return _outcome(spec, Action.CREATED, Status.OK, [note]), issuer
 
 
 def _ensure_leaf(
@@ -176,13 +198,16 @@ def _write_pair(spec: CertSpec, key: PrivateKey, cert: x509.Certificate) -> None
 
 
 def _tighten(path: Path) -> list[str]:
-    """Secret files are 0600: fix a looser mode on the spot (nothing else changes)."""
+    """Secret files are 0600: fix a looser mode on the spot (nothing else changes).
+
+    Only a regular file is tightened, never through a symlink (`tighten_file`): a link in
+    the PKI folder pointing elsewhere is the operator's, and its target is not ours.
+    """
     if not path.exists():
         return []
-    mode = mode_of(path)
-    if mode & ~SECRET_MODE:
-        path.chmod(SECRET_MODE)
-        return [f"{path.name} had mode {mode:04o}; set to 0600"]
+    old = tighten_file(path, SECRET_MODE)
+    if old is not None:
+        return [f"{path.name} had mode {old:04o}; set to 0600"]
     return []
 
 

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
+from hawizard.localfs import read_regular_bytes
 from hawizard.pki.keys import key_type_name, load_private_key, same_public_key
 from hawizard.pki.layout import SECRET_MODE, mode_of
 from hawizard.pki.specs import USAGE_BY_OID, CertSpec
@@ -118,7 +119,7 @@ def describe_certificate(cert: x509.Certificate) -> CertInfo:
 def load_certificate(path: Path) -> x509.Certificate:
     """The first certificate of a PEM file; ValueError if there is none."""
     try:
-        return x509.load_pem_x509_certificate(path.read_bytes())
+        return x509.load_pem_x509_certificate(read_regular_bytes(path))
     except ValueError as exc:
         raise ValueError(f"{path.name} is not a PEM certificate") from exc
 

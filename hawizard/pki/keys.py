@@ -11,6 +11,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from hawizard.localfs import read_regular_bytes
 from hawizard.plan import KeyType
 
 PrivateKey = (
@@ -82,7 +83,7 @@ def public_pem(key: PrivateKey | PublicKey) -> bytes:
 def load_private_key(path: Path) -> PrivateKey:
     """Raise ValueError (never echoing key material) when the file is not a usable key."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(read_regular_bytes(path), password=None)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path.name} is not an unencrypted PEM private key") from exc
     if not isinstance(key, PrivateKey):
@@ -92,7 +93,7 @@ def load_private_key(path: Path) -> PrivateKey:
 
 def load_public_key(path: Path) -> PublicKey:
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        key = serialization.load_pem_public_key(read_regular_bytes(path))
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path.name} is not a PEM public key") from exc
     return key  # type: ignore[return-value]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from hawizard.localfs import fsync_dir, make_private_dirs
 from hawizard.plan import Node, Plan
 
 DIR_MODE = 0o700
@@ -123,11 +124,41 @@ def _name(member: str | Node) -> str:
 
 
 def ensure_dirs(layout: Layout) -> None:
-    """Create the folders 0700 and tighten them if they exist with a looser mode."""
+    """Create the folders 0700; tighten an existing one only when it is hawizard's own.
+
+    Folders made here get 0700 (never their parents: `make_private_dirs` creates only what
+    is missing). An existing PKI folder is tightened only if it is a real folder (not a
+    symlink), owned by this user, and holds nothing but hawizard's own entries: so a plan
+    naming `~`, `/tmp` or a shared folder never changes that folder's mode.
+    """
     for d in layout.dirs:
-        d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        if stat.S_IMODE(d.stat().st_mode) != DIR_MODE:
-            d.chmod(DIR_MODE)
+        make_private_dirs(d, DIR_MODE)
+    for d in layout.dirs:
+        _tighten_if_ours(d, layout)
+
+
+# What a PKI folder of hawizard's holds (besides its files' temporary names).
+_OURS = {"etcd", "kubernetes", ".hawizard.lock"}
+
+
+def _tighten_if_ours(folder: Path, layout: Layout) -> None:
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) == DIR_MODE:
+        return
+    if info.st_uid != os.geteuid():
+        return
+    if folder == layout.root:
+        foreign = [n for n in os.listdir(folder) if n not in _OURS]
+    else:
+        foreign = [n for n in os.listdir(folder) if not n.endswith((".pem", ".key", ".pub",
+                   ".yaml", ".tmp"))]  # fmt: skip
+    if foreign:
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, DIR_MODE)
+    finally:
+        os.close(fd)
 
 
 def write_file(path: Path, data: bytes, mode: int) -> None:
@@ -138,7 +169,7 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
     """
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
@@ -152,6 +183,7 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def write_secret(path: Path, data: bytes) -> None:

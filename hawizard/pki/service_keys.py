@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hawizard.localfs import read_regular_bytes
 from hawizard.pki.inspection import Status, worst
 from hawizard.pki.keys import (
     generate_key,
@@ -124,7 +125,7 @@ def inspect_encryption_config(layout: Layout) -> FileReport:
         report.add(Status.MISSING, f"{path.name} does not exist")
         return report
     try:
-        text = path.read_text()
+        text = read_regular_bytes(path).decode()
     except (OSError, UnicodeDecodeError) as exc:
         report.add(Status.BROKEN, f"cannot read {path.name}: {exc}")
         return report
