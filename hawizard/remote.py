@@ -64,6 +64,10 @@ __all__ = [
 
 Command = Sequence[str] | str
 OutputSink = Callable[[str], None]
+# The two ways to become root; the probes use these very prefixes (see `_sudo_prefix`).
+# `-k` in both: a cached sudo timestamp never decides the mode.
+SUDO_NOPASSWD = "sudo -n -k -- sh -c "
+SUDO_ASKPASS_STDIN = "sudo -k -S -p '' -- sh -c "
 
 _TAIL = 10
 # read_text_or_none: the exit code that means "no such file" (cat itself never exits with it).
@@ -699,18 +703,25 @@ class Host:
     # --- the channel ---------------------------------------------------------------------
 
     def _sudo_prefix(self) -> tuple[str, bytes]:
-        """How to become root here, decided once per host: (prefix, bytes to put on stdin)."""
+        """How to become root here, decided once per host: (prefix, bytes to put on stdin).
+
+        The probe runs `true` behind *exactly* the prefix the real commands get: a sudoers
+        rule that treated the probe and the commands differently (NOPASSWD for `sh` only, say)
+        could otherwise have the password line sent to a command that never asked for it,
+        and land in an uploaded file.
+        """
         if self.user == "root":
             return "", b""
         if self._sudo_mode is None:
-            exited, _, _ = self._raw("sudo -n -k true", b"", self.timeouts.command, None)
+            probe = SUDO_NOPASSWD + shlex.quote("true")
+            exited, _, _ = self._raw(probe, b"", self.timeouts.command, None)
             self._sudo_mode = "nopasswd" if exited == 0 else "password"
             if self._sudo_mode == "password":
                 self._check_password()
         if self._sudo_mode == "nopasswd":
-            return "sudo -n -- sh -c ", b""
+            return SUDO_NOPASSWD, b""
         password = self.sudo_password.get(f"{self.user}@{self.name}") or ""
-        return "sudo -k -S -p '' -- sh -c ", password.encode() + b"\n"
+        return SUDO_ASKPASS_STDIN, password.encode() + b"\n"
 
     def _check_password(self) -> None:
         """Try the password once on its own, so a wrong one never eats real stdin data."""
@@ -722,7 +733,10 @@ class Host:
                 f"sudo on {self.name} needs {self.user}'s password and none was given",
             )
         exited, _, err = self._raw(
-            "sudo -k -S -p '' -- true", password.encode() + b"\n", self.timeouts.command, None
+            SUDO_ASKPASS_STDIN + shlex.quote("true"),
+            password.encode() + b"\n",
+            self.timeouts.command,
+            None,
         )
         if exited != 0:
             self._sudo_mode = None

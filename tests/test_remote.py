@@ -429,3 +429,30 @@ def test_paramiko_is_imported_without_invoke_and_gets_it_back_with_fabric() -> N
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_sudo_probe_uses_the_real_prefix_so_no_password_reaches_a_file(
+    sshd, sudo_user, tmp_path: Path
+) -> None:
+    """Issue 12: with NOPASSWD for `sh` alone, the old probe (`sudo -n -k true`) said
+    "password needed", the real `sudo -S … sh -c` then did not read the password line, and
+    that line became the start of the uploaded file. The probe now runs behind the very
+    prefix the commands use, so this policy is seen as passwordless and nothing is sent."""
+    sudoers = Path(f"/etc/sudoers.d/{sudo_user.name}")
+    shells = ", ".join(p for p in ("/bin/sh", "/usr/bin/sh") if Path(p).exists())
+    sudoers.write_text(
+        f"{sudo_user.name} ALL=(ALL:ALL) ALL\n{sudo_user.name} ALL=(ALL:ALL) NOPASSWD: {shells}\n"
+    )
+    asked: list[str] = []
+
+    def ask(who: str) -> str:
+        asked.append(who)
+        return sudo_user.password
+
+    plan = make_plan(sshd, tmp_path, user=sudo_user.name)
+    dest = tmp_path / "uploaded"
+    with Host.from_plan(plan, "node0", sudo_password=SudoPassword(ask)) as h:
+        h.put(b"exactly this\n", str(dest), mode=0o600)
+        assert h.run(["id", "-u"]).stdout.strip() == "0"
+    assert dest.read_bytes() == b"exactly this\n"
+    assert asked == []  # never needed, never asked, never sent

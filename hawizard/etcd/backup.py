@@ -19,6 +19,7 @@ from typing import Any
 
 from hawizard.plan import Plan, every_seconds
 from hawizard.plan.model import MAX_BACKUP_EVERY
+from hawizard.textguard import plain_lines, unit_word
 
 __all__ = [
     "DEFAULT_EVERY",
@@ -222,10 +223,11 @@ def render_service(plan: Plan, argv: list[str], *, user_unit: bool, timeout_s: i
         raise ValueError("the backup command is empty")
     exec_start = " ".join(_exec_arg(a) for a in argv)
     wanted = "default.target" if user_unit else "multi-user.target"
-    return f"""\
-# written by hawizard: verified etcd backups of cluster {plan.cluster.name}
+    cluster = unit_word(plan.cluster.name, "cluster.name")
+    text = f"""\
+# written by hawizard: verified etcd backups of cluster {cluster}
 [Unit]
-Description=hawizard: verified etcd backup of cluster {plan.cluster.name}
+Description=hawizard: verified etcd backup of cluster {cluster}
 Documentation=man:systemd.service(5)
 After=network-online.target
 
@@ -239,6 +241,7 @@ Nice=10
 [Install]
 WantedBy={wanted}
 """
+    return plain_lines(text, f"{unit_name(plan)}.service")
 
 
 def render_timer(plan: Plan, every_s: int) -> str:
@@ -246,7 +249,8 @@ def render_timer(plan: Plan, every_s: int) -> str:
     started; `AccuracySec=1s` so short test intervals are honoured."""
     if not 1 <= every_s <= MAX_EVERY:
         raise ValueError(f"every {every_s}s is out of range (1 s - 7 days)")
-    return f"""\
+    unit_word(plan.cluster.name, "cluster.name")
+    text = f"""\
 # written by hawizard: runs {unit_name(plan)}.service every {every_s}s
 [Unit]
 Description=hawizard: verified etcd backup of cluster {plan.cluster.name}, every {every_s}s
@@ -260,3 +264,4 @@ Unit={unit_name(plan)}.service
 [Install]
 WantedBy=timers.target
 """
+    return plain_lines(text, f"{unit_name(plan)}.timer")

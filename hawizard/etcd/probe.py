@@ -305,16 +305,68 @@ def _served(sock: ssl.SSLSocket) -> CertInfo | None:
 def _fetch_unverified(
     target: Target, ctx: ssl.SSLContext | None, deadline: Deadline, connect: Connector
 ) -> CertInfo | None:
-    """The cert a member serves although it failed verification: shown, never trusted."""
+    """The cert a member serves although it failed verification: shown, never trusted.
+
+    `ctx` presents no client certificate (the operator's is only shown to verified servers),
+    so a member that requires one ends a TLS 1.2 handshake early. The handshake runs over
+    memory buffers, keeping every byte the server sent: its Certificate message (plain text
+    in TLS 1.2) is read from them when the handshake fails. TLS 1.3 completes the client side
+    of the handshake before the server judges the (absent) client cert, so there the
+    certificate comes from the finished handshake.
+    """
     if ctx is None:
         return None
     try:
         with connect(target, deadline) as raw:
             raw.settimeout(deadline.left())
-            with ctx.wrap_socket(raw, server_hostname=target.host) as sock:
-                return _served(sock)
-    except (OSError, ValueError):
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = ctx.wrap_bio(incoming, outgoing, server_hostname=target.host)
+            seen = bytearray()
+            while True:
+                try:
+                    tls.do_handshake()
+                except ssl.SSLWantReadError:
+                    if outgoing.pending:
+                        raw.sendall(outgoing.read())
+                    raw.settimeout(max(deadline.left(), 0.01))
+                    chunk = raw.recv(65536)
+                    if not chunk:
+                        break
+                    seen += chunk
+                    incoming.write(chunk)
+                    continue
+                except ssl.SSLError:
+                    break
+                if outgoing.pending:  # our last flight: the server sees a whole handshake
+                    raw.sendall(outgoing.read())
+                der = tls.getpeercert(binary_form=True)
+                return describe_certificate(x509.load_der_x509_certificate(der)) if der else None
+            der = _certificate_message(bytes(seen))
+            return describe_certificate(x509.load_der_x509_certificate(der)) if der else None
+    except (OSError, ValueError, EOFError):
         return None
+
+
+def _certificate_message(data: bytes) -> bytes | None:
+    """The first certificate of a TLS 1.2 server's Certificate handshake message (RFC 5246
+    7.4.2) in the raw bytes it sent, or None (TLS 1.3 encrypts it; then there is none)."""
+    handshake = bytearray()
+    i = 0
+    while i + 5 <= len(data):
+        kind, length = data[i], int.from_bytes(data[i + 3 : i + 5], "big")
+        if kind == 22:  # handshake record
+            handshake += data[i + 5 : i + 5 + length]
+        i += 5 + length
+    j = 0
+    while j + 4 <= len(handshake):
+        kind, length = handshake[j], int.from_bytes(handshake[j + 1 : j + 4], "big")
+        body = handshake[j + 4 : j + 4 + length]
+        if kind == 11 and len(body) >= 6:  # Certificate: list length (3), cert length (3)
+            size = int.from_bytes(body[3:6], "big")
+            der = bytes(body[6 : 6 + size])
+            return der if len(der) == size else None
+        j += 4 + length
+    return None
 
 
 def _names_host(info: CertInfo, host: str) -> bool:
