@@ -71,7 +71,9 @@ def assert_yaml_lines(text: str, what: str) -> None:
 
 
 def render_all(plan: P.Plan) -> None:
+    from hawizard.balancer import render as lb
     from hawizard.control_plane import render as cp
+    from hawizard.etcd import backup
     from hawizard.etcd import render as er
 
     if plan.etcd_nodes:
@@ -83,8 +85,16 @@ def render_all(plan: P.Plan) -> None:
             assert_unit(cp.render_apiserver_unit(plan, m), "kube-apiserver.service")
         assert_unit(cp.render_controller_manager_unit(plan), "controller-manager.service")
         assert_unit(cp.render_scheduler_unit(plan), "scheduler.service")
-        for line in cp.render_haproxy_config(plan).split("\n"):
+    if plan.balancer_nodes:
+        for line in lb.render_haproxy_config(plan).split("\n"):
             assert not _control(line), line
+    if plan.balancer_mode == P.BalancerMode.VIP:
+        for node in plan.balancer_nodes:
+            for line in lb.render_keepalived_config(plan, node, "eth0").split("\n"):
+                assert not _control(line), line
+    service = backup.render_service(plan, ["/usr/bin/python3", "-m", "hawizard"], user_unit=False)
+    assert_unit(service, "backup.service")
+    assert_unit(backup.render_timer(plan, 3600), "backup.timer")
 
 
 def run_cli(*argv: str) -> int:

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 
 from hawizard import plan as P
+from hawizard.balancer import render as lb
 from hawizard.control_plane import render as cp
 from hawizard.etcd import render as er
 from hawizard.etcd.render import ClusterState
@@ -41,7 +42,8 @@ def renderings(plan: P.Plan):
     yield lambda: cp.render_apiserver_unit(plan, plan.nodes[0])
     yield lambda: cp.render_controller_manager_unit(plan)
     yield lambda: cp.render_scheduler_unit(plan)
-    yield lambda: cp.render_haproxy_config(plan)
+    yield lambda: lb.render_haproxy_config(plan)
+    yield lambda: lb.render_keepalived_config(plan, plan.nodes[0], "eth0")
 
 
 HOSTILE = [
