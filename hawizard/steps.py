@@ -50,8 +50,8 @@ LOCAL = "(local)"
 _TAIL = 20
 #: After Ctrl-C: seconds the steps in flight get to finish on their own, then their commands
 #: are cut (SSH channels closed) and the run returns after at most `_ABORT_WAIT` more.
-_GRACE = 2.0
-_ABORT_WAIT = 1.5
+_GRACE = 1.0
+_ABORT_WAIT = 1.0
 
 
 def say(target: object, line: str) -> None:

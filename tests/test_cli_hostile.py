@@ -112,3 +112,15 @@ def test_dry_run_json_reports_the_failure(tmp_path, capsys):
     assert code == 1
     doc = json.loads(out)
     assert doc["ok"] is False and doc["failures"] and not doc["interrupted"]
+
+
+@pytest.mark.parametrize(
+    "text", ["{", "[]", '{"op": 1}', "[" * 100000], ids=["cut", "list", "fields", "deep"]
+)
+def test_corrupt_change_record_is_an_error_not_a_traceback(tmp_path, capsys, text):
+    from hawizard.etcd.membership import pending_path
+
+    path = plan_file(tmp_path)
+    pending_path(path).write_text(text)
+    code, _, err = run(capsys, "apply", str(path), "--yes")
+    assert code == 2 and "change" in err

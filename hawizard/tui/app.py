@@ -120,6 +120,12 @@ class WizardApp(App[int]):
     def goto(self, name: str) -> None:
         self.switch_screen(name)
 
+    def notify(self, message: str, *, title: str = "", markup: bool = False, **kwargs) -> None:
+        """Notifications carry user text (names, paths, validator messages quoting values):
+        plain text by default, so a `[/` in a name shows as typed instead of crashing the
+        app's markup parser. No notification of hawizard's uses markup on purpose."""
+        super().notify(message, title=title, markup=markup, **kwargs)
+
     # --- saving -----------------------------------------------------------------------------
 
     def save_blockers(self) -> list[str]:
@@ -149,8 +155,18 @@ class WizardApp(App[int]):
 
     @work(thread=True, exclusive=True, group="save")
     def _write_plan(self, plan: Plan, path: Path) -> None:
+        """Under the plan lock, like every command that rewrites the plan: a save can then
+        never interleave with `etcd remove` writing the plan it just changed."""
+        from hawizard.planlock import PlanLock, PlanLocked
+
         try:
-            dump(plan, path)
+            with PlanLock(path, "hawizard wizard: save", wait=2.0):
+                dump(plan, path)
+        except PlanLocked as exc:
+            self.call_from_thread(
+                self.notify, str(exc), title="✖ not saved", severity="error", timeout=10
+            )
+            return
         except OSError as exc:
             self.call_from_thread(
                 self.notify,

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hawizard.etcd.quorum_rules import Op
+from hawizard.localfs import read_regular_text
 
 
 class ChangeFailed(Exception):
@@ -54,8 +55,8 @@ def read_pending(plan_path: Path | None) -> PendingChange | None:
     if not path.exists():
         return None
     try:
-        return PendingChange(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError) as exc:
+        return PendingChange(**json.loads(read_regular_text(path)))
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
         raise ChangeFailed(
             f"{path}: unreadable record of an unfinished membership change ({exc}); check "
             "`hawizard status` and remove the file only when no change is in flight"

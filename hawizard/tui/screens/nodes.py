@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -96,12 +97,13 @@ class NodesScreen(WizardScreen):
         row = table.cursor_row
         table.clear()
         for node in self.plan.nodes:
+            # Text, not str: a DataTable parses str cells as markup, and these are user text
             table.add_row(
-                node.name,
-                node.address,
-                roles_text(node),
-                f"{node.ssh.user}:{node.ssh.port}",
-                node.ssh.key,
+                Text(node.name),
+                Text(node.address),
+                Text(roles_text(node)),
+                Text(f"{node.ssh.user}:{node.ssh.port}"),
+                Text(node.ssh.key),
             )
         if self.plan.nodes:
             table.move_cursor(row=min(row, len(self.plan.nodes) - 1))

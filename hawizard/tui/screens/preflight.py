@@ -305,8 +305,8 @@ class PreflightScreen(WizardScreen):
             for node in self.plan.nodes:
                 cells = self.rows.get(node.name) or waiting_row("not checked", Mark.IDLE)
                 table.add_row(
-                    node.name,
-                    node.address,
+                    Text(node.name),  # Text: a str cell would be parsed as markup
+                    Text(node.address),
                     *(self.cell(cells[key]) for key, _l, _m in COLUMNS),
                     key=node.name,
                 )
