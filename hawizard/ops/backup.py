@@ -28,7 +28,7 @@ from hawizard.etcd.restore import BadSnapshot, inspect_snapshot
 from hawizard.etcd.snapshot import SnapshotError, SnapshotInfo, default_path, take_snapshot
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Plan
-from hawizard.remote import Host, RemoteError
+from hawizard.remote import Host, HostKeyError, RemoteError
 
 __all__ = [
     "BackupFailed",
@@ -95,7 +95,7 @@ def run_backup(
     try:
         with Host.from_plan(plan, member.name) as host:
             info = take_snapshot(host, plan, plan.node(member.name), out, say=say)
-    except (SnapshotError, RemoteError, OSError) as exc:
+    except (SnapshotError, RemoteError, HostKeyError, OSError) as exc:
         raise BackupFailed(f"no backup: the snapshot from {member.name} failed: {exc}") from None
     assert info is not None
     try:

@@ -50,7 +50,7 @@ from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Node, Plan
-from hawizard.remote import Host, RemoteError, Timeouts
+from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts
 from hawizard.steps import Phase, RunResult, Step, say
 
 __all__ = [
@@ -229,7 +229,7 @@ def _reachable(plan: Plan, trust_new: bool, label: str, snapshot: str) -> None:
                 )
                 if r.exited != 0:
                     return f"{node.name}: etcd is not installed ({binary}, {unit})"
-        except (RemoteError, OSError) as exc:
+        except (RemoteError, HostKeyError, OSError) as exc:
             return f"{node.name} cannot be reached: {exc}"
         return None
 
