@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-from hawizard.cli.output import err_console, fail, finite_seconds, load_plan
+from hawizard.cli.output import err_console, fail, load_plan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dashboard.add_argument("plan", help="plan file")
     dashboard.add_argument(
         "--interval",
-        type=finite_seconds,
+        type=float,
         default=2.0,
         help="seconds between probe rounds (default 2)",
     )
@@ -69,8 +70,8 @@ def cmd_wizard(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    if args.interval <= 0:
-        return fail("--interval must be a positive number of seconds")
+    if not math.isfinite(args.interval) or not 0 < args.interval <= 86400:
+        return fail("--interval must be a positive number of seconds (finite, at most 86400)")
     app = _make_app(args, args.plan, "dashboard", interval=args.interval)
     if app is None:
         return 2

@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from rich.text import Text
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -272,9 +272,9 @@ class CertificatesScreen(WizardScreen):
                 info = r.info
                 table.add_row(
                     mark_text(self.app, status_mark(r.status.value), r.status.value),
-                    Text(clip(r.spec.name, 26)),  # Text: str cells are parsed as markup
-                    Text(clip(info.common_name if info else r.spec.common_name, 20)),
-                    Text(compact(info.sans if info else r.spec.sans)),
+                    escape(clip(r.spec.name, 26)),  # escaped: str cells are parsed as markup
+                    escape(clip(info.common_name if info else r.spec.common_name, 20)),
+                    escape(compact(info.sans if info else r.spec.sans)),
                     expiry_text(info.not_after if info else None, now),
                     short_fingerprint(info.fingerprint_sha256 if info else None),
                     key=r.spec.name,
@@ -282,8 +282,8 @@ class CertificatesScreen(WizardScreen):
             for f in self.report.files:
                 table.add_row(
                     mark_text(self.app, status_mark(f.status.value), f.status.value),
-                    Text(clip(f.name, 26)),
-                    Text(clip(f.detail, 20)),
+                    escape(clip(f.name, 26)),
+                    escape(clip(f.detail, 20)),
                     "",
                     "—",
                     "—",

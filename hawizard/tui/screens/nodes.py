@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
-from rich.text import Text
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -97,13 +97,13 @@ class NodesScreen(WizardScreen):
         row = table.cursor_row
         table.clear()
         for node in self.plan.nodes:
-            # Text, not str: a DataTable parses str cells as markup, and these are user text
+            # escaped: a DataTable parses str cells as markup, and these are user text
             table.add_row(
-                Text(node.name),
-                Text(node.address),
-                Text(roles_text(node)),
-                Text(f"{node.ssh.user}:{node.ssh.port}"),
-                Text(node.ssh.key),
+                escape(node.name),
+                escape(node.address),
+                escape(roles_text(node)),
+                escape(f"{node.ssh.user}:{node.ssh.port}"),
+                escape(node.ssh.key),
             )
         if self.plan.nodes:
             table.move_cursor(row=min(row, len(self.plan.nodes) - 1))

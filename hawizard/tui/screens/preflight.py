@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -305,8 +306,8 @@ class PreflightScreen(WizardScreen):
             for node in self.plan.nodes:
                 cells = self.rows.get(node.name) or waiting_row("not checked", Mark.IDLE)
                 table.add_row(
-                    Text(node.name),  # Text: a str cell would be parsed as markup
-                    Text(node.address),
+                    escape(node.name),  # escaped: a str cell is parsed as markup
+                    escape(node.address),
                     *(self.cell(cells[key]) for key, _l, _m in COLUMNS),
                     key=node.name,
                 )
