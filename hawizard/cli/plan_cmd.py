@@ -181,7 +181,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     lb_mode = escape(plan.balancer_mode)
 
-    console.print(f"control-plane endpoint: [bold]{escape(host)}:{port}[/] (load balancer: {lb_mode})")
+    console.print(
+        f"control-plane endpoint: [bold]{escape(host)}:{port}[/] (load balancer: {lb_mode})"
+    )
     console.print(f"  {escape(balancer_description(plan))}; {endpoint_survival_line(plan)}")
 
     members = len(plan.etcd_nodes)
