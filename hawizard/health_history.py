@@ -68,6 +68,7 @@ class History:
         self.events: deque[Event] = deque(maxlen=max_events)
         self._samples: dict[str, deque[Sample]] = {}
         self._last: ClusterHealth | None = None
+        self._leader = ""  # the last leader seen, for "was X" across a round without one
 
     def record(self, health: ClusterHealth) -> list[Event]:
         """Add one round; return the events it brought (none for the first round: a baseline)."""
@@ -81,8 +82,10 @@ class History:
                 series.popleft()
         for gone in set(self._samples) - {m.name for m in health.members}:
             del self._samples[gone]  # a removed member takes its history along
-        new = events_between(self._last, health) if self._last is not None else []
+        new = events_between(self._last, health, self._leader) if self._last is not None else []
         self._last = health
+        if health.leader_id:
+            self._leader = health.leader_name or health.leader_id
         self.events.extend(new)
         return new
 
@@ -107,13 +110,19 @@ class History:
         return rates
 
 
-def events_between(before: ClusterHealth, after: ClusterHealth) -> list[Event]:
+def events_between(
+    before: ClusterHealth, after: ClusterHealth, last_leader: str = ""
+) -> list[Event]:
+    """What changed from `before` to `after`; `last_leader` names the leader before a round
+    that had none (an election in between), so the change still says who it was."""
     at = after.checked_at
     out: list[Event] = []
     if after.leader_id and after.leader_id != before.leader_id:
-        was = f" (was {before.leader_name or before.leader_id})" if before.leader_id else ""
+        old = before.leader_name or before.leader_id or last_leader
         name = after.leader_name or after.leader_id
-        out.append(Event(at, EventKind.LEADER, name, f"leader is now {name}{was}"))
+        if old != name:
+            was = f" (was {old})" if old else ""
+            out.append(Event(at, EventKind.LEADER, name, f"leader is now {name}{was}"))
     elif before.leader_id and not after.leader_id:
         out.append(Event(at, EventKind.UNHEALTHY, "cluster", "no leader"))
     old = {m.name: m for m in before.members}

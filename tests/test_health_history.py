@@ -69,6 +69,11 @@ def test_first_round_is_a_baseline_then_a_leader_change_is_one_event():
     assert event.line().startswith("12:00:02 leader")
     assert list(h.events) == [event]
     assert h.record(round_at(4, leader="m2")) == []  # same leader: nothing new
+    (gap,) = h.record(round_at(6, leader=""))  # an election: no leader for a round
+    assert gap.kind is EventKind.UNHEALTHY and gap.text == "no leader"
+    (back,) = h.record(round_at(8, leader="m3"))
+    assert back.text == "leader is now m3 (was m2)"
+    assert h.record(round_at(10, leader="")) and h.record(round_at(12, leader="m3")) == []
 
 
 def test_unhealthy_healthy_term_jump_and_alarms():

@@ -1,9 +1,11 @@
 """The dashboard remembers: sparklines of each member's recent rounds and the events pane.
 
-Six rounds are replayed through the real health model (`fixed_health`: what the model makes
+The snapshots replay probe rounds recorded from a real lab (`tests/fixtures/health`: three
+healthy members, then one whose etcd was killed, then healthy again) through the real health
+model, and show at 80×24 and 200×60 the member names unclipped beside the sparklines and the
+events pane (`e`). The numeric checks replay six rounds of `fixed_health` (what the model makes
 of fixed probe answers), each 2 s after the last, with latency and raft index moving; in the
-fifth a member stops answering, in the sixth it is back. SVG snapshots at 80×24 and 200×60
-show the member names unclipped beside the sparklines and the events pane (`e`).
+fifth a member stops answering, in the sixth it is back.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from fixtures.health import recorded
 from textual.widgets import DataTable, Static
 from tui_support import FIXED_PATH, fixed_health, fixed_plan, make_app, settle
 
@@ -43,13 +46,42 @@ def replay():
     return probe
 
 
+LAB_ROUNDS = (
+    "lab-three-healthy",
+    "lab-three-healthy",
+    "lab-one-member-killed",
+    "lab-three-healthy",
+)
+
+
+def recorded_replay():
+    """The recorded lab rounds in turn, 2 s apart (the last one again after)."""
+    calls = {"n": 0}
+    rounds = [recorded(name)[1] for name in LAB_ROUNDS]
+    start = rounds[0].checked_at
+
+    def probe(_plan):
+        i = min(calls["n"], len(rounds) - 1)
+        calls["n"] += 1
+        return dataclasses.replace(rounds[i], checked_at=start + dt.timedelta(seconds=2 * i))
+
+    return probe
+
+
+def recorded_app():
+    plan, _ = recorded(LAB_ROUNDS[0])
+    return make_app(
+        plan, FIXED_PATH, start="dashboard", interval=60, health_probe=recorded_replay()
+    )
+
+
 def history_app():
     return make_app(fixed_plan(), FIXED_PATH, start="dashboard", interval=60, health_probe=replay())
 
 
-async def _rounds_then_events(pilot) -> None:
+async def _rounds_then_events(pilot, rounds: int = ROUNDS) -> None:
     await settle(pilot)
-    for _ in range(ROUNDS - 1):
+    for _ in range(rounds - 1):
         await pilot.press("r")
         await settle(pilot)
     await pilot.press("e")
@@ -58,7 +90,10 @@ async def _rounds_then_events(pilot) -> None:
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=["80x24", "200x60"])
 def test_dashboard_history_snapshot(snap_compare, size):
-    assert snap_compare(history_app(), terminal_size=size, run_before=_rounds_then_events)
+    async def run_before(pilot) -> None:
+        await _rounds_then_events(pilot, len(LAB_ROUNDS))
+
+    assert snap_compare(recorded_app(), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=["80x24", "200x60"])

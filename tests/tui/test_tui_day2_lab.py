@@ -5,7 +5,8 @@ fourth node is in the plan with the etcd role only. In the app: the dashboard sh
 a member; `a` then `d` runs a dry run (nothing changes); `a`, `y` then `C` cancels before
 `member add` (nothing to resume); `a` opens the dialog with the engine's verdict (3 → 4), `y`
 runs the change in the panel under the tables while the dashboard keeps polling (no cancel
-once the membership changes), and four healthy members appear.
+once the membership changes), and four healthy members appear. Then the leader's etcd is
+killed, and the events pane shows one leader change naming the new leader.
 An independent `etcdctl member list` agrees. Every touched node is reset afterwards.
 """
 
@@ -154,6 +155,25 @@ async def test_add_a_fourth_member_from_the_dashboard(lab, tmp_path):
             assert all(health_cell(dash, n) == "✔ healthy" for n in names)
             assert "4/4 healthy" in str(dash.query_one("#quorum-banner").render())
             assert app.plan == load(path)  # add leaves the plan as it was: n4 is in it
+
+            # the leader's etcd is killed: one leader-change event names the new leader
+            old = dash.health.leader_name
+            seen = len(dash.poller.history.events)
+            await pilot.press("e")
+            lab.fault(old, "kill-etcd")
+
+            def leader_events():
+                new = list(dash.poller.history.events)[seen:]
+                return [e for e in new if e.kind.value == "leader"]
+
+            await wait_for(pilot, lambda: leader_events(), 60, "a leader-change event")
+            await wait_for(
+                pilot, lambda: dash.health.healthy_voters == 4, 60, "the killed member back"
+            )
+            (change,) = leader_events()
+            assert change.subject != old and change.subject in names
+            assert change.text == f"leader is now {change.subject} (was {old})"
+            assert change.text in str(dash.query_one("#events").render())
 
         members = etcdctl_members(load(path))
         assert sorted(m["name"] for m in members) == sorted(names)

@@ -233,8 +233,13 @@ class DashboardScreen(Day2Actions, Screen):
         self.show_title()
 
     def action_events(self) -> None:
+        """Show or hide the events; they take the certificate table's place while shown (as
+        a change's run does), so they fit an 80×24 terminal too."""
         pane = self.query_one("#events", Static)
         pane.display = not pane.display
+        if not self.change_panel.display:
+            self.query_one("#cert-title").display = not pane.display
+            self.query_one("#cert-expiry").display = not pane.display
         self.show_events()
 
     def action_back(self) -> None:

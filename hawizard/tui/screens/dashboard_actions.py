@@ -210,6 +210,7 @@ class Day2Actions:
     def show_change_panel(self, shown: bool) -> None:
         """The change's run takes the certificate table's place while it is shown."""
         self.change_panel.display = shown
-        self.query_one("#cert-title").display = not shown
-        self.query_one("#cert-expiry").display = not shown
+        certs = not shown and not self.query_one("#events").display
+        self.query_one("#cert-title").display = certs
+        self.query_one("#cert-expiry").display = certs
         self.refresh_bindings()

@@ -18,19 +18,19 @@ if TYPE_CHECKING:
     from hawizard.control_plane.probe import ApiserverHealth
     from hawizard.health import CertExpiry, MemberHealth
 
-MEMBER_COLUMNS = (
+MEMBER_COLUMNS = (  # what matters first, so an 80-column terminal shows it with the trends
     ("member", "member"),
-    ("endpoint", "endpoint"),
     ("health", "health"),
     ("leader", "leader"),
-    ("term", "raft term"),
-    ("index", "raft index"),
-    ("db", "DB size"),
-    ("version", "version"),
     ("latency", "latency"),
     ("lat_trend", "latency, 5 min"),
     ("rate", "proposals/s"),
     ("quota", "of quota"),
+    ("db", "DB size"),
+    ("term", "raft term"),
+    ("index", "raft index"),
+    ("version", "version"),
+    ("endpoint", "endpoint"),
 )  # why a member is down is listed in full under the tables (`health.problems`)
 SPARK = 10  # sparkline width in cells
 API_COLUMNS = (
