@@ -124,3 +124,18 @@ def test_corrupt_change_record_is_an_error_not_a_traceback(tmp_path, capsys, tex
     pending_path(path).write_text(text)
     code, _, err = run(capsys, "apply", str(path), "--yes")
     assert code == 2 and "change" in err
+
+
+def test_failures_print_remote_text_literally(capsys):
+    """A failed step's node, step, error and output may hold anything a remote host said."""
+    from types import SimpleNamespace
+
+    from hawizard.cli.output import print_failures
+
+    failure = SimpleNamespace(
+        node="n[/1]", step="[bold]x", error="boom [/] [red]", output=["[/red] out"]
+    )
+    print_failures(SimpleNamespace(failures=[failure]), "re-run `hawizard x [/]`")
+    err = capsys.readouterr().err
+    assert "n[/1]: [bold]x: boom [/] [red]" in err
+    assert "[/red] out" in err and "re-run `hawizard x [/]`" in err

@@ -13,6 +13,7 @@ from hawizard.cli.output import (
     esc,
     fail,
     load_plan,
+    print_failures,
     print_json,
 )
 
@@ -287,16 +288,10 @@ def _rotation_summary(rot, result, command: str, args) -> int:
     elif result.ok or result.dry_run:
         _print_summary(result, args)
     else:
-        for f in result.failures:
-            err_console.print(
-                f"[bold red]failed[/] {esc(f.node)}: {esc(f.step)}: {esc(f.error)}",
-                highlight=False,
-            )
-            for line in f.output[-10:]:
-                err_console.print(f"    {line}", markup=False, highlight=False)
-        err_console.print(
-            f"Fix the cause, then `{esc(command)}` resumes this rotation: members that are done "
-            "are checked again, not restarted."
+        print_failures(
+            result,
+            f"Fix the cause, then `{command}` resumes this rotation: members that are done "
+            "are checked again, not restarted.",
         )
     return 0 if ok else 1
 

@@ -20,6 +20,7 @@ from hawizard.cli.output import (
     esc,
     fail,
     load_plan,
+    print_failures,
     print_json,
     refused,
 )
@@ -326,16 +327,10 @@ def _summary(result, change, command: str, cp_note: str, cp_result, args) -> Non
     if result.ok or result.dry_run:
         _print_summary(result, args)
     else:
-        for f in result.failures:
-            err_console.print(
-                f"[bold red]failed[/] {esc(f.node)}: {esc(f.step)}: {esc(f.error)}",
-                highlight=False,
-            )
-            for line in f.output[-10:]:
-                err_console.print(f"    {line}", markup=False, highlight=False)
-        err_console.print(
-            f"Fix the cause, then `{esc(command)}` resumes this change: finished steps are checked "
-            "again, and `member add` is never repeated."
+        print_failures(
+            result,
+            f"Fix the cause, then `{command}` resumes this change: finished steps are checked "
+            "again, and `member add` is never repeated.",
         )
     if change.snapshot is not None:
         console.print(f"snapshot: {esc(change.snapshot.path)}", highlight=False)
@@ -431,11 +426,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
                 highlight=False,
             )
     else:
-        for f in result.failures:
-            err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
-            for line in f.output[-10:]:
-                err_console.print(f"    {line}", markup=False, highlight=False)
-        err_console.print(f"Fix the cause, then `{command}` resumes the upgrade.")
+        print_failures(result, f"Fix the cause, then `{command}` resumes the upgrade.")
     return 0 if result.ok else 1
 
 

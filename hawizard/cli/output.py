@@ -102,6 +102,19 @@ def refused(exc, detail_label: str = "") -> int:
     return fail(exc.reason, exc.hint)
 
 
+def print_failures(result: Any, resume: str = "") -> None:
+    """Each failed step (node, step, error, its last output lines), then how to resume: one
+    form for every command that runs phases, with every remote text escaped."""
+    for f in result.failures:
+        err_console.print(
+            f"[bold red]failed[/] {esc(f.node)}: {esc(f.step)}: {esc(f.error)}", highlight=False
+        )
+        for line in f.output[-10:]:
+            err_console.print(f"    {line}", markup=False, highlight=False)
+    if resume:
+        err_console.print(resume, markup=False, highlight=False, soft_wrap=True)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
+from hawizard.cli.output import (
+    add_run_flags,
+    console,
+    err_console,
+    fail,
+    load_plan,
+    print_failures,
+    print_json,
+)
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -163,10 +171,7 @@ def _show_outcome(p, result, command: str) -> None:
         args = argparse.Namespace(plan=str(p.plan.source))
         _print_summary(result, args)
         return
-    for f in result.failures:
-        err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
-        for line in f.output[-10:]:
-            err_console.print(f"    {line}", markup=False, highlight=False)
+    print_failures(result)
     if not result.ok:
         err_console.print(f"Fix the cause, then `{command}` resumes where this run stopped.")
     rec = p.record

@@ -10,7 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import add_run_flags, console, err_console, fail, load_plan, print_json
+from hawizard.cli.output import (
+    add_run_flags,
+    console,
+    err_console,
+    fail,
+    load_plan,
+    print_failures,
+    print_json,
+)
 from hawizard.etcd.backup import human_age
 
 
@@ -145,10 +153,7 @@ def _show_outcome(outcome, command: str, args) -> None:
         _print_summary(outcome.result, args)
         return
     result, run = outcome.result, outcome.run
-    for f in result.failures:
-        err_console.print(f"[bold red]failed[/] {f.node}: {f.step}: {f.error}", highlight=False)
-        for line in f.output[-10:]:
-            err_console.print(f"    {line}", markup=False, highlight=False)
+    print_failures(result)
     if not outcome.ok:
         err_console.print(
             f"Fix the cause, then `{command}` resumes the restore: stop, move and restore "

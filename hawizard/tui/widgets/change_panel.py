@@ -85,6 +85,28 @@ class ChangePanel(Vertical):
         line = Text(f"{SYMBOL[mark]} {text}", style=mark_color(self.app, mark), end="")
         self.query_one("#change-status", Static).update(line)
 
+    def runs_with(
+        self,
+        post: Callable[[Message], None],
+        ask_password: Callable[[str], str],
+        *,
+        dry_run: bool = False,
+    ) -> Callable[[Plan, list[Any]], Any]:
+        """The `run(plan, phases)` every workflow here gets (from its worker thread): a runner
+        whose events reach the run view, kept so a cancel can reach it."""
+
+        def run(p: Plan, phases: list[Any]) -> Any:
+            self.post_message(RunStarted(steps_per_node(phases), [x.title for x in phases], False))
+            runner = ui_runner(p, post, ask_password, dry_run=dry_run)
+            self.runner = runner
+            if self.cancel_requested:  # cancelled while the change was being checked
+                runner.cancel()
+            result = runner.run(phases)
+            self.post_message(RunFinished(result))
+            return result
+
+        return run
+
     # --- starting -------------------------------------------------------------------------
 
     def start(
@@ -142,15 +164,7 @@ class ChangePanel(Vertical):
         impact = confirmed.impact
         assert plan.source is not None  # the dialog's check refuses a plan without a file
 
-        def run(p: Plan, phases: list[Any]) -> Any:
-            self.post_message(RunStarted(steps_per_node(phases), [x.title for x in phases], False))
-            runner = ui_runner(p, post, ask_password, dry_run=dry_run)
-            self.runner = runner
-            if self.cancel_requested:  # cancelled while the change was being checked
-                runner.cancel()
-            result = runner.run(phases)
-            self.post_message(RunFinished(result))
-            return result
+        run = self.runs_with(post, ask_password, dry_run=dry_run)
 
         try:
             outcome = change(
@@ -201,6 +215,7 @@ class ChangePanel(Vertical):
         from hawizard.ops.rotate import command_for
 
         self.running = True
+        self.cancellable = self.cancel_requested = False  # no cancel for these
         self.outcome = self.change = None
         self.runs = 0
         self.title = f"rotate the {ca} CA" if ca else "rotate etcd certificates"
@@ -224,13 +239,7 @@ class ChangePanel(Vertical):
         from hawizard.ops.rotate import rotate
         from hawizard.planlock import PlanLocked
 
-        def run(p: Plan, phases: list[Any]) -> Any:
-            self.post_message(RunStarted(steps_per_node(phases), [x.title for x in phases], False))
-            runner = ui_runner(p, post, ask_password)
-            self.runner = runner
-            result = runner.run(phases)
-            self.post_message(RunFinished(result))
-            return result
+        run = self.runs_with(post, ask_password)
 
         try:
             rotation, result = rotate(plan, run, ca=ca, all_leaves=all_leaves, command=self.command)
@@ -278,6 +287,7 @@ class ChangePanel(Vertical):
         import shlex
 
         self.running = True
+        self.cancellable = self.cancel_requested = False  # no cancel for these
         self.outcome = self.change = None
         self.runs = 0
         self.title = f"restore from {snapshot.name}"
@@ -299,13 +309,7 @@ class ChangePanel(Vertical):
         from hawizard.ops import Refused
         from hawizard.ops.restore import assess, execute, locked
 
-        def run(p: Plan, phases: list[Any]) -> Any:
-            self.post_message(RunStarted(steps_per_node(phases), [x.title for x in phases], False))
-            runner = ui_runner(p, post, ask_password)
-            self.runner = runner
-            result = runner.run(phases)
-            self.post_message(RunFinished(result))
-            return result
+        run = self.runs_with(post, ask_password)
 
         try:
             with locked(plan, self.command):
