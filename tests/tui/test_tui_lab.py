@@ -17,6 +17,7 @@ from hawizard.tui.screens.dashboard import DashboardScreen
 from hawizard.tui.screens.etcd import EtcdScreen
 from hawizard.tui.screens.nodes import NodesScreen
 from hawizard.tui.screens.preflight import PreflightScreen
+from hawizard.tui.screens.readiness import ReadinessScreen
 
 pytestmark = pytest.mark.lab
 
@@ -109,8 +110,10 @@ async def test_wizard_walk_rollout_and_dashboard_faults(lab, tmp_path):
             assert all(etcd.rows[n].state_text.endswith(" changed") for n in names)
             assert all(etcd.rows[n].done == etcd.rows[n].total for n in names)
 
-            # Review, then the dashboard: every member healthy
+            # Control plane, Review, the Readiness step (its check runs only on request),
+            # then the dashboard: every member healthy
             await pilot.press("ctrl+n", "ctrl+n")
+            await next_screen(pilot, ReadinessScreen)
             dash = await next_screen(pilot, DashboardScreen)
             await wait_for(
                 pilot, lambda: dash.health is not None and dash.health.converged, 60, "healthy"
