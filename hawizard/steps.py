@@ -263,7 +263,9 @@ class Runner:
                     steps = queue.popleft()
                 try:
                     self._lane(phase, steps)
-                except Exception as exc:  # _lane catches step errors: this is a runner bug
+                except BaseException as exc:
+                    # _lane catches step errors: this is a runner bug, or a KeyboardInterrupt
+                    # raised inside a step, which the caller treats as Ctrl-C
                     bugs.append(exc)
 
         threads = [

@@ -440,6 +440,7 @@ def test_sudo_probe_uses_the_real_prefix_so_no_password_reaches_a_file(
     prefix the commands use, so this policy is seen as passwordless and nothing is sent."""
     sudoers = Path(f"/etc/sudoers.d/{sudo_user.name}")
     shells = ", ".join(p for p in ("/bin/sh", "/usr/bin/sh") if Path(p).exists())
+    shared = sudoers.read_text()  # the session's policy: later tests expect a password prompt
     sudoers.write_text(
         f"{sudo_user.name} ALL=(ALL:ALL) ALL\n{sudo_user.name} ALL=(ALL:ALL) NOPASSWD: {shells}\n"
     )
@@ -449,10 +450,13 @@ def test_sudo_probe_uses_the_real_prefix_so_no_password_reaches_a_file(
         asked.append(who)
         return sudo_user.password
 
-    plan = make_plan(sshd, tmp_path, user=sudo_user.name)
-    dest = tmp_path / "uploaded"
-    with Host.from_plan(plan, "node0", sudo_password=SudoPassword(ask)) as h:
-        h.put(b"exactly this\n", str(dest), mode=0o600)
-        assert h.run(["id", "-u"]).stdout.strip() == "0"
+    try:
+        plan = make_plan(sshd, tmp_path, user=sudo_user.name)
+        dest = tmp_path / "uploaded"
+        with Host.from_plan(plan, "node0", sudo_password=SudoPassword(ask)) as h:
+            h.put(b"exactly this\n", str(dest), mode=0o600)
+            assert h.run(["id", "-u"]).stdout.strip() == "0"
+    finally:
+        sudoers.write_text(shared)
     assert dest.read_bytes() == b"exactly this\n"
     assert asked == []  # never needed, never asked, never sent

@@ -24,7 +24,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,13 +278,19 @@ def upgrade_member(
 # --- what a member gets, and the whole roll (apply's path) ------------------------------------
 
 
-def target_version(plan: Plan, to: str | None = None) -> Version:
+def target_version(
+    plan: Plan, to: str | None = None, members: Iterable[str] | None = None
+) -> Version:
     """The version `etcd.binaries` holds (read from the binary itself), which must be the one
-    asked for (`to`, else `etcd.version`). Package-installed members are refused: their version
-    is the distribution's; they move to uploaded binaries with `etcd_install = "upload"`."""
+    asked for (`to`, else `etcd.version`). Package-installed members among `members` (default:
+    every member) are refused: their version is the distribution's; they move to uploaded
+    binaries with `etcd_install = "upload"`."""
     from hawizard.etcd.binaries import BinariesError, binaries_version, load_binaries
 
-    packaged = [n.name for n in plan.etcd_nodes if plan.etcd_install(n) != "upload"]
+    among = set(members) if members is not None else {n.name for n in plan.etcd_nodes}
+    packaged = [
+        n.name for n in plan.etcd_nodes if n.name in among and plan.etcd_install(n) != "upload"
+    ]
     if packaged:
         raise UpgradeRefused(
             f"{', '.join(packaged)} install etcd from packages: a rolling upgrade moves "
@@ -340,11 +346,18 @@ def roll(plan: Plan, marked: set[str] | frozenset[str], say: Say, host_for=None)
     from hawizard.remote import Host
 
     host_for = host_for or (lambda name: Host.from_plan(plan, name))
-    target = target_version(plan)
+    # Only members that run the uploaded binaries move: a package-installed member keeps the
+    # distribution's version (a mixed plan, warned about at validation and in apply).
+    uploaded = {n.name for n in plan.etcd_nodes if plan.etcd_install(n) == "upload"}
+    target = target_version(plan, members=uploaded | set(marked))
     health = cluster_health(plan)
     current = judge_cluster(health, target)
     order = upgrade_order(health, [m.name for m in plan.etcd_nodes])
-    todo = [n for n in order if n in marked or health.member(n).version != str(target)]
+    todo = [
+        n
+        for n in order
+        if n in marked or (n in uploaded and health.member(n).version != str(target))
+    ]
     say(
         f"rolling upgrade etcd {current} -> {target}: {', '.join(todo)}"
         f" (leader {health.leader_name} last)"

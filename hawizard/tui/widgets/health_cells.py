@@ -23,16 +23,16 @@ MEMBER_COLUMNS = (  # what matters first, so an 80-column terminal shows it with
     ("health", "health"),
     ("leader", "leader"),
     ("latency", "latency"),
-    ("lat_trend", "latency, 5 min"),
+    ("lat_trend", "5 min"),
     ("rate", "proposals/s"),
-    ("quota", "of quota"),
+    ("quota", "quota"),
     ("db", "DB size"),
-    ("term", "raft term"),
-    ("index", "raft index"),
+    ("term", "term"),
+    ("index", "index"),
     ("version", "version"),
     ("endpoint", "endpoint"),
 )  # why a member is down is listed in full under the tables (`health.problems`)
-SPARK = 10  # sparkline width in cells
+SPARK = 8  # sparkline width in cells
 API_COLUMNS = (
     ("master", "master"),
     ("url", "apiserver"),
