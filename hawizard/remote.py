@@ -578,14 +578,17 @@ class Host:
         text = shlex.join(["cat", "--", remote_path])
         exited, out, err = self._exec(text, sudo=sudo, stdin=None, timeout=None, stream=False)
         if exited != 0:
-            raise RemoteError(
-                self.name,
-                text,
-                f"cannot read file (exit {exited})",
-                exited=exited,
-                stderr=err.decode(errors="replace"),
-            )
+            raise self._unreadable(text, exited, err)
         return out
+
+    def _unreadable(self, command: str, exited: int, err: bytes) -> RemoteError:
+        return RemoteError(
+            self.name,
+            command,
+            f"cannot read file (exit {exited})",
+            exited=exited,
+            stderr=err.decode(errors="replace"),
+        )
 
     def download(self, remote_path: str, write: Callable[[bytes], object]) -> int:
         """Stream a remote file (through sudo) into `write` as it arrives; its size in bytes.
@@ -605,13 +608,7 @@ class Host:
 
         exited, _, err = self._raw(full, secret, self.timeouts.command, None, out_sink=sink)
         if exited != 0:
-            raise RemoteError(
-                self.name,
-                text,
-                f"cannot read file (exit {exited})",
-                exited=exited,
-                stderr=err.decode(errors="replace"),
-            )
+            raise self._unreadable(text, exited, err)
         return size
 
     def exists(self, path: str) -> bool:
