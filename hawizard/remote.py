@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hawizard import early_ssh
 from hawizard._paramiko import give_invoke_back, paramiko
 from hawizard.hostkeys import (
     HostKeyChanged,
@@ -72,6 +73,14 @@ SUDO_ASKPASS_STDIN = "sudo -k -S -p '' -- sh -c "
 _TAIL = 10
 # read_text_or_none: the exit code that means "no such file" (cat itself never exits with it).
 _MISSING = 100
+
+
+def _early_transport(sock, **kwargs) -> paramiko.Transport:
+    """paramiko's Transport on a socket `early_ssh` opened: its identification line is the
+    one already sent (the key exchange hashes it), and `EarlySocket` drops paramiko's copy."""
+    transport = paramiko.Transport(sock, **kwargs)
+    transport.local_version = early_ssh.IDENT
+    return transport
 
 
 @dataclass(frozen=True)
@@ -345,11 +354,13 @@ class Host:
         )
         where = f"{self.user}@{self.address}:{self.port}"
         try:
+            early = early_ssh.take(self.address, self.port)
             client.connect(
                 hostname=self.address,
                 port=self.port,
                 username=self.user,
                 timeout=max(1, math.ceil(self.timeouts.connect)),
+                **({"sock": early, "transport_factory": _early_transport} if early else {}),
                 **connect_kwargs,
             )
         except HostKeyError:

@@ -53,12 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _connect_early(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    finally:
+        if (early := sys.modules.get("hawizard.early_ssh")) is not None:
+            early.close_all()  # connections no step took: the plan was refused, say
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         if args.command is None and "wizard" in _registered(parser):
-            return main(["wizard", *(argv or [])])
+            return _main(["wizard", *(argv or [])])
         parser.print_help()
         return 2
     try:
@@ -71,6 +80,44 @@ def main(argv: list[str] | None = None) -> int:
         if code is None:
             raise
         return code
+
+
+# apply's options that take a value, so the plan argument can be told from them.
+_APPLY_VALUED = ("--only", "--parallel")
+
+
+def _connect_early(argv: list[str]) -> None:
+    """`hawizard apply PLAN`: start the SSH connections to PLAN's nodes now, before the
+    parser, the plan model and paramiko import (see `hawizard.early_ssh`)."""
+    target = early_target(argv)
+    if target is not None:
+        from hawizard import early_ssh
+
+        early_ssh.start(target[0], role=target[1])
+
+
+def early_target(argv: list[str]) -> tuple[str, str | None] | None:
+    """(plan, role of the nodes to connect to, None for all) when argv is an apply. A guess
+    from the raw arguments: argparse still decides, and a wrong guess only costs an unused
+    connection."""
+    if not argv or argv[0] != "apply" or "-h" in argv or "--help" in argv:
+        return None
+    plan, only, rest = None, None, iter(argv[1:])
+    for arg in rest:
+        if arg in _APPLY_VALUED:
+            value = next(rest, None)
+            if arg == "--only":
+                only = value
+        elif arg.startswith("--only="):
+            only = arg.split("=", 1)[1]
+        elif arg == "--":
+            plan = next(rest, plan) if plan is None else plan
+            break
+        elif not arg.startswith("-") and plan is None:
+            plan = arg
+    if plan is None:
+        return None
+    return plan, "etcd" if only == "etcd" else None
 
 
 def _known_failure(exc: Exception) -> int | None:
