@@ -220,3 +220,10 @@ def test_apiservers_count_only_when_the_control_plane_should_run(
         assert [a["state"] for a in data["apiservers"]] == ["not running"] * 3
         assert data["state"] == "healthy" and data["control_plane_started"] is start
         assert rc == expected and data["exit_code"] == expected
+
+
+def test_every_member_state_has_its_colour() -> None:
+    from hawizard.cli.status_cmd import _MEMBER_STYLE
+    from hawizard.health import MemberState
+
+    assert set(_MEMBER_STYLE) == {s.value for s in MemberState}

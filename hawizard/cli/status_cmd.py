@@ -14,19 +14,23 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from hawizard import formatting as fmt
 from hawizard.cli.output import console, fail, finite_seconds, load_plan, print_json
-from hawizard.health import MemberState
-from hawizard.ops.status import StatusReport, status_round
 
-_MEMBER_STYLE = {  # every MemberState (hawizard.health) has its colour here
-    MemberState.HEALTHY: "green",
-    MemberState.LEARNER: "cyan",
-    MemberState.UNHEALTHY: "red",
-    MemberState.UNREACHABLE: "red",
-    MemberState.NOT_A_MEMBER: "dim",
-    MemberState.NOT_IN_PLAN: "yellow",
+if TYPE_CHECKING:
+    from hawizard.ops.status import StatusReport
+
+# Every MemberState (hawizard.health) has its colour here, keyed by its word: the health
+# model is imported by the command, not by every `hawizard` start that registers it.
+_MEMBER_STYLE = {
+    "healthy": "green",
+    "learner": "cyan",
+    "unhealthy": "red",
+    "unreachable": "red",
+    "not a member": "dim",
+    "not in plan": "yellow",
 }
 _STATE_STYLE = {"healthy": "bold green", "degraded": "bold yellow", "quorum_lost": "bold red"}
 
@@ -102,6 +106,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
 
     def round_():
+        from hawizard.ops.status import status_round
+
         ssh = probe.SshMode.FALLBACK if args.ssh_fallback else probe.SshMode.OFF
         return status_round(plan, args.timeout, tls=tls, ssh=ssh)
 

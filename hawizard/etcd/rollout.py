@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from hawizard.steps import Phase, Step, say
 
 ETC_DIR = "/etc/etcd"
 HEALTH_TIMEOUT = 120.0
+_VERSION_MARK = "hawizard-etcd-version"
 FAST_PROBE = 0.5  # seconds: a ready member answers far sooner on any sane network
 
 
@@ -71,6 +73,7 @@ class EtcdRollout:
     upgrade: set[str] = field(default_factory=set)  # running members given new binaries
     started: set[str] = field(default_factory=set)
     file_states: dict[str, dict[str, State]] = field(default_factory=dict)
+    version_texts: dict[str, str] = field(default_factory=dict)  # preflight's `etcd --version`
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -125,11 +128,17 @@ class EtcdRollout:
         def check(host) -> bool:
             # The states of the member's files come back in the same round trip; the install
             # step compares them instead of reading them again.
+            # So does the installed etcd's version: the version step uses it unless this run
+            # installs something on the member.
             paths = [f.path for f in self._files(m)]
-            facts, states = gather_with(host, self.plan, states_script(paths))
+            version = f"echo {_VERSION_MARK}; {shlex.quote(render.etcd_binary(self.plan, m))}"
+            extra = f"{states_script(paths)}\n{version} --version 2>/dev/null; true"
+            facts, out = gather_with(host, self.plan, extra)
+            states, _, version_text = out.partition(f"{_VERSION_MARK}\n")
             with self._lock:
                 self.facts[m.name] = facts
                 self.file_states[m.name] = parse_states(states)
+                self.version_texts[m.name] = version_text
             checks = judge(self.plan, m, facts)
             for c in checks:
                 say(host, f"{c.verdict.value:4} {c.name}: {c.detail}")
@@ -199,6 +208,8 @@ class EtcdRollout:
 
         def apply(host) -> None:
             first = [_useradd(self.plan)] if self._no_user(m, host) else []
+            with self._lock:
+                self.version_texts.pop(m.name, None)  # binaries may change: read it afresh
             write_files(host, stale, first=first)
             facts = self.facts.get(m.name)
             if facts is not None:
@@ -252,6 +263,8 @@ class EtcdRollout:
         # every start): the package's postinst must never start etcd with its default config,
         # which would create a one-node cluster's data dir before hawizard's config exists.
         _manager, names = self._package_names(host)
+        with self._lock:
+            self.version_texts.pop(host.name, None)
         packages.install(host, names, quiet_units=("etcd.service",))
         with self._lock:
             # The package made the `etcd` user and may have made dirs: what preflight read
@@ -271,7 +284,10 @@ class EtcdRollout:
             if host.dry_run:
                 return False
             binary = render.etcd_binary(self.plan, m)
-            out = host.probe([binary, "--version"]).stdout
+            with self._lock:
+                out = self.version_texts.pop(m.name, None)  # what preflight read, if current
+            if out is None:
+                out = host.probe([binary, "--version"]).stdout
             match = re.search(r"etcd Version:\s*(\d+)\.(\d+)\.(\d+)", out)
             version = ".".join(match.groups()) if match else "unknown"
             say(host, f"{binary}: etcd {version}")
