@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hawizard import early_ssh
+from hawizard import digest_cache, early_ssh
 from hawizard._paramiko import give_invoke_back, paramiko
 from hawizard.hostkeys import (
     HostKeyChanged,
@@ -134,6 +134,7 @@ class Upload:
     is_dir: bool = False
     sha256: str = ""
     gzipped: bytes | Callable[[], bytes] | None = None  # a callable is asked only when sent
+    remember: bool = False  # record its verified sha256 in the node's digest cache
 
     @property
     def digest(self) -> str:
@@ -557,6 +558,7 @@ class Host:
         *,
         first: Sequence[Sequence[str]] = (),
         timeout: float | None = None,
+        digests: str = digest_cache.PATH,
     ) -> None:
         """Write a group of files and directories, in order, through one channel.
 
@@ -566,14 +568,15 @@ class Host:
         owner, and the temp dir is removed whatever happened. `first`: commands (argv) run
         after the checks and before the installs, e.g. adding the user that will own files.
         In a dry run each command, file and directory is recorded as `run`, `put` and
-        `ensure_dir` record them."""
+        `ensure_dir` record them. Uploads marked `remember` have their sha256 (checked) kept
+        in the node's digest cache (`digests`) once installed."""
         recorded = [self._side_effect("run", shlex.join(argv), True) for argv in first]
         recorded += [
             self._side_effect("run" if u.is_dir else "upload", u.summary(), True) for u in uploads
         ]
         if not recorded or any(r is not None for r in recorded):
             return
-        chunks, script = _bundle(uploads, first)
+        chunks, script = _bundle(uploads, first, digests)
         exited, _, err = self._exec(script, sudo=True, stdin=chunks, timeout=timeout, stream=False)
         if exited != 0:
             raise RemoteError(
@@ -928,7 +931,9 @@ SHA256_SH = "sha256() { openssl dgst -sha256 -r 2>/dev/null || sha256sum; }"
 
 
 def _bundle(
-    uploads: Sequence[Upload], first: Sequence[Sequence[str]] = ()
+    uploads: Sequence[Upload],
+    first: Sequence[Sequence[str]] = (),
+    cache: str = digest_cache.PATH,
 ) -> tuple[list[bytes], str]:
     """(stdin chunks, remote script) for `put_many`. The stream is a tar archive of the files
     (named 0, 1, ... so no path from the plan ever reaches tar) compressed as a series of gzip
@@ -942,7 +947,7 @@ def _bundle(
             chunks.append(gzip.compress(bytes(pending), compresslevel=1, mtime=0))
             pending.clear()
 
-    sums, installs = [], []
+    sums, installs, remembered = [], [], []
     for i, u in enumerate(uploads):
         if u.is_dir:
             installs.append(shlex.join(_install_dir_argv(u.path, u.mode, u.owner, u.group)))
@@ -963,6 +968,10 @@ def _bundle(
         installs.append(
             f'install -m {u.mode:04o} -o {q(u.owner)} -g {q(u.group)} -- "$d/{i}" {q(u.path)}'
         )
+        if u.remember and digest_cache.cacheable(u.path):
+            remembered.append(
+                f'remember_digest {q(u.path)} {q(u.digest)} "$(digest_key {q(u.path)})"'
+            )
     pending += b"\0" * (2 * tarfile.BLOCKSIZE)
     flush()
     script = "\n".join(
@@ -976,6 +985,7 @@ def _bundle(
             "set -e",
             *(shlex.join(argv) for argv in first),
             *installs,
+            *([digest_cache.shell(cache), "set +e", *remembered] if remembered else []),
         ]
     )
     return chunks, script

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hawizard import digest_cache
 from hawizard.remote import SHA256_SH, Upload
 from hawizard.steps import Step
 
@@ -41,6 +43,9 @@ class RemoteFile:
     gzipped: Callable[[], bytes] | None = None
     # For large files: the sha256 of `data` when it is known already (hashed once per run).
     sha256: str = ""
+    # For large files: the node remembers its digest (`hawizard.digest_cache`), so checking
+    # an unchanged copy later costs a `stat` instead of hashing it.
+    remember: bool = False
 
     @property
     def digest(self) -> str:
@@ -51,7 +56,15 @@ class RemoteFile:
     def upload(self) -> Upload:
         sha = "" if self.is_dir else self.digest
         return Upload(
-            self.path, self.data, self.mode, self.owner, self.group, self.is_dir, sha, self.gzipped
+            self.path,
+            self.data,
+            self.mode,
+            self.owner,
+            self.group,
+            self.is_dir,
+            sha,
+            self.gzipped,
+            self.remember,
         )
 
 
@@ -62,28 +75,96 @@ def directory(path: str, mode: int, owner: str = "root", group: str = "root") ->
 State = tuple[int, str, str, str]  # mode, owner, group, sha256 or "dir"
 
 
-def states_script(paths: list[str]) -> str:
-    """A read-only shell script printing the state of each existing path (`parse_states`)."""
-    script = "; ".join(
-        f"[ -e {shlex.quote(p)} ] && printf '%s\\n' {shlex.quote(p)} && "
-        f"stat -c '%a %U %G' -- {shlex.quote(p)} && "
-        f"{{ [ -d {shlex.quote(p)} ] && echo dir || sha256 < {shlex.quote(p)}; }}"
-        for p in paths
-    )
-    return f"{SHA256_SH}\n{script}; true"
+_DIGESTS_MARK = "@@hawizard-digests"
+_ODD_MARK = "@@hawizard-odd"
+
+
+def _plain(path: str) -> bool:
+    """A path `stat` and `sha256sum` print as is, one per line (absolute, no newline, no
+    backslash, which `sha256sum` would escape)."""
+    return path.startswith("/") and "\n" not in path and "\\" not in path
+
+
+def states_script(
+    paths: list[str],
+    *,
+    cached: frozenset[str] | set[str] = frozenset(),
+    record: bool = False,
+    cache: str = digest_cache.PATH,
+) -> str:
+    """A shell script printing the state of each existing path (`parse_states`).
+
+    A handful of processes for the whole group, not a few per path: one `stat` for every
+    path, one hashing command for every regular file (a converged node spent most of a
+    re-apply starting `stat` and `openssl` once per certificate). The sha256 of a path in
+    `cached` comes from the node's digest cache while the file is unchanged
+    (`hawizard.digest_cache`); `record` lets the script remember the ones it had to compute
+    (the script's only write; a dry run passes False and writes nothing). Paths that could
+    not be printed one per line take the slow way, one at a time."""
+    q = shlex.quote
+    plain = [p for p in paths if _plain(p)]
+    odd = [p for p in paths if not _plain(p)]
+    use_cache = {p for p in cached if digest_cache.cacheable(p)}
+    hashed = [p for p in plain if p not in use_cache]
+    remember = " record" if record else ""
+    lines = [SHA256_SH]
+    if use_cache:
+        lines.append(digest_cache.shell(cache))
+    if plain:
+        lines += [
+            "set --",
+            f'for p in {" ".join(q(p) for p in plain)}; do [ -e "$p" ] && set -- "$@" "$p"; done',
+            "[ $# -gt 0 ] && stat -c '%a %U %G %f %n' -- \"$@\"",
+        ]
+    lines.append(f"echo {_DIGESTS_MARK}")
+    if hashed:
+        lines += [
+            "set --",
+            f'for p in {" ".join(q(p) for p in hashed)}; do [ -f "$p" ] && set -- "$@" "$p"; done',
+            '[ $# -gt 0 ] && { openssl dgst -sha256 -r "$@" 2>/dev/null || sha256sum -- "$@"; }',
+        ]
+    lines += [
+        f'[ -f {q(p)} ] && echo "$(cached_sha256 {q(p)}{remember}) *"{q(p)}'
+        for p in plain
+        if p in use_cache
+    ]
+    lines.append(f"echo {_ODD_MARK}")
+    lines += [  # named by their place among the odd paths: they cannot be printed safely
+        f"[ -e {q(p)} ] && echo {i} && stat -c '%a %U %G' -- {q(p)} && "
+        f"{{ [ -d {q(p)} ] && echo dir || sha256 < {q(p)}; }}"
+        for i, p in enumerate(odd)
+    ]
+    lines.append("true")
+    return "\n".join(lines)
 
 
 def file_states(host, paths: list[str]) -> dict[str, State]:
     """(mode, owner, group, sha256 or "dir") of each existing path, in one read-only command."""
-    return parse_states(host.probe(states_script(paths), check=True).stdout)
+    return parse_states(host.probe(states_script(paths), check=True).stdout, paths)
 
 
-def parse_states(text: str) -> dict[str, State]:
-    out = text.splitlines()
+def parse_states(text: str, paths: list[str]) -> dict[str, State]:
+    """What `states_script(paths)` printed: the states of the paths that exist."""
+    head, _, rest = text.partition(f"{_DIGESTS_MARK}\n")
+    digests_text, _, odd_text = rest.partition(f"{_ODD_MARK}\n")
+    digests = {}
+    for line in digests_text.splitlines():
+        if len(line) > 66 and line[64] == " ":
+            digests[line[66:]] = line[:64]
     states: dict[str, State] = {}
+    for line in head.splitlines():
+        parts = line.split(" ", 4)
+        if len(parts) != 5:
+            continue
+        mode, owner, group, raw, path = parts
+        is_dir = stat.S_ISDIR(int(raw, 16))
+        states[path] = (int(mode, 8), owner, group, "dir" if is_dir else digests.get(path, ""))
+    odd = [p for p in paths if not _plain(p)]
+    out = odd_text.splitlines()
     for i in range(0, len(out) - 2, 3):
         mode, owner, group = out[i + 1].split()
-        states[out[i]] = (int(mode, 8), owner, group, out[i + 2][:64])
+        if out[i].isdigit() and int(out[i]) < len(odd):
+            states[odd[int(out[i])]] = (int(mode, 8), owner, group, out[i + 2][:64])
     return states
 
 

@@ -130,14 +130,17 @@ class EtcdRollout:
             # step compares them instead of reading them again.
             # So does the installed etcd's version: the version step uses it unless this run
             # installs something on the member.
-            paths = [f.path for f in self._files(m)]
+            files = self._files(m)
+            paths = [f.path for f in files]
             version = f"echo {_VERSION_MARK}; {shlex.quote(render.etcd_binary(self.plan, m))}"
-            extra = f"{states_script(paths)}\n{version} --version 2>/dev/null; true"
+            binaries = {f.path for f in files if f.remember}
+            states_sh = states_script(paths, cached=binaries, record=not host.dry_run)
+            extra = f"{states_sh}\n{version} --version 2>/dev/null; true"
             facts, out = gather_with(host, self.plan, extra)
             states, _, version_text = out.partition(f"{_VERSION_MARK}\n")
             with self._lock:
                 self.facts[m.name] = facts
-                self.file_states[m.name] = parse_states(states)
+                self.file_states[m.name] = parse_states(states, paths)
                 self.version_texts[m.name] = version_text
             checks = judge(self.plan, m, facts)
             for c in checks:
@@ -325,6 +328,7 @@ class EtcdRollout:
                 0o755,
                 gzipped=b.artifact.gzipped,
                 sha256=b.sha256,
+                remember=True,
             )
             for b in load_binaries(source)
         ]
