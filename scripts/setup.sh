@@ -39,3 +39,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
   touch "$stamp"
 fi
+# Byte-compile hawizard as `pip install` does for a package: with PYTHONDONTWRITEBYTECODE set
+# (as on some CI images) every `hawizard` start would otherwise compile ~100 modules afresh.
+.venv/bin/python -m compileall -q hawizard >/dev/null

@@ -347,6 +347,11 @@ def main() -> int:
     if reason := lab_unavailable():
         print(f"error: {reason}", file=sys.stderr)
         return 2
+    # Byte-compiled, as `pip install` leaves a package (scripts/setup.sh does it for this
+    # checkout): with PYTHONDONTWRITEBYTECODE set, each start would compile every module.
+    for code in (Path(__file__).resolve().parents[2] / "hawizard", args.compare):
+        if code is not None:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(code)], check=False)
     lab = Lab(args.lab)
     lab.down(purge=True)
     keys = ["h3", "s3", "h5", "s5", "re"]
