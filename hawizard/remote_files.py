@@ -138,9 +138,14 @@ def states_script(
     return "\n".join(lines)
 
 
-def file_states(host, paths: list[str]) -> dict[str, State]:
-    """(mode, owner, group, sha256 or "dir") of each existing path, in one read-only command."""
-    return parse_states(host.probe(states_script(paths), check=True).stdout, paths)
+def file_states(
+    host, paths: list[str], *, cached: frozenset[str] | set[str] = frozenset()
+) -> dict[str, State]:
+    """(mode, owner, group, sha256 or "dir") of each existing path, in one command; the
+    digests of `cached` paths (large binaries) from the node's digest cache, which a run
+    that is not a dry run keeps up to date."""
+    script = states_script(paths, cached=cached, record=not getattr(host, "dry_run", False))
+    return parse_states(host.probe(script, check=True).stdout, paths)
 
 
 def parse_states(text: str, paths: list[str]) -> dict[str, State]:

@@ -162,6 +162,7 @@ class LocalBinaries:
         self._files: dict[str, Path] | None = None
         self._sha: dict[str, str] = {}
         self._gz: dict[str, bytes] = {}
+        self._gz_locks: dict[str, threading.Lock] = {}
 
     def files(self) -> dict[str, Path]:
         with self._lock:
@@ -179,9 +180,13 @@ class LocalBinaries:
 
     def gzipped(self, name: str) -> bytes:
         """The binary gzip-compressed, once per run for all masters: SSH throughput here is
-        bound by the interpreter, so sending a third of the bytes is what makes uploads fast."""
+        bound by the interpreter, so sending a third of the bytes is what makes uploads fast.
+        One lock per binary: masters asking for the same one wait for a single compression,
+        while different binaries compress at once (zlib releases the GIL)."""
         path = self.files()[name]
         with self._lock:
+            lock = self._gz_locks.setdefault(name, threading.Lock())
+        with lock:
             if name not in self._gz:
                 self._gz[name] = gzip.compress(path.read_bytes(), compresslevel=1)
             return self._gz[name]

@@ -145,7 +145,9 @@ class ControlPlaneRollout:
         key = (m.name, "binaries")
 
         def check(host) -> bool:
-            states = file_states(host, paths)
+            # ~300 MB of binaries per master: hashed once, then known from the digest cache
+            # while they are unchanged (`hawizard.digest_cache`).
+            states = file_states(host, paths, cached=set(paths))
             if install == "none":
                 missing = [p for p in paths if p not in states]
                 if missing and self.plan.control_plane.start:

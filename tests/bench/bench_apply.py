@@ -198,14 +198,26 @@ def apply_cli(
 ) -> tuple[Timer, subprocess.CompletedProcess]:
     """`hawizard apply`; `code`: another checkout of hawizard to run instead of this one."""
     argv = [sys.executable, "-m", "hawizard", "apply", str(plan_path), "--yes", "--only", "etcd"]
-    env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
     with Timer() as timer:
         done = subprocess.run(
-            [*argv, *extra], capture_output=True, text=True, timeout=TIMEOUT, env=env
+            [*argv, *extra], capture_output=True, text=True, timeout=TIMEOUT, **code_env(code)
         )
     if done.returncode != 0:
         raise SystemExit(f"hawizard apply failed:\n{done.stdout}\n{done.stderr}")
     return timer, done
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def code_env(code: Path | None) -> dict:
+    """Run `python -m hawizard` from `code` (default: this checkout), whatever the caller's
+    working directory: `-m` puts the working directory first on sys.path, so a bench started
+    from a checkout would otherwise run that checkout's hawizard for every contender."""
+    return {
+        "env": {**os.environ, "PYTHONPATH": str(code or REPO)},
+        "cwd": tempfile.gettempdir(),
+    }
 
 
 def hawizard_seconds(lab: Lab, plan: Plan, code: Path | None = None) -> Timer:
@@ -277,8 +289,9 @@ def first_byte_seconds(
     thread.start()
     argv = [sys.executable, "-m", "hawizard", "apply", str(folder / "plan.toml"), "--yes"]
     start = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **code_env(code)
+    )
     pid.append(proc.pid)
     thread.join(timeout=30)
     proc.kill()
@@ -302,9 +315,15 @@ def plan_written_by(code: Path, lab: Lab, n: int, pki_dir: Path, path: Path, por
     at 127.0.0.1:port, with its certificates made (for `first_byte_seconds`)."""
     script = (
         "import sys\n"
+        "import dataclasses\n"
         "from dataclasses import replace\n"
         "from pathlib import Path\n"
         "from hawizard import pki\n"
+        # an older checkout's lab record has fewer fields than the lab running now
+        "import hawizard.lab.state as st\n"
+        "_record = st.LabRecord\n"
+        "_known = {f.name for f in dataclasses.fields(_record)}\n"
+        "st.LabRecord = lambda **kw: _record(**{k: v for k, v in kw.items() if k in _known})\n"
         "from hawizard.lab import Lab\n"
         "from hawizard.plan import dump\n"
         "plan = Lab(sys.argv[1]).plan(nodes=int(sys.argv[2]), pki_dir=sys.argv[3])\n"
@@ -317,8 +336,7 @@ def plan_written_by(code: Path, lab: Lab, n: int, pki_dir: Path, path: Path, por
         "dump(replace(plan, source=Path(sys.argv[4])), Path(sys.argv[4]))\n"
     )
     argv = [sys.executable, "-c", script, lab.name, str(n), str(pki_dir), str(path), str(port)]
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    subprocess.run(argv, env=env, check=True, timeout=120, capture_output=True)
+    subprocess.run(argv, check=True, timeout=120, capture_output=True, **code_env(code))
     return path
 
 
@@ -349,9 +367,11 @@ def main() -> int:
         return 2
     # Byte-compiled, as `pip install` leaves a package (scripts/setup.sh does it for this
     # checkout): with PYTHONDONTWRITEBYTECODE set, each start would compile every module.
-    for code in (Path(__file__).resolve().parents[2] / "hawizard", args.compare):
+    for code in (REPO, args.compare):
         if code is not None:
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(code)], check=False)
+            subprocess.run(
+                [sys.executable, "-m", "compileall", "-q", str(code / "hawizard")], check=False
+            )
     lab = Lab(args.lab)
     lab.down(purge=True)
     keys = ["h3", "s3", "h5", "s5", "re"]
