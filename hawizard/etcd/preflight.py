@@ -46,6 +46,9 @@ class Facts:
     marker: str | None = None  # our marker file's content, if any
     etcd_active: bool = False
     etcd_enabled: bool | None = None  # None: not read (a script without that line)
+    # False: systemd had no etcd unit file at all (`is-enabled` printed nothing), so it
+    # never loaded one and a new unit file needs no daemon-reload before its first start.
+    etcd_unit_known: bool | None = None
     etcd_user: bool | None = None  # the `etcd` system user exists; None: not read
     config: str | None = None  # the config hawizard wrote, if any
 
@@ -146,6 +149,7 @@ def parse_facts(text: str, local_time: float) -> Facts:
             facts.etcd_active = value.strip() == "active"
         elif key == "enabled":
             facts.etcd_enabled = value.strip() == "enabled"
+            facts.etcd_unit_known = bool(value.strip())
         elif key == "user":
             facts.etcd_user = value.strip() == "1"
     return facts

@@ -393,8 +393,16 @@ class EtcdRollout:
         def apply(host) -> None:
             # One call: enable (which reloads systemd) and start. --no-block: a bootstrapping
             # member waits for its peers (Type=notify), so all members are started together
-            # and the health phase waits for the quorum.
-            host.run(["systemctl", "enable", "--now", "--no-block", "etcd"])
+            # and the health phase waits for the quorum. On a node that had no etcd unit
+            # file before this run, systemd loads the new one on demand at the start: the
+            # reload `enable` would do (~0.1 s of systemd's CPU per node) is skipped.
+            facts = self.facts.get(m.name)
+            if facts is not None and facts.etcd_unit_known is False:
+                host.run(
+                    "systemctl enable --quiet --no-reload etcd && systemctl start --no-block etcd"
+                )
+            else:
+                host.run(["systemctl", "enable", "--now", "--no-block", "etcd"])
             with self._lock:
                 self.started.add(m.name)
 
