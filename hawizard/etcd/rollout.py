@@ -16,6 +16,7 @@ new cluster, the health wait, and the flip to `existing`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import shlex
@@ -45,6 +46,7 @@ ETC_DIR = "/etc/etcd"
 HEALTH_TIMEOUT = 120.0
 _VERSION_MARK = "hawizard-etcd-version"
 FAST_PROBE = 0.5  # seconds: a ready member answers far sooner on any sane network
+PEER_WAIT = 3.0  # seconds: the longest wait for a member's peer port before the next starts
 
 
 class PreflightFailed(Exception):
@@ -73,6 +75,8 @@ class EtcdRollout:
     upgrade: set[str] = field(default_factory=set)  # running members given new binaries
     started: set[str] = field(default_factory=set)
     file_states: dict[str, dict[str, State]] = field(default_factory=dict)
+    _serving: dict[str, threading.Event] = field(default_factory=dict)  # new members, started
+    _peer_probe_useful: bool = True
     version_texts: dict[str, str] = field(default_factory=dict)  # preflight's `etcd --version`
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -391,22 +395,61 @@ class EtcdRollout:
             return state.split() != ["active", "enabled"]
 
         def apply(host) -> None:
-            # One call: enable (which reloads systemd) and start. --no-block: a bootstrapping
-            # member waits for its peers (Type=notify), so all members are started together
-            # and the health phase waits for the quorum. On a node that had no etcd unit
-            # file before this run, systemd loads the new one on demand at the start: the
-            # reload `enable` would do (~0.1 s of systemd's CPU per node) is skipped.
-            facts = self.facts.get(m.name)
-            if facts is not None and facts.etcd_unit_known is False:
-                host.run(
-                    "systemctl enable --quiet --no-reload etcd && systemctl start --no-block etcd"
-                )
-            else:
-                host.run(["systemctl", "enable", "--now", "--no-block", "etcd"])
-            with self._lock:
-                self.started.add(m.name)
+            # A new cluster's members start in order, each once the one before serves its
+            # peer port (`peer_ready`): started at once, each would wait up to a second on
+            # every other. --no-block: a bootstrapping member waits for its peers
+            # (Type=notify), so the health phase waits for the quorum.
+            with self._after_previous(m, host):
+                self._start(m, host)
+                with self._lock:
+                    self.started.add(m.name)
 
         return Step(m.name, "start etcd", check, apply)
+
+    def _start(self, m: Node, host) -> None:
+        """One call: enable (which reloads systemd) and start. On a node that had no etcd
+        unit file before this run, systemd loads the new one on demand at the start: the
+        reload `enable` would do (~0.1 s of systemd's CPU per node) is skipped."""
+        facts = self.facts.get(m.name)
+        if facts is not None and facts.etcd_unit_known is False:
+            host.run("systemctl enable --quiet --no-reload etcd && systemctl start --no-block etcd")
+        else:
+            host.run(["systemctl", "enable", "--now", "--no-block", "etcd"])
+
+    @contextlib.contextmanager
+    def _after_previous(self, m: Node, host):
+        """For a new cluster's member: wait (bounded) until the member before it in the plan
+        serves its peer port, run the body (its start), then wait until this one serves and
+        let the next one go. Anything else (a restart, a joiner, a dry run) goes at once."""
+        order = [n.name for n in self.members if self.state.get(n.name) is ClusterState.NEW]
+        if m.name not in order or host.dry_run:
+            yield
+            return
+        with self._lock:
+            for name in order:
+                self._serving.setdefault(name, threading.Event())
+        at = order.index(m.name)
+        if at > 0:
+            self._serving[order[at - 1]].wait(PEER_WAIT)
+        try:
+            yield
+            if at < len(order) - 1 and self._peer_probe_useful:
+                self._wait_serving(m, host)
+        finally:
+            self._serving[m.name].set()
+
+    def _wait_serving(self, m: Node, host) -> None:
+        from hawizard.etcd.peer_ready import wait_serving
+        from hawizard.etcd.probe import ClientTLS
+
+        try:
+            context = ClientTLS.for_plan(self.plan).context()
+        except (OSError, ValueError):
+            return
+        waited = wait_serving(context, m.address, self.plan.etcd.peer_port, PEER_WAIT)
+        if not waited.reachable:
+            self._peer_probe_useful = False  # a firewall between: the rest start at once
+            say(host, f"peer port {self.plan.etcd.peer_port} not reachable from here")
 
     def _healthy_now(self) -> bool:
         try:
