@@ -387,12 +387,10 @@ class EtcdRollout:
 
     def _start_step(self, m: Node) -> Step:
         def check(host) -> bool:
-            facts = self.facts.get(m.name)
-            if facts is not None and facts.etcd_enabled is not None:
-                # preflight read both in its round trip, and nothing since stopped etcd
-                return not (facts.etcd_active and facts.etcd_enabled)
-            state = host.probe("systemctl is-active etcd; systemctl is-enabled etcd").stdout
-            return state.split() != ["active", "enabled"]
+            if self._running(m, host):
+                self._release(m.name)  # running already (a resumed bootstrap): next one, go
+                return False
+            return True
 
         def apply(host) -> None:
             # A new cluster's members start in order, each once the one before serves its
@@ -405,6 +403,18 @@ class EtcdRollout:
                     self.started.add(m.name)
 
         return Step(m.name, "start etcd", check, apply)
+
+    def _running(self, m: Node, host) -> bool:
+        facts = self.facts.get(m.name)
+        if facts is not None and facts.etcd_enabled is not None:
+            # preflight read both in its round trip, and nothing since stopped etcd
+            return bool(facts.etcd_active and facts.etcd_enabled)
+        state = host.probe("systemctl is-active etcd; systemctl is-enabled etcd").stdout
+        return state.split() == ["active", "enabled"]
+
+    def _release(self, name: str) -> None:
+        with self._lock:
+            self._serving.setdefault(name, threading.Event()).set()
 
     def _start(self, m: Node, host) -> None:
         """One call: enable (which reloads systemd) and start. On a node that had no etcd
@@ -436,7 +446,7 @@ class EtcdRollout:
             if at < len(order) - 1 and self._peer_probe_useful:
                 self._wait_serving(m, host)
         finally:
-            self._serving[m.name].set()
+            self._release(m.name)
 
     def _wait_serving(self, m: Node, host) -> None:
         from hawizard.etcd.peer_ready import wait_serving
