@@ -16,12 +16,35 @@ NODES = ["--node", "a=10.1.2.11", "--node", "b=10.1.2.12", "--node", "c=10.1.2.1
 
 def test_init_writes_a_valid_plan(tmp_path):
     out = tmp_path / "plan.toml"
-    assert main(["plan", "init", "-o", str(out), *NODES, "--endpoint", "10.1.2.10:6443"]) == 0
+    args = [*NODES, "--endpoint", "10.1.2.10:8443", "--subnet", "10.1.2.0/24"]
+    assert main(["plan", "init", "-o", str(out), *args]) == 0
     plan = P.load(out)
     assert [n.name for n in plan.nodes] == ["a", "b", "c"]
     assert plan.node("c").roles == (P.Role.ETCD,)
     assert plan.node("a").roles == P.DEFAULT_ROLES
+    # two masters: the endpoint survives either one by default (keepalived moves the VIP)
+    assert plan.load_balancer.mode == "vip" and 'mode = "vip"' in out.read_text()
+    assert [n.name for n in plan.balancer_nodes] == ["a", "b"]
     assert main(["plan", "validate", str(out)]) == 0
+
+
+def test_init_vip_default_names_the_flags_to_fix(tmp_path, capsys):
+    out = tmp_path / "plan.toml"
+    # a master's own address cannot be the VIP, and haproxy cannot share :6443 with it
+    assert main(["plan", "init", "-o", str(out), *NODES, "--endpoint", "10.1.2.11:6443"]) == 2
+    err = capsys.readouterr().err
+    assert "--endpoint" in err and "nodes[0] (a)" in err and "use another port" in err
+    assert not out.exists()
+    # the operator's own balancer in front of the masters' apiservers: :6443 is fine there
+    args = [*NODES, "--endpoint", "10.1.2.10:6443", "--balancer", "external"]
+    assert main(["plan", "init", "-o", str(out), *args]) == 0
+    assert P.load(out).balancer_mode == "external"
+
+
+def test_init_one_master_writes_no_balancer_mode(tmp_path):
+    out = tmp_path / "plan.toml"
+    assert main(["plan", "init", "-o", str(out), "--node", "a=10.1.2.11"]) == 0
+    assert P.load(out).load_balancer.mode == ""
 
 
 def test_init_names_the_bad_flag(tmp_path, capsys):
@@ -64,7 +87,7 @@ def test_init_ipv6_node(tmp_path):
 
 def test_validate_lists_every_problem_and_exits_1(tmp_path, capsys):
     out = tmp_path / "plan.toml"
-    main(["plan", "init", "-o", str(out), *NODES, "--endpoint", "10.1.2.10:6443"])
+    main(["plan", "init", "-o", str(out), *NODES, "--endpoint", "10.1.2.10:8443"])
     capsys.readouterr()
     text = out.read_text().replace('"10.1.2.12"', '"10.1.2.300"').replace("ca_days", "ca_dayz")
     out.write_text(text)
@@ -87,11 +110,11 @@ def test_validate_json(tmp_path, capsys):
 
 def test_show_prints_quorum_table(tmp_path, capsys):
     out = tmp_path / "plan.toml"
-    main(["plan", "init", "-o", str(out), *NODES, "--endpoint", "10.1.2.10:6443"])
+    assert main(["plan", "init", "-o", str(out), *NODES, "--endpoint", "10.1.2.10:8443"]) == 0
     assert main(["plan", "show", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "3 etcd member(s), quorum 2, tolerates 1" in printed
-    assert "10.1.2.10:6443" in printed
+    assert "10.1.2.10:8443" in printed
 
 
 def test_missing_file_is_a_clean_error(tmp_path):

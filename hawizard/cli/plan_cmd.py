@@ -28,6 +28,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     init.add_argument("--name", default="hawizard", help="cluster name (default: hawizard)")
     init.add_argument("--endpoint", default="", metavar="HOST:PORT", help="control-plane endpoint")
+    init.add_argument(
+        "--balancer",
+        choices=("vip", "single", "external"),
+        help="how the endpoint is served (default: vip with 2 or more masters: keepalived "
+        "moves the endpoint's host, a free address, between haproxy on every master)",
+    )
+    init.add_argument(
+        "--subnet",
+        default="",
+        metavar="CIDR",
+        help="the balancer nodes' network, so the VIP can be checked to be on it",
+    )
     init.add_argument("--ssh-user", default="root", help="SSH login on every node")
     init.add_argument("--ssh-port", type=int, default=22, help="SSH port on every node")
     init.add_argument("--ssh-key", default="~/.ssh/id_ed25519", help="SSH private key path")
@@ -73,7 +85,7 @@ def parse_node_spec(spec: str):
 def cmd_init(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from hawizard.plan import SSH, Cluster, Plan, Severity, dump, validate
+    from hawizard.plan import SSH, BalancerMode, Cluster, Plan, Severity, dump, validate
 
     out = Path(args.output)
     if "\0" in args.output:
@@ -89,12 +101,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     ssh = SSH(user=args.ssh_user, port=args.ssh_port, key=args.ssh_key)
     nodes = tuple(replace(n, ssh=ssh) for n in nodes)
     plan = Plan(nodes=nodes, cluster=Cluster(name=args.name, control_plane_endpoint=args.endpoint))
+    # An endpoint that survives any one node is the default once there are two masters to
+    # fail over between; the mode is written out, so the plan says what it does.
+    mode = args.balancer or (BalancerMode.VIP if len(plan.control_plane_nodes) >= 2 else "")
+    plan = replace(
+        plan, load_balancer=replace(plan.load_balancer, mode=str(mode), subnet=args.subnet)
+    )
     problems = validate(plan)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
         print_problems(_as_flags(errors, args.node))
         return 2
-    print_problems(problems)
+    print_problems(_as_flags(problems, args.node))
     try:
         dump(plan, out)
     except OSError as exc:
@@ -110,6 +128,8 @@ def _as_flags(problems, specs: list[str]):
     flag_for = {
         "cluster.control_plane_endpoint": "--endpoint",
         "cluster.name": "--name",
+        "load_balancer.mode": "--balancer",
+        "load_balancer.subnet": "--subnet",
     }
     out = []
     for p in problems:
