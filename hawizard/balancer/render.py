@@ -20,6 +20,8 @@ __all__ = [
     "HAPROXY_STATS_SOCKET",
     "KEEPALIVED_CONFIG",
     "KEEPALIVED_DEFAULTS",
+    "KEEPALIVED_DROPIN",
+    "KEEPALIVED_DROPIN_DIR",
     "VRRP_INSTANCE",
     "priority",
     "render_haproxy_config",
@@ -36,6 +38,8 @@ HAPROXY_STATS_PORT = 8404
 KEEPALIVED_CONFIG = "/etc/keepalived/keepalived.conf"
 # Debian's unit reads DAEMON_ARGS from here; `--vrrp` runs only the VRRP part (no LVS).
 KEEPALIVED_DEFAULTS = "/etc/default/keepalived"
+KEEPALIVED_DROPIN_DIR = "/etc/systemd/system/keepalived.service.d"
+KEEPALIVED_DROPIN = f"{KEEPALIVED_DROPIN_DIR}/hawizard.conf"
 VRRP_INSTANCE = "hawizard_api"
 TOP_PRIORITY = 150  # the first balancer node; each next one 1 lower (all distinct)
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")  # Linux interface names (IFNAMSIZ - 1)
@@ -214,6 +218,17 @@ vrrp_instance {VRRP_INSTANCE} {{
 }}
 """
     return plain_lines(text, "keepalived.conf")
+
+
+def render_keepalived_dropin() -> str:
+    """Debian's keepalived unit has no `Restart=`: a crashed keepalived would leave its node
+    out of the VIP's candidates until someone started it (haproxy's unit restarts already)."""
+    return (
+        "# written by hawizard: a crashed keepalived comes back and rejoins the VRRP election.\n"
+        "[Service]\n"
+        "Restart=on-failure\n"
+        "RestartSec=1\n"
+    )
 
 
 def render_keepalived_defaults() -> str:

@@ -23,7 +23,7 @@ from hawizard import packages
 from hawizard.balancer import render
 from hawizard.pki.layout import write_file
 from hawizard.plan import BalancerMode, Node, Plan
-from hawizard.remote_files import RemoteFile, stale_files
+from hawizard.remote_files import RemoteFile, directory, stale_files, write_files
 from hawizard.steps import Phase, Step, say
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
 
 INSTALL_TIMEOUT = 600.0
 _DEFAULTS = render.render_keepalived_defaults().encode()
+_DROPIN = render.render_keepalived_dropin().encode()
 
 
 class LoadBalancerError(Exception):
@@ -183,6 +184,8 @@ def _keepalived_step(plan: Plan, node: Node) -> Step:
         return [
             RemoteFile(render.KEEPALIVED_CONFIG, text.encode(), 0o644),
             RemoteFile(render.KEEPALIVED_DEFAULTS, _DEFAULTS, 0o644),
+            directory(render.KEEPALIVED_DROPIN_DIR, 0o755),
+            RemoteFile(render.KEEPALIVED_DROPIN, _DROPIN, 0o644),
         ]
 
     def check(host) -> bool:
@@ -199,10 +202,11 @@ def _keepalived_step(plan: Plan, node: Node) -> Step:
                         f"{node.name}: keepalived -t rejected the rendered config "
                         "(nothing replaced):\n" + (result.stderr or result.stdout).strip()
                     )
-        for f in stale:
-            host.put(f.data, f.path, mode=f.mode)
-            say(host, f"wrote {f.path}")
-        _run_service(host, "keepalived", bool(stale))
+        write_files(host, stale)
+        unit = {render.KEEPALIVED_DROPIN_DIR, render.KEEPALIVED_DROPIN}
+        if any(f.path in unit for f in stale):
+            host.run(["systemctl", "daemon-reload"])  # the restart policy only: no restart
+        _run_service(host, "keepalived", any(f.path not in unit for f in stale))
 
     return Step(node.name, "keepalived configuration", check, apply)
 

@@ -202,6 +202,29 @@ def test_sigkill_of_haproxy_on_the_holder(endpoint, lab: Lab):
         assert state == "active", (n.name, state)
 
 
+def test_a_crashed_keepalived_comes_back(endpoint, lab: Lab):
+    """Debian's keepalived unit has no Restart=: hawizard's drop-in adds it, so a SIGKILLed
+    keepalived on a backup node is running again (a new PID) and one node holds the VIP."""
+    plan, _, vip, _ = endpoint
+    (holder,) = holders(lab, plan, vip)
+    backup = next(n.name for n in plan.balancer_nodes if n.name != holder)
+    show = ["systemctl", "show", "--property=Restart", "--value", "keepalived"]
+    assert lab.exec(backup, show).stdout.strip() == "on-failure"
+    pid_of = ["systemctl", "show", "--property=MainPID", "--value", "keepalived"]
+    pid = lab.exec(backup, pid_of).stdout.strip()
+    assert pid not in ("", "0")
+    lab.exec(backup, ["kill", "-9", pid])
+    wait_for(
+        lambda: (
+            lab.exec(backup, pid_of).stdout.strip() not in ("", "0", pid)
+            and lab.exec(backup, ["systemctl", "is-active", "keepalived"]).stdout.strip()
+            == "active"
+        ),
+        timeout=15,
+    )
+    wait_for(lambda: len(holders(lab, plan, vip)) == 1, timeout=10)
+
+
 def test_failover_when_the_holder_powers_off_and_no_flapping_when_it_returns(endpoint, lab: Lab):
     plan, path, vip, port = endpoint
     (holder,) = holders(lab, plan, vip)
