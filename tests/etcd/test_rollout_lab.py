@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from fixtures.etcdctl import etcdctl
 
-from hawizard import pki
+from hawizard import digest_cache, pki
 from hawizard.cli import main
 from hawizard.etcd import render
+from hawizard.etcd.binaries import load_binaries
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
 from hawizard.plan import Plan, dump, load
@@ -65,6 +66,24 @@ def test_bootstrap_gives_three_healthy_tls_members(cluster):
     assert all(", started, " in line for line in members.stdout.splitlines())
 
 
+def test_new_members_started_one_after_the_other_in_plan_order(lab, cluster):
+    """etcd's first start asks every other member whether it was bootstrapped, waiting on each
+    one still starting: hawizard starts a new cluster's members in order, each once the one
+    before serves its peer port. The nodes share the host's clock, so their journals compare."""
+
+    def first_line(name: str, text: str) -> float:
+        out = lab.exec(name, ["journalctl", "-u", "etcd", "-o", "short-unix", "--no-pager"])
+        return float(next(x for x in out.stdout.splitlines() if text in x).split()[0])
+
+    names = [m.name for m in cluster.etcd_nodes]
+    starts = [first_line(n, "starting an etcd server") for n in names]
+    assert starts == sorted(starts), dict(zip(names, starts, strict=True))
+    # each member's own bootstrap check was answered at once, not after a 1 s peer timeout
+    for name, begun in zip(names, starts, strict=True):
+        raft = first_line(name, "became follower at term 0")
+        assert raft - begun < 1.0, (name, raft - begun)
+
+
 def test_plain_http_and_missing_client_cert_are_refused(cluster):
     plain = etcdctl(cluster, "endpoint", "health", cert=False, scheme="http")
     assert plain.returncode != 0
@@ -109,6 +128,15 @@ def test_modes_on_the_nodes(lab, cluster):
     listing = lab.exec(m.name, ["ls", cluster.etcd.cert_dir]).stdout.split()
     assert "ca-key.pem" not in listing and not any("admin" in f for f in listing)
     assert lab.exec(m.name, ["systemctl", "is-enabled", "etcd"]).stdout.strip() == "enabled"
+    # The node remembers each installed binary's sha256 (root's, private) by its stat key.
+    assert stat(digest_cache.PATH) == "600 root:root"
+    assert stat(digest_cache.PATH.rsplit("/", 1)[0]) == "700 root:root"
+    cached = {
+        line.split()[5]: line.split()[4]
+        for line in lab.exec(m.name, ["cat", digest_cache.PATH]).stdout.splitlines()
+    }
+    for b in load_binaries(cluster.resolve(cluster.etcd.binaries)):
+        assert cached[f"{render.UPLOAD_BIN_DIR}/{b.name}"] == b.sha256
 
 
 def test_killed_member_is_restarted_by_systemd(lab, cluster):
