@@ -197,7 +197,17 @@ def _check_vip(plan: Plan, err, warn) -> None:
     elif subnet.prefixlen < 31 and vip in (subnet.network_address, subnet.broadcast_address):
         err(field, f"the VIP {vip} is {subnet}'s network or broadcast address; pick a host address")
     for node in balancers:
-        if _ip(node.address) not in subnet:
+        address = _ip(node.address)
+        if address is None:
+            continue  # not an IP (empty draft field, host name): the node's own check names it
+        if not isinstance(address, ipaddress.IPv4Address):
+            err(
+                f"nodes[{plan.nodes.index(node)}].address",
+                f"balancer node {node.name} has an IPv6 address ({node.address}) but keepalived "
+                "moves an IPv4 VIP between IPv4 addresses; give the node its IPv4 address",
+            )
+            continue
+        if address not in subnet:
             err(
                 "load_balancer.subnet",
                 f"balancer node {node.name} ({node.address}) is outside {subnet}: VRRP moves the "
