@@ -14,13 +14,24 @@ import os
 import posixpath
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from hawizard.plan.checks_balancer import check_balancer
-from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, every_seconds, quorum, tolerance
+from hawizard.plan.model import (
+    DEFAULT_QUOTA_BACKEND_BYTES,
+    KUBE_BINARIES,
+    MAX_QUOTA_BACKEND_BYTES,
+    EtcdSettings,
+    KeyType,
+    Plan,
+    every_seconds,
+    quorum,
+    tolerance,
+)
 
 SUPPORTED_VERSIONS = (1,)
 # Every pattern is used with `fullmatch`: `$` alone would let a trailing newline through.
@@ -103,6 +114,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "peer_port": _INT,
         "metrics_port": _INT,
         "probe_timeout": _NUM,
+        "quota_backend_bytes": _INT,
+        "defrag_keep_revisions": _INT,
+        "defrag_max_write_ms": _INT,
     },
     "control_plane": {
         "kubernetes_version": _STR,
@@ -718,6 +732,35 @@ def _check_etcd(plan: Plan, err) -> None:
         err("etcd.data_dir", "is the same folder as etcd.cert_dir; give each its own folder")
     if not 0 < e.probe_timeout <= 30:
         err("etcd.probe_timeout", f"{e.probe_timeout} must be between 0 and 30 seconds")
+    _check_maintenance(e, err)
+
+
+def _check_maintenance(e: EtcdSettings, err: Callable[[str, str], None]) -> None:
+    """The quota and the defragmentation's limits (`hawizard etcd defrag`)."""
+    gib = 1024**3
+    if not 0 < e.quota_backend_bytes <= MAX_QUOTA_BACKEND_BYTES:
+        err(
+            "etcd.quota_backend_bytes",
+            f"{e.quota_backend_bytes} must be a positive number of bytes of at most "
+            f"{MAX_QUOTA_BACKEND_BYTES} (8 GiB, etcd's recommended maximum); "
+            f"etcd's default is {DEFAULT_QUOTA_BACKEND_BYTES} (2 GiB)",
+        )
+    elif e.quota_backend_bytes < 16 * 1024**2:
+        err(
+            "etcd.quota_backend_bytes",
+            f"{e.quota_backend_bytes} is below 16 MiB: etcd would refuse writes almost at once; "
+            f"use e.g. {2 * gib} (2 GiB, etcd's default)",
+        )
+    if not 0 <= e.defrag_keep_revisions <= 1_000_000:
+        err(
+            "etcd.defrag_keep_revisions",
+            f"{e.defrag_keep_revisions} must be between 0 and 1000000 revisions (default 1000)",
+        )
+    if not 10 <= e.defrag_max_write_ms <= 60_000:
+        err(
+            "etcd.defrag_max_write_ms",
+            f"{e.defrag_max_write_ms} must be between 10 and 60000 milliseconds (default 500)",
+        )
 
 
 def _check_control_plane(plan: Plan, names: dict[str, int], add) -> None:
