@@ -1,4 +1,4 @@
-"""`hawizard etcd snapshot|add|remove|replace|upgrade`: day-2 changes, one at a time.
+"""`hawizard etcd snapshot|add|remove|replace|upgrade|defrag`: day-2 changes, one at a time.
 
 Every change is judged first (quorum and failure tolerance before and after, shown for the
 confirmation), refused with the reason and the right command when it is unsafe, takes a
@@ -93,10 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     up.set_defaults(func=cmd_upgrade)
 
-    from hawizard.cli import backup_cmd, restore_cmd
+    from hawizard.cli import backup_cmd, defrag_cmd, restore_cmd
 
     restore_cmd.register(actions)
     backup_cmd.register(actions)
+    defrag_cmd.register(actions)
 
 
 def _common(p: argparse.ArgumentParser, *, change: bool = True) -> None:
