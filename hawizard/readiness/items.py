@@ -184,6 +184,7 @@ def etcd_topology(
                 f"{health.healthy_count}/{health.member_count} members healthy, "
                 f"leader {health.leader_name or '?'}",
             )
+        _backend_space(f, plan, health)
     for m in members:
         nf = facts.get(m.name)
         if nf is None or not nf.ok:
@@ -231,6 +232,48 @@ def etcd_topology(
     if enforced:
         f.add(Verdict.OK, f"no certificate → refused by {', '.join(enforced)}")
     return f.item(1, "etcd", "etcd topology")
+
+
+# Fragmentation worth a defragmentation: a DB of at least this size, less than half in use.
+FRAGMENTED_MIN_BYTES = 100 * 1024**2
+FRAGMENTED_IN_USE = 0.5
+QUOTA_WARN = 0.75  # the DB's share of the quota that earns a warning (as the dashboard's ▲)
+
+
+def _backend_space(f: _Findings, plan: Plan, health: Any) -> None:
+    """NOSPACE, the quota and fragmentation, each with the command that fixes it."""
+    defrag = f"hawizard etcd defrag {_plan_arg(plan)}"
+    quota = plan.etcd.quota_backend_bytes
+    if "NOSPACE" in health.alarms:
+        f.add(
+            Verdict.FAIL,
+            "NOSPACE alarm: etcd refuses every write (the backend reached its quota)",
+            f"{defrag} (compacts, defragments, disarms); if the live data is that big, raise "
+            "etcd.quota_backend_bytes and hawizard apply",
+        )
+    for m in health.members:
+        if not m.in_plan or m.db_size is None:
+            continue
+        mib = m.db_size / 1024**2
+        if m.db_size >= QUOTA_WARN * quota:
+            f.add(
+                Verdict.WARN,
+                f"{m.name}: DB {mib:.0f} MiB is {100 * m.db_size / quota:.0f} % of the "
+                f"{quota / 1024**2:.0f} MiB quota (NOSPACE at 100 %)",
+                f"{defrag}; or raise etcd.quota_backend_bytes",
+            )
+        in_use = m.db_size_in_use
+        if (
+            in_use is not None
+            and m.db_size >= FRAGMENTED_MIN_BYTES
+            and in_use < FRAGMENTED_IN_USE * m.db_size
+        ):
+            f.add(
+                Verdict.WARN,
+                f"{m.name}: {100 * (1 - in_use / m.db_size):.0f} % of its {mib:.0f} MiB DB "
+                "is free pages (fragmented)",
+                defrag,
+            )
 
 
 # --- 2. control plane ------------------------------------------------------------------------
