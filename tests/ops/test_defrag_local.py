@@ -138,3 +138,38 @@ def test_refused_when_the_live_data_itself_exceeds_the_quota(tmp_path, capsys):
         # there, before the others and the leader
         assert finished_order(etcd) == [doc["order"][0]]
         assert cluster_health(plan).alarms == ("NOSPACE",)  # left as it was
+
+
+def test_the_guard_stops_between_members_when_one_stops_answering(tmp_path):
+    with LocalEtcd(tmp_path / "c", name="guard") as etcd:
+        plan = etcd.plan
+        churn(plan, total=30, size=10_000, keys=3)
+        op = Defrag(plan, settle_s=0.0).assess()
+        first, second, last = op.order
+        phases = op.phases()
+        op.begin(False)
+        done = Runner(HostPool(plan)).run(phases[:2])  # compaction + the first follower
+        assert done.ok, done.failures
+        etcd.stop(second)  # the member next in line stops answering
+        rest = Runner(HostPool(plan)).run(phases[2:])
+        assert not rest.ok
+        (failure,) = rest.failures
+        assert failure.step == f"guard before {second}"
+        assert f"stopped before {second}" in failure.error and second in failure.error
+        assert finished_order(etcd) == [first]  # nobody after the guard was touched
+        assert op.members[last].blocked_s is None
+
+
+def test_the_guard_stops_when_a_test_write_is_slower_than_the_plan_allows(tmp_path, monkeypatch):
+    """The slow write is simulated (a mock, said so): a loopback etcd without fsync answers in
+    milliseconds, and this machine has no netem to slow it for real."""
+    with LocalEtcd(tmp_path / "c", name="slow") as etcd:
+        plan = replace(etcd.plan, etcd=replace(etcd.plan.etcd, defrag_max_write_ms=100))
+        op = Defrag(plan, settle_s=0.0).assess()
+        monkeypatch.setattr(op, "_latency_ms", lambda: 900.0)
+        result = run(op)
+        assert not result.ok
+        assert "a test write took 900 ms, more than etcd.defrag_max_write_ms = 100" in (
+            result.failures[0].error
+        )
+        assert finished_order(etcd) == [op.order[0]]
