@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from hawizard.etcd.cluster_api import EtcdRefused, GatewayUnreachable
 from hawizard.etcd.maintenance import Maintenance
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
@@ -158,7 +159,13 @@ class Defrag:
                 problems,
             )
         api = self._api()
-        backends = [api.status(n) for n in self.plan.etcd_nodes]
+        try:
+            backends = [api.status(n) for n in self.plan.etcd_nodes]
+        except (GatewayUnreachable, EtcdRefused) as exc:
+            raise Refused(
+                f"a member did not report its backend: {exc}",
+                "run `hawizard status` and try again once every member answers",
+            ) from None
         self.leader = health.leader_name
         names = [b.name for b in backends]
         self.order = tuple([n for n in names if n != self.leader] + [self.leader])
