@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+from hawizard.cli.output import console, err_console, esc, fail, load_plan, print_json
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -78,7 +78,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return fail(exc.reason, exc.hint)
     except BackupFailed as exc:
         # one line on stderr: what journald keeps for a failed timer run
-        err_console.print(f"[bold red]backup failed[/]: {exc}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]backup failed[/]: {esc(exc)}", highlight=False, soft_wrap=True
+        )
         if args.json:
             print_json({"ok": False, "error": str(exc)})
         return 1
@@ -93,8 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         i = result.info
         console.print(
-            f"[green]verified backup[/] {i.path} (revision {i.revision}, {i.size:,} bytes, "
-            f"from {i.node})",
+            f"[green]verified backup[/] {esc(i.path)} (revision {i.revision}, {i.size:,} bytes, "
+            f"from {esc(i.node)})",
             highlight=False,
         )
     return 0
@@ -120,18 +122,19 @@ def cmd_list(args: argparse.Namespace) -> int:
             {"dir": str(folder), "backups": [x.to_json() for x in found], "last": age.to_json()}
         )
         return 0
-    table = Table(title=f"backups in {folder}", title_justify="left")
+    table = Table(title=f"backups in {esc(folder)}", title_justify="left")
     for col in ("file", "revision", "size", "age", "verdict"):
         table.add_column(col, justify="right" if col in ("revision", "size", "age") else "left")
     for x in found:
         j = x.to_json()
         style = {"ok": "green", "failed": "bold red"}.get(j["verdict"], "yellow")
+        verdict = esc(j["verdict"])
         table.add_row(
-            x.path.name,
-            str(j["revision"]),
+            esc(x.path.name),
+            esc(j["revision"]),
             f"{x.size:,}",
             human_age(j["age_s"]),
-            f"[{style}]{j['verdict']}[/]",
+            f"[{style}]{verdict}[/]",
         )
     console.print(table)
     last = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
@@ -153,16 +156,16 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     except Refused as exc:
         if args.json:
             print_json({"ok": False, "reason": exc.reason, "hint": exc.hint})
-        err_console.print(f"[bold red]error[/]: {exc.reason}", soft_wrap=True, highlight=False)
+        err_console.print(f"[bold red]error[/]: {esc(exc.reason)}", soft_wrap=True)
         if exc.hint:
-            err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True, highlight=False)
+            err_console.print(f"  [dim]→[/] {esc(exc.hint)}", soft_wrap=True)
         return 1
     if args.json:
         print_json({"ok": True, "service": str(result.service), "timer": str(result.timer)})
     else:
         console.print(
-            f"[green]scheduled[/] every {every}s, keeping {keep}, into {folder}\n"
-            f"  {result.timer}\n  {result.service}",
+            f"[green]scheduled[/] every {every}s, keeping {keep}, into {esc(folder)}\n"
+            f"  {esc(result.timer)}\n  {esc(result.service)}",
             highlight=False,
         )
     return 0
@@ -187,6 +190,6 @@ def cmd_unschedule(args: argparse.Namespace) -> int:
 def _say(quiet: bool):
     def say(line: str) -> None:
         if not quiet:
-            err_console.print(f"[dim]{line}[/]", highlight=False)
+            err_console.print(f"[dim]{esc(line)}[/]", highlight=False)
 
     return say

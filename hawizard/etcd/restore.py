@@ -35,6 +35,7 @@ from typing import Any
 from hawizard.etcd import render
 from hawizard.etcd.snapshot import local_etcdutl
 from hawizard.plan import Node, Plan
+from hawizard.textguard import shown
 
 __all__ = [
     "BUMP_REVISION",
@@ -168,13 +169,15 @@ def inspect_snapshot(path: Path, plan: Plan) -> SnapshotFile:
     cluster = meta.get("cluster")
     if cluster and cluster != plan.cluster.name:
         warnings.append(
-            f"this snapshot was taken from cluster {cluster!r}, not {plan.cluster.name!r}: "
+            f"this snapshot was taken from cluster {shown(repr(cluster), 80)}, "
+            f"not {plan.cluster.name!r}: "
             "its keys replace everything this cluster held"
         )
     node = meta.get("node")
-    if node and node not in {n.name for n in plan.etcd_nodes}:
+    if node and str(node) not in {n.name for n in plan.etcd_nodes}:
         warnings.append(
-            f"this snapshot was taken on {node!r}, which is not an etcd member of this plan "
+            f"this snapshot was taken on {shown(repr(node), 80)}, which is not an etcd member "
+            "of this plan "
             "(another cluster's snapshot?)"
         )
     taken_at = _parse_time(meta.get("taken_at")) or datetime.fromtimestamp(
