@@ -107,16 +107,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from hawizard.etcd.backup import backup_age, backups, human_age
     from hawizard.ops import Refused
+    from hawizard.ops.backup import safe_folder
+    from hawizard.pki.record_key import load_key
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
     try:
         every, _keep, folder = _settings(args, plan)
+        folder = safe_folder(folder, create=False)
     except Refused as exc:
         return fail(exc.reason, exc.hint)
-    found = backups(folder, plan.cluster.name)
-    age = backup_age(folder, plan.cluster.name, every)
+    key = load_key(plan)
+    found = backups(folder, plan.cluster.name, key)
+    age = backup_age(folder, plan.cluster.name, every, key=key)
     if args.json:
         print_json(
             {"dir": str(folder), "backups": [x.to_json() for x in found], "last": age.to_json()}
@@ -128,6 +132,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for x in found:
         j = x.to_json()
         style = {"ok": "green", "failed": "bold red"}.get(j["verdict"], "yellow")
+        style = "bold red" if x.refused else style
         verdict = esc(j["verdict"])
         table.add_row(
             esc(x.path.name),
@@ -140,6 +145,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     last = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
     colour = {"ok": "green", "yellow": "yellow", "red": "bold red"}[age.state]
     console.print(f"last verified backup: [{colour}]{last}[/]", highlight=False)
+    for x in found:
+        if x.refused:
+            err_console.print(
+                f"[bold red]refused[/]: {esc(x.path)}.json fails its signature (changed since "
+                "hawizard wrote it, or planted); the backup is never counted or restored",
+                highlight=False,
+                soft_wrap=True,
+            )
     return 0
 
 

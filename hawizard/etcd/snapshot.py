@@ -8,7 +8,8 @@ copy, and `etcdutl snapshot status` gives its revision and hash (locally when et
 here, else on the node). The node's temp copy is removed whatever happened.
 
 Next to `NAME.db` a `NAME.db.json` records where and when it was taken, its sha256, revision,
-hash and key count: what a restore needs to know it has the right file.
+hash and key count: what a restore needs to know it has the right file. The record is signed
+with the PKI folder's record key (`hawizard.pki.record_key`), so a planted one is refused.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from hawizard.etcd import render
 from hawizard.localfs import atomic_write, fsync_dir, make_private_dirs
+from hawizard.pki.record_key import ensure_key, load_key, sign
 from hawizard.plan import Node, Plan
 
 __all__ = [
@@ -261,7 +263,8 @@ def take_snapshot(
         status_by=status_by,
         cluster=plan.cluster.name,
     )
-    meta = json.dumps(info.to_json(), indent=2) + "\n"
+    key = load_key(plan) or ensure_key(plan)
+    meta = json.dumps(sign(key, info.to_json()), indent=2) + "\n"
     _write_private(out.with_name(out.name + ".json"), meta.encode())
     say(f"{out} ({info.size} bytes, revision {info.revision}, sha256 {sha[:16]}…)")
     return info

@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from hawizard.localfs import is_system_folder
 from hawizard.plan.checks_balancer import check_balancer
 from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, every_seconds, quorum, tolerance
 
@@ -844,6 +845,12 @@ def _check_backup(plan: Plan, err) -> None:
         err("backup.keep", f"{bk.keep} must be 1-10000 (the verified backups kept, e.g. 24)")
     if any(ord(c) < 32 or ord(c) == 127 for c in bk.dir):
         err("backup.dir", f"{bk.dir!r} holds a control character; give a plain folder path")
+    elif bk.dir and is_system_folder(plan.resolve(bk.dir)):  # issue 25: root writes there
+        err(
+            "backup.dir",
+            f"{bk.dir!r} is a system or shared folder; give a folder of your own, e.g. "
+            '"backups" (beside the plan, created 0700)',
+        )
 
 
 # --- where a field is written ---------------------------------------------------------------

@@ -49,8 +49,20 @@ def snapshot(tmp_path_factory) -> Path:
     return out
 
 
+def signed_copy(snapshot: Path, plan: Plan, folder: Path, **changes) -> Path:
+    """The snapshot and its record, signed with `plan`'s record key as hawizard signs it."""
+    from hawizard.pki.record_key import ensure_key, sign
+
+    meta = {**json.loads(snapshot.with_name("snap.db.json").read_text()), **changes}
+    out = folder / "snap.db"
+    out.write_bytes(snapshot.read_bytes())
+    out.with_name("snap.db.json").write_text(json.dumps(sign(ensure_key(plan), meta)))
+    return out
+
+
 def test_a_good_snapshot_is_read_by_etcdutl(snapshot, tmp_path):
-    s = inspect_snapshot(snapshot, make_plan(tmp_path))
+    plan = make_plan(tmp_path)
+    s = inspect_snapshot(signed_copy(snapshot, plan, tmp_path), plan)
     assert s.revision is not None and s.revision >= 2  # one txn: one revision
     assert s.total_keys is not None and s.total_keys >= 50
     assert s.size == snapshot.stat().st_size
