@@ -35,6 +35,7 @@ from typing import Any
 
 from hawizard.etcd import render
 from hawizard.etcd.backup_folder import read_record
+from hawizard.etcd.scratch import SCRATCH
 from hawizard.etcd.snapshot import local_etcdutl
 from hawizard.pki.record_key import load_key, verify
 from hawizard.plan import Node, Plan
@@ -156,7 +157,8 @@ def inspect_snapshot(path: Path, plan: Plan) -> SnapshotFile:
         if signature == "bad":
             raise BadSnapshot(
                 f"{meta_path}: the record fails its signature (changed since hawizard wrote "
-                "it, or not written with this plan's PKI); refusing it and its snapshot"
+                "it, or not written with this plan's PKI); refusing it and its snapshot — to "
+                "use the snapshot anyway, move the record away: etcdutl alone then checks it"
             )
         if signature != "ok":
             why = "unsigned (an older hawizard's)" if signature == "unsigned" else "not checked"
@@ -261,7 +263,7 @@ def restoring_path(plan: Plan, restore_id: str) -> str:
 
 def remote_snapshot_path(restore_id: str) -> str:
     _check("00000000T000000Z", restore_id)
-    return f"/var/tmp/hawizard-restore-{restore_id}.db"
+    return f"{SCRATCH}/restore-{restore_id}.db"
 
 
 def restore_token(plan: Plan, restore_id: str) -> str:

@@ -1,6 +1,8 @@
 """An etcd snapshot, taken on a healthy member and kept on the operator's machine, verified.
 
-On the member: `etcdctl snapshot save` into a fresh 0700 temp dir, against the member's own
+On the member: `etcdctl snapshot save` into a fresh 0700 temp dir under the node's private
+scratch folder (`hawizard.etcd.scratch`: what a killed run left there is swept first, named in
+the output), against the member's own
 loopback client URL with the member's own server cert as the client cert (it carries
 clientAuth), so the operator's admin key never travels to a node. The file is downloaded over
 the same SSH connection, written 0600 (its folder 0700), its sha256 compared with the node's
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hawizard.etcd import render
+from hawizard.etcd.scratch import SCRATCH, removed, sweep_script
 from hawizard.localfs import atomic_write, fsync_dir, make_private_dirs
 from hawizard.pki.record_key import ensure_key, load_key, sign
 from hawizard.plan import Node, Plan
@@ -45,8 +48,8 @@ __all__ = [
 ]
 
 SNAPSHOT_TIMEOUT = 600.0  # seconds for save + download of one snapshot
-_TMP_PREFIX = "/var/tmp/hawizard-snapshot."
-_TMP_DIR = re.compile(r"^/var/tmp/hawizard-snapshot\.[A-Za-z0-9]{8}$")
+_TMP_PREFIX = f"{SCRATCH}/snapshot."
+_TMP_DIR = re.compile(rf"^{re.escape(SCRATCH)}/snapshot\.[A-Za-z0-9]{{8}}$")
 
 
 class SnapshotError(Exception):
@@ -122,8 +125,9 @@ def _save_script(plan: Plan, member: Node) -> str:
         "save",
     ]
     return (
-        f"set -e; umask 077; d=$(mktemp -d {q(_TMP_PREFIX + 'XXXXXXXX')}); "
-        'echo "dir=$d"; '
+        f"umask 077; {sweep_script()}\n"
+        f"set -e; d=$(mktemp -d {q(_TMP_PREFIX + 'XXXXXXXX')}); "
+        'echo $$ > "$d/owner"; echo "dir=$d"; '
         f'ETCDCTL_API=3 {shlex.join(etcdctl)} "$d/snapshot.db" >&2; '
         'echo "sha256=$(sha256sum < "$d/snapshot.db" | cut -c1-64)"'
     )
@@ -229,6 +233,8 @@ def take_snapshot(
     tmpdir = ""
     try:
         r = host.run(script, timeout=SNAPSHOT_TIMEOUT, stream=False)
+        for stale in removed(r.stdout):
+            say(f"removed {stale} on {host.name} (left by a killed or disconnected run)")
         facts = dict(line.partition("=")[::2] for line in r.stdout.splitlines() if "=" in line)
         tmpdir, remote_sha = facts.get("dir", ""), facts.get("sha256", "")
         if not _TMP_DIR.match(tmpdir) or len(remote_sha) != 64:

@@ -96,7 +96,7 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         judge.control_plane(plan, facts, balancer),
         judge.authentication(plan, facts),
         judge.certificates(health, served_rows(api, now)),
-        judge.backups(plan, found, now),
+        judge.backups(plan, found, now, facts),
         judge.monitoring(plan, metrics, api, targets),
         judge.logs(plan, facts),
         judge.patching(plan, facts),
@@ -144,7 +144,7 @@ def read_node(plan: Plan, node: Node) -> NodeFacts:
             facts.clock_uncertainty_s = (t1 - t0) / 2
         except ValueError:
             pass
-        out = host.probe(script(), sudo=True, timeout=UPDATES_TIMEOUT + 30.0)
+        out = host.probe(script(plan.etcd.data_dir), sudo=True, timeout=UPDATES_TIMEOUT + 30.0)
         facts.sections = sections(out.stdout)
         if not facts.sections:
             facts.error = f"no answer from the facts script (exit {out.exited})"

@@ -46,6 +46,7 @@ from hawizard.etcd.restore import (
     restoring_path,
 )
 from hawizard.etcd.rollout import wait_converged
+from hawizard.etcd.scratch import removed, sweep_script
 from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
@@ -376,6 +377,10 @@ class RestoreRun:
             return r.stdout.strip() != sha
 
         def apply(host) -> None:
+            # the private scratch folder, swept of what killed runs left (named)
+            swept = host.run(sweep_script(keep=remote), check=False, stream=False)
+            for stale in removed(getattr(swept, "stdout", "") or ""):
+                say(host, f"removed {stale} (left by a killed or disconnected run)")
             host.put(self.a.snapshot.gzipped, remote, mode=0o600, gzipped=True)
             if host.dry_run:
                 return

@@ -119,7 +119,8 @@ def test_names_on_the_nodes(tmp_path):
         "/var/lib/etcd.before-restore-20261202T004500Z"
     )
     assert restore.restoring_path(plan, "0a1b2c3d") == "/var/lib/etcd.restoring-0a1b2c3d"
-    assert restore.remote_snapshot_path("0a1b2c3d") == "/var/tmp/hawizard-restore-0a1b2c3d.db"
+    # a private scratch folder on the node, not /var/tmp (issue 25)
+    assert restore.remote_snapshot_path("0a1b2c3d") == "/var/lib/hawizard/tmp/restore-0a1b2c3d.db"
     assert restore.restore_token(plan, "0a1b2c3d") == "hawizard-prod-restore-0a1b2c3d"
 
 
