@@ -273,6 +273,8 @@ def _exec_arg(value: str) -> str:
 
 # The system unit runs as root: everything but the backup folder read-only, no capabilities
 # (root still reads its own 0600 PKI files), no privilege gain, its own /tmp, no devices.
+# `CapabilityBoundingSet=""` is the empty set (systemd unquotes it; a bare `=` means the same
+# but reads like a value that went missing).
 _SANDBOX = """\
 ProtectSystem=strict
 ReadWritePaths={folder}
@@ -280,8 +282,7 @@ ProtectHome={home}
 PrivateTmp=yes
 PrivateDevices=yes
 NoNewPrivileges=yes
-CapabilityBoundingSet=
-AmbientCapabilities=
+CapabilityBoundingSet=""
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectKernelLogs=yes
@@ -326,7 +327,8 @@ def render_service(
     """The oneshot service that runs one backup: `argv` is the full command (the python that
     runs hawizard, `-m hawizard etcd backup run PLAN --keep N --dir DIR`). A system unit is
     sandboxed (`_SANDBOX`, writable only `folder`); a user unit runs as its user already and
-    gets `NoNewPrivileges=` (the rest needs privileges a user manager does not have)."""
+    gets `NoNewPrivileges=` (the rest needs privileges a user manager does not have).
+    `folder` defaults to the plan's (`plan_folder`)."""
     if not argv:
         raise ValueError("the backup command is empty")
     if home not in ("yes", "read-only"):
@@ -337,9 +339,7 @@ def render_service(
     if user_unit:
         sandbox = "NoNewPrivileges=yes\n"
     else:
-        if folder is None:
-            raise ValueError("a system unit needs the backup folder (its only writable path)")
-        where = unit_word(folder, "backup folder")
+        where = unit_word(folder if folder is not None else plan_folder(plan), "backup folder")
         sandbox = _SANDBOX.format(folder=where, home=home)
     text = f"""\
 # written by hawizard: verified etcd backups of cluster {cluster}

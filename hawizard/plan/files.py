@@ -118,6 +118,7 @@ _OPTIONAL = {
     ("cluster", "cni"): "",
     ("control_plane", "oidc"): None,
     ("etcd", "packages"): (),  # the distribution's default package names
+    ("etcd", "sha256"): {},  # no pins
 }
 
 

@@ -97,6 +97,8 @@ class EtcdSettings:
     peer_port: int = 2380
     metrics_port: int = 2381
     probe_timeout: float = 2.0
+    # for "upload": optional pins, binary name -> sha256 (`sha256sum`), checked before upload
+    sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

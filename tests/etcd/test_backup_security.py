@@ -242,7 +242,7 @@ def test_the_root_unit_is_sandboxed_and_passes_systemd_analyze(tmp_path):
         "ProtectHome=read-only",
         "PrivateTmp=yes",
         "NoNewPrivileges=yes",
-        "CapabilityBoundingSet=\n",
+        'CapabilityBoundingSet=""\n',
     ):
         assert line in service
     assert b.protect_home([Path("/srv/x"), Path("/opt/p")]) == "yes"
@@ -323,3 +323,24 @@ def test_restore_refuses_a_forged_record_and_warns_about_an_unsigned_one(tmp_pat
     os.mkfifo(record)  # a FIFO named like the record: refused at once, not waited on
     with pytest.raises(BadSnapshot, match="not a regular file"):
         _returns_within(10, inspect_snapshot, snap, plan)
+
+
+def test_unit_files_are_written_atomically_with_their_final_mode(tmp_path):
+    """Issue 25 item 8: no `write_text` then `chmod` of a predictable `.NAME.part` (a planted
+    symlink there made root write the unit's text wherever it pointed)."""
+    plan = make_plan(tmp_path)
+    units = tmp_path / "units"
+    units.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    name = b.unit_name(plan)
+    for suffix in ("service", "timer"):
+        (units / f".{name}.{suffix}.part").symlink_to(victim)
+    done = ops_backup.schedule(plan, 60, 2, tmp_path / "bk", units=units, enable=False, user=True)
+    assert victim.read_text() == "untouched"
+    for unit in (done.service, done.timer):
+        assert not unit.is_symlink() and oct(unit.stat().st_mode & 0o777) == "0o644"
+    assert sorted(p.name for p in units.iterdir() if not p.is_symlink()) == [
+        f"{name}.service",
+        f"{name}.timer",
+    ]
