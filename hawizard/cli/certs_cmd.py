@@ -153,7 +153,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     if not args.json:
         for line in _fix_hints(report, args.plan):
-            err_console.print(f"[yellow]→[/] {line}", soft_wrap=True, highlight=False)
+            err_console.print(f"[yellow]→[/] {esc(line)}", soft_wrap=True, highlight=False)
     if not report.ok:
         return 1
     return 0
@@ -210,7 +210,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             err_console.print("[red]error[/]: this restarts etcd members; confirm with --yes")
             return False
-        answer = console.input(f"{rot.title[0].upper()}{rot.title[1:]}? [y/N] ")
+        answer = console.input(f"{esc(rot.title[0].upper() + rot.title[1:])}? \\[y/N] ")
         return answer.strip().lower() in ("y", "yes")
 
     try:

@@ -153,9 +153,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         print_json({"ok": True, "snapshot": info.to_json()})
     else:
         console.print(
-            f"[green]snapshot[/] {esc(info.path)}\n  from {info.node} · {info.size} bytes · "
+            f"[green]snapshot[/] {esc(info.path)}\n  from {esc(info.node)} · {info.size} bytes · "
             f"revision {info.revision} · hash {info.hash} · {info.total_keys} keys\n"
-            f"  sha256 {info.sha256} (matches {info.node}'s copy)",
+            f"  sha256 {info.sha256} (matches {esc(info.node)}'s copy)",
             highlight=False,
         )
     return 0
@@ -225,7 +225,7 @@ def cmd_change(args: argparse.Namespace) -> int:
                 f"{node} has no etcd role in {args.plan}",
                 "confirm the plan edit with --yes, or add the role by hand",
             )
-        if console.input("Edit the plan? [y/N] ").strip().lower() not in ("y", "yes"):
+        if console.input("Edit the plan? \\[y/N] ").strip().lower() not in ("y", "yes"):
             raise Refused("plan edit not confirmed", f'add "etcd" to {node}\'s roles by hand')
 
     def check(p, o, n, ol):
@@ -377,9 +377,9 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
                         {"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint}
                     )
                 else:
-                    err_console.print(f"[bold red]refused[/]: {exc.reason}", soft_wrap=True)
+                    err_console.print(f"[bold red]refused[/]: {esc(exc.reason)}", soft_wrap=True)
                     if exc.hint:
-                        err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True)
+                        err_console.print(f"  [dim]→[/] {esc(exc.hint)}", soft_wrap=True)
                 return 2
             except OSError as exc:
                 return _no_client_cert(exc, args.plan)
@@ -387,12 +387,12 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
                 if args.json:
                     print_json({"ok": True, "changed": False, "version": str(up.target)})
                 else:
-                    console.print(f"every member runs etcd {up.target} already: nothing to do")
+                    console.print(f"every member runs etcd {esc(up.target)} already: nothing to do")
                 return 0
             if not args.json:
                 err_console.print(
-                    f"{up.title}: {' → '.join(up.order)} (followers first, the leader "
-                    f"{up.leader} last); a verified snapshot first",
+                    f"{esc(up.title)}: {esc(' → '.join(up.order))} (followers first, the leader "
+                    f"{esc(up.leader)} last); a verified snapshot first",
                     highlight=False,
                 )
             if not args.dry_run and not args.yes and not _confirm_text(up.title):
@@ -402,7 +402,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     except PlanLocked as exc:
         return fail(str(exc), "run it again when that change has finished")
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume the upgrade")
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume the upgrade")
         return 130
     if args.json:
         print_json(
@@ -422,8 +422,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         _print_summary(result, args)
         if up.cluster_version:
             console.print(
-                f"cluster version {up.cluster_version.get('etcdcluster', '?')} · every member "
-                f"runs etcd {up.target}",
+                f"cluster version {esc(up.cluster_version.get('etcdcluster', '?'))} · every member "
+                f"runs etcd {esc(up.target)}",
                 highlight=False,
             )
     else:
@@ -435,5 +435,5 @@ def _confirm_text(title: str) -> bool:
     if not sys.stdin.isatty():
         err_console.print("[red]error[/]: confirm the upgrade with --yes (no terminal)")
         return False
-    answer = console.input(f"{title[0].upper()}{title[1:]}? [y/N] ")
+    answer = console.input(f"{esc(title[0].upper() + title[1:])}? \\[y/N] ")
     return answer.strip().lower() in ("y", "yes")

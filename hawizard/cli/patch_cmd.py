@@ -14,6 +14,7 @@ from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     load_plan,
     print_failures,
@@ -92,7 +93,7 @@ def cmd_patch(args: argparse.Namespace) -> int:
     except PlanLocked as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume")
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume")
         return 130
     if args.json:
         print_json(_json(p, result))
@@ -153,13 +154,13 @@ def show_surveys(p) -> None:
 def _confirmed(p, args) -> bool:
     show_surveys(p)
     if p.resume:
-        console.print(f"resuming the patch run started {p.record.started}", highlight=False)
+        console.print(f"resuming the patch run started {esc(p.record.started)}", highlight=False)
     if args.yes:
         return True
     if not sys.stdin.isatty():
         err_console.print("[red]error[/]: patching reboots nodes; confirm with --yes")
         return False
-    answer = console.input(f"Patch {p.title}? [y/N] ")
+    answer = console.input(f"Patch {esc(p.title)}? \\[y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -173,7 +174,7 @@ def _show_outcome(p, result, command: str) -> None:
         return
     print_failures(result)
     if not result.ok:
-        err_console.print(f"Fix the cause, then `{command}` resumes where this run stopped.")
+        err_console.print(f"Fix the cause, then `{esc(command)}` resumes where this run stopped.")
     rec = p.record
     for e in rec.nodes if rec else []:
         reboot = f"reboot {e.reboot_s:.1f} s" if e.rebooted else "no reboot"

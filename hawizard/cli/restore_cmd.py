@@ -14,6 +14,7 @@ from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     load_plan,
     print_failures,
@@ -86,7 +87,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             return 2
         return fail(f"refused: {exc.reason}", exc.hint)
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume the restore")
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume the restore")
         return 130
     if args.json:
         from hawizard.cli.apply_cmd import _result_json
@@ -109,9 +110,9 @@ def _show_assessment(a) -> None:
     for line in describe(a.plan, a.snapshot, a.record.stamp, a.health):
         console.print(line, markup=False, highlight=False)
     if a.resume:
-        console.print(f"resuming the restore started {a.record.started}", highlight=False)
+        console.print(f"resuming the restore started {esc(a.record.started)}", highlight=False)
     for w in a.warnings:
-        err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True, highlight=False)
+        err_console.print(f"[yellow]warning[/]: {esc(w)}", soft_wrap=True, highlight=False)
 
 
 def _confirmed(a, args) -> bool:
@@ -124,16 +125,16 @@ def _confirmed(a, args) -> bool:
                 return True
             err_console.print(
                 "[red]error[/]: the cluster is healthy; restoring it needs --yes and "
-                f"--confirm-cluster {name} (no terminal)"
+                f"--confirm-cluster {esc(name)} (no terminal)"
             )
             return False
         first = console.input(
             f"[bold red]The cluster is healthy.[/] Restore all {members} members of "
-            f"{name} from this snapshot anyway? [y/N] "
+            f"{esc(name)} from this snapshot anyway? \\[y/N] "
         )
         if first.strip().lower() not in ("y", "yes"):
             return False
-        second = console.input(f"Type the cluster name ({name}) to confirm: ")
+        second = console.input(f"Type the cluster name ({esc(name)}) to confirm: ")
         return second.strip() == name
     if args.yes:
         return True
@@ -142,7 +143,9 @@ def _confirmed(a, args) -> bool:
             "[red]error[/]: a restore replaces every member's data; confirm with --yes"
         )
         return False
-    answer = console.input(f"Restore all {members} members of {name} from this snapshot? [y/N] ")
+    answer = console.input(
+        f"Restore all {members} members of {esc(name)} from this snapshot? \\[y/N] "
+    )
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -156,7 +159,7 @@ def _show_outcome(outcome, command: str, args) -> None:
     print_failures(result)
     if not outcome.ok:
         err_console.print(
-            f"Fix the cause, then `{command}` resumes the restore: stop, move and restore "
+            f"Fix the cause, then `{esc(command)}` resumes the restore: stop, move and restore "
             "never run twice, and old data dirs stay where they are."
         )
         return
@@ -165,12 +168,13 @@ def _show_outcome(outcome, command: str, args) -> None:
     console.print(
         f"[green]restored[/] {len(a.plan.etcd_nodes)} members: all healthy {healthy} after the "
         f"command started (whole run {outcome.seconds:.1f} s) · "
-        f"{getattr(health, 'summary', '')}",
+        f"{esc(getattr(health, 'summary', ''))}",
         highlight=False,
     )
     before = a.record.cluster_id_before or "unknown"
     console.print(
-        f"  cluster ID {before} → {getattr(health, 'cluster_id', '?')} (new)", highlight=False
+        f"  cluster ID {esc(before)} → {esc(getattr(health, 'cluster_id', '?'))} (new)",
+        highlight=False,
     )
     console.print(
         f"  revision {a.snapshot.revision} from {a.snapshot.taken_at.isoformat(timespec='seconds')}"
@@ -179,7 +183,7 @@ def _show_outcome(outcome, command: str, args) -> None:
     )
     for name, r in sorted(run.reports.items()):
         kept = r.aside or ("none (no data dir)" if r.had_data is False else "see the earlier run")
-        console.print(f"  {name}: old data dir {kept}", highlight=False)
+        console.print(f"  {esc(name)}: old data dir {esc(kept)}", highlight=False)
     bumps = {r.bump for r in run.reports.values() if r.bump}
     if bumps == {"yes"}:
         console.print("  revision bumped by 1,000,000,000 and marked compacted", highlight=False)
@@ -191,6 +195,6 @@ def _show_outcome(outcome, command: str, args) -> None:
             soft_wrap=True,
         )
     if run.fresh is not None:
-        console.print(f"  fresh snapshot: {run.fresh.path}", highlight=False)
+        console.print(f"  fresh snapshot: {esc(run.fresh.path)}", highlight=False)
     for w in a.warnings:
-        err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True, highlight=False)
+        err_console.print(f"[yellow]warning[/]: {esc(w)}", soft_wrap=True, highlight=False)

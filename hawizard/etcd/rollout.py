@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from hawizard import packages, pki
 from hawizard.etcd import render
-from hawizard.etcd.binaries import check_version, load_binaries
+from hawizard.etcd.binaries import check_pins, check_version, load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather_with, judge, marker_text
 from hawizard.etcd.render import ClusterState
 from hawizard.plan import Node, Plan
@@ -112,6 +112,7 @@ class EtcdRollout:
         anything runs, and their gzip copies are made in the background meanwhile."""
         if any(self.plan.etcd_install(m) == "upload" for m in self.members):
             source = self.plan.resolve(self.plan.etcd.binaries)
+            check_pins(source, self.plan.etcd.sha256)
             check_version(source, self.plan.etcd.version)
             for b in load_binaries(source):
                 b.artifact.prepare()

@@ -21,12 +21,9 @@ from __future__ import annotations
 import json
 import re
 import ssl
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from hawizard.health import ClusterHealth
 from hawizard.plan import Node, Plan
@@ -134,28 +131,6 @@ def caught_up(health: ClusterHealth, name: str, window: int = CATCH_UP_WINDOW) -
     if member.raft_index is None or leader.raft_index is None:
         return False
     return member.raft_index >= leader.raft_index - window
-
-
-def binary_version(path: Path) -> Version:
-    """`etcd --version` of a local binary, run here (the static release binaries run anywhere)."""
-    out = subprocess.run(
-        [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
-    match = re.search(r"etcd Version:\s*(\d+\.\d+\.\d+)", out)
-    if not match:
-        raise UpgradeRefused(
-            f"{path} --version printed no etcd version", "point etcd.binaries at etcd's binaries"
-        )
-    return Version.parse(match.group(1))
-
-
-def bytes_version(data: bytes) -> Version:
-    """The version of an etcd binary held in memory (e.g. read from a release tarball)."""
-    with tempfile.TemporaryDirectory(prefix="hawizard-etcd-") as tmp:
-        path = Path(tmp) / "etcd"
-        path.write_bytes(data)
-        path.chmod(0o700)
-        return binary_version(path)
 
 
 # --- the cluster version ---------------------------------------------------------------------
@@ -285,7 +260,7 @@ def target_version(
     asked for (`to`, else `etcd.version`). Package-installed members among `members` (default:
     every member) are refused: their version is the distribution's; they move to uploaded
     binaries with `etcd_install = "upload"`."""
-    from hawizard.etcd.binaries import BinariesError, binaries_version, load_binaries
+    from hawizard.etcd.binaries import BinariesError, binaries_version, check_pins
 
     among = set(members) if members is not None else {n.name for n in plan.etcd_nodes}
     packaged = [
@@ -300,11 +275,20 @@ def target_version(
         )
     source = plan.resolve(plan.etcd.binaries)
     try:
-        binaries = {b.name: b for b in load_binaries(source)}
-        known = binaries_version(source)  # the Go build info in the binary, or the tarball name
+        check_pins(source, plan.etcd.sha256)
+        # the Go build info in the binary file, or the tarball name: never executed here
+        # (issue 25: `etcd --version` ran whatever etcd.binaries held on this machine)
+        known = binaries_version(source)
     except BinariesError as exc:
         raise UpgradeRefused(str(exc), "point etcd.binaries at the new release") from None
-    found = Version.parse(known) if known else bytes_version(binaries["etcd"].data)
+    if known is None:
+        raise UpgradeRefused(
+            f"the etcd binary in {source} names no version in its Go build information "
+            "(and the file name none)",
+            "point etcd.binaries at an official release tarball (etcd-vX.Y.Z-linux-amd64.tar.gz) "
+            "or its unpacked folder",
+        )
+    found = Version.parse(known)
     asked = to or plan.etcd.version
     try:
         wanted = Version.parse(asked)
@@ -312,7 +296,7 @@ def target_version(
         raise UpgradeRefused(f"{asked!r} is not an etcd version", "give it as 3.5.1") from None
     if found != wanted:
         raise UpgradeRefused(
-            f"etcd.binaries holds etcd {found} (its own --version), not {wanted}",
+            f"etcd.binaries holds etcd {found} (its Go build information), not {wanted}",
             f"point etcd.binaries at etcd {wanted}, or set etcd.version = {str(found)!r}",
         )
     return found

@@ -115,9 +115,13 @@ def _dry_run(
         if on_certificate is not None:
             on_certificate(f"would be {action}", name)
 
+    def would_removed(gone) -> None:
+        if on_certificate is not None:
+            on_certificate("removed a killed dry run's PKI copy", str(gone))
+
     with contextlib.ExitStack() as stack:
         try:
-            shown, outcomes = stack.enter_context(preview(plan))
+            shown, outcomes = stack.enter_context(preview(plan, lambda gone: would_removed(gone)))
         except OSError as exc:
             raise _pki_unwritable(plan, exc) from None
         problems = certificate_problems(shown, would, outcomes)

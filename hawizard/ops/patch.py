@@ -115,12 +115,22 @@ class NodeSurvey:
         )
 
 
+def _pinned(system: System, security_only: bool) -> bool:
+    """apt's security-only listing and install read the security pin (os_packages)."""
+    return security_only and system.manager is Manager.APT
+
+
 def _survey_script(system: System, security_only: bool, vip: str) -> str:
     lst = pkg.shell(pkg.list_argv(system, security_only=security_only))
     vip_check = "ip -br -4 addr show" if vip else "true"
+    pinned = _pinned(system, security_only)
+    everything = pkg.shell(pkg.list_argv(system, security_only=False))
     return "; ".join(
         [
+            *([f"{pkg.security_pin_script()} 2>&1"] if pinned else []),
             f"echo --list--; {lst} 2>&1; echo --rc=$?--",
+            # what security only leaves out: the unpinned simulation
+            *([f"echo --all--; {everything} 2>&1"] if pinned else []),
             f"echo --reboot--; {pkg.reboot_required_script(system)}",
             f"echo --vip--; {vip_check}",
             f"echo --marker--; test -e {KEEPALIVED_MARKER} && echo yes || echo no",
@@ -189,7 +199,7 @@ def survey_node(
             f"run `{pkg.shell(pkg.list_argv(system, security_only=security_only))}` on "
             f"{node.name} and fix what it says",
         )
-    everything = pkg.parse_updates(system, listing, security_only=False)
+    everything = pkg.parse_updates(system, parts.get("all", listing), security_only=False)
     chosen = pkg.parse_updates(system, listing, security_only=security_only)
     skipped = len(everything) - len(chosen) if system.manager is Manager.APT else 0
     return NodeSurvey(
@@ -393,6 +403,8 @@ class Patching:
                 found[:] = survey.updates
             else:
                 argv = pkg.list_argv(survey.system, security_only=self.security_only)
+                if _pinned(survey.system, self.security_only):
+                    host.probe(pkg.security_pin_script(), timeout=60)
                 listing = host.probe(argv, timeout=300).stdout
                 found[:] = pkg.parse_updates(
                     survey.system, listing, security_only=self.security_only
@@ -402,6 +414,8 @@ class Patching:
         def apply(host) -> None:
             start = time.monotonic()
             argv = pkg.upgrade_argv(survey.system, found, security_only=self.security_only)
+            if _pinned(survey.system, self.security_only):
+                host.run(pkg.security_pin_script(), timeout=60)
             host.run(argv, timeout=UPGRADE_TIMEOUT)
             entry = self._entries.get(node.name)
             if entry is not None:

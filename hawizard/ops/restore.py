@@ -46,6 +46,7 @@ from hawizard.etcd.restore import (
     restoring_path,
 )
 from hawizard.etcd.rollout import wait_converged
+from hawizard.etcd.scratch import removed, sweep_script
 from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
@@ -252,15 +253,16 @@ def describe(
     """The plain facts to see before saying yes (the CLI and the dashboard dialog show them):
     revision, time, size, the data lost (the snapshot's age), where old data dirs are kept."""
     from hawizard.etcd.backup import human_age
+    from hawizard.textguard import shown
 
     data = plan.etcd.data_dir.rstrip("/")
     kept = aside_path(plan, stamp) if stamp else f"{data}.before-restore-<UTC time>"
     lines = [
-        f"snapshot {snap.path}",
+        f"snapshot {shown(snap.path)}",
         f"  revision {snap.revision} · {snap.total_keys} keys · {snap.size:,} bytes · "
         f"sha256 {snap.sha256[:16]}…",
         f"  taken {snap.taken_at.isoformat(timespec='seconds')}"
-        + (f" on {snap.meta['node']}" if snap.meta.get("node") else ""),
+        + (f" on {shown(snap.meta['node'], 80)}" if snap.meta.get("node") else ""),
         f"  data lost: every write after it — the snapshot is {human_age(snap.age_s())} old",
         f"old data dirs are kept as {kept} on each member that has one ("
         + ", ".join(n.name for n in plan.etcd_nodes)
@@ -375,6 +377,10 @@ class RestoreRun:
             return r.stdout.strip() != sha
 
         def apply(host) -> None:
+            # the private scratch folder, swept of what killed runs left (named)
+            swept = host.run(sweep_script(keep=remote), check=False, stream=False)
+            for stale in removed(getattr(swept, "stdout", "") or ""):
+                say(host, f"removed {stale} (left by a killed or disconnected run)")
             host.put(self.a.snapshot.gzipped, remote, mode=0o600, gzipped=True)
             if host.dry_run:
                 return

@@ -121,6 +121,7 @@ _OPTIONAL = {
     ("etcd", "quota_backend_bytes"): EtcdSettings().quota_backend_bytes,
     ("etcd", "defrag_keep_revisions"): EtcdSettings().defrag_keep_revisions,
     ("etcd", "defrag_max_write_ms"): EtcdSettings().defrag_max_write_ms,
+    ("etcd", "sha256"): {},  # no pins
 }
 
 

@@ -110,6 +110,8 @@ class EtcdSettings:
     # test write takes longer than `defrag_max_write_ms`.
     defrag_keep_revisions: int = 1000
     defrag_max_write_ms: int = 500
+    # for "upload": optional pins, binary name -> sha256 (`sha256sum`), checked before upload
+    sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from hawizard.cli import main
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
 from hawizard.ops.restore import assess, execute, read_record
+from hawizard.pki.record_key import load_key, sign
 from hawizard.plan import Plan, dump, load
 from hawizard.remote import HostPool
 from hawizard.steps import Phase, Runner, Step
@@ -272,7 +273,12 @@ def test_quorum_lost_interrupted_restore_resumes(lab, three, snapshot3, capsys):
         assert st == "700 etcd:etcd"
         assert "existing" in lab.exec(node.name, ["cat", "/etc/etcd/etcd.conf.yml"]).stdout
         assert not lab.exec(
-            node.name, ["sh", "-c", "ls /var/tmp/hawizard-restore-* 2>/dev/null || true"]
+            node.name,
+            [
+                "sh",
+                "-c",
+                "ls /var/tmp/hawizard-restore-* /var/lib/hawizard/tmp/* 2>/dev/null || true",
+            ],
         ).stdout.strip()
     assert out["fresh_snapshot"] and Path(out["fresh_snapshot"]["path"]).is_file()
     assert out["fresh_snapshot"]["total_keys"] >= KEYS
@@ -299,7 +305,8 @@ def test_five_members_three_lost(lab, tmp_path_factory, capsys):
         meta_path = snap.with_name("snap.db.json")
         meta = json.loads(meta_path.read_text())
         meta.update(cluster="elsewhere", node="far-away")
-        meta_path.write_text(json.dumps(meta))
+        # re-signed with this PKI's record key: an edited record is refused (issue 25)
+        meta_path.write_text(json.dumps(sign(load_key(plan), meta)))
         old_id = cluster_id(plan)
         lose(lab, plan, names[2:])
         assert main(["status", str(path), "--timeout", "2"]) == 2
