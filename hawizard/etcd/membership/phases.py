@@ -23,6 +23,7 @@ a member list that already holds the node's peer URL is reused, never added twic
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from typing import Any
 
 from hawizard.etcd import render
 from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, GatewayUnreachable, targets_for
+from hawizard.etcd.data_dir import head_script, owner_from_script_output
 from hawizard.etcd.membership.assess import Assessment, peer_url_of, plan_label
 from hawizard.etcd.membership.plan_edits import (
     in_plan_order,
@@ -215,8 +217,6 @@ class MembershipChange:
             Phase("etcd member remove", [Step(None, f"member remove {gone}", check, apply)]),
             Phase("etcd stop removed member", [self._stop_step(node)]),
         ]
-        if self.op is Op.REPLACE and self.old == self.node:
-            phases.append(Phase("etcd old data aside", [self._set_aside_step(node)]))
         if self.op is Op.REMOVE:
             phases += [
                 Phase("etcd membership", [self._membership_step(m, remaining) for m in remaining]),
@@ -257,17 +257,27 @@ class MembershipChange:
         return Step(node.name, "stop and disable etcd (removed member)", check, apply)
 
     def _set_aside_step(self, node: Node) -> Step:
-        """Re-adding a member in place: its data dir (lost, damaged, or recreated empty by a
-        failed restart) is renamed, never deleted, so the node joins as a new member. Only
-        before it is listed again: afterwards the data dir is the new member's own."""
+        """A joining member's data dir holding data that is not its own — a member this
+        cluster removed (a recycled machine, or a member re-added in place whose data was
+        lost, damaged or recreated empty by a failed restart) — is renamed, never deleted, so
+        the node joins as the new member with an empty one. Its own data (the WAL names the
+        member listed for its peer URL: a learner that started, then stopped) stays."""
         data = self.plan.etcd.data_dir.rstrip("/")
         url = render.peer_url(self.plan, node)
+        script = f"[ -e {shlex.quote(data + '/member')} ] && echo data=1; " + head_script(data)
 
         def check(host) -> bool:
-            if self._api().find(url, node.name) is not None:
-                say(host, f"{node.name} is a member again: its data dir is its own now")
+            out = host.probe(script).stdout
+            if "data=1" not in out:
                 return False
-            return host.probe(["test", "-e", f"{data}/member"]).exited == 0
+            listed = self._api().find(url, node.name)
+            owner = owner_from_script_output(out)
+            if listed is not None and (owner is None or owner.member_id == listed.hex_id):
+                say(host, f"{data} is {node.name}'s own (member {listed.hex_id}): kept in place")
+                return False
+            if listed is not None:
+                say(host, f"{data} holds member {owner.member_id}'s data, not {listed.hex_id}'s")
+            return True
 
         def apply(host) -> None:
             aside = f"{data}.replaced-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
@@ -279,9 +289,17 @@ class MembershipChange:
 
     def _wait_leader_step(self, remaining: tuple[Node, ...], gone: str) -> Step:
         view = plan_with_etcd_members(self.plan, [n.name for n in remaining])
+        # A replace resumed after its `member add` finds NEW listed already (a learner, maybe
+        # one that never started): that is the change's own joiner, not a stranger.
+        joiner = peer_url_of(self.plan, self.node) if self.op is Op.REPLACE else ""
 
         def settled(h: ClusterHealth) -> bool:
-            return h.quorum_ok and bool(h.leader_id) and not h.not_in_plan
+            strangers = [
+                m
+                for m in h.members
+                if m.in_cluster and not m.in_plan and not (joiner and joiner in m.peer_urls)
+            ]
+            return h.quorum_ok and bool(h.leader_id) and not strangers
 
         def check(local) -> bool:
             return True
@@ -305,22 +323,26 @@ class MembershipChange:
             health_timeout=self.health_timeout,
         )
         others = tuple(n for n in joined if n.name != node.name)
-        # Stale data of a member this cluster removed (the rules read its WAL): renamed aside
-        # first, as for a member re-added in place (which the remove phases already did).
-        in_place = self.op is Op.REPLACE and self.old == self.node
-        aside = (
-            [Phase("etcd old data aside", [self._set_aside_step(node)])]
-            if self.assessment.impact.data_aside and not in_place
-            else []
-        )
         return [
-            *aside,
-            *rollout.prepare_phases(),
+            *self._joining_phases(node, rollout),
             Phase("etcd member add", [self._member_add_step(node)]),
             *rollout.start_phases(),
             Phase("etcd promote", [self._promote_step(node)]),
             Phase("etcd health", [self._wait_converged_step(joined)]),
             Phase("etcd membership", [self._membership_step(m, joined) for m in others]),
+        ]
+
+    def _joining_phases(self, node: Node, rollout: EtcdRollout) -> list[Phase]:
+        """Everything a joining member needs before `member add`, the same for `add`, for
+        `replace` onto another node and for a member re-added in place: data that is not its
+        own set aside (kept), then preflight, install, certificates and configuration. The
+        set-aside runs only where the rules allowed it: data this cluster's WAL names as a
+        removed member's (`data_aside`), or the re-added member's own old data."""
+        in_place = self.op is Op.REPLACE and self.old == self.node
+        aside = self.assessment.impact.data_aside or in_place
+        return [
+            *([Phase("etcd old data aside", [self._set_aside_step(node)])] if aside else []),
+            *rollout.prepare_phases(),
         ]
 
     def _member_add_step(self, node: Node) -> Step:
