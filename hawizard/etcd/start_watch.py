@@ -8,7 +8,7 @@ removed logs "the member has been permanently removed from the cluster" and stop
 `Restart=on-failure` never restarts it and the unit just sits `inactive`. It even notifies
 systemd as it goes, so the unit is `active` for a moment: one look is not enough, the member
 must be seen running for `STAY_UP` seconds. A member that crashes instead is caught in
-systemd's `auto-restart` state (`RestartSec`), or by a restart count above zero.
+systemd's `auto-restart` state (`RestartSec`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ _PROPERTIES = (
     "ActiveState",
     "SubState",
     "MainPID",
-    "NRestarts",
     "Job",
     "Result",
     "ExecMainStatus",
@@ -49,7 +48,6 @@ class UnitState:
     active: str = ""  # ActiveState: active, activating, inactive, failed, ...
     sub: str = ""  # SubState: running, start, auto-restart, dead, ...
     main_pid: int = 0
-    restarts: int = 0
     job: str = ""  # a queued start job (the start is --no-block)
     result: str = ""  # success, exit-code, signal, ...
     exit_status: str = ""
@@ -67,7 +65,6 @@ class UnitState:
             active=values.get("ActiveState", "").strip(),
             sub=values.get("SubState", "").strip(),
             main_pid=number("MainPID"),
-            restarts=number("NRestarts"),
             job=values.get("Job", "").strip(),
             result=values.get("Result", "").strip(),
             exit_status=values.get("ExecMainStatus", "").strip(),
@@ -81,13 +78,15 @@ class UnitState:
 
     @property
     def crashing(self) -> bool:
-        """systemd is between two restarts of a member that died, or restarted it already."""
-        return self.sub == "auto-restart" or self.restarts > 0
+        """systemd waits to restart a member that died (`RestartSec`, longer than the watch).
+        The restart count alone says nothing: it may be left over from before this start."""
+        return self.sub == "auto-restart"
 
     @property
     def how(self) -> str:
         if self.crashing:
-            return f"crashed and is being restarted by systemd ({self.restarts} restarts)"
+            status = f"{self.result}, status {self.exit_status or '?'}"
+            return f"crashed ({status}) and waits for systemd to restart it"
         if self.result in ("", "success"):
             return f"exited with status {self.exit_status or '0'}"
         return f"stopped ({self.result}, status {self.exit_status or '?'})"

@@ -49,8 +49,12 @@ def test_unit_states_as_systemctl_show_prints_them():
     assert dead.invocation == "029afee7ae6e4554ae3ea8bb30cbe636"
     queued = UnitState.parse("ActiveState=inactive\nSubState=dead\nJob=1234\n")
     assert not queued.exited  # a --no-block start not run yet
-    crashing = UnitState.parse("ActiveState=activating\nSubState=auto-restart\nNRestarts=1\n")
-    assert crashing.crashing and "restarted by systemd" in crashing.how
+    crashing = UnitState.parse(
+        "ActiveState=activating\nSubState=auto-restart\nResult=exit-code\nExecMainStatus=1\n"
+    )
+    assert crashing.crashing and crashing.how.startswith("crashed (exit-code, status 1)")
+    earlier = UnitState.parse("ActiveState=active\nSubState=running\nMainPID=9\nNRestarts=3\n")
+    assert not earlier.crashing and not earlier.exited  # restarted before, running now
     waiting = UnitState.parse("ActiveState=activating\nSubState=start\nMainPID=812\nNRestarts=0\n")
     assert not waiting.exited and not waiting.crashing  # a bootstrapping member, peers pending
 
