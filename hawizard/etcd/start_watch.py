@@ -33,7 +33,13 @@ _PROPERTIES = (
 )
 _SEVERE = ("fatal", "panic", "dpanic", "error")
 # What a stopping etcd says about itself after the reason it stops for.
-_ECHOES = ("server stopped", "context canceled", "Server closed", "closed network connection")
+_ECHOES = (
+    "server stopped",
+    "request cancelled",
+    "context canceled",
+    "Server closed",
+    "closed network connection",
+)
 
 
 class MemberExited(Exception):
@@ -143,23 +149,27 @@ def last_words(host, unit: str, invocation: str) -> str:
 
 
 def meaningful_line(lines: list[str]) -> str:
-    """etcd logs JSON (zap): the last fatal/error line, else the last warning that carries
-    an error other than the shutdown's own echoes ("server stopped"), else the last line.
-    Returned as "msg: error", short and on one line."""
+    """etcd logs JSON (zap). The reason, in this order: the last fatal/error line; etcd's own
+    "server error" (why a server stops, e.g. a removed member); the last warning (one that
+    carries an error first) that is not the shutdown's echo ("server stopped", "request
+    cancelled"); else the last line. Returned as "msg: error", short and on one line."""
     parsed = [(_json(line), line.strip()) for line in lines if line.strip()]
-    severe = [rec for rec, _ in parsed if rec and rec.get("level") in _SEVERE]
+    records = [rec for rec, _ in parsed if rec]
+    severe = [rec for rec in records if rec.get("level") in _SEVERE]
     if severe:
         return _short(severe[-1])
+    stopped = [rec for rec in records if rec.get("msg") == "server error" and "error" in rec]
+    if stopped:
+        return _short(stopped[-1])
     warned = [
         rec
-        for rec, _ in parsed
-        if rec
-        and rec.get("level") == "warn"
-        and "error" in rec
-        and not any(echo in str(rec["error"]) for echo in _ECHOES)
+        for rec in records
+        if rec.get("level") == "warn"
+        and not any(echo in str(rec.get("error", "")) for echo in _ECHOES)
     ]
-    if warned:
-        return _short(warned[-1])
+    erred = [rec for rec in warned if "error" in rec]
+    if erred or warned:
+        return _short((erred or warned)[-1])
     if not parsed:
         return ""
     rec, raw = parsed[-1]
@@ -189,8 +199,8 @@ def _one_line(text: str, limit: int = 300) -> str:
 def _advice(line: str, node: str) -> str:
     if "permanently removed" in line or "data-dir used by this member must be removed" in line:
         return (
-            f"{node} runs on the data of a member this cluster removed: its data dir must be "
-            "set aside before it joins (`hawizard etcd add`/`replace` does that for data this "
-            "cluster's WAL names; run the command again)"
+            f"{node} holds the data of a member this cluster removed, which etcd never runs "
+            f"again: `hawizard etcd add PLAN {node}` (or the `replace` that was running, run "
+            "again) renames that data dir aside, kept, and joins it as a new member"
         )
     return f"see `journalctl -u etcd` on {node}; running the same command again resumes"

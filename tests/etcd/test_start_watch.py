@@ -25,9 +25,21 @@ REMOVED = """\
 """  # noqa: E501
 
 
+# The same on another node: this time the shutdown also echoed a failed publish.
+ECHOED = """\
+{"level":"warn","ts":"2026-12-04T21:29:30.374Z","caller":"etcdserver/server.go:1142","msg":"server error","error":"the member has been permanently removed from the cluster"}
+{"level":"warn","ts":"2026-12-04T21:29:30.374Z","caller":"etcdserver/server.go:1143","msg":"data-dir used by this member must be removed"}
+{"level":"warn","ts":"2026-12-04T21:29:30.376Z","caller":"etcdserver/server.go:2048","msg":"failed to publish local member to cluster through raft","local-member-id":"731c86e3728d3c09","request-path":"/0/members/731c86e3728d3c09/attributes","publish-timeout":"7s","error":"etcdserver: request cancelled"}
+{"level":"warn","ts":"2026-12-04T21:29:30.376Z","caller":"etcdserver/server.go:2038","msg":"stopped publish because server is stopped","local-member-id":"731c86e3728d3c09","publish-timeout":"7s","error":"etcdserver: server stopped"}
+"""  # noqa: E501
+
+
 def test_the_reason_is_quoted_not_the_shutdowns_echo():
-    line = meaningful_line(REMOVED.splitlines())
-    assert line == "server error: the member has been permanently removed from the cluster"
+    expected = "server error: the member has been permanently removed from the cluster"
+    assert meaningful_line(REMOVED.splitlines()) == expected
+    assert meaningful_line(ECHOED.splitlines()) == expected
+    no_reason = [line for line in ECHOED.splitlines() if '"server error"' not in line]
+    assert meaningful_line(no_reason) == "data-dir used by this member must be removed"
 
 
 def test_a_fatal_line_wins_and_plain_text_falls_back_to_the_last_line():
