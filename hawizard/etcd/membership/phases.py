@@ -3,16 +3,19 @@
 A change is judged first (`assess`), then run as phases on the engine, so progress, dry run
 and the journal work as in `hawizard apply`:
 
-- add NODE:      snapshot · preflight, install, certificates, configuration (joining as
-                 `existing`, its initial-cluster = the members plus itself) · `member add` as a
-                 learner · start · promote once caught up · wait healthy · the other members'
-                 initial-cluster line (membership only: nobody restarts);
+- add NODE:      snapshot · data not its own set aside (kept) · preflight, install,
+                 certificates, configuration (joining as `existing`, its initial-cluster = the
+                 members plus itself) · `member add` as a learner · start (watched: a member
+                 that exits fails here, quoting its journal) · promote once caught up · wait
+                 healthy · the other members' initial-cluster line (membership only: nobody
+                 restarts);
 - remove NODE:   snapshot · `member remove` · stop and disable etcd on NODE if reachable (its
                  data dir is kept) · the remaining members' initial-cluster line · wait for a
                  leader · the plan loses NODE's etcd role (backup `<plan>.bak`);
-- replace O N:   remove O first, then add N (removing a dead member restores the quorum math;
-                 adding first to 3 members with one dead would need 3 of 4). O == N re-adds a
-                 member whose data dir was lost, as a new member, never restarted with `new`.
+- replace O N:   remove O first, then add N exactly as `add` does, stale data included
+                 (removing a dead member restores the quorum math; adding first to 3 members
+                 with one dead would need 3 of 4). O == N re-adds a member whose data dir was
+                 lost, as a new member, never restarted with `new`.
 
 One change at a time: the caller holds the plan lock (`hawizard.planlock`; `hawizard.ops.change`
 does), and the change in flight is recorded (`record`) until it completes. `member add` is a
@@ -23,7 +26,6 @@ a member list that already holds the node's peer URL is reused, never added twic
 from __future__ import annotations
 
 import json
-import shlex
 import threading
 import time
 import uuid
@@ -35,8 +37,8 @@ from typing import Any
 
 from hawizard.etcd import render
 from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, GatewayUnreachable, targets_for
-from hawizard.etcd.data_dir import head_script, owner_from_script_output
 from hawizard.etcd.membership.assess import Assessment, peer_url_of, plan_label
+from hawizard.etcd.membership.joining import joining_phases
 from hawizard.etcd.membership.plan_edits import (
     in_plan_order,
     plan_with_etcd_members,
@@ -256,37 +258,6 @@ class MembershipChange:
             )
         return Step(node.name, "stop and disable etcd (removed member)", check, apply)
 
-    def _set_aside_step(self, node: Node) -> Step:
-        """A joining member's data dir holding data that is not its own — a member this
-        cluster removed (a recycled machine, or a member re-added in place whose data was
-        lost, damaged or recreated empty by a failed restart) — is renamed, never deleted, so
-        the node joins as the new member with an empty one. Its own data (the WAL names the
-        member listed for its peer URL: a learner that started, then stopped) stays."""
-        data = self.plan.etcd.data_dir.rstrip("/")
-        url = render.peer_url(self.plan, node)
-        script = f"[ -e {shlex.quote(data + '/member')} ] && echo data=1; " + head_script(data)
-
-        def check(host) -> bool:
-            out = host.probe(script).stdout
-            if "data=1" not in out:
-                return False
-            listed = self._api().find(url, node.name)
-            owner = owner_from_script_output(out)
-            if listed is not None and (owner is None or owner.member_id == listed.hex_id):
-                say(host, f"{data} is {node.name}'s own (member {listed.hex_id}): kept in place")
-                return False
-            if listed is not None:
-                say(host, f"{data} holds member {owner.member_id}'s data, not {listed.hex_id}'s")
-            return True
-
-        def apply(host) -> None:
-            aside = f"{data}.replaced-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-            host.run(["mv", "-T", "--", data, aside])
-            say(host, f"{data} renamed to {aside} (kept, never deleted)")
-            self.notes.append(f"the old data dir of {node.name} is kept as {aside}")
-
-        return Step(node.name, "set the old data dir aside", check, apply)
-
     def _wait_leader_step(self, remaining: tuple[Node, ...], gone: str) -> Step:
         view = plan_with_etcd_members(self.plan, [n.name for n in remaining])
         # A replace resumed after its `member add` finds NEW listed already (a learner, maybe
@@ -333,17 +304,20 @@ class MembershipChange:
         ]
 
     def _joining_phases(self, node: Node, rollout: EtcdRollout) -> list[Phase]:
-        """Everything a joining member needs before `member add`, the same for `add`, for
-        `replace` onto another node and for a member re-added in place: data that is not its
-        own set aside (kept), then preflight, install, certificates and configuration. The
-        set-aside runs only where the rules allowed it: data this cluster's WAL names as a
-        removed member's (`data_aside`), or the re-added member's own old data."""
+        """What the joining member needs before `member add` (`joining`): the same for
+        `add`, for `replace` onto another node and for a member re-added in place. Its data
+        dir is looked at only where the rules allowed a set-aside: data this cluster's WAL
+        names as a removed member's (`data_aside`), or the re-added member's own old data."""
         in_place = self.op is Op.REPLACE and self.old == self.node
-        aside = self.assessment.impact.data_aside or in_place
-        return [
-            *([Phase("etcd old data aside", [self._set_aside_step(node)])] if aside else []),
-            *rollout.prepare_phases(),
-        ]
+        url = render.peer_url(self.plan, node)
+        return joining_phases(
+            self.plan,
+            node,
+            rollout,
+            set_aside=self.assessment.impact.data_aside or in_place,
+            listed=lambda: self._api().find(url, node.name),
+            notes=self.notes,
+        )
 
     def _member_add_step(self, node: Node) -> Step:
         url = render.peer_url(self.plan, node)
