@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 STAY_UP = 2.0  # seconds a just-started member must keep running
@@ -117,12 +116,10 @@ def watch_started(
     *,
     stay: float = STAY_UP,
     poll: float = POLL,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> UnitState:
     """Watch `unit` on `host` for `stay` seconds after its start; raise `MemberExited`
     (quoting the member's journal) as soon as it is seen dead or crashing."""
-    deadline = clock() + stay
+    deadline = time.monotonic() + stay
     while True:
         state = UnitState.parse(host.probe(state_command(unit)).stdout)
         if state.exited or state.crashing:
@@ -132,9 +129,9 @@ def watch_started(
                 f"etcd on {host.name} did not stay running: it {state.how} right after its "
                 f"start; its journal says{quote or ' nothing'}. {_advice(line, host.name)}"
             )
-        if clock() >= deadline:
+        if time.monotonic() >= deadline:
             return state
-        sleep(poll)
+        time.sleep(poll)
 
 
 def last_words(host, unit: str, invocation: str) -> str:
