@@ -30,6 +30,7 @@ from hawizard.etcd import render
 from hawizard.etcd.binaries import check_pins, check_version, load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather_with, judge, marker_text
 from hawizard.etcd.render import ClusterState
+from hawizard.etcd.start_watch import watch_started
 from hawizard.plan import Node, Plan
 from hawizard.remote_files import (
     RemoteFile,
@@ -402,6 +403,10 @@ class EtcdRollout:
                 self._start(m, host)
                 with self._lock:
                     self.started.add(m.name)
+            # After the next member was let go: a member that exits at once fails here,
+            # quoting its journal, not minutes later in a health or promote wait.
+            if not host.dry_run:
+                watch_started(host)
 
         return Step(m.name, "start etcd", check, apply)
 

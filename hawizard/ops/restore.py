@@ -48,6 +48,7 @@ from hawizard.etcd.restore import (
 from hawizard.etcd.rollout import wait_converged
 from hawizard.etcd.scratch import removed, sweep_script
 from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
+from hawizard.etcd.start_watch import watch_started
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Node, Plan
@@ -434,6 +435,8 @@ class RestoreRun:
             host.run(["systemctl", "reset-failed", "etcd"], check=False)
             host.run(["systemctl", "enable", "etcd"])
             host.run(["systemctl", "start", "--no-block", "etcd"])
+            if not host.dry_run:
+                watch_started(host)  # exits at once: fail here, quoting its journal
 
         return Step(m.name, "start etcd", check, apply, key=self._key(m, "start"))
 
