@@ -32,9 +32,7 @@ changes the node's index files, so it only runs in a real run) and changes nothi
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -44,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hawizard import os_packages as pkg
+from hawizard import sidecars
 from hawizard.control_plane.probe import probe_apiserver
 from hawizard.etcd.probe import ClientTLS, cluster_health
 from hawizard.health import ClusterHealth
@@ -76,7 +75,7 @@ SURVEY_PARALLEL = 10
 
 
 def record_path(plan_path: Path) -> Path:
-    return plan_path.with_name(f"{plan_path.stem}.patch.json")
+    return sidecars.record_path(plan_path, "patch")
 
 
 def command_for(plan_label: str, all_updates: bool = False, reboot: str = "auto") -> str:
@@ -240,10 +239,10 @@ class PatchRecord:
 
     @classmethod
     def read(cls, path: Path) -> PatchRecord | None:
-        if not path.exists():
-            return None
         try:
-            raw = json.loads(path.read_text())
+            raw = sidecars.read_json(path)
+            if raw is None:
+                return None
             raw["nodes"] = [NodeEntry(**n) for n in raw.get("nodes", [])]
             return cls(**raw)
         except (OSError, ValueError, TypeError) as exc:
@@ -253,14 +252,7 @@ class PatchRecord:
             ) from None
 
     def write(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(self), f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        sidecars.write_json(path, asdict(self))
 
 
 # --- the run ----------------------------------------------------------------------------------

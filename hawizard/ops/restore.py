@@ -21,8 +21,6 @@ and a restore from a different file is refused until it is finished.
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import threading
 import time
@@ -34,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hawizard import sidecars
 from hawizard.etcd import render
 from hawizard.etcd.restore import (
     BadSnapshot,
@@ -84,15 +83,14 @@ class RestoreRecord:
 
 
 def record_path(plan_path: Path) -> Path:
-    return Path(plan_path).with_name(f"{Path(plan_path).stem}.restore.json")
+    return sidecars.record_path(plan_path, "restore")
 
 
 def read_record(plan_path: Path) -> RestoreRecord | None:
     path = record_path(plan_path)
-    if not path.exists():
-        return None
     try:
-        return RestoreRecord(**json.loads(path.read_text()))
+        data = sidecars.read_record(plan_path, "restore")
+        return None if data is None else RestoreRecord(**data)
     except (OSError, ValueError, TypeError) as exc:
         raise Refused(
             f"{path}: unreadable restore record ({exc})",
@@ -101,19 +99,11 @@ def read_record(plan_path: Path) -> RestoreRecord | None:
 
 
 def _write_record(plan_path: Path, record: RestoreRecord) -> None:
-    path = record_path(plan_path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(record), f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    sidecars.write_record(plan_path, "restore", asdict(record))
 
 
 def clear_record(plan_path: Path) -> None:
-    record_path(plan_path).unlink(missing_ok=True)
+    sidecars.clear_record(plan_path, "restore")
 
 
 # --- judging ----------------------------------------------------------------------------------

@@ -29,8 +29,6 @@ was done is never restarted again. The caller holds the plan lock (`rotate` does
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -40,7 +38,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from hawizard import pki
+from hawizard import pki, sidecars
 from hawizard.control_plane.render import FILES as CP_FILES
 from hawizard.control_plane.rollout import wait_apiserver_ready
 from hawizard.etcd import render
@@ -96,15 +94,16 @@ class RotationState:
 
 
 def state_path(plan_path: Path) -> Path:
-    return plan_path.with_name(f"{plan_path.stem}.rotate.json")
+    return sidecars.record_path(plan_path, "rotate")
 
 
 def read_state(plan: Plan) -> RotationState | None:
-    if plan.source is None or not state_path(plan.source).exists():
+    if plan.source is None:
         return None
     path = state_path(plan.source)
     try:
-        return RotationState(**json.loads(path.read_text()))
+        data = sidecars.read_record(plan.source, "rotate")
+        return None if data is None else RotationState(**data)
     except (OSError, ValueError, TypeError) as exc:
         raise Refused(
             f"{path}: unreadable record of an unfinished rotation ({exc})",
@@ -115,15 +114,7 @@ def read_state(plan: Plan) -> RotationState | None:
 
 def _write_state(plan: Plan, state: RotationState) -> None:
     assert plan.source is not None
-    path = state_path(plan.source)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(state), f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    sidecars.write_record(plan.source, "rotate", asdict(state))
 
 
 def command_for(plan_label: str, ca: str | None, all_leaves: bool = False) -> str:
@@ -181,7 +172,7 @@ class Rotation:
 
     def finish(self, ok: bool) -> None:
         if ok and self.plan.source is not None:
-            state_path(self.plan.source).unlink(missing_ok=True)
+            sidecars.clear_record(self.plan.source, "rotate")
 
     @property
     def phase(self) -> int:
