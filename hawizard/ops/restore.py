@@ -142,8 +142,14 @@ def assess(
     force_while_healthy: bool = False,
     trust_new: bool = False,
     probe: Callable[[Plan], ClusterHealth] | None = None,
+    judge: Callable[[Plan], dict[str, MemberVerdict]] | None = None,
 ) -> Assessment:
-    """Everything that can refuse, before anything changes; raises `Refused`."""
+    """Everything that can refuse, before anything changes; raises `Refused`.
+
+    The quorum gate fails closed: when the operator's own probe does not see quorum, each
+    member is judged on its node over SSH (`judge`, by default `judge_on_nodes`), and a member
+    that cannot be judged counts as healthy. A leftover record (a resume) is judged again
+    unless the journal shows its members were already stopped by that restore."""
     if plan.source is None:
         raise Refused("the plan has no file", "save the plan first: its journal lives beside it")
     if not plan.etcd_nodes:
@@ -163,15 +169,8 @@ def assess(
     health = _probe(plan, probe)
     resume = record is not None
     forced = False
-    if not resume and health is not None and health.quorum_ok:
-        if not force_while_healthy:
-            raise Refused(
-                f"the cluster has quorum ({health.summary}); a restore would throw away every "
-                "write since the snapshot",
-                f"replace failed members instead: `hawizard etcd replace {label} OLD NEW`; to "
-                "restore anyway pass --force-while-healthy (you will be asked twice)",
-            )
-        forced = True
+    if not (resume and _members_stopped(plan, record)):
+        forced = _quorum_gate(plan, health, force_while_healthy, trust_new, judge, label)
     _reachable(plan, trust_new, label, str(snap.path))
     if record is None:
         record = RestoreRecord(
@@ -189,6 +188,106 @@ def assess(
             f"({snap.age_s():.0f} s of changes at least)"
         )
     return Assessment(plan, snap, health, record, resume, forced, warnings)
+
+
+def _members_stopped(plan: Plan, record: RestoreRecord) -> bool:
+    """True once the recorded restore has stopped a member (its `once` step is journaled):
+    from then on the old cluster is gone by our hand and the resume must go on."""
+    from hawizard.journal import Journal, JournalError
+
+    try:
+        journal = Journal.for_plan(plan)
+    except JournalError:
+        return False
+    return any(
+        journal.done_once(f"restore/{record.id}/{m.name}/stop") is not None for m in plan.etcd_nodes
+    )
+
+
+def _quorum_gate(
+    plan: Plan,
+    health: ClusterHealth | None,
+    force: bool,
+    trust_new: bool,
+    judge: Callable[[Plan], dict[str, MemberVerdict]] | None,
+    label: str,
+) -> bool:
+    """Refuse while the cluster may still have quorum; True when the caller forced it."""
+    hint = (
+        f"replace failed members instead: `hawizard etcd replace {label} OLD NEW`; to "
+        "restore anyway pass --force-while-healthy (you will be asked twice)"
+    )
+    if health is not None and health.quorum_ok:
+        if not force:
+            raise Refused(
+                f"the cluster has quorum ({health.summary}); a restore would throw away every "
+                "write since the snapshot",
+                hint,
+            )
+        return True
+    verdicts = (judge or (lambda p: judge_on_nodes(p, trust_new=trust_new)))(plan)
+    alive = [n for n, v in verdicts.items() if v.state != "down"]
+    need = len(plan.etcd_nodes) // 2 + 1
+    if len(alive) < need:
+        return False
+    if force:
+        return True
+    raise Refused(
+        f"the cluster may still have quorum: {len(alive)} of {len(plan.etcd_nodes)} members "
+        "are healthy or could not be judged on their nodes, although the operator's machine "
+        "cannot confirm it; a restore would throw away every write since the snapshot",
+        hint + "; or fix the operator's access to the client port (firewall, certificate) "
+        f"and check with `hawizard status {label}`",
+        details=[f"{n}: {v.describe()}" for n, v in verdicts.items()],
+    )
+
+
+@dataclass(frozen=True)
+class MemberVerdict:
+    """One member judged on its own node: "healthy", "down" or "unknown" (not judged)."""
+
+    state: str
+    why: str
+
+    def describe(self) -> str:
+        return f"{self.state} ({self.why})"
+
+
+def judge_member(active: str, health: str) -> MemberVerdict:
+    """From `systemctl is-active etcd` and the member's own `/health` answer on its node."""
+    if active in ("inactive", "failed"):
+        return MemberVerdict("down", f"etcd is {active}")
+    compact = health.replace(" ", "")
+    if '"health":"true"' in compact:
+        return MemberVerdict("healthy", "its /health answers true on the node")
+    if '"health":"false"' in compact:
+        return MemberVerdict("down", f"its /health answers false: {health[:120]}")
+    return MemberVerdict("unknown", f"etcd is {active or 'of unknown state'}, /health silent")
+
+
+def judge_on_nodes(plan: Plan, *, trust_new: bool = False) -> dict[str, MemberVerdict]:
+    """Each member's own view over SSH (no sudo): the unit's state and the member's /health
+    on its metrics listener (plain HTTP, no certificate needed), which answers "false" while
+    the member has no leader. Reached when the operator cannot reach the client port."""
+    q = shlex.quote
+
+    def one(node: Node) -> MemberVerdict:
+        url = render.metrics_url(plan, node) + "/health"
+        script = (
+            "echo active=$(systemctl is-active etcd 2>/dev/null); "
+            f"echo health=$(curl -s -m 8 {q(url)} 2>/dev/null | tr -d '\\n')"
+        )
+        try:
+            with Host.from_plan(plan, node, trust_new=trust_new, timeouts=REACH_TIMEOUTS) as h:
+                out = h.probe(script, timeout=20, sudo=False).stdout
+        except (RemoteError, HostKeyError, OSError) as exc:
+            return MemberVerdict("unknown", f"not reachable over SSH: {exc}")
+        facts = dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
+        return judge_member(facts.get("active", "").strip(), facts.get("health", "").strip())
+
+    members = plan.etcd_nodes
+    with ThreadPoolExecutor(max_workers=min(10, len(members))) as pool:
+        return dict(zip((m.name for m in members), pool.map(one, members), strict=True))
 
 
 def _probe(plan: Plan, probe) -> ClusterHealth | None:
