@@ -104,8 +104,15 @@ class RecordKind:
     """One kind of operation in flight: `<plan stem>.<suffix>` while it is unfinished."""
 
     suffix: str
-    what: str  # "an unfinished membership change"
+    noun: str  # "a membership change"
     resume: Callable[[str, dict], str]  # (plan label, record data) -> the command that resumes
+
+    def what(self, data: dict) -> str:
+        """ "a membership change is unfinished: add n4 (started ...)" from the record."""
+        text = f"{self.noun} is unfinished"
+        if self.suffix == "change.json" and data.get("op"):
+            text += f": {data['op']} {data.get('node')}"
+        return text + (f" (started {data['started']})" if data.get("started") else "")
 
     def unfinished(self, data: dict) -> bool:
         """A patch record stays after a finished run (its report); the others are removed."""
@@ -113,10 +120,10 @@ class RecordKind:
 
 
 RECORDS: dict[str, RecordKind] = {
-    "change": RecordKind("change.json", "an unfinished membership change", _change_resume),
-    "rotate": RecordKind("rotate.json", "an unfinished certificate rotation", _rotate_resume),
-    "patch": RecordKind("patch.json", "an unfinished OS patch run", _patch_resume),
-    "restore": RecordKind("restore.json", "an unfinished restore", _restore_resume),
+    "change": RecordKind("change.json", "a membership change", _change_resume),
+    "rotate": RecordKind("rotate.json", "a certificate rotation", _rotate_resume),
+    "patch": RecordKind("patch.json", "an OS patch run", _patch_resume),
+    "restore": RecordKind("restore.json", "a restore", _restore_resume),
 }
 
 
@@ -271,15 +278,16 @@ class InFlight:
     kind: str
     path: Path
     what: str
-    resume: str  # the command that resumes (or finishes) it
+    resume: str  # the command that resumes (or finishes) it; "" when the record is unreadable
+    problem: str = ""  # why the record could not be read (then it still counts as in flight)
 
     def describe(self) -> str:
-        return f"{self.what} is recorded in {self.path.name}"
+        return f"{self.what} (recorded in {self.path.name})"
 
 
 def in_flight(plan_path: str | os.PathLike[str], label: str) -> list[InFlight]:
     """Every unfinished operation recorded beside the plan. An unreadable or unsafe record
-    counts as in flight (its resume command is a guess from what could be read)."""
+    counts as in flight (with no resume command, and the problem)."""
     found: list[InFlight] = []
     for kind, spec in RECORDS.items():
         path = record_path(plan_path, kind)
@@ -287,9 +295,11 @@ def in_flight(plan_path: str | os.PathLike[str], label: str) -> list[InFlight]:
             continue
         try:
             data = read_record(plan_path, kind) or {}
-        except (OSError, ValueError):
-            data = {}
-        if data and not spec.unfinished(data):
+        except (OSError, ValueError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            found.append(InFlight(kind, path, spec.what({}), "", problem))
             continue
-        found.append(InFlight(kind, path, spec.what, spec.resume(label, data)))
+        if not spec.unfinished(data):
+            continue
+        found.append(InFlight(kind, path, spec.what(data), spec.resume(label, data)))
     return found

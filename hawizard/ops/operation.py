@@ -111,9 +111,15 @@ def refuse_in_flight(plan: Plan, own: str | None, label: str) -> None:
     if plan.source is None:
         return
     for found in sidecars.in_flight(plan.source, label):
+        if found.kind != own and not found.resume:
+            raise Refused(
+                f"{found.describe()}, and unreadable: {found.problem}",
+                f"check `hawizard status {label}`; fix or remove {found.path} only when no "
+                f"{sidecars.RECORDS[found.kind].noun.split(' ', 1)[1]} is in flight",
+            )
         if found.kind != own:
             raise Refused(
-                f"{found.what} is recorded in {found.path.name}: one operation at a time",
+                f"{found.describe()}; one operation at a time",
                 f"finish it first: `{found.resume}`",
             )
 
