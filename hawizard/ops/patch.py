@@ -49,7 +49,6 @@ from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
 from hawizard.os_packages import Manager, System, Update
 from hawizard.plan import BalancerMode, Node, Plan
-from hawizard.planlock import PlanLock
 from hawizard.steps import Phase, RunResult, Step
 
 __all__ = [
@@ -706,26 +705,49 @@ def patch(
 
     `sudo_password` (a `remote.SudoPassword`) serves the survey's SSH sessions; give the run's
     `HostPool` the same one so the operator is asked once. Returns the assessment and the
-    run's result (None when no node had work or the operator said no). Raises `Refused` and
-    `PlanLocked`.
+    run's result (None when no node had work or the operator said no). Raises `Refused` (also
+    for a plan held by another command, and while another operation is in flight).
     """
+    from hawizard.ops.operation import drive
+
     check_reboot(reboot)
     command = command or command_for(str(plan.source), not security_only, reboot)
-    with PlanLock(plan.source, command):
-        p = assess(
-            plan,
-            security_only=security_only,
-            reboot=reboot,
-            refresh=not dry_run,
-            trust_new=trust_new,
-            sudo_password=sudo_password,
-        )
-        if not p.order:
-            return p, None
-        if not dry_run and confirm is not None and not confirm(p):
-            return p, None
-        p.begin(dry_run=dry_run)
-        result = run(plan, p.phases())
-        if not dry_run:
-            p.finish(result.ok)
-        return p, result
+    survey = dict(
+        security_only=security_only,
+        reboot=reboot,
+        refresh=not dry_run,
+        trust_new=trust_new,
+        sudo_password=sudo_password,
+    )
+    op = PatchOperation(command, survey)
+    ask = None if confirm is None else (lambda o: confirm(o.patching))
+    driven = drive(op, plan, lambda p, ph: run(p, list(ph)), dry_run=dry_run, confirm=ask)
+    assert op.patching is not None
+    return op.patching, driven.result
+
+
+@dataclass
+class PatchOperation:
+    """A patch run as an Operation: the survey is its judgement, made under the lock."""
+
+    command: str
+    survey: dict
+    title: str = "OS patch run"
+    record: str | None = "patch"
+    patching: Patching | None = None
+
+    def assess(self, plan: Plan) -> bool:
+        self.patching = assess(plan, **self.survey)
+        return bool(self.patching.order)
+
+    def begin(self, dry_run: bool) -> None:
+        assert self.patching is not None
+        self.patching.begin(dry_run=dry_run)
+
+    def phases(self) -> list[Phase]:
+        assert self.patching is not None
+        return self.patching.phases()
+
+    def finish(self, ok: bool) -> None:
+        assert self.patching is not None
+        self.patching.finish(ok)

@@ -51,7 +51,6 @@ from hawizard.pki.inspection import Status, ca_certificate, inspect_cert, load_c
 from hawizard.pki.served import served_certificate
 from hawizard.pki.specs import CA, CertSpec, leaf_specs
 from hawizard.plan import Node, Plan
-from hawizard.planlock import PlanLock
 from hawizard.remote_files import RemoteFile, stale_files, write_files
 from hawizard.steps import Phase, RunResult, Step
 
@@ -599,17 +598,42 @@ def rotate(
 
     `run(plan, phases)` runs phases on the engine (the face decides how progress is shown).
     Returns the rotation and the run's result (None when there was nothing to do or the
-    operator said no). Raises `Refused` and `PlanLocked`.
+    operator said no). Raises `Refused` (also for a plan held by another command, and while
+    another operation is in flight: `ops.operation.drive`).
     """
+    from hawizard.ops.operation import drive
+
     command = command or command_for(str(plan.source), ca, all_leaves)
-    with PlanLock(plan.source, command):
-        rot = assess(plan, ca=ca, all_leaves=all_leaves)
-        if rot.kind == "leaf" and not rot.names:
-            return rot, None
-        if not dry_run and confirm is not None and not confirm(rot):
-            return rot, None
-        rot.begin(dry_run=dry_run)
-        result = run(plan, rot.phases())
-        if not dry_run:
-            rot.finish(result.ok)
-        return rot, result
+    op = RotateOperation(command, ca, all_leaves)
+    ask = None if confirm is None else (lambda o: confirm(o.rotation))
+    driven = drive(op, plan, lambda p, ph: run(p, list(ph)), dry_run=dry_run, confirm=ask)
+    assert op.rotation is not None
+    return op.rotation, driven.result
+
+
+@dataclass
+class RotateOperation:
+    """A rotation as an Operation: judged (and resumed from `.rotate.json`) under the lock."""
+
+    command: str
+    ca: str | None = None
+    all_leaves: bool = False
+    title: str = "certificate rotation"
+    record: str | None = "rotate"
+    rotation: Rotation | None = None
+
+    def assess(self, plan: Plan) -> bool:
+        self.rotation = assess(plan, ca=self.ca, all_leaves=self.all_leaves)
+        return not (self.rotation.kind == "leaf" and not self.rotation.names)
+
+    def begin(self, dry_run: bool) -> None:
+        assert self.rotation is not None
+        self.rotation.begin(dry_run=dry_run)
+
+    def phases(self) -> list[Phase]:
+        assert self.rotation is not None
+        return self.rotation.phases()
+
+    def finish(self, ok: bool) -> None:
+        assert self.rotation is not None
+        self.rotation.finish(ok)
