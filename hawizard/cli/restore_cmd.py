@@ -49,7 +49,7 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from hawizard.ops import Refused
-    from hawizard.ops.restore import assess, execute, locked
+    from hawizard.ops.restore import restore
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
@@ -60,26 +60,23 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     command = f"hawizard etcd restore {args.plan} {args.snapshot}"
+    if not args.json:
+        err_console.print("[dim]checking the snapshot, the cluster and the members…[/]")
     try:
-        with locked(plan, command):
-            if not args.json:
-                err_console.print("[dim]checking the snapshot, the cluster and the members…[/]")
-            assessment = assess(
-                plan,
-                args.snapshot,
-                force_while_healthy=args.force_while_healthy,
-                trust_new=args.trust_new_hosts,
-            )
-            if not args.json:
-                _show_assessment(assessment)
-            if not args.dry_run and not _confirmed(assessment, args):
-                return fail("not confirmed", "pass --yes to restore without asking")
-            outcome = execute(
-                assessment,
-                lambda p, phases: _run(p, phases, args),
-                dry_run=args.dry_run,
-                started=started,
-            )
+        outcome = restore(
+            plan,
+            args.snapshot,
+            lambda p, phases: _run(p, phases, args),
+            command=command,
+            dry_run=args.dry_run,
+            force_while_healthy=args.force_while_healthy,
+            trust_new=args.trust_new_hosts,
+            on_assessed=None if args.json else _show_assessment,
+            confirm=lambda a: _confirmed(a, args),
+            started=started,
+        )
+        if outcome is None:
+            return fail("not confirmed", "pass --yes to restore without asking")
     except Refused as exc:
         if args.json:
             print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})

@@ -619,6 +619,83 @@ def execute(
     )
 
 
+@dataclass
+class RestoreOperation:
+    """A restore as an Operation (`ops.operation.drive`): judged under the plan lock, its
+    own record (`.restore.json`) is a resume, any other operation in flight refuses it."""
+
+    command: str
+    snapshot: Path | str
+    force_while_healthy: bool = False
+    trust_new: bool = False
+    on_assessed: Callable[[Assessment], None] | None = None
+    title: str = "restore"
+    record: str | None = "restore"
+    assessment: Assessment | None = None
+    run: RestoreRun | None = None
+
+    def assess(self, plan: Plan) -> bool:
+        self.assessment = assess(
+            plan,
+            self.snapshot,
+            force_while_healthy=self.force_while_healthy,
+            trust_new=self.trust_new,
+        )
+        if self.on_assessed is not None:
+            self.on_assessed(self.assessment)
+        return True
+
+    def begin(self, dry_run: bool) -> None:
+        assert self.assessment is not None
+        self.run = RestoreRun(self.assessment)
+        self.run.begin(dry_run=dry_run)
+
+    def phases(self) -> list[Phase]:
+        assert self.run is not None
+        return self.run.phases()
+
+    def finish(self, ok: bool) -> None:
+        assert self.run is not None
+        self.run.finish(ok)
+
+
+def restore(
+    plan: Plan,
+    snapshot: Path | str,
+    run_phases: Callable[[Plan, Sequence[Phase]], RunResult],
+    *,
+    command: str,
+    dry_run: bool = False,
+    force_while_healthy: bool = False,
+    trust_new: bool = False,
+    on_assessed: Callable[[Assessment], None] | None = None,
+    confirm: Callable[[Assessment], bool] | None = None,
+    started: float | None = None,
+) -> RestoreOutcome | None:
+    """The whole use case through the driver; None when the operator said no. Raises
+    `Refused` (the plan held, another operation in flight, the judgement)."""
+    from hawizard.ops.operation import drive
+
+    start = time.monotonic() if started is None else started
+    op = RestoreOperation(command, snapshot, force_while_healthy, trust_new, on_assessed)
+    ask = None if confirm is None else (lambda o: confirm(o.assessment))
+    driven = drive(op, plan, run_phases, dry_run=dry_run, confirm=ask)
+    if driven.result is None:
+        return None
+    assert op.assessment is not None and op.run is not None
+    run = op.run
+    healthy = None if run.healthy_at is None else run.healthy_at - start
+    return RestoreOutcome(
+        driven.result.ok,
+        dry_run,
+        driven.result,
+        op.assessment,
+        run,
+        time.monotonic() - start,
+        healthy,
+    )
+
+
 def locked(plan: Plan, command: str):
     """The plan lock as a context manager, a held lock turned into a `Refused`."""
     from contextlib import contextmanager
