@@ -197,7 +197,12 @@ def read_json(path: Path) -> Any:
     """Parsed JSON, or None when the file does not exist. Raises `UnsafeSidecar`, `OSError`,
     `ValueError` (not JSON)."""
     raw = read_bytes(path)
-    return None if raw is None else json.loads(raw.decode("utf-8"))
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def fsync_dir(folder: Path) -> None:

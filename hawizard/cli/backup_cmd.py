@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+from hawizard.cli.output import console, err_console, load_plan, print_json
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -65,6 +65,7 @@ def _settings(args, plan):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.backup import BackupFailed, run_backup
 
@@ -75,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _every, keep, folder = _settings(args, plan)
         result = run_backup(plan, folder, keep, say=_say(args.json))
     except Refused as exc:
-        return fail(exc.reason, exc.hint)
+        return render_refusal(exc, as_json=args.json)
     except BackupFailed as exc:
         # one line on stderr: what journald keeps for a failed timer run
         err_console.print(f"[bold red]backup failed[/]: {exc}", highlight=False, soft_wrap=True)
@@ -103,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from hawizard.cli.run_view import render_refusal
     from hawizard.etcd.backup import backup_age, backups, human_age
     from hawizard.ops import Refused
 
@@ -112,7 +114,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         every, _keep, folder = _settings(args, plan)
     except Refused as exc:
-        return fail(exc.reason, exc.hint)
+        return render_refusal(exc, as_json=args.json)
     found = backups(folder, plan.cluster.name)
     age = backup_age(folder, plan.cluster.name, every)
     if args.json:
@@ -141,6 +143,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.backup import schedule
 
@@ -151,12 +154,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         every, keep, folder = _settings(args, plan)
         result = schedule(plan, every, keep, folder, user=args.user)
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "reason": exc.reason, "hint": exc.hint})
-        err_console.print(f"[bold red]error[/]: {exc.reason}", soft_wrap=True, highlight=False)
-        if exc.hint:
-            err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True, highlight=False)
-        return 1
+        return render_refusal(exc, as_json=args.json)
     if args.json:
         print_json({"ok": True, "service": str(result.service), "timer": str(result.timer)})
     else:

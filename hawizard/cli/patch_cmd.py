@@ -8,12 +8,12 @@ node with the live view and ends with the per-node figures of the patch record. 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     load_plan,
     print_failures,
@@ -60,9 +60,9 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 def cmd_patch(args: argparse.Namespace) -> int:
     from hawizard.cli.apply_cmd import _ask_password
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.patch import command_for, patch
-    from hawizard.planlock import PlanLocked
     from hawizard.remote import SudoPassword
 
     plan = load_plan(args.plan)
@@ -85,12 +85,7 @@ def cmd_patch(args: argparse.Namespace) -> int:
             command=command,
         )
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
-            return 2
-        return fail(f"refused: {exc.reason}", exc.hint)
-    except PlanLocked as exc:
-        return fail(str(exc))
+        return render_refusal(exc, as_json=args.json, prefix="refused: ")
     except KeyboardInterrupt:
         err_console.print(f"interrupted: run `{command}` again to resume")
         return 130
@@ -154,13 +149,13 @@ def _confirmed(p, args) -> bool:
     show_surveys(p)
     if p.resume:
         console.print(f"resuming the patch run started {p.record.started}", highlight=False)
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        err_console.print("[red]error[/]: patching reboots nodes; confirm with --yes")
-        return False
-    answer = console.input(f"Patch {p.title}? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+    from hawizard.cli.run_view import ask_yes_no
+
+    return ask_yes_no(
+        f"Patch {esc(p.title)}?",
+        yes=args.yes,
+        no_terminal="patching reboots nodes; confirm with --yes",
+    )
 
 
 def _show_outcome(p, result, command: str) -> None:

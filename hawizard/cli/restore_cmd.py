@@ -14,6 +14,7 @@ from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     load_plan,
     print_failures,
@@ -48,6 +49,7 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.restore import restore
 
@@ -78,10 +80,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if outcome is None:
             return fail("not confirmed", "pass --yes to restore without asking")
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
-            return 2
-        return fail(f"refused: {exc.reason}", exc.hint)
+        return render_refusal(exc, as_json=args.json, prefix="refused: ")
     except KeyboardInterrupt:
         err_console.print(f"interrupted: run `{command}` again to resume the restore")
         return 130
@@ -132,15 +131,13 @@ def _confirmed(a, args) -> bool:
             return False
         second = console.input(f"Type the cluster name ({name}) to confirm: ")
         return second.strip() == name
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        err_console.print(
-            "[red]error[/]: a restore replaces every member's data; confirm with --yes"
-        )
-        return False
-    answer = console.input(f"Restore all {members} members of {name} from this snapshot? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+    from hawizard.cli.run_view import ask_yes_no
+
+    return ask_yes_no(
+        f"Restore all {members} members of {esc(name)} from this snapshot?",
+        yes=args.yes,
+        no_terminal="a restore replaces every member's data; confirm with --yes",
+    )
 
 
 def _show_outcome(outcome, command: str, args) -> None:
