@@ -31,7 +31,8 @@ How to add an Operation (e.g. `ops/defrag.py`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from hawizard.plan import Plan
     from hawizard.steps import Phase, RunResult
 
-__all__ = ["Driven", "Operation", "Run", "drive", "refuse_in_flight"]
+__all__ = ["Driven", "Operation", "Run", "drive", "held", "refuse_in_flight"]
 
 Run = Callable[["Plan", Sequence["Phase"]], "RunResult"]
 
@@ -143,16 +144,26 @@ def drive(
     """
     if plan.source is None:
         return _judged(op, plan, run, dry_run, confirm)
+    with held(plan, op.command, op.record, label):
+        return _judged(op, plan, run, dry_run, confirm)
+
+
+@contextmanager
+def held(plan: Plan, command: str, own: str | None = None, label: str = "") -> Iterator[None]:
+    """Steps 1 and 2 of `drive` for a use case that is not an `Operation` yet (a membership
+    change, whose apiserver update is a second run): the plan lock, held for the block, and
+    no other operation in flight. Raises `Refused`."""
     from hawizard.planlock import PlanLock, PlanLocked
 
+    assert plan.source is not None
     label = label or str(plan.source)
     try:
-        lock = PlanLock(plan.source, op.command).acquire()
+        lock = PlanLock(plan.source, command).acquire()
     except PlanLocked as exc:
         raise Refused(str(exc), "run it again when that command has finished") from None
     try:
-        refuse_in_flight(plan, op.record, label)
-        return _judged(op, plan, run, dry_run, confirm)
+        refuse_in_flight(plan, own, label)
+        yield
     except sidecars.UnsafeSidecar as exc:
         raise Refused(exc.strerror or str(exc)) from None
     finally:

@@ -171,3 +171,35 @@ def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path):
     with pytest.raises(Refused, match="is a symbolic link"):
         drive(op, plan, runner(), confirm=lambda o: True)
     assert victim.read_text() == "keep\n" and op.calls == []
+
+
+def test_held_refuses_while_another_operation_is_in_flight_and_lets_its_own_through(tmp_path):
+    from hawizard.ops.operation import held
+
+    plan = make_plan(tmp_path)
+    sidecars.write_record(plan.source, "change", {"op": "add", "node": "n4", "old": None})
+    with held(plan, "hawizard etcd add plan.toml n4", "change"):
+        assert '"command": "hawizard etcd add plan.toml n4"' in lock_path(plan.source).read_text()
+    with pytest.raises(Refused) as exc, held(plan, "hawizard patch plan.toml", "patch"):
+        pytest.fail("ran beside an unfinished membership change")
+    assert "a membership change is unfinished: add n4" in exc.value.reason
+    assert "hawizard etcd add" in exc.value.hint
+    assert lock_path(plan.source).read_text() == ""  # released
+
+
+def test_a_membership_change_refuses_while_a_rotation_is_unfinished(tmp_path, capsys):
+    """The CLI end to end (no host is reached: the refusal comes first)."""
+    from hawizard.cli import main
+    from hawizard.plan import Node, PKISettings, Role, dump
+
+    plan = Plan(
+        nodes=tuple(Node(f"n{i}", f"127.0.0.{i}", roles=(Role.ETCD,)) for i in (1, 2, 3)),
+        pki=PKISettings(dir=str(tmp_path / "pki")),
+    )
+    path = tmp_path / "plan.toml"
+    dump(plan, path)
+    sidecars.write_record(path, "rotate", {"id": "r", "kind": "ca", "ca": "etcd"})
+    assert main(["etcd", "remove", str(path), "n2", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "a certificate rotation is unfinished" in err and "plan.rotate.json" in err
+    assert f"hawizard certs rotate {path} --ca etcd" in err
