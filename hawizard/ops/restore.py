@@ -34,6 +34,7 @@ from typing import Any
 
 from hawizard import sidecars
 from hawizard.etcd import render
+from hawizard.etcd.local_health import MemberVerdict, judge_on_nodes
 from hawizard.etcd.restore import (
     BadSnapshot,
     SnapshotFile,
@@ -240,54 +241,6 @@ def _quorum_gate(
         f"and check with `hawizard status {label}`",
         details=[f"{n}: {v.describe()}" for n, v in verdicts.items()],
     )
-
-
-@dataclass(frozen=True)
-class MemberVerdict:
-    """One member judged on its own node: "healthy", "down" or "unknown" (not judged)."""
-
-    state: str
-    why: str
-
-    def describe(self) -> str:
-        return f"{self.state} ({self.why})"
-
-
-def judge_member(active: str, health: str) -> MemberVerdict:
-    """From `systemctl is-active etcd` and the member's own `/health` answer on its node."""
-    if active in ("inactive", "failed"):
-        return MemberVerdict("down", f"etcd is {active}")
-    compact = health.replace(" ", "")
-    if '"health":"true"' in compact:
-        return MemberVerdict("healthy", "its /health answers true on the node")
-    if '"health":"false"' in compact:
-        return MemberVerdict("down", f"its /health answers false: {health[:120]}")
-    return MemberVerdict("unknown", f"etcd is {active or 'of unknown state'}, /health silent")
-
-
-def judge_on_nodes(plan: Plan, *, trust_new: bool = False) -> dict[str, MemberVerdict]:
-    """Each member's own view over SSH (no sudo): the unit's state and the member's /health
-    on its metrics listener (plain HTTP, no certificate needed), which answers "false" while
-    the member has no leader. Reached when the operator cannot reach the client port."""
-    q = shlex.quote
-
-    def one(node: Node) -> MemberVerdict:
-        url = render.metrics_url(plan, node) + "/health"
-        script = (
-            "echo active=$(systemctl is-active etcd 2>/dev/null); "
-            f"echo health=$(curl -s -m 8 {q(url)} 2>/dev/null | tr -d '\\n')"
-        )
-        try:
-            with Host.from_plan(plan, node, trust_new=trust_new, timeouts=REACH_TIMEOUTS) as h:
-                out = h.probe(script, timeout=20, sudo=False).stdout
-        except (RemoteError, HostKeyError, OSError) as exc:
-            return MemberVerdict("unknown", f"not reachable over SSH: {exc}")
-        facts = dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
-        return judge_member(facts.get("active", "").strip(), facts.get("health", "").strip())
-
-    members = plan.etcd_nodes
-    with ThreadPoolExecutor(max_workers=min(10, len(members))) as pool:
-        return dict(zip((m.name for m in members), pool.map(one, members), strict=True))
 
 
 def _probe(plan: Plan, probe) -> ClusterHealth | None:
@@ -602,7 +555,7 @@ def execute(
     extra: Callable[[list[Phase]], list[Phase]] | None = None,
     started: float | None = None,
 ) -> RestoreOutcome:
-    """Run the restore (the caller holds the plan lock: see `locked`). `run_phases` is the
+    """Run the restore (the caller holds the plan lock: `restore` does it all). `run_phases` is the
     face's runner (live view, journal); `extra` lets tests inject a failure between phases."""
     start = time.monotonic() if started is None else started
     run = RestoreRun(assessment)
@@ -694,23 +647,3 @@ def restore(
         time.monotonic() - start,
         healthy,
     )
-
-
-def locked(plan: Plan, command: str):
-    """The plan lock as a context manager, a held lock turned into a `Refused`."""
-    from contextlib import contextmanager
-
-    from hawizard.planlock import PlanLock, PlanLocked
-
-    @contextmanager
-    def hold():
-        try:
-            lock = PlanLock(plan.source, command).acquire()
-        except PlanLocked as exc:
-            raise Refused(str(exc), "run it again when that command has finished") from None
-        try:
-            yield lock
-        finally:
-            lock.release()
-
-    return hold()

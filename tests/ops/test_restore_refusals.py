@@ -61,22 +61,8 @@ def test_a_bad_snapshot_and_a_plan_without_file(tmp_path, snap):
 # --- the quorum gate when the operator's own probe is blind ------------------------------------
 
 
-def test_a_member_is_judged_by_its_unit_and_its_own_health_answer():
-    from hawizard.ops.restore import judge_member
-
-    assert judge_member("active", '{"health":"true","reason":""}').state == "healthy"
-    assert judge_member("active", '{"health": "false", "reason": "RAFT NO LEADER"}').state == (
-        "down"
-    )
-    assert judge_member("inactive", "").state == "down"
-    assert judge_member("failed", "").state == "down"
-    # running, or not reachable, but no answer: not judged, so never counted as lost
-    assert judge_member("active", "").state == "unknown"
-    assert judge_member("", "").state == "unknown"
-
-
 def _verdicts(*states: str):
-    from hawizard.ops.restore import MemberVerdict
+    from hawizard.etcd.local_health import MemberVerdict
 
     return lambda plan: {
         n.name: MemberVerdict(s, "test") for n, s in zip(plan.etcd_nodes, states, strict=True)
