@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hawizard import sidecars
+from hawizard.etcd import member as etcd_member
 from hawizard.etcd import render
 from hawizard.etcd.local_health import MemberVerdict, judge_on_nodes
 from hawizard.etcd.restore import (
@@ -374,7 +375,7 @@ class RestoreRun:
             return state not in ("inactive", "failed", "unknown")
 
         def apply(host) -> None:
-            host.run(["systemctl", "stop", "etcd"], timeout=120)
+            etcd_member.stop(host, timeout=120)
 
         return Step(m.name, "stop etcd", check, apply, key=self._key(m, "stop"), once=True)
 
@@ -469,7 +470,7 @@ class RestoreRun:
         def apply(host) -> None:
             host.run(["systemctl", "reset-failed", "etcd"], check=False)
             host.run(["systemctl", "enable", "etcd"])
-            host.run(["systemctl", "start", "--no-block", "etcd"])
+            etcd_member.start(host, no_block=True)  # together: each waits for a quorum
 
         return Step(m.name, "start etcd", check, apply, key=self._key(m, "start"))
 

@@ -41,8 +41,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hawizard import pki, sidecars
 from hawizard.control_plane.render import FILES as CP_FILES
 from hawizard.control_plane.rollout import wait_apiserver_ready
+from hawizard.etcd import member as etcd_member
 from hawizard.etcd import render
-from hawizard.etcd.cluster_api import ClusterAPI, targets_for
 from hawizard.etcd.probe import ClientTLS, cluster_health
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
@@ -341,12 +341,12 @@ class Rotation:
 
         def apply(host) -> None:
             if host.dry_run:
-                host.run(["systemctl", "restart", "etcd"])
+                etcd_member.restart(host)
                 return
             host.put(b"", ETCD_MARKER, mode=0o644)
             write_files(host, stale)
             self._hand_over_leadership(m, host)
-            host.run(["systemctl", "restart", "etcd"], timeout=self.health_timeout)
+            etcd_member.restart(host, timeout=self.health_timeout)
             self._wait_healthy()
             if leaves and not self._serves_local(m):
                 raise RuntimeError(
@@ -365,20 +365,11 @@ class Rotation:
         """The leader passes leadership to a healthy follower first, so its restart costs the
         clients no election (best effort: a failed transfer only means a short election)."""
         try:
-            health = cluster_health(self.plan, tls=self._tls())
-            me = health.member(m.name)
-            if not me.is_leader:
-                return
-            target = next(
-                x
-                for x in health.members
-                if x.in_plan and x.healthy and not x.is_leader and x.name not in self.skipped
+            target = etcd_member.hand_over_leadership(
+                self.plan, m, avoid=self.skipped, tls=self._tls()
             )
-            ClusterAPI(self.plan, targets_for(self.plan, [m]), tls=self._tls()).call(
-                "/v3/maintenance/transfer-leadership", {"targetID": str(int(target.id, 16))}
-            )
-            if host.on_output is not None:
-                host.on_output(f"leadership handed to {target.name}")
+            if target is not None and host.on_output is not None:
+                host.on_output(f"leadership handed to {target}")
         except Exception as exc:  # best effort, see docstring
             if host.on_output is not None:
                 host.on_output(f"leadership not handed over ({exc}); restarting anyway")
