@@ -95,7 +95,7 @@ class Journal:
             self._steps = {k: Entry(**v) for k, v in raw.get("steps", {}).items()}
             self.last_run = dict(raw.get("last_run", {}))
         except sidecars.UnsafeSidecar as exc:
-            raise JournalError(str(exc)) from None
+            raise JournalError(exc.strerror or str(exc)) from None
         except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise JournalError(
                 f"{self.path}: unreadable journal ({exc}). It records one-time steps such as "

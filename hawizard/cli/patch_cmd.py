@@ -103,14 +103,14 @@ def cmd_patch(args: argparse.Namespace) -> int:
 
 
 def _run(plan, phases, args, sudo):
-    from hawizard.cli.apply_cmd import LiveView
-    from hawizard.journal import Journal
+    from hawizard.cli.apply_cmd import LiveView, _ask_password
+    from hawizard.ops.runner import make_runner
     from hawizard.remote import HostPool
-    from hawizard.steps import Runner
 
     if not args.json:
         _show_plan_of(phases)
     view = LiveView(plan, quiet=args.json)
+    # the survey's sudo password serves the run too: asked once
     pool = HostPool(
         plan,
         dry_run=args.dry_run,
@@ -118,7 +118,14 @@ def _run(plan, phases, args, sudo):
         sudo_password=sudo,
     )
     # parallel=1 on top of one node per phase: never two nodes at once, whatever the phases
-    runner = Runner(pool, parallel=1, journal=Journal.for_plan(plan), listener=view.on_event)
+    runner = make_runner(
+        plan,
+        dry_run=args.dry_run,
+        listener=view.on_event,
+        ask_password=_ask_password,
+        parallel=1,
+        pool=pool,
+    )
     with view:
         return runner.run(phases)
 
