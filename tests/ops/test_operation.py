@@ -203,3 +203,15 @@ def test_a_membership_change_refuses_while_a_rotation_is_unfinished(tmp_path, ca
     err = capsys.readouterr().err
     assert "a certificate rotation is unfinished" in err and "plan.rotate.json" in err
     assert f"hawizard certs rotate {path} --ca etcd" in err
+
+
+def test_an_unreadable_record_of_another_operation_refuses_with_its_problem(tmp_path):
+    plan = make_plan(tmp_path)
+    sidecars.record_path(plan.source, "restore").write_text("{not json")
+    op = Fake()
+    with pytest.raises(Refused) as exc:
+        drive(op, plan, runner(), confirm=lambda o: True, label="plan.toml")
+    assert "a restore is unfinished" in exc.value.reason and "unreadable" in exc.value.reason
+    assert "hawizard status plan.toml" in exc.value.hint
+    assert "restore is in flight" in exc.value.hint
+    assert op.calls == []
