@@ -17,6 +17,9 @@ half-done rotation. Now a use case is an `Operation` (its judgement and its phas
 5. `op.begin(dry_run)`, `run(plan, op.phases())` on the face's runner, then
    `op.finish(ok)` — also when the run failed or raised (Ctrl-C), never in a dry run.
 
+A use case that is not an `Operation` yet (a membership change: its apiserver update is a
+second run that depends on the first) takes steps 1 and 2 with `held(...)`.
+
 How to add an Operation (e.g. `ops/defrag.py`):
 
 - write a class with the attributes and methods of `Operation` below; keep remote work in
