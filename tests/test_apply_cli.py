@@ -11,6 +11,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from hawizard.cli import main
 from hawizard.plan import Cluster, Node, PKISettings, Plan, Role, dump
 from hawizard.planlock import PlanLock
@@ -91,3 +93,23 @@ def test_a_pinned_etcd_binary_that_does_not_match_is_refused_before_upload(tmp_p
     code = main(["apply", str(path), "--dry-run"])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and "etcd.sha256.etcd:" in err and "refusing to upload it" in err
+
+
+@pytest.mark.parametrize(
+    ("kind", "record", "resume"),
+    [
+        ("rotate", {"id": "r", "kind": "ca", "ca": "etcd", "started": "then"}, "--ca etcd"),
+        ("patch", {"id": "p", "started": "then", "security_only": True, "finished": ""}, ""),
+    ],
+)
+def test_apply_refuses_while_a_rotation_or_a_patch_run_is_unfinished(
+    tmp_path, capsys, kind, record, resume
+):
+    """Issue 24: apply looked only at `.change.json`, so it ran over a half-done rotation."""
+    path = write_plan(tmp_path)
+    (tmp_path / f"plan.{kind}.json").write_text(json.dumps(record))
+    assert main(["apply", str(path), "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "is unfinished" in err and f"plan.{kind}.json" in err
+    command = "certs rotate" if kind == "rotate" else "patch"
+    assert f"hawizard {command} {path}{' ' + resume if resume else ''}" in err

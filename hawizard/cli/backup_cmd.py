@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import console, err_console, esc, fail, load_plan, print_json
+from hawizard.cli.output import console, err_console, esc, load_plan, print_json
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -65,6 +65,7 @@ def _settings(args, plan):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.backup import BackupFailed, run_backup
 
@@ -75,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _every, keep, folder = _settings(args, plan)
         result = run_backup(plan, folder, keep, say=_say(args.json))
     except Refused as exc:
-        return fail(exc.reason, exc.hint)
+        return render_refusal(exc, as_json=args.json)
     except BackupFailed as exc:
         # one line on stderr: what journald keeps for a failed timer run
         err_console.print(
@@ -105,6 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from hawizard.cli.run_view import render_refusal
     from hawizard.etcd.backup import backup_age, backups, human_age
     from hawizard.ops import Refused
     from hawizard.ops.backup import safe_folder
@@ -117,7 +119,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         every, _keep, folder = _settings(args, plan)
         folder = safe_folder(folder, create=False)
     except Refused as exc:
-        return fail(exc.reason, exc.hint)
+        return render_refusal(exc, as_json=args.json)
     key = load_key(plan)
     found = backups(folder, plan.cluster.name, key)
     age = backup_age(folder, plan.cluster.name, every, key=key)
@@ -157,6 +159,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.backup import schedule
 
@@ -167,12 +170,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         every, keep, folder = _settings(args, plan)
         result = schedule(plan, every, keep, folder, user=args.user)
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "reason": exc.reason, "hint": exc.hint})
-        err_console.print(f"[bold red]error[/]: {esc(exc.reason)}", soft_wrap=True)
-        if exc.hint:
-            err_console.print(f"  [dim]→[/] {esc(exc.hint)}", soft_wrap=True)
-        return 1
+        return render_refusal(exc, as_json=args.json)
     if args.json:
         print_json({"ok": True, "service": str(result.service), "timer": str(result.timer)})
     else:

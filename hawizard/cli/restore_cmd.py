@@ -49,8 +49,9 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
-    from hawizard.ops.restore import assess, execute, locked
+    from hawizard.ops.restore import restore
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
@@ -61,31 +62,25 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     command = f"hawizard etcd restore {args.plan} {args.snapshot}"
+    if not args.json:
+        err_console.print("[dim]checking the snapshot, the cluster and the members…[/]")
     try:
-        with locked(plan, command):
-            if not args.json:
-                err_console.print("[dim]checking the snapshot, the cluster and the members…[/]")
-            assessment = assess(
-                plan,
-                args.snapshot,
-                force_while_healthy=args.force_while_healthy,
-                trust_new=args.trust_new_hosts,
-            )
-            if not args.json:
-                _show_assessment(assessment)
-            if not args.dry_run and not _confirmed(assessment, args):
-                return fail("not confirmed", "pass --yes to restore without asking")
-            outcome = execute(
-                assessment,
-                lambda p, phases: _run(p, phases, args),
-                dry_run=args.dry_run,
-                started=started,
-            )
+        outcome = restore(
+            plan,
+            args.snapshot,
+            lambda p, phases: _run(p, phases, args),
+            command=command,
+            dry_run=args.dry_run,
+            force_while_healthy=args.force_while_healthy,
+            trust_new=args.trust_new_hosts,
+            on_assessed=None if args.json else _show_assessment,
+            confirm=lambda a: _confirmed(a, args),
+            started=started,
+        )
+        if outcome is None:
+            return fail("not confirmed", "pass --yes to restore without asking")
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
-            return 2
-        return fail(f"refused: {exc.reason}", exc.hint)
+        return render_refusal(exc, as_json=args.json, prefix="refused: ")
     except KeyboardInterrupt:
         err_console.print(f"interrupted: run `{esc(command)}` again to resume the restore")
         return 130
@@ -136,17 +131,13 @@ def _confirmed(a, args) -> bool:
             return False
         second = console.input(f"Type the cluster name ({esc(name)}) to confirm: ")
         return second.strip() == name
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        err_console.print(
-            "[red]error[/]: a restore replaces every member's data; confirm with --yes"
-        )
-        return False
-    answer = console.input(
-        f"Restore all {members} members of {esc(name)} from this snapshot? \\[y/N] "
+    from hawizard.cli.run_view import ask_yes_no
+
+    return ask_yes_no(
+        f"Restore all {members} members of {esc(name)} from this snapshot?",
+        yes=args.yes,
+        no_terminal="a restore replaces every member's data; confirm with --yes",
     )
-    return answer.strip().lower() in ("y", "yes")
 
 
 def _show_outcome(outcome, command: str, args) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hawizard import packages, pki
+from hawizard.etcd import member as etcd_member
 from hawizard.etcd import render
 from hawizard.etcd.binaries import check_pins, check_version, load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather_with, judge, marker_text
@@ -504,7 +505,7 @@ class EtcdRollout:
             return m.name in self.restart
 
         def apply(host) -> None:
-            host.run(["systemctl", "restart", "etcd"], timeout=self.health_timeout)
+            etcd_member.restart(host, timeout=self.health_timeout)
             self.wait_healthy(self.plan, self.health_timeout)
             say(host, "cluster healthy again")
 

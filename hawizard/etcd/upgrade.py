@@ -25,10 +25,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from hawizard.etcd import member as etcd_member
+from hawizard.etcd.member import CATCH_UP_WINDOW as CATCH_UP_WINDOW
+from hawizard.etcd.member import caught_up as caught_up
 from hawizard.health import ClusterHealth
 from hawizard.plan import Node, Plan
 
-CATCH_UP_WINDOW = 50  # raft entries: a restarted member this close to the leader has caught up
 MEMBER_TIMEOUT = 120.0  # seconds for one member to be back, healthy, caught up, on the new version
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
@@ -123,16 +125,6 @@ def upgrade_order(health: ClusterHealth, plan_order: Sequence[str]) -> list[str]
     return [n for n in plan_order if n != leader] + ([leader] if leader in plan_order else [])
 
 
-def caught_up(health: ClusterHealth, name: str, window: int = CATCH_UP_WINDOW) -> bool:
-    rows = {m.name: m for m in health.members}
-    member, leader = rows.get(name), rows.get(health.leader_name)
-    if member is None or leader is None:
-        return False
-    if member.raft_index is None or leader.raft_index is None:
-        return False
-    return member.raft_index >= leader.raft_index - window
-
-
 # --- the cluster version ---------------------------------------------------------------------
 
 
@@ -186,19 +178,9 @@ def wait_member(
 def hand_over_leadership(plan: Plan, member: Node, to: str, say: Say) -> None:
     """If `member` leads, pass leadership to `to` (best effort: a failed transfer only means
     one short election when the member stops; etcd's own stop also tries to hand it over)."""
-    from hawizard.etcd.cluster_api import ClusterAPI, targets_for
-    from hawizard.etcd.probe import cluster_health
-
     try:
-        health = cluster_health(plan)
-        me = health.member(member.name)
-        if not me.is_leader:
-            return
-        target = health.member(to)
-        ClusterAPI(plan, targets_for(plan, [member])).call(
-            "/v3/maintenance/transfer-leadership", {"targetID": str(int(target.id, 16))}
-        )
-        say(f"{member.name} leads: leadership handed to {to} before the stop")
+        if etcd_member.hand_over_leadership(plan, member, to=to) is not None:
+            say(f"{member.name} leads: leadership handed to {to} before the stop")
     except Exception as exc:  # best effort, see docstring
         say(f"leadership not handed over ({exc}); stopping anyway")
 
@@ -223,18 +205,18 @@ def upgrade_member(
     say = say or (lambda _line: None)
     stale = stale_files(host, files)
     if host.dry_run:
-        host.run(["systemctl", "stop", "etcd"])
+        etcd_member.stop(host)
         write_files(host, stale)
-        host.run(["systemctl", "start", "etcd"])
+        etcd_member.start(host)
         return None
     if hand_to:
         hand_over_leadership(plan, member, hand_to, say)
-    host.run(["systemctl", "stop", "etcd"], timeout=timeout)
+    etcd_member.stop(host, timeout=timeout)
     write_files(host, stale)
     if any(f.path == UNIT_PATH for f in stale):
         host.run(["systemctl", "daemon-reload"])
     # Type=notify: start returns once the member serves (the others hold the quorum).
-    host.run(["systemctl", "start", "etcd"], timeout=timeout)
+    etcd_member.start(host, timeout=timeout)
     health = wait_member(
         lambda: cluster_health(plan, min(plan.etcd.probe_timeout, 1.0)),
         member.name,

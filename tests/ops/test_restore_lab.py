@@ -195,6 +195,75 @@ def test_refusals_leave_a_healthy_cluster_untouched(lab, three, snapshot3, capsy
     assert read_record(path) is None
 
 
+BLOCK_TABLE = "hawizard_test_no_client_port"
+
+
+def block_client_port(lab, plan: Plan, *, on: bool) -> None:
+    """Drop the client port from the operator's address (the lab gateway) inside each node's
+    namespace: the cluster stays healthy, only the operator's direct probe goes blind."""
+    import subprocess
+
+    gateway = lab.record.gateway
+    rules = (
+        f"table inet {BLOCK_TABLE} {{\n  chain input {{\n"
+        "    type filter hook input priority -150; policy accept;\n"
+        f"    ip saddr {gateway} tcp dport {plan.etcd.client_port} drop\n  }}\n}}\n"
+    )
+    for node in plan.etcd_nodes:
+        netns = ["ip", "netns", "exec", lab.node(node.name).netns]
+        if on:
+            subprocess.run([*netns, "nft", "-f", "-"], input=rules, text=True, check=True)
+        else:
+            subprocess.run([*netns, "nft", "delete", "table", "inet", BLOCK_TABLE], check=False)
+
+
+def test_a_healthy_cluster_the_operator_cannot_see_is_not_restored(lab, three, snapshot3, capsys):
+    """Issue 24's fail-open gate: port 2379 unreachable from the operator, cluster healthy →
+    the members are judged on their nodes over SSH and the restore is refused without
+    --force-while-healthy; a leftover record (a resume that never stopped a member) too."""
+    from hawizard import sidecars
+    from hawizard.etcd.restore import inspect_snapshot
+
+    path, keys = three
+    plan = load(path)
+    before_id = cluster_id(plan)
+    block_client_port(lab, plan, on=True)
+    try:
+        assert main(["status", str(path), "--timeout", "2"]) == 2  # blind from here
+        code, out = cli(
+            "etcd", "restore", str(path), str(snapshot3), "--yes", "--json", capsys=capsys
+        )
+        assert code == 2 and out["refused"], out
+        assert "may still have quorum" in out["reason"], out
+        assert "--force-while-healthy" in out["hint"]
+        # a leftover record whose restore never stopped a member: judged again, refused
+        sha = inspect_snapshot(snapshot3, plan).sha256
+        record = {
+            "id": "0badc0de",
+            "stamp": "20260101T000000Z",
+            "snapshot": str(snapshot3),
+            "sha256": sha,
+            "started": "then",
+            "cluster_id_before": "",
+        }
+        sidecars.write_record(path, "restore", record)
+        code, out = cli(
+            "etcd", "restore", str(path), str(snapshot3), "--yes", "--json", capsys=capsys
+        )
+        assert code == 2 and "may still have quorum" in out["reason"], out
+        sidecars.clear_record(path, "restore")
+        for node in plan.etcd_nodes:
+            active = lab.exec(node.name, ["systemctl", "is-active", "etcd"], check=False)
+            assert active.stdout.strip() == "active", node.name
+            assert dirs(lab, node.name) == [DATA]
+    finally:
+        block_client_port(lab, plan, on=False)
+        sidecars.clear_record(path, "restore")
+    assert cluster_id(plan) == before_id
+    assert_healthy(plan)
+    assert read_keys(plan) == keys
+
+
 def test_quorum_lost_interrupted_restore_resumes(lab, three, snapshot3, capsys):
     path, keys = three
     plan = load(path)
