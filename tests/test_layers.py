@@ -1,10 +1,14 @@
-"""The layering holds, read from the source with `ast` (nothing is imported):
+"""The layering of DESIGN.md holds, read from the source with `ast` (nothing is imported):
 
-- no module of `hawizard.etcd` imports `hawizard.control_plane` (what spans both lives in
-  `hawizard.ops`), and the engine and the domains import no face (`cli`, `tui`);
+    faces (cli, tui) → ops → domains (etcd, control_plane, balancer, monitoring) → engine
+
+- no domain imports a sibling domain (what spans two lives in `hawizard.ops`, or below
+  both: the plan's `etcd_client_url`, the artifacts' `BinariesError`), nor `ops`, nor a face;
+- the engine (every module below the domains: plan, pki, steps, remote, health, …) imports
+  no domain, no use case and no face;
 - no import cycle between the package's modules, lazy imports inside functions included
   (they hide a cycle from Python, not from the design); imports under `TYPE_CHECKING` are
-  annotations only and do not count.
+  annotations only and do not count for cycles, but do count between domains and layers.
 
 An import of a package's name (`from hawizard.plan import Plan`) is an edge to the package's
 `__init__`; `from hawizard.etcd import render` is an edge to the module `render`.
@@ -114,22 +118,79 @@ def test_the_source_tree_is_found():
     assert "hawizard.etcd.rollout" in MODULES and "hawizard.ops.change" in MODULES
 
 
-def test_etcd_never_imports_the_control_plane():
-    offenders = {
-        name: sorted(
-            t for t in imports_of(name, typing_too=True) if t.startswith("hawizard.control_plane")
-        )
+DOMAINS = ("etcd", "control_plane", "balancer", "monitoring")
+FACES = ("hawizard.cli", "hawizard.tui")
+OPS = "hawizard.ops"
+# Beside the layers, not in them: the lab (a test bed that imports the plan only), the
+# readiness checklist (judged by `ops.check`) and the entry point.
+ASIDE = ("hawizard.lab", "hawizard.readiness", "hawizard.__main__")
+
+
+def _package(name: str, package: str) -> bool:
+    return name == package or name.startswith(f"{package}.")
+
+
+def _in(name: str, packages: tuple[str, ...] | str) -> bool:
+    packages = (packages,) if isinstance(packages, str) else packages
+    return any(_package(name, p) for p in packages)
+
+
+def _domain_of(name: str) -> str | None:
+    for d in DOMAINS:
+        if _package(name, f"hawizard.{d}"):
+            return d
+    return None
+
+
+def _is_engine(name: str) -> bool:
+    """Everything below the domains: plan, pki, steps, remote, health, journal, …"""
+    return name != "hawizard" and _domain_of(name) is None and not _in(name, (*FACES, OPS, *ASIDE))
+
+
+def _offenders(sources, forbidden, *, typing_too: bool = True) -> dict[str, list[str]]:
+    found = {
+        name: sorted(t for t in imports_of(name, typing_too=typing_too) if forbidden(name, t))
         for name in MODULES
-        if name.startswith("hawizard.etcd")
+        if sources(name)
     }
-    assert {k: v for k, v in offenders.items() if v} == {}
+    return {k: v for k, v in found.items() if v}
+
+
+def test_the_layers_cover_the_tree():
+    """Each rule below reads the classification; a misspelt package would pass vacuously."""
+    for d in DOMAINS:
+        assert f"hawizard.{d}" in MODULES
+    assert {"hawizard.plan", "hawizard.pki", "hawizard.steps", "hawizard.remote"} <= {
+        n for n in MODULES if _is_engine(n)
+    }
+    assert not _is_engine("hawizard.ops.apply") and not _is_engine("hawizard.etcd.render")
+
+
+def test_domains_never_import_each_other():
+    """etcd ↛ control_plane, control_plane ↛ etcd, balancer ↛ etcd/control_plane, monitoring
+    ↛ any sibling: what spans two domains lives in `ops`, or below both."""
+    offenders = _offenders(
+        lambda n: _domain_of(n) is not None,
+        lambda n, t: _domain_of(t) not in (None, _domain_of(n)),
+    )
+    assert offenders == {}
+
+
+def test_domains_import_no_use_case():
+    assert _offenders(lambda n: _domain_of(n) is not None, lambda n, t: _in(t, OPS)) == {}
+
+
+def test_engine_imports_no_domain_use_case_or_face():
+    offenders = _offenders(
+        _is_engine, lambda n, t: _domain_of(t) is not None or _in(t, (OPS, *FACES, *ASIDE))
+    )
+    assert offenders == {}
 
 
 def test_engine_and_domains_import_no_face():
-    faces = ("hawizard.cli", "hawizard.tui")
-    lower = [n for n in MODULES if not n.startswith((*faces, "hawizard.__main__"))]
+    lower = [n for n in MODULES if not _in(n, (*FACES, "hawizard.__main__"))]
     offenders = {
-        name: sorted(t for t in imports_of(name, typing_too=True) if t.startswith(faces))
+        name: sorted(t for t in imports_of(name, typing_too=True) if _in(t, FACES))
         for name in lower
     }
     assert {k: v for k, v in offenders.items() if v} == {}

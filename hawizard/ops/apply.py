@@ -134,7 +134,7 @@ def _converge(
     dry_run: bool,
     confirm: Callable[[], None] | None,
 ) -> RunResult:
-    from hawizard.etcd.binaries import BinariesError
+    from hawizard.artifacts import BinariesError
 
     if problems:
         raise Refused(

@@ -241,6 +241,11 @@ class Plan:
             p = self.source.parent / p
         return p
 
+    def etcd_client_url(self, member: Node) -> str:
+        """Where etcd's clients reach `member`: etcd's own config advertises it and
+        kube-apiserver's `--etcd-servers` lists it, so it lives here, below both domains."""
+        return f"https://{member.url_host}:{self.etcd.client_port}"
+
     @property
     def pki_dir(self) -> Path:
         return self.resolve(self.pki.dir)
