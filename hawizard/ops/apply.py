@@ -27,9 +27,11 @@ def certificate_problems(
     renewed); return the problems that must stop the run. `outcomes`: what `pki.create`
     already did (a dry run's temp PKI); raises `Refused` when the PKI cannot be written."""
     from hawizard import pki
+    from hawizard.ops.certs import require_pki_home
 
     problems = []
     if outcomes is None:
+        require_pki_home(plan)
         try:
             outcomes = pki.create(plan)
         except OSError as exc:

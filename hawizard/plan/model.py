@@ -77,7 +77,9 @@ class Cluster:
 
 @dataclass(frozen=True)
 class PKISettings:
-    dir: str = "~/.local/share/hawizard/pki"
+    # Empty: `<plan-stem>.pki/` beside the plan file (`Plan.pki_dir`), so two plans made with
+    # the defaults never share a CA; a plan that names a folder keeps it.
+    dir: str = ""
     key: KeyType = KeyType.ECDSA_P256
     cert_days: int = 365
     ca_days: int = 3650
@@ -248,7 +250,16 @@ class Plan:
 
     @property
     def pki_dir(self) -> Path:
-        return self.resolve(self.pki.dir)
+        """The local PKI folder: `pki.dir` as written, else `<plan-stem>.pki/` beside the plan.
+
+        Per plan rather than one shared folder: a second cluster planned with the defaults
+        (same cluster name too) would otherwise silently reuse the first one's CAs. A plan not
+        saved yet is treated as `./plan.toml`, the file the wizard offers to save it as.
+        """
+        if self.pki.dir:
+            return self.resolve(self.pki.dir)
+        source = self.source if self.source is not None else Path.cwd() / "plan.toml"
+        return source.with_name(f"{source.stem}.pki")
 
     @property
     def endpoint_host_port(self) -> tuple[str, int]:
