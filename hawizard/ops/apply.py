@@ -142,7 +142,8 @@ def _converge(
         raise Refused(
             "the local PKI does not match the plan",
             f"review with `hawizard certs check {plan_label}`, re-issue with "
-            f"`hawizard certs create {plan_label} --renew`",
+            f"`hawizard certs create {plan_label} --renew` (in the wizard: Certificates, "
+            "Re-issue)",
             problems,
         )
     try:
