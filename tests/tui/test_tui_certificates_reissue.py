@@ -10,7 +10,7 @@ from textual.widgets import Button, Static
 from tui_support import SIZE, fixed_plan, make_app, settle
 
 from hawizard.ops import certs
-from hawizard.tui.screens.confirm_dialog import ConfirmDialog
+from hawizard.tui.screens.reissue_dialog import ReissueDialog
 
 MEMBER_CERTS = {"etcd/server-infra0", "etcd/peer-infra0", "kubernetes/apiserver"}
 
@@ -27,11 +27,11 @@ def files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-async def open_dialog(pilot) -> ConfirmDialog:
+async def open_dialog(pilot) -> ReissueDialog:
     await pilot.press("ctrl+e")
     await pilot.pause()
     dialog = pilot.app.screen
-    assert isinstance(dialog, ConfirmDialog)
+    assert isinstance(dialog, ReissueDialog)
     return dialog
 
 
@@ -48,13 +48,13 @@ async def test_reissue_is_offered_named_and_no_changes_nothing(tmp_path):
         assert "3 do not match the plan" in summary and "ctrl+e" in summary
 
         dialog = await open_dialog(pilot)
-        text = str(dialog.query_one("#confirm-text", Static).render())
+        text = str(dialog.query_one("#reissue-text", Static).render())
         for name in MEMBER_CERTS:
             assert f"• {name}  (mismatch:" in text
         assert "/ca " not in text and "ca  (" not in text  # no CA is ever offered
-        assert app.focused is dialog.query_one("#confirm-no", Button)  # the safe default
+        assert app.focused is dialog.query_one("#reissue-no", Button)  # the safe default
 
-        await pilot.click("#confirm-no")
+        await pilot.click("#reissue-no")
         await settle(pilot)
         assert app.screen is screen
         assert files(plan.pki_dir) == before
@@ -74,7 +74,7 @@ async def test_reissue_after_yes_replaces_the_named_certificates_only(tmp_path):
         await settle(pilot)
         screen = app.screen
         await open_dialog(pilot)
-        await pilot.click("#confirm-yes")
+        await pilot.click("#reissue-yes")
         await settle(pilot)
 
         after = files(plan.pki_dir)
@@ -114,7 +114,7 @@ async def test_a_pki_changed_behind_the_dialog_is_not_reissued(tmp_path):
                 (etcd / f"peer-infra2{suffix}").read_bytes()
             )
         before = files(plan.pki_dir)
-        await pilot.click("#confirm-yes")
+        await pilot.click("#reissue-yes")
         await settle(pilot)
 
         assert files(plan.pki_dir) == before

@@ -26,7 +26,7 @@ from hawizard.plan import KeyType, Plan
 from hawizard.tui import forms
 from hawizard.tui.messages import CertificatesChecked, CertificatesFailed
 from hawizard.tui.screens.base import WizardScreen
-from hawizard.tui.screens.confirm_dialog import ConfirmDialog
+from hawizard.tui.screens.reissue_dialog import ReissueDialog, reissue_text
 from hawizard.tui.widgets.node_form import message_text
 from hawizard.tui.widgets.status import Mark, mark_text
 
@@ -269,29 +269,12 @@ class CertificatesScreen(WizardScreen):
             return
         names = self.renewable
         self.asking = True
+        reports = {r.spec.name: r for r in self.report.certificates} if self.report else {}
+        label = str(self.wizard.plan_path or "PLAN")
+        text = reissue_text(names, reports, self.plan.pki_dir, label)
         self.app.push_screen(
-            ConfirmDialog(
-                f"Re-issue {len(names)} certificate{'s' if len(names) != 1 else ''}?",
-                self.reissue_text(names),
-                "Re-issue",
-            ),
-            lambda yes: self._reissue_confirmed(names, bool(yes)),
+            ReissueDialog(names, text), lambda yes: self._reissue_confirmed(names, bool(yes))
         )
-
-    def reissue_text(self, names: tuple[str, ...]) -> str:
-        by_name = {r.spec.name: r for r in self.report.certificates} if self.report else {}
-        lines = ["New keys and certificates, from the CAs already in place, replace:"]
-        for name in names:
-            r = by_name.get(name)
-            why = f"{r.status.value}: {r.problems[0]}" if r and r.problems else "not ok"
-            lines.append(f"  • {name}  ({why})")
-        lines += [
-            "",
-            f"In {self.plan.pki_dir}. The CAs are kept as they are; nodes get the new",
-            "certificates with the next rollout (etcd, control plane).",
-            f"Same as: hawizard certs create {self.wizard.plan_path or 'PLAN'} --renew",
-        ]
-        return "\n".join(lines)
 
     def _reissue_confirmed(self, names: tuple[str, ...], yes: bool) -> None:
         if not yes:
