@@ -609,7 +609,10 @@ def _local_path(plan: Plan, value: str, field: str, err) -> Path | None:
 
 def _pki_dir(plan: Plan, err) -> None:
     """The local PKI folder gets mode 0700: never a folder that is not hawizard's own."""
-    path = _local_path(plan, plan.pki.dir, "pki.dir", err)
+    if plan.pki.dir:
+        path = _local_path(plan, plan.pki.dir, "pki.dir", err)
+    else:  # the default beside the plan: its name can still be too long
+        path = _local_path(plan, str(plan.pki_dir), "pki.dir", err)
     if path is None:
         return
     normal = Path(os.path.normpath(path))
@@ -618,7 +621,8 @@ def _pki_dir(plan: Plan, err) -> None:
         err(
             "pki.dir",
             f"{normal} is a shared folder (hawizard would make it 0700); give a folder of its "
-            "own, e.g. ~/.local/share/hawizard/pki",
+            "own, e.g. ~/.local/share/hawizard/prod/pki (or leave pki.dir out: "
+            "<plan name>.pki/ beside the plan)",
         )
 
 
@@ -667,8 +671,12 @@ def _check_pki(plan: Plan, err) -> None:
             f"{pki.cert_days} days outlives the CA ({pki.ca_days} days); "
             "make it at most pki.ca_days",
         )
-    if not pki.dir.strip():
-        err("pki.dir", "is empty; give a local folder for certificates and keys")
+    if pki.dir and not pki.dir.strip():
+        err(
+            "pki.dir",
+            "is blank; give a local folder for certificates and keys, or leave pki.dir out "
+            "for <plan name>.pki/ beside the plan",
+        )
     elif not has_control(pki.dir):
         _pki_dir(plan, err)
 

@@ -115,6 +115,7 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
 
 # Optional settings written only when used, so a plan that does not use them reads the same.
 _OPTIONAL = {
+    ("pki", "dir"): "",  # `<plan-stem>.pki/` beside the plan
     ("cluster", "cni"): "",
     ("control_plane", "oidc"): None,
     ("etcd", "packages"): (),  # the distribution's default package names
@@ -156,7 +157,7 @@ def dumps(plan: Plan) -> str:
         }
         for n in plan.nodes
     ]
-    doc["pki"] = _section(plan.pki)
+    doc["pki"] = _section(plan.pki, "pki")
     doc["etcd"] = _section(plan.etcd, "etcd")
     doc["control_plane"] = _section(plan.control_plane, "control_plane")
     if plan.monitoring != MonitoringSettings():
