@@ -215,6 +215,10 @@ FACE_EXCEPTIONS = {
     ("hawizard.tui.screens.dashboard", "hawizard.etcd.backup"): "`human_age` text only",
     ("hawizard.tui.screens.restore_dialog", "hawizard.etcd.backup"): "lists the local "
     "backup folder for the file picker (read-only)",
+    ("hawizard.cli.backup_cmd", "hawizard.pki.record_key"): "loads the backup-record key "
+    "to tell verified backups from others in the listing (read-only)",
+    ("hawizard.tui.screens.restore_dialog", "hawizard.pki.record_key"): "same key, to offer "
+    "only verified backups in the file picker (read-only)",
     ("hawizard.tui.screens.restore_dialog", "hawizard.etcd.restore"): "`inspect_snapshot` "
     "reads the chosen snapshot file locally before the restore is confirmed",
     ("hawizard.cli.status_cmd", "hawizard.etcd.probe"): "the `--watch` loop probes directly "
