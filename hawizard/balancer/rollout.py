@@ -6,6 +6,8 @@ control plane.
   each checked by the node's own program (`haproxy -c`, `keepalived -t`) before it replaces
   anything; then reload (never restart) what runs, start what does not.
 - `single`: the same for haproxy on its one node.
+- then (vip, single) a local step waits, bounded, until the endpoint is served: one VIP
+  holder and a TCP answer (`endpoint_wait`), so `apply && status` exits 0.
 - `external`: nothing on the nodes; the haproxy config is written next to the plan for the
   operator's own balancer.
 
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from hawizard import packages
 from hawizard.balancer import render
+from hawizard.balancer.endpoint_wait import endpoint_wait_step
 from hawizard.pki.layout import write_file
 from hawizard.plan import BalancerMode, Node, Plan
 from hawizard.remote_files import RemoteFile, directory, stale_files, write_files
@@ -49,7 +52,12 @@ def external_haproxy_path(plan: Plan) -> Path:
 
 
 def balancer_phases(plan: Plan) -> list[Phase]:
-    return [Phase("load balancer", balancer_steps(plan))]
+    """The install/config steps, then (vip, single) a phase that waits until the endpoint is
+    served: `apply` is done when `status` would find the endpoint up, not before."""
+    phases = [Phase("load balancer", balancer_steps(plan))]
+    if plan.balancer_mode in (BalancerMode.VIP, BalancerMode.SINGLE):
+        phases.append(Phase("load balancer endpoint", [endpoint_wait_step(plan)]))
+    return phases
 
 
 def balancer_steps(plan: Plan) -> list[Step]:

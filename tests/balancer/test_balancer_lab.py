@@ -107,6 +107,10 @@ def endpoint(lab: Lab, tmp_path_factory):
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-3000:]
         print(f"hawizard apply (etcd + control plane + vip balancer, 3 nodes): "
               f"{time.monotonic() - start:.1f} s")  # fmt: skip
+        # issue 23 item 3: `status` at once, no wait in between (read by the test below)
+        right_after = hw("status", str(path), "--json", "--timeout", "2", timeout=60)
+        RIGHT_AFTER_APPLY["status"] = right_after
+        RIGHT_AFTER_APPLY["apply"] = first
         vip, port = plan.endpoint_host_port
         wait_for(lambda: len(holders(lab, plan, vip)) == 1, timeout=15)
         yield plan, path, vip, port
@@ -114,6 +118,21 @@ def endpoint(lab: Lab, tmp_path_factory):
         for n in names:
             lab.fault(n, "heal")
         lab.reset(*names)
+
+
+RIGHT_AFTER_APPLY: dict[str, subprocess.CompletedProcess] = {}
+
+
+def test_status_right_after_apply_exits_0(endpoint):
+    """`apply && status` (issue 23 item 3): apply ends only once one node holds the VIP and
+    VIP:port answers, so a status run the moment apply returns finds the endpoint served."""
+    _, _, vip, _ = endpoint
+    proc, applied = RIGHT_AFTER_APPLY["status"], RIGHT_AFTER_APPLY["apply"]
+    doc = json.loads(proc.stdout)
+    lb = doc["load_balancer"]
+    assert lb["vip"] == vip and lb["endpoint_ok"] is True and len(lb["holders"]) == 1, lb
+    assert proc.returncode == 0, (doc.get("problems"), lb["problems"], lb["warnings"])
+    assert "wait until one node holds the VIP and the endpoint answers: changed" in applied.stdout
 
 
 def test_exactly_one_holder_and_the_vip_answers(endpoint, lab: Lab):
