@@ -103,7 +103,7 @@ def endpoint(lab: Lab, tmp_path_factory):
     )
     try:
         start = time.monotonic()
-        first = hw("apply", str(path), "--yes")
+        first = hw("apply", str(path), "--yes", "--verbose")
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-3000:]
         print(f"hawizard apply (etcd + control plane + vip balancer, 3 nodes): "
               f"{time.monotonic() - start:.1f} s")  # fmt: skip
@@ -133,6 +133,22 @@ def test_status_right_after_apply_exits_0(endpoint):
     assert lb["vip"] == vip and lb["endpoint_ok"] is True and len(lb["holders"]) == 1, lb
     assert proc.returncode == 0, (doc.get("problems"), lb["problems"], lb["warnings"])
     assert "wait until one node holds the VIP and the endpoint answers: changed" in applied.stdout
+
+
+def test_verbose_apply_shows_the_installer_output_beside_hawizards_line(endpoint):
+    """Issue 23 item 5, on real dpkg: with units masked the install prints "policy-rc.d denied
+    execution of start" — expected, so hawizard's own line says what happened and the raw
+    lines are printed with --verbose only (the default view's filter: test_apply_cli.py)."""
+    plan, *_ = endpoint
+    out = " ".join(RIGHT_AFTER_APPLY["apply"].stdout.split())  # rich wraps at 80 columns
+    for n in plan.balancer_nodes:
+        assert (
+            f"{n.name}: installed haproxy, keepalived; haproxy.service, keepalived.service "
+            "left stopped until configured" in out
+        ), out[-3000:]
+    # dpkg's own words for the masked units (Debian 12): shown, since --verbose was given
+    assert "systemctl preset failed on keepalived.service" in out, out[-3000:]
+    assert "policy-rc.d returned 101, not running 'start keepalived.service'" in out
 
 
 def test_exactly_one_holder_and_the_vip_answers(endpoint, lab: Lab):
