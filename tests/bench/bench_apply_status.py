@@ -34,7 +34,7 @@ def one_run(name: str) -> tuple[int, int, float, str]:
         raise SystemExit(f"lab up failed: {up.stderr[-2000:]}")
     plan = json.loads(hw("lab", "status", "--name", name, "--json").stdout)["plan"]
     start = time.monotonic()
-    applied = hw("apply", plan, "--yes")
+    applied = hw("apply", plan, "--yes", "--verbose")
     took = time.monotonic() - start
     status = hw("status", plan)
     waited = re.search(r"answers TCP \(([0-9.]+) s after", applied.stdout)
