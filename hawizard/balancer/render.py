@@ -145,6 +145,8 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
     """keepalived for one balancer node: one VRRP instance holding the VIP, unicast to peers.
 
     - Unicast (`unicast_src_ip`/`unicast_peer`): works on networks that drop multicast.
+      `check_unicast_src`: an advert from an address that is not a peer is ignored (VRRPv3
+      has no authentication; the nftables table of `firewall` drops it even earlier).
     - VRRPv3: allows sub-second adverts; no auth (v3 has none) — the per-cluster
       `virtual_router_id` keeps clusters on one network apart.
     - Every node starts BACKUP with `nopreempt` and a distinct priority: at bootstrap the
@@ -177,7 +179,7 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
     unicast = (
         f"    unicast_src_ip {node.address}\n    unicast_peer {{\n"
         + "".join(f"        {p.address}\n" for p in peers)
-        + "    }\n"
+        + "    }\n    check_unicast_src\n"
         if peers
         else ""
     )

@@ -4,7 +4,8 @@ control plane.
 - `vip`: on every balancer node, in parallel: haproxy and keepalived from the distribution's
   packages (nothing started by the install), the haproxy config and the keepalived config,
   each checked by the node's own program (`haproxy -c`, `keepalived -t`) before it replaces
-  anything; then reload (never restart) what runs, start what does not.
+  anything; an nftables table of hawizard's own that accepts VRRP only from the peers
+  (`firewall`); then reload (never restart) what runs, start what does not.
 - `single`: the same for haproxy on its one node.
 - then (vip, single) a local step waits, bounded, until the endpoint is served: one VIP
   holder and a TCP answer (`endpoint_wait`), so `apply && status` exits 0.
@@ -24,6 +25,7 @@ from pathlib import Path
 from hawizard import packages
 from hawizard.balancer import render
 from hawizard.balancer.endpoint_wait import endpoint_wait_step
+from hawizard.balancer.firewall import firewall_step
 from hawizard.pki.layout import write_file
 from hawizard.plan import BalancerMode, Node, Plan
 from hawizard.remote_files import RemoteFile, directory, stale_files, write_files
@@ -74,6 +76,7 @@ def balancer_steps(plan: Plan) -> list[Step]:
             packages = ("haproxy", "keepalived")
             steps.append(_install_step(node.name, "install haproxy and keepalived", packages))
             steps.append(_haproxy_config_step(node.name, text))
+            steps.append(firewall_step(plan, node))
             steps.append(_keepalived_step(plan, node))
     return steps
 

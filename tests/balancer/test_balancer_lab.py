@@ -217,6 +217,94 @@ def outage_while(action, host: str, port: int, watch: float) -> float:
     return longest
 
 
+def rogue_keepalived(plan: Plan, rogue: str, vip: str) -> str:
+    """keepalived on a host that is not a peer, claiming the cluster's router id with a higher
+    priority, advertising unicast to every balancer node. Its VIP sits on `lo` and the node
+    sends no ARP for it (ROGUE_ARP), so the only attack is the advert itself."""
+    peers = "".join(f"        {n.address}\n" for n in plan.balancer_nodes)
+    return f"""\
+global_defs {{
+    router_id rogue
+    vrrp_version 3
+    enable_script_security
+}}
+vrrp_instance rogue {{
+    state MASTER
+    interface eth0
+    virtual_router_id {plan.virtual_router_id}
+    priority 254
+    advert_int 1
+    unicast_src_ip {rogue}
+    unicast_peer {{
+{peers}    }}
+    virtual_ipaddress {{
+        {vip}/32 dev lo
+    }}
+}}
+"""
+
+
+ROGUE_ARP = """\
+table arp rogue_arp {{
+    chain out {{
+        type filter hook output priority 0; policy accept;
+        arp saddr ip {vip} drop
+    }}
+}}
+"""
+
+
+def drop_counter(lab: Lab, node: str) -> int:
+    """Packets the VRRP rule of hawizard's nftables table dropped on `node`."""
+    table = lab.exec(node, ["nft", "list", "table", "inet", "hawizard"]).stdout
+    rule = next(line for line in table.splitlines() if "@vrrp_peers" in line)
+    return int(rule.split("packets")[1].split()[0])
+
+
+def test_a_rogue_vrrp_advert_from_a_non_peer_cannot_take_the_vip(endpoint, lab: Lab, tmp_path):
+    """Issue 25 item 2: a 4th lab node, not a peer, runs keepalived with the cluster's router id
+    and priority 254: its adverts reach the balancer nodes and are dropped there (the table's
+    counter grows), the holder keeps the VIP, and `status` shows one holder, exit 0."""
+    plan, path, vip, port = endpoint
+    (holder,) = holders(lab, plan, vip)
+    peers = {n.name for n in plan.balancer_nodes}
+    rogue = next(n for n in lab.nodes if n.name not in peers)
+    before = drop_counter(lab, holder)
+    try:
+        lab.exec(rogue.name, ["apt-get", "update", "-q"], timeout=120)
+        lab.exec(
+            rogue.name, ["apt-get", "install", "-y", "-q", "keepalived", "nftables"], timeout=300
+        )
+        # the rogue never answers ARP for the VIP (/proc/sys is read-only in a lab node, so
+        # an arp-family table instead of arp_ignore): only its adverts can do harm
+        lab.exec(rogue.name, ["nft", "-f", "-"], input=ROGUE_ARP.format(vip=vip))
+        lab.exec(
+            rogue.name,
+            ["sh", "-c", "cat > /etc/keepalived/keepalived.conf"],
+            input=rogue_keepalived(plan, rogue.address, vip),
+        )
+        lab.exec(rogue.name, ["systemctl", "restart", "keepalived"])
+        wait_for(
+            lambda: "Entering MASTER STATE" in lab.exec(
+                rogue.name, ["journalctl", "-u", "keepalived", "-o", "cat", "--no-pager"]
+            ).stdout,
+            timeout=20,
+        )  # fmt: skip
+        # sampled for 6 s (6 rogue adverts): always the same one holder among the peers
+        end = time.monotonic() + 6
+        while time.monotonic() < end:
+            assert holders(lab, plan, vip) == [holder]
+            time.sleep(0.5)
+        assert drop_counter(lab, holder) >= before + 3  # the adverts arrived and were dropped
+        rc, doc = status(path)
+        assert doc["load_balancer"]["holders"] == [holder], doc["load_balancer"]
+        assert rc == 0, doc["load_balancer"]
+        assert connects(vip, port, timeout=2)
+    finally:
+        lab.exec(rogue.name, ["systemctl", "stop", "keepalived"], check=False)
+        lab.reset(rogue.name)
+
+
 def test_sigkill_of_haproxy_on_the_holder(endpoint, lab: Lab):
     plan, _, vip, port = endpoint
     (holder,) = holders(lab, plan, vip)
@@ -292,6 +380,9 @@ def test_failover_when_the_holder_powers_off_and_no_flapping_when_it_returns(end
         .stdout.strip() == "active",
         timeout=60,
     )  # fmt: skip
+    # hawizard-firewall.service loaded the VRRP table again at boot (issue 25 item 2)
+    table = lab.exec(holder, ["nft", "list", "table", "inet", "hawizard"]).stdout
+    assert "saddr != @vrrp_peers" in table, table
     seen = set()
     end = time.monotonic() + 10
     while time.monotonic() < end:
