@@ -227,6 +227,7 @@ async def test_installer_noise_is_hidden_until_raw_output_is_toggled(tmp_path):
         await pilot.pause()
         assert "infra0: installed haproxy, keepalived" in log_text(screen)
         assert "denied" not in log_text(screen)
+        assert "installer output hidden: ctrl+o shows it" in log_text(screen)
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert "infra0: policy-rc.d denied execution of start." in log_text(screen)

@@ -46,7 +46,8 @@ class RolloutScreen(WizardScreen):
         *WizardScreen.BINDINGS,
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+d", "dry_run", "Dry run"),
-        Binding("ctrl+o", "raw_output", "Raw output"),
+        # not in the footer (its snapshot stays): the log says so at the first hidden line
+        Binding("ctrl+o", "raw_output", "Raw output", show=False),
         Binding("escape", "cancel", "Cancel", show=False),
     ]
     WHAT = "rollout"  # for messages: "etcd rollout"

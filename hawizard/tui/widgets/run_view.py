@@ -123,6 +123,8 @@ class RunView(Vertical):
             if getattr(event, "detail", False):
                 self.details.append(line)
                 if not self.verbose:
+                    if len(self.details) == 1:
+                        self.write(Text("  (installer output hidden: ctrl+o shows it)", "dim"))
                     return
             self.write(Text(line, style="dim"))
             return
