@@ -334,3 +334,20 @@ def test_bad_node_install_and_package_names_are_errors():
     assert "'Bad Name' is not a package name" in found["etcd.packages[1]"]
     shape = errors_of(valid_text().replace("[etcd]\n", '[etcd]\npackages = "etcd"\n'))
     assert shape[0].field == "etcd.packages" and "list of package names" in shape[0].message
+
+
+def test_monitoring_scrape_from_is_validated_and_round_trips():
+    """Issue 25 item 3: `[monitoring] scrape_from` names who may scrape the metrics ports."""
+    base = three_nodes(control_plane_endpoint="10.1.2.10:6443")
+    good = replace(
+        base, monitoring=P.MonitoringSettings(scrape_from=("10.9.0.5", "10.8.0.0/16", "fd00::1"))
+    )
+    text = P.dumps(good)
+    assert "scrape_from = [" in text
+    assert P.loads(text).monitoring.scrape_from == ("10.9.0.5", "10.8.0.0/16", "fd00::1")
+    assert "scrape_from" not in P.dumps(base)  # an unused setting is not written
+    bad = text.replace('"10.9.0.5"', '"10.9.0.300"')
+    [problem] = errors_of(bad)
+    assert problem.field == "monitoring.scrape_from[0]" and "10.9.0.300" in problem.message
+    [wrong] = errors_of(text.replace('"10.9.0.5",', "5,"))
+    assert wrong.field == "monitoring.scrape_from"

@@ -8,14 +8,14 @@ import subprocess
 
 import pytest
 
-from hawizard.balancer.firewall import (
+from hawizard.balancer.render import render_keepalived_config
+from hawizard.firewall import (
     NFT_FILE,
     TABLE,
+    node_rules,
     render_firewall_unit,
     render_nft,
-    vrrp_sources,
 )
-from hawizard.balancer.render import render_keepalived_config
 from hawizard.plan import Cluster, LoadBalancerSettings, Node, Plan, Role
 
 
@@ -42,7 +42,7 @@ def test_only_the_balancer_nodes_may_send_vrrp():
     # one transaction that replaces hawizard's table alone: never `flush ruleset`
     assert text.index(f"table {TABLE}\n") < text.index(f"delete table {TABLE}\n")
     assert not [line for line in text.splitlines() if line.strip().startswith("flush")]
-    assert vrrp_sources(p, p.nodes[1]) == ["10.1.2.11", "10.1.2.12", "10.1.2.13"]
+    assert node_rules(p, p.nodes[1]).vrrp_from == ("10.1.2.11", "10.1.2.12", "10.1.2.13")
 
 
 def test_unit_loads_reloads_and_removes_only_the_table():
@@ -50,7 +50,7 @@ def test_unit_loads_reloads_and_removes_only_the_table():
     assert f"ExecStart=/usr/sbin/nft -f {NFT_FILE}" in unit
     assert f"ExecReload=/usr/sbin/nft -f {NFT_FILE}" in unit
     assert f"ExecStop=/usr/sbin/nft delete table {TABLE}" in unit
-    assert "Before=network-pre.target keepalived.service haproxy.service" in unit
+    assert "Before=network-pre.target etcd.service keepalived.service haproxy.service" in unit
     assert "RemainAfterExit=yes" in unit and "WantedBy=multi-user.target" in unit
 
 
