@@ -99,6 +99,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 _PACKAGES = "a list of package names"
+_ADDRESSES = "a list of IP addresses or networks"
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
 
 SCHEMA: dict[str, dict[str, str]] = {
@@ -138,6 +139,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "scrape_interval": _INT,
         "node_exporter_port": _INT,
         "haproxy_metrics_port": _INT,
+        "scrape_from": _ADDRESSES,
     },
     "backup": {"every": _STR, "keep": _INT, "dir": _STR},
     "load_balancer": {
@@ -327,6 +329,9 @@ def _typed(value: Any, kind: str, field: str, err) -> None:
     elif kind == _NAMES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, f'must be a list of node names such as ["infra0", "infra1"], not {value!r}')
+    elif kind == _ADDRESSES:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            err(field, f'must be a list such as ["10.1.2.50", "10.9.0.0/24"], not {value!r}')
     elif kind == _PACKAGES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, 'must be a list of package names such as ["etcd-server", "etcd-client"]')
@@ -870,6 +875,15 @@ def _check_monitoring(plan: Plan, names: dict[str, int], err) -> None:
         err("monitoring.scrape_interval", f"{m.scrape_interval} must be 1-3600 seconds (e.g. 15)")
     _port(m.node_exporter_port, "monitoring.node_exporter_port", err)
     _port(m.haproxy_metrics_port, "monitoring.haproxy_metrics_port", err)
+    for i, source in enumerate(m.scrape_from):
+        try:
+            ipaddress.ip_network(source, strict=False)
+        except ValueError:
+            err(
+                f"monitoring.scrape_from[{i}]",
+                f"{source!r} is not an IP address or network (e.g. 10.1.2.50 or 10.9.0.0/24): "
+                "the nodes' firewall lets only these scrape the metrics ports",
+            )
     if m.prometheus_node and m.prometheus_node not in names:
         err(
             "monitoring.prometheus_node",

@@ -190,6 +190,10 @@ class MonitoringSettings:
     scrape_interval: int = 15  # seconds
     node_exporter_port: int = 9100
     haproxy_metrics_port: int = 8405  # haproxy's built-in Prometheus exporter on the balancer
+    #: Who may scrape the metrics ports (etcd's metrics_port, node exporter, haproxy's
+    #: exporter): IP addresses or networks, besides `prometheus_node`, each node itself and
+    #: the machine that runs `apply`; every other source is refused by the nodes' nftables.
+    scrape_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
