@@ -48,6 +48,7 @@ class Terminal:
         self.width = width
         self.height = height
         self._last = ""
+        self.frames: list[str] = []  # every distinct screen seen, in order
 
     # --- tmux -----------------------------------------------------------------------------
 
@@ -88,6 +89,7 @@ class Terminal:
         out = self._tmux("capture-pane", "-p", "-t", self.session, check=False).stdout
         if out != self._last:
             self._last = out
+            self.frames.append(out)
             self.note(out, frame=True)
         return out
 
