@@ -56,6 +56,7 @@ class Journey:
     plan: Path
     artifacts: Path
     plan_digest: str = ""  # sha256 of the plan as `lab up` wrote it
+    frames_mark: int = 0  # the wizard's frame count when the control-plane run started
     passed: set[str] = field(default_factory=set)
     timings: dict[str, float] = field(default_factory=dict)
 
