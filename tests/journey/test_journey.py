@@ -13,7 +13,8 @@ what a command itself tells the user to change. Then, as a user:
    nothing) and `status`; `check`; `certs rotate --all`; `etcd backup run`; `patch --dry-run`;
    `monitoring export` (following its own advice when it refuses); `lab fault` on the VIP
    holder and `status` naming the new holder within 3 s; the recycled-node flow (`etcd add`,
-   `remove`, `replace` of a stopped member onto the node the cluster removed earlier).
+   `remove`, `replace` of a stopped member onto the node the cluster removed earlier);
+3. `lab up` again, as demo.sh runs it each time: the plan the journey changed stays.
 
 Stages are the test functions, in file order, on one module-scoped lab that is always torn
 down. On failure: the terminal's screens in order (`wizard.screens`) and every command's
@@ -351,6 +352,16 @@ def test_cli_recycled_node_add_remove_replace(journey: Journey) -> None:
         assert voters == sorted(n for n in journey.node_names if n != victim), doc["members"]
         kept = journey.in_node(spare, "sh", "-c", "ls -d /var/lib/etcd.replaced-*")
         assert len(kept.split()) == 2, kept  # the add's and the replace's old data, both kept
+
+
+def test_demo_again_keeps_the_changed_plan(journey: Journey) -> None:
+    """demo.sh runs `lab up` each time: the plan the journey changed (the `[monitoring]`
+    section, the membership the changes wrote) must survive it."""
+    with journey.stage("demo again", needs=("cli: monitoring export",)):
+        before = journey.plan.read_bytes()
+        run = journey.hw("lab", "up", "--name", journey.name, "--nodes", str(NODES), timeout=180)
+        assert journey.plan.read_bytes() == before, run.describe()
+        assert (journey.plan.parent / "plan.lab.toml").is_file(), run.describe()
 
 
 def _wait_status_0(journey: Journey, timeout: float) -> dict:
