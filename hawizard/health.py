@@ -33,12 +33,12 @@ from enum import StrEnum
 from typing import Any
 
 from hawizard.pki.inspection import RENEW_BEFORE_DAYS, CertInfo
-from hawizard.plan import Plan, quorum, tolerance
+from hawizard.plan import DEFAULT_QUOTA_BACKEND_BYTES, Plan, quorum, tolerance
 
 JSON_SCHEMA = 1
-# etcd's default backend quota (`quota-backend-bytes` unset, as hawizard renders it): past it
+# etcd's default backend quota (the plan's `etcd.quota_backend_bytes` unless set): past it
 # the cluster raises NOSPACE and refuses writes, so the DB size is shown against it.
-BACKEND_QUOTA_BYTES = 2 * 1024**3
+BACKEND_QUOTA_BYTES = DEFAULT_QUOTA_BACKEND_BYTES
 QUOTA_WARN_PCT = 75.0
 _ALARM = re.compile(r"alarm:\s*([A-Z_]+)")
 
@@ -132,6 +132,7 @@ class MemberHealth:
     peer_urls: tuple[str, ...] = ()
     client_urls: tuple[str, ...] = ()
     alarms: tuple[str, ...] = ()  # active etcd alarms this member reports (NOSPACE, CORRUPT)
+    quota_bytes: int = BACKEND_QUOTA_BYTES  # the plan's etcd.quota_backend_bytes
 
     @property
     def state(self) -> MemberState:
@@ -150,7 +151,7 @@ class MemberHealth:
     @property
     def db_quota_pct(self) -> float | None:
         """The DB size as a share of the backend quota (NOSPACE at 100 %)."""
-        return None if self.db_size is None else 100.0 * self.db_size / BACKEND_QUOTA_BYTES
+        return None if self.db_size is None else 100.0 * self.db_size / self.quota_bytes
 
 
 @dataclass(frozen=True)
@@ -544,6 +545,7 @@ def build(
         if entry is not None:
             matched.add(entry.id)
         row = _member_row(r, entry, None if listed is None else entry is not None)
+        row = replace(row, quota_bytes=plan.etcd.quota_backend_bytes)
         problem = _served_cert_problem(r, expected_served, addresses.get(r.name, r.host))
         if problem:
             row = replace(row, cert_problem=problem)

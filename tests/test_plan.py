@@ -334,3 +334,32 @@ def test_bad_node_install_and_package_names_are_errors():
     assert "'Bad Name' is not a package name" in found["etcd.packages[1]"]
     shape = errors_of(valid_text().replace("[etcd]\n", '[etcd]\npackages = "etcd"\n'))
     assert shape[0].field == "etcd.packages" and "list of package names" in shape[0].message
+
+
+def test_etcd_sha256_pins_are_validated_and_round_trip():
+    """Issue 25: `etcd.sha256` (optional, for install = "upload") like control_plane.sha256."""
+    from hawizard.plan import PlanError, dumps, loads
+
+    base = (
+        'version = 1\n[cluster]\nname = "t"\n'
+        '[[nodes]]\nname = "a"\naddress = "10.0.0.1"\nroles = ["etcd"]\n'
+        '[etcd]\ninstall = "{install}"\nbinaries = "."\nsha256 = {{ {pins} }}\n'
+    )
+    good = "a" * 64
+    plan = loads(base.format(install="upload", pins=f'etcd = "{good}"'))
+    assert plan.etcd.sha256 == {"etcd": good}
+    assert loads(dumps(plan)).etcd.sha256 == {"etcd": good}
+    unpinned = dumps(loads(base.format(install="upload", pins="").replace("sha256 = {  }\n", "")))
+    assert "etcd.sha256" not in unpinned and "[etcd]\n" in unpinned
+    assert "sha256" not in unpinned.split("[etcd]\n")[1].split("\n[")[0]  # not written unused
+    for install, pins, field in (
+        ("upload", 'etcd = "AB"', "etcd.sha256.etcd"),
+        ("upload", f'kube-apiserver = "{good}"', "etcd.sha256.kube-apiserver"),
+        ("package", f'etcd = "{good}"', "etcd.sha256"),
+    ):
+        try:
+            loads(base.format(install=install, pins=pins))
+        except PlanError as exc:
+            assert field in {p.field for p in exc.problems}, exc.problems
+        else:
+            raise AssertionError(f"{pins} with {install} was accepted")

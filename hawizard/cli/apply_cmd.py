@@ -139,11 +139,11 @@ def install_backup_schedule(plan) -> None:
         every, keep, folder = backup_settings(plan)
         done = schedule(plan, every, keep, folder)
     except Refused as exc:
-        err_console.print(f"[yellow]backup schedule[/]: {exc.reason}", soft_wrap=True)
+        err_console.print(f"[yellow]backup schedule[/]: {esc(exc.reason)}", soft_wrap=True)
         if exc.hint:
-            err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True, highlight=False)
+            err_console.print(f"  [dim]→[/] {esc(exc.hint)}", soft_wrap=True, highlight=False)
         return
-    err_console.print(f"[green]backup schedule[/]: {done.timer} (every {every}s, keep {keep})")
+    err_console.print(f"[green]backup schedule[/]: {esc(done.timer)} (every {every}s, keep {keep})")
 
 
 def _ask_password(who: str) -> str:

@@ -153,7 +153,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     if not args.json:
         for line in _fix_hints(report, args.plan):
-            err_console.print(f"[yellow]→[/] {line}", soft_wrap=True, highlight=False)
+            err_console.print(f"[yellow]→[/] {esc(line)}", soft_wrap=True, highlight=False)
     if not report.ok:
         return 1
     return 0
@@ -181,9 +181,9 @@ def _fix_hints(report, plan_label: str) -> list[str]:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import ask_yes_no, render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.rotate import check_ca, command_for, rotate
-    from hawizard.planlock import PlanLocked
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
@@ -203,15 +203,11 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
     def confirm(rot) -> bool:
         _print_rotation(rot, args)
-        if args.yes:
-            return True
-        import sys
-
-        if not sys.stdin.isatty():
-            err_console.print("[red]error[/]: this restarts etcd members; confirm with --yes")
-            return False
-        answer = console.input(f"{rot.title[0].upper()}{rot.title[1:]}? [y/N] ")
-        return answer.strip().lower() in ("y", "yes")
+        return ask_yes_no(
+            f"{esc(rot.title[0].upper() + rot.title[1:])}?",
+            yes=args.yes,
+            no_terminal="this restarts etcd members; confirm with --yes",
+        )
 
     try:
         rot, result = rotate(
@@ -224,12 +220,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             command=command,
         )
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
-            return 2
-        return fail(exc.reason, exc.hint)
-    except PlanLocked as exc:
-        return fail(str(exc), "run it again when that change has finished")
+        return render_refusal(exc, as_json=args.json)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: run `{esc(command)}` again to resume this rotation")
         return 130

@@ -92,6 +92,23 @@ def binaries_version(source: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def check_pins(source: Path, pins: dict[str, str]) -> None:
+    """`etcd.sha256` (optional, like `control_plane.sha256`): each pinned binary must be in
+    `source` with exactly that sha256, else BinariesError naming it; nothing is uploaded."""
+    if not pins:
+        return
+    found = {b.name: b for b in load_binaries(source)}
+    for name, expected in sorted(pins.items()):
+        b = found.get(name)
+        if b is None:
+            raise BinariesError(f"etcd.sha256.{name}: {source} holds no {name} to check")
+        if b.sha256 != expected.lower():
+            raise BinariesError(
+                f"etcd.sha256.{name}: {name} in {source} has sha256 {b.sha256}, not the "
+                f"pinned {expected.lower()}; refusing to upload it"
+            )
+
+
 def check_version(source: Path, planned: str) -> str:
     """The binaries' version; BinariesError when it is known and not the plan's."""
     found = binaries_version(source)

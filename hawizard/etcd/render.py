@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hawizard.plan import Node, Plan
+from hawizard.plan import DEFAULT_QUOTA_BACKEND_BYTES, Node, Plan
 from hawizard.textguard import config_value, plain_lines, unit_word
 
 CONFIG_PATH = "/etc/etcd/etcd.conf.yml"
@@ -131,6 +131,10 @@ def render_config(
         ("logger", "zap"),
         ("log-outputs", ["stderr"]),
     ]
+    if plan.etcd.quota_backend_bytes != DEFAULT_QUOTA_BACKEND_BYTES:
+        # Only when it differs from etcd's own default (the same 2 GiB): a plan that leaves it
+        # alone renders the same file as before, so no member restarts for nothing.
+        doc.append(("quota-backend-bytes", plan.etcd.quota_backend_bytes))
     name = unit_word(member.name, "etcd member name")
     cluster = unit_word(plan.cluster.name, "cluster.name")
     lines = [

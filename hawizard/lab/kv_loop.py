@@ -54,11 +54,13 @@ class KvLoop:
     attempt_timeout: float = 1.0
     request_deadline: float = 5.0
     prefix: str = "/kvloop/"
+    rotate: bool = False  # start every request on the next endpoint (spread over all members)
     ok: int = 0
     failed: int = 0
     retries: int = 0
     errors: list[str] = field(default_factory=list)
     written: dict[str, str] = field(default_factory=dict)
+    put_times: list[tuple[float, float]] = field(default_factory=list)  # (monotonic start, s)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
@@ -91,7 +93,9 @@ class KvLoop:
             key, value = f"{self.prefix}{n:06d}", f"v{n}-{time.time():.3f}"
             n += 1
             try:
+                put_started = time.monotonic()
                 self.request("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+                self.put_times.append((put_started, time.monotonic() - put_started))
                 self.written[key] = value
                 got = self.request("/v3/kv/range", {"key": _b64(key)})
                 kvs = got.get("kvs") or []
@@ -111,12 +115,15 @@ class KvLoop:
             with self._lock:
                 trust = self.trust
                 host, port = self.endpoints[self._next % len(self.endpoints)]
+                if self.rotate:
+                    self._next += 1
             try:
                 return self._post(trust, host, port, path, body)
             except (OSError, ssl.SSLError, http.client.HTTPException, ValueError) as exc:
                 problems.append(f"{host}: {exc or type(exc).__name__}")
-                with self._lock:
-                    self._next += 1  # the next request also starts elsewhere
+                if not self.rotate:
+                    with self._lock:
+                        self._next += 1  # the next request also starts elsewhere
                 self.retries += 1
             if time.monotonic() >= deadline:
                 raise RuntimeError("no endpoint served it: " + "; ".join(problems[-3:]))

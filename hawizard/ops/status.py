@@ -54,7 +54,8 @@ class StatusReport:
         """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
         readyz, failed_checks, error, latency_ms}, `control_plane_started`,
         `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
-        or none), age_s, path, every_s, dir}, and `load_balancer` (BalancerHealth.to_json())."""
+        or none), age_s, path, every_s, dir, refused (records that fail their signature)}, and
+        `load_balancer` (BalancerHealth.to_json())."""
         data = self.health.to_json()
         data["apiservers"] = [apiserver_json(a) for a in self.apiservers]
         data["control_plane_started"] = self.expect_running

@@ -138,7 +138,7 @@ def ensure_dirs(layout: Layout) -> None:
 
 
 # What a PKI folder of hawizard's holds (besides its files' temporary names).
-_OURS = {"etcd", "kubernetes", ".hawizard.lock"}
+_OURS = {"etcd", "kubernetes", ".hawizard.lock", "backup-records.key"}
 
 
 def _tighten_if_ours(folder: Path, layout: Layout) -> None:

@@ -9,8 +9,10 @@ The package keeps its parts one-way: `model` (dataclasses) <- `checks` (validati
 from hawizard.plan.checks import PlanError, Problem, Severity, validate
 from hawizard.plan.files import dump, dump_with_backup, dumps, load, loads
 from hawizard.plan.model import (
+    DEFAULT_QUOTA_BACKEND_BYTES,
     DEFAULT_ROLES,
     KUBE_BINARIES,
+    MAX_QUOTA_BACKEND_BYTES,
     PLAN_VERSION,
     SSH,
     BackupSettings,
@@ -32,8 +34,10 @@ from hawizard.plan.model import (
 )
 
 __all__ = [
+    "DEFAULT_QUOTA_BACKEND_BYTES",
     "DEFAULT_ROLES",
     "KUBE_BINARIES",
+    "MAX_QUOTA_BACKEND_BYTES",
     "PLAN_VERSION",
     "SSH",
     "BackupSettings",

@@ -14,13 +14,25 @@ import os
 import posixpath
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from hawizard.localfs import is_system_folder
 from hawizard.plan.checks_balancer import check_balancer
-from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, every_seconds, quorum, tolerance
+from hawizard.plan.model import (
+    DEFAULT_QUOTA_BACKEND_BYTES,
+    KUBE_BINARIES,
+    MAX_QUOTA_BACKEND_BYTES,
+    EtcdSettings,
+    KeyType,
+    Plan,
+    every_seconds,
+    quorum,
+    tolerance,
+)
 
 SUPPORTED_VERSIONS = (1,)
 # Every pattern is used with `fullmatch`: `$` alone would let a trailing newline through.
@@ -103,6 +115,10 @@ SCHEMA: dict[str, dict[str, str]] = {
         "peer_port": _INT,
         "metrics_port": _INT,
         "probe_timeout": _NUM,
+        "quota_backend_bytes": _INT,
+        "defrag_keep_revisions": _INT,
+        "defrag_max_write_ms": _INT,
+        "sha256": "a table of binary name = sha256",
     },
     "control_plane": {
         "kubernetes_version": _STR,
@@ -183,15 +199,12 @@ def check_raw(raw: dict[str, Any], text: str, source: str) -> list[Problem]:
     pki = raw.get("pki")
     if isinstance(pki, dict) and isinstance(pki.get("key"), str) and pki["key"] not in _KEY_TYPES:
         err("pki.key", f"{pki['key']!r} is not supported; use one of {', '.join(_KEY_TYPES)}")
-    sha = (
-        raw.get("control_plane", {}).get("sha256")
-        if isinstance(raw.get("control_plane"), dict)
-        else None
-    )
-    if isinstance(sha, dict):
-        for name, digest in sha.items():
-            if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
-                err(f"control_plane.sha256.{name}", "must be 64 lowercase hex digits (sha256sum)")
+    for section in ("control_plane", "etcd"):
+        sha = raw[section].get("sha256") if isinstance(raw.get(section), dict) else None
+        if isinstance(sha, dict):
+            for name, digest in sha.items():
+                if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+                    err(f"{section}.sha256.{name}", "must be 64 lowercase hex digits (sha256sum)")
     oidc = raw["control_plane"].get("oidc") if isinstance(raw.get("control_plane"), dict) else None
     if isinstance(oidc, dict):
         _unknown(oidc, set(OIDC_KEYS), "control_plane.oidc", err)
@@ -412,7 +425,7 @@ def _ok(section: str, key: str, value: Any) -> bool:
         return value in ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096")
     if (section, key) == ("load_balancer", "nodes"):
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if (section, key) == ("control_plane", "sha256"):
+    if (section, key) in (("control_plane", "sha256"), ("etcd", "sha256")):
         return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     if (section, key) == ("control_plane", "oidc"):
         return (
@@ -695,6 +708,11 @@ def _check_etcd(plan: Plan, err) -> None:
         binaries = _local_path(plan, e.binaries, "etcd.binaries", err)
         if binaries is not None and not binaries.exists():
             err("etcd.binaries", f"{binaries} does not exist on this machine")
+    for name in e.sha256:
+        if name not in ("etcd", "etcdctl", "etcdutl"):
+            err(f"etcd.sha256.{name}", f"unknown binary {name!r}; pin etcd, etcdctl or etcdutl")
+    if e.sha256 and not uploads:
+        err("etcd.sha256", 'pins uploaded binaries: it needs install = "upload" (or remove it)')
     for i, name in enumerate(e.packages):
         if not _PACKAGE_NAME.fullmatch(name):
             err(
@@ -718,6 +736,35 @@ def _check_etcd(plan: Plan, err) -> None:
         err("etcd.data_dir", "is the same folder as etcd.cert_dir; give each its own folder")
     if not 0 < e.probe_timeout <= 30:
         err("etcd.probe_timeout", f"{e.probe_timeout} must be between 0 and 30 seconds")
+    _check_maintenance(e, err)
+
+
+def _check_maintenance(e: EtcdSettings, err: Callable[[str, str], None]) -> None:
+    """The quota and the defragmentation's limits (`hawizard etcd defrag`)."""
+    gib = 1024**3
+    if not 0 < e.quota_backend_bytes <= MAX_QUOTA_BACKEND_BYTES:
+        err(
+            "etcd.quota_backend_bytes",
+            f"{e.quota_backend_bytes} must be a positive number of bytes of at most "
+            f"{MAX_QUOTA_BACKEND_BYTES} (8 GiB, etcd's recommended maximum); "
+            f"etcd's default is {DEFAULT_QUOTA_BACKEND_BYTES} (2 GiB)",
+        )
+    elif e.quota_backend_bytes < 16 * 1024**2:
+        err(
+            "etcd.quota_backend_bytes",
+            f"{e.quota_backend_bytes} is below 16 MiB: etcd would refuse writes almost at once; "
+            f"use e.g. {2 * gib} (2 GiB, etcd's default)",
+        )
+    if not 0 <= e.defrag_keep_revisions <= 1_000_000:
+        err(
+            "etcd.defrag_keep_revisions",
+            f"{e.defrag_keep_revisions} must be between 0 and 1000000 revisions (default 1000)",
+        )
+    if not 10 <= e.defrag_max_write_ms <= 60_000:
+        err(
+            "etcd.defrag_max_write_ms",
+            f"{e.defrag_max_write_ms} must be between 10 and 60000 milliseconds (default 500)",
+        )
 
 
 def _check_control_plane(plan: Plan, names: dict[str, int], add) -> None:
@@ -844,6 +891,12 @@ def _check_backup(plan: Plan, err) -> None:
         err("backup.keep", f"{bk.keep} must be 1-10000 (the verified backups kept, e.g. 24)")
     if any(ord(c) < 32 or ord(c) == 127 for c in bk.dir):
         err("backup.dir", f"{bk.dir!r} holds a control character; give a plain folder path")
+    elif bk.dir and is_system_folder(plan.resolve(bk.dir)):  # issue 25: root writes there
+        err(
+            "backup.dir",
+            f"{bk.dir!r} is a system or shared folder; give a folder of your own, e.g. "
+            '"backups" (beside the plan, created 0700)',
+        )
 
 
 # --- where a field is written ---------------------------------------------------------------

@@ -118,6 +118,10 @@ _OPTIONAL = {
     ("cluster", "cni"): "",
     ("control_plane", "oidc"): None,
     ("etcd", "packages"): (),  # the distribution's default package names
+    ("etcd", "quota_backend_bytes"): EtcdSettings().quota_backend_bytes,
+    ("etcd", "defrag_keep_revisions"): EtcdSettings().defrag_keep_revisions,
+    ("etcd", "defrag_max_write_ms"): EtcdSettings().defrag_max_write_ms,
+    ("etcd", "sha256"): {},  # no pins
 }
 
 

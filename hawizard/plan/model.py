@@ -83,6 +83,10 @@ class PKISettings:
     ca_days: int = 3650
 
 
+DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024**3  # etcd's default `quota-backend-bytes`
+MAX_QUOTA_BACKEND_BYTES = 8 * 1024**3  # etcd's recommended maximum
+
+
 @dataclass(frozen=True)
 class EtcdSettings:
     version: str = "3.5.17"
@@ -97,6 +101,17 @@ class EtcdSettings:
     peer_port: int = 2380
     metrics_port: int = 2381
     probe_timeout: float = 2.0
+    # The backend's size limit: past it etcd raises NOSPACE and refuses every write until the
+    # space is compacted, defragmented and the alarm disarmed (`hawizard etcd defrag`).
+    # etcd's own default; etcd recommends at most 8 GiB.
+    quota_backend_bytes: int = DEFAULT_QUOTA_BACKEND_BYTES
+    # `hawizard etcd defrag` keeps this many revisions of history when it compacts, so a
+    # watcher that is a little behind is not cut off; and it stops between members when a
+    # test write takes longer than `defrag_max_write_ms`.
+    defrag_keep_revisions: int = 1000
+    defrag_max_write_ms: int = 500
+    # for "upload": optional pins, binary name -> sha256 (`sha256sum`), checked before upload
+    sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ with recorded answers, and `hawizard.ops.check` only gathers. A verdict is ✔ o
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +21,7 @@ from hawizard.readiness.facts import (
     parse_clock,
     parse_etcd_config,
     parse_journal,
+    parse_kept_aside,
     parse_updates,
     unit_flags,
 )
@@ -184,6 +186,7 @@ def etcd_topology(
                 f"{health.healthy_count}/{health.member_count} members healthy, "
                 f"leader {health.leader_name or '?'}",
             )
+        _backend_space(f, plan, health)
     for m in members:
         nf = facts.get(m.name)
         if nf is None or not nf.ok:
@@ -231,6 +234,48 @@ def etcd_topology(
     if enforced:
         f.add(Verdict.OK, f"no certificate → refused by {', '.join(enforced)}")
     return f.item(1, "etcd", "etcd topology")
+
+
+# Fragmentation worth a defragmentation: a DB of at least this size, less than half in use.
+FRAGMENTED_MIN_BYTES = 100 * 1024**2
+FRAGMENTED_IN_USE = 0.5
+QUOTA_WARN = 0.75  # the DB's share of the quota that earns a warning (as the dashboard's ▲)
+
+
+def _backend_space(f: _Findings, plan: Plan, health: Any) -> None:
+    """NOSPACE, the quota and fragmentation, each with the command that fixes it."""
+    defrag = f"hawizard etcd defrag {_plan_arg(plan)}"
+    quota = plan.etcd.quota_backend_bytes
+    if "NOSPACE" in health.alarms:
+        f.add(
+            Verdict.FAIL,
+            "NOSPACE alarm: etcd refuses every write (the backend reached its quota)",
+            f"{defrag} (compacts, defragments, disarms); if the live data is that big, raise "
+            "etcd.quota_backend_bytes and hawizard apply",
+        )
+    for m in health.members:
+        if not m.in_plan or m.db_size is None:
+            continue
+        mib = m.db_size / 1024**2
+        if m.db_size >= QUOTA_WARN * quota:
+            f.add(
+                Verdict.WARN,
+                f"{m.name}: DB {mib:.0f} MiB is {100 * m.db_size / quota:.0f} % of the "
+                f"{quota / 1024**2:.0f} MiB quota (NOSPACE at 100 %)",
+                f"{defrag}; or raise etcd.quota_backend_bytes",
+            )
+        in_use = m.db_size_in_use
+        if (
+            in_use is not None
+            and m.db_size >= FRAGMENTED_MIN_BYTES
+            and in_use < FRAGMENTED_IN_USE * m.db_size
+        ):
+            f.add(
+                Verdict.WARN,
+                f"{m.name}: {100 * (1 - in_use / m.db_size):.0f} % of its {mib:.0f} MiB DB "
+                "is free pages (fragmented)",
+                defrag,
+            )
 
 
 # --- 2. control plane ------------------------------------------------------------------------
@@ -408,7 +453,12 @@ class Backup:
     revision: int | None = None
 
 
-def backups(plan: Plan, found: Sequence[Backup], now: dt.datetime) -> Item:
+def backups(
+    plan: Plan,
+    found: Sequence[Backup],
+    now: dt.datetime,
+    facts: Mapping[str, NodeFacts] | None = None,
+) -> Item:
     f = _Findings()
     fix = f"hawizard etcd snapshot {_plan_arg(plan)} (and schedule it)"
     good = sorted((b for b in found if b.verified), key=lambda b: b.taken_at)
@@ -431,7 +481,30 @@ def backups(plan: Plan, found: Sequence[Backup], now: dt.datetime) -> Item:
                 line + f" (older than {BACKUP_MAX_AGE.total_seconds() / 3600:.0f} h)",
                 fix,
             )
+    _kept_aside(f, facts or {})
     return f.item(5, "backups", "Backups")
+
+
+def _kept_aside(f: _Findings, facts: Mapping[str, NodeFacts]) -> None:
+    """Old data dirs kept aside on the nodes (full copies of the keyspace: listed with their
+    size and the command that prunes them, never removed by hawizard), and scratch files a
+    killed run left (swept by the next snapshot or restore; ▲ until then)."""
+    for name, nf in sorted(facts.items()):
+        for path, kib in parse_kept_aside(nf.sections.get("kept_aside", "")):
+            size = f"{kib / 1024:.1f} MiB" if kib >= 1024 else f"{kib} KiB"
+            prune = f"ssh {name} sudo rm -rf -- {shlex.quote(path)}"
+            if path.startswith(("/var/lib/hawizard/tmp/", "/var/tmp/hawizard-")):
+                f.add(
+                    Verdict.WARN,
+                    f"{name}: {path} ({size}) left by a killed or disconnected run",
+                    f"the next `hawizard etcd snapshot` sweeps it, or: {prune}",
+                )
+            else:
+                f.add(
+                    Verdict.OK,
+                    f"{name}: old data dir kept aside {path} ({size}); "
+                    f"prune it once the cluster is sound: {prune}",
+                )
 
 
 # --- 6. monitoring ---------------------------------------------------------------------------

@@ -45,6 +45,9 @@ def etcd_binaries() -> list:
     ]
 
 
+QUOTA = 64 * 1024**2
+
+
 def make_plan(tmp_path: Path, base: int = 31) -> Plan:
     nodes = tuple(Node(f"m{i}", f"127.0.0.{base + i}", (Role.ETCD,)) for i in range(3))
     return Plan(
@@ -126,6 +129,8 @@ def rendered_cluster(tmp_path, request):
             pytest.skip("no lab package repository with etcd-server here (hawizard lab up)")
     # Each version on its own loopback addresses, so no two of them can ever meet.
     plan = make_plan(tmp_path, base={"3.5.1": 31, "3.5.0": 41, "3.4": 51}[request.param])
+    # a quota of its own, so the real etcd reads that line too (`quota-backend-bytes`)
+    plan = replace(plan, etcd=replace(plan.etcd, quota_backend_bytes=QUOTA))
     outcomes = pki.create(plan)
     assert not any(o.is_failure for o in outcomes)
     layout = pki.paths(plan)
@@ -232,3 +237,16 @@ def test_unit_and_binaries_follow_a_nodes_own_install_path():
     unit = render.render_unit(plan, plan.nodes[1])
     assert "ExecStart=/usr/bin/etcd " in unit
     assert "EnvironmentFile" not in unit  # the package's /etc/default/etcd is never read
+
+
+def test_quota_is_rendered_only_when_the_plan_sets_it():
+    plan = make_plan(Path("/x"))
+    m0 = plan.nodes[0]
+    default = render.render_config(plan, m0, ClusterState.EXISTING)
+    # etcd's own default is the same 2 GiB: no line, so an existing member is not restarted
+    assert "quota-backend-bytes" not in default
+    small = replace(plan, etcd=replace(plan.etcd, quota_backend_bytes=48 * 1024**2))
+    text = render.render_config(small, m0, ClusterState.EXISTING)
+    assert f"quota-backend-bytes: {48 * 1024**2}\n" in text
+    # a changed quota is a setting a running member acts on: the rollout restarts it
+    assert render.settings(text) != render.settings(default)

@@ -115,6 +115,46 @@ def test_a_down_member_is_named_and_lost_quorum_fails():
     assert lost.verdict is Verdict.FAIL and any("quorum lost" in e for e in lost.evidence)
 
 
+def with_space(h: ClusterHealth, size: int, in_use: int, alarms=()) -> ClusterHealth:
+    rows = tuple(
+        replace(m, db_size=size, db_size_in_use=in_use, alarms=tuple(alarms)) for m in h.members
+    )
+    return replace(h, members=rows)
+
+
+def test_fragmentation_quota_and_nospace_name_the_defrag_command():
+    plan = replace(three(), source=None)
+    mib = 1024**2
+    quiet = I.etcd_topology(
+        plan, with_space(health(plan), 300 * mib, 250 * mib), all_facts(plan), tls_ok(plan)
+    )
+    assert quiet.verdict is Verdict.OK  # 300 MiB, mostly in use: nothing to say
+    small = I.etcd_topology(
+        plan, with_space(health(plan), 40 * mib, 4 * mib), all_facts(plan), tls_ok(plan)
+    )
+    assert small.verdict is Verdict.OK  # fragmented but small: not worth a word
+    frag = I.etcd_topology(
+        plan, with_space(health(plan), 400 * mib, 100 * mib), all_facts(plan), tls_ok(plan)
+    )
+    assert frag.verdict is Verdict.WARN
+    assert any("n2: 75 % of its 400 MiB DB is free pages" in e for e in frag.evidence)
+    assert "hawizard etcd defrag PLAN" in frag.fix
+    near = I.etcd_topology(
+        plan, with_space(health(plan), 1600 * mib, 1500 * mib), all_facts(plan), tls_ok(plan)
+    )
+    assert near.verdict is Verdict.WARN
+    assert any("78 % of the 2048 MiB quota" in e for e in near.evidence)
+    small_quota = replace(plan, etcd=replace(plan.etcd, quota_backend_bytes=64 * mib))
+    full = I.etcd_topology(
+        small_quota,
+        with_space(health(small_quota), 63 * mib, 60 * mib, alarms=("NOSPACE",)),
+        all_facts(small_quota),
+        tls_ok(small_quota),
+    )
+    assert full.verdict is Verdict.FAIL
+    assert any("NOSPACE alarm" in e for e in full.evidence) and "etcd defrag" in full.fix
+
+
 @pytest.mark.parametrize(
     ("count", "verdict"), [(1, Verdict.FAIL), (2, Verdict.FAIL), (4, Verdict.WARN), (5, Verdict.OK)]
 )
@@ -200,7 +240,13 @@ def test_certificate_thresholds():
 
 
 def test_backups_from_the_snapshot_folder(tmp_path):
-    plan = P.Plan(nodes=three().nodes, source=tmp_path / "plan.toml")
+    from hawizard.pki.record_key import ensure_key, sign
+
+    plan = P.Plan(
+        nodes=three().nodes,
+        source=tmp_path / "plan.toml",
+        pki=P.PKISettings(dir=str(tmp_path / "pki")),
+    )
     assert find_backups(plan) == []
     assert I.backups(plan, [], NOW).verdict is Verdict.FAIL
     snaps = tmp_path / "snapshots"
@@ -210,6 +256,8 @@ def test_backups_from_the_snapshot_folder(tmp_path):
     meta = {"sha256": hashlib.sha256(b"snapshot bytes").hexdigest(), "revision": 42,
             "taken_at": "2026-12-02T11:00:00+00:00"}  # fmt: skip
     (snaps / (db.name + ".json")).write_text(json.dumps(meta))
+    assert [b.verified for b in find_backups(plan)] == [False]  # unsigned: not trusted
+    (snaps / (db.name + ".json")).write_text(json.dumps(sign(ensure_key(plan), meta)))
     found = find_backups(plan)
     assert [b.verified for b in found] == [True]
     fresh = I.backups(plan, found, NOW)
