@@ -83,6 +83,11 @@ class Journey:
         self.log(f"=== stage {name}")
         try:
             yield
+        except Exception as exc:  # pytest prints notes: where to read what happened
+            exc.add_note(
+                f"journey stage {name!r} failed; every screen and command output: {self.artifacts}"
+            )
+            raise
         finally:
             self.timings[name] = time.monotonic() - started
             self.log(f"=== stage {name}: {self.timings[name]:.1f} s")
