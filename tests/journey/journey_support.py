@@ -83,7 +83,7 @@ class Journey:
         self.log(f"=== stage {name}")
         try:
             yield
-        except Exception as exc:  # pytest prints notes: where to read what happened
+        except BaseException as exc:  # pytest.fail too; pytest prints notes
             exc.add_note(
                 f"journey stage {name!r} failed; every screen and command output: {self.artifacts}"
             )
