@@ -194,7 +194,7 @@ class Lab:
                 base = rootfs.ensure_base()
                 rec = replace(rec, base=str(base))
             recipe = repo.RepoRecipe().with_packages(tuple(packages))
-            if not rec.repo or not Path(rec.repo).is_dir() or packages:
+            if packages or not _offers(rec.repo, recipe.packages):
                 if not (repo.cached_repo(recipe, base) / "Packages").is_file():
                     say(
                         f"building the lab's package repository ({len(recipe.packages)} "
@@ -493,3 +493,13 @@ class Lab:
         with open(self.dir / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+
+
+def _offers(repo_dir: str, packages: tuple[str, ...]) -> bool:
+    """Whether a lab's recorded repository still offers every package this hawizard installs:
+    a lab made by an older hawizard kept a repository without the packages added since (the
+    firewall's nftables), and every apply on it then failed on the nodes."""
+    index = Path(repo_dir) / "Packages" if repo_dir else None
+    if index is None or not index.is_file():
+        return False
+    return set(packages) <= set(repo.package_names(Path(repo_dir)))

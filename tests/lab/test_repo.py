@@ -107,3 +107,20 @@ def test_inotify_limit_is_raised_only_when_too_low(tmp_path):
     limit.write_text("8192\n")
     assert ensure_inotify_instances(limit, 1024) is None
     assert limit.read_text().strip() == "8192"
+
+
+def test_a_lab_repository_without_a_package_this_hawizard_installs_is_rebuilt(tmp_path):
+    """Walking the demo on a lab made before the firewall existed: its recorded repository had
+    no nftables, so `lab up` kept it and every etcd rollout failed at the firewall step."""
+    from hawizard.lab.lab import _offers
+    from hawizard.lab.repo import RepoRecipe
+
+    wanted = RepoRecipe().packages
+    old = tmp_path / "old"
+    old.mkdir()
+    old_index = "".join(f"Package: {p}\n\n" for p in wanted if p != "nftables")
+    (old / "Packages").write_text(old_index)
+    assert not _offers(str(old), wanted)
+    (old / "Packages").write_text(old_index + "Package: nftables\n\n")
+    assert _offers(str(old), wanted)
+    assert not _offers("", wanted) and not _offers(str(tmp_path / "gone"), wanted)
