@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hawizard.etcd import backup as b
+from hawizard.etcd import offsite
 from hawizard.etcd.backup_folder import UnsafeFolder, check_folder
+from hawizard.etcd.offsite import ShipResult
 from hawizard.etcd.restore import BadSnapshot, inspect_snapshot
 from hawizard.etcd.snapshot import SnapshotError, SnapshotInfo, default_path, take_snapshot
 from hawizard.localfs import atomic_write
@@ -59,6 +61,12 @@ class BackupFailed(Exception):
 class BackupResult:
     info: SnapshotInfo
     removed: list[Path] = field(default_factory=list)
+    shipped: list[ShipResult] = field(default_factory=list)  # one per `[backup] targets`
+
+    @property
+    def ok(self) -> bool:
+        """The local backup is verified and every off-site copy read back right."""
+        return all(s.ok for s in self.shipped)
 
 
 def backup_settings(
@@ -124,7 +132,33 @@ def run_backup(
     removed = b.prune(folder, plan.cluster.name, keep, key)
     for p in removed:
         say(f"removed {p.name} (keeping the newest {keep})")
-    return BackupResult(info, removed)
+    shipped = []
+    if plan.backup.targets:
+        meta = dict(b.load_record(info.path), keys=_live_keys(plan, info.revision))
+        shipped = offsite.ship(plan, info.path, meta, key, say=say)
+        for s in shipped:
+            for name in s.removed:
+                say(f"removed {name} from {s.target} (retention)")
+    return BackupResult(info, removed, shipped)
+
+
+def _live_keys(plan: Plan, revision: int | None) -> int | None:
+    """How many keys the cluster held at the snapshot's revision (a count-only range read at
+    that revision): what the drill's restored member must hold. None when it cannot be read
+    (compacted already, or no member answers): the drill then checks the rest."""
+    import base64
+
+    from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, GatewayUnreachable, targets_for
+
+    if revision is None:
+        return None
+    zero = base64.b64encode(b"\0").decode()
+    body = {"key": zero, "range_end": zero, "count_only": True, "revision": revision}
+    try:
+        data = ClusterAPI(plan, targets_for(plan, plan.etcd_nodes)).call("/v3/kv/range", body)
+        return int(data.get("count", 0))
+    except (GatewayUnreachable, EtcdRefused, OSError, ValueError):
+        return None
 
 
 def safe_folder(folder: Path, *, create: bool = True) -> Path:

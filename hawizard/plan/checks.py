@@ -91,6 +91,8 @@ class PlanError(Exception):
 _STR, _INT, _NUM, _BOOL = "a string", "an integer", "a number", "true or false"
 _TABLE = "a table"
 _NAMES = "a list of node names"
+_TARGETS = "a list of backup targets"
+_RECIPIENTS = "a list of age recipients"
 _TYPES: dict[str, tuple[type, ...]] = {
     _STR: (str,),
     _INT: (int,),
@@ -139,7 +141,17 @@ SCHEMA: dict[str, dict[str, str]] = {
         "node_exporter_port": _INT,
         "haproxy_metrics_port": _INT,
     },
-    "backup": {"every": _STR, "keep": _INT, "dir": _STR},
+    "backup": {
+        "every": _STR,
+        "keep": _INT,
+        "dir": _STR,
+        "targets": _TARGETS,
+        "recipients": _RECIPIENTS,
+        "ssh_key": _STR,
+        "s3_endpoint": _STR,
+        "keep_daily": _INT,
+        "keep_weekly": _INT,
+    },
     "load_balancer": {
         "mode": _STR,
         "nodes": _NAMES,
@@ -327,6 +339,10 @@ def _typed(value: Any, kind: str, field: str, err) -> None:
     elif kind == _NAMES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, f'must be a list of node names such as ["infra0", "infra1"], not {value!r}')
+    elif kind in (_TARGETS, _RECIPIENTS):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            example = '"ssh://backup@host/srv/etcd"' if kind == _TARGETS else '"age1..."'
+            err(field, f"must be {kind} such as [{example}], not {value!r}")
     elif kind == _PACKAGES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, 'must be a list of package names such as ["etcd-server", "etcd-client"]')
@@ -897,6 +913,33 @@ def _check_backup(plan: Plan, err) -> None:
             f"{bk.dir!r} is a system or shared folder; give a folder of your own, e.g. "
             '"backups" (beside the plan, created 0700)',
         )
+    _check_offsite(plan, err)
+
+
+def _check_offsite(plan: Plan, err) -> None:
+    """`[backup]` targets, recipients and retention (issue 28): each error names the fix."""
+    from hawizard.plan.backup_targets import BadTarget, check_recipient, parse_target
+
+    bk = plan.backup
+    for i, text in enumerate(bk.targets):
+        try:
+            parse_target(text)
+        except BadTarget as exc:
+            err(f"backup.targets[{i}]", str(exc))
+    for i, text in enumerate(bk.recipients):
+        why = check_recipient(text)
+        if why:
+            err(f"backup.recipients[{i}]", why)
+    for name in ("keep_daily", "keep_weekly"):
+        value = getattr(bk, name)
+        if not 0 <= value <= 10000:
+            err(f"backup.{name}", f"{value} must be 0-10000 (0: none kept by this rule)")
+    for name in ("ssh_key", "s3_endpoint"):
+        value = getattr(bk, name)
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            err(f"backup.{name}", f"{value!r} holds a control character; give a plain value")
+    if bk.s3_endpoint and not bk.s3_endpoint.startswith(("http://", "https://")):
+        err("backup.s3_endpoint", f"{bk.s3_endpoint!r}: give a URL, e.g. https://s3.example.org")
 
 
 # --- where a field is written ---------------------------------------------------------------

@@ -106,11 +106,19 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         etcd=EtcdSettings(**etcd),
         control_plane=ControlPlaneSettings(**cp),
         monitoring=MonitoringSettings(**raw.get("monitoring", {})),
-        backup=BackupSettings(**raw.get("backup", {})),
+        backup=_backup(raw.get("backup", {})),
         load_balancer=LoadBalancerSettings(**lb),
         version=raw.get("version", PLAN_VERSION),
         source=source,
     )
+
+
+def _backup(raw: dict) -> BackupSettings:
+    section = dict(raw)
+    for name in ("targets", "recipients"):
+        if name in section:
+            section[name] = tuple(section[name])
+    return BackupSettings(**section)
 
 
 # Optional settings written only when used, so a plan that does not use them reads the same.
@@ -122,6 +130,12 @@ _OPTIONAL = {
     ("etcd", "defrag_keep_revisions"): EtcdSettings().defrag_keep_revisions,
     ("etcd", "defrag_max_write_ms"): EtcdSettings().defrag_max_write_ms,
     ("etcd", "sha256"): {},  # no pins
+    ("backup", "targets"): (),
+    ("backup", "recipients"): (),
+    ("backup", "ssh_key"): "",
+    ("backup", "s3_endpoint"): "",
+    ("backup", "keep_daily"): 0,
+    ("backup", "keep_weekly"): 0,
 }
 
 
@@ -162,7 +176,7 @@ def dumps(plan: Plan) -> str:
     if plan.monitoring != MonitoringSettings():
         doc["monitoring"] = _section(plan.monitoring)
     if plan.backup != BackupSettings():
-        doc["backup"] = _section(plan.backup)
+        doc["backup"] = _section(plan.backup, "backup")
     if plan.load_balancer != LoadBalancerSettings():
         doc["load_balancer"] = _section(plan.load_balancer)
     return tomli_w.dumps(doc)
