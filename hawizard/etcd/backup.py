@@ -163,10 +163,13 @@ def _signature(key: bytes | None, meta: dict[str, Any], path: Path, size: int) -
     return verdict
 
 
-def mark_verified(backup_path: Path, verdict: str, detail: str, key: bytes) -> None:
-    """Add the verification to the record beside the file and sign it (atomic rewrite: a
-    unique `O_EXCL|O_NOFOLLOW` temp file, 0600, renamed over the record)."""
+def mark_verified(
+    backup_path: Path, verdict: str, detail: str, key: bytes, extra: dict | None = None
+) -> None:
+    """Add the verification (and `extra` facts) to the record beside the file and sign it
+    (atomic rewrite: a unique `O_EXCL|O_NOFOLLOW` temp file, 0600, renamed over the record)."""
     meta = load_record(backup_path)
+    meta.update(extra or {})
     meta.update(
         verdict=verdict,
         verified_at=datetime.now(UTC).isoformat(timespec="seconds"),

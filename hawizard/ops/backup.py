@@ -128,7 +128,13 @@ def run_backup(
     if checked.sha256 != info.sha256:
         b.mark_verified(info.path, "failed", "sha256 changed on disk", key)
         raise BackupFailed(f"backup {info.path} changed on disk after it was written")
-    b.mark_verified(info.path, "ok", f"sha256 + etcdutl status (revision {checked.revision})", key)
+    b.mark_verified(
+        info.path,
+        "ok",
+        f"sha256 + etcdutl status (revision {checked.revision})",
+        key,
+        {"fingerprints": offsite.fingerprints(plan)},  # what a restore needs (issue 28)
+    )
     removed = b.prune(folder, plan.cluster.name, keep, key)
     for p in removed:
         say(f"removed {p.name} (keeping the newest {keep})")

@@ -292,3 +292,23 @@ def test_s3_without_credentials_or_server_fails_naming_the_target(tmp_path, monk
     with pytest.raises(StoreError, match=r"s3://b-b/x: listing failed"):
         open_store(plan, "s3://b-b/x").names()
     assert os.environ["AWS_ACCESS_KEY_ID"] == "test"
+
+
+def test_restore_warns_when_the_encryption_key_changed(snapshot, tmp_path):
+    from hawizard.etcd.restore import inspect_snapshot
+    from hawizard.pki.layout import paths
+
+    plan = make_plan(tmp_path)
+    config = paths(plan).encryption_config
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("secret: one\n")
+    path, _meta = local_backup(snapshot, plan, T0)
+    meta = json.loads(path.with_name(path.name + ".json").read_text())
+    meta["fingerprints"] = offsite.fingerprints(plan)
+    path.with_name(path.name + ".json").write_text(json.dumps(sign(ensure_key(plan), meta)))
+    assert offsite.key_mismatch(plan, meta) == []
+    assert not any("encryption" in w for w in inspect_snapshot(path, plan).warnings)
+    config.write_text("secret: two\n")
+    [warning] = offsite.key_mismatch(plan, meta)
+    assert "encryption-at-rest key differs" in warning
+    assert warning in inspect_snapshot(path, plan).warnings
