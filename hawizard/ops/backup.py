@@ -295,6 +295,8 @@ def _read_paths(plan: Plan) -> list[Path]:
     if plan.cluster.known_hosts:
         out.append(plan.resolve(plan.cluster.known_hosts))
     out += [plan.resolve(n.ssh.key) for n in plan.nodes if n.ssh.key]
+    if plan.backup.ssh_key:
+        out.append(plan.resolve(plan.backup.ssh_key))
     return out
 
 
