@@ -126,6 +126,8 @@ def test_offsite_ssh_and_s3_backups_and_the_drill(lab, tmp_path, capsys, monkeyp
             assert main([*drill, "--target", target]) == 0, capsys.readouterr().err
             said = capsys.readouterr().out
             assert "drill passed" in said and "RTO" in said and newest in said
+            with capsys.disabled():
+                print(f"\n{target}: {said.strip()}")
 
         # one byte flipped in the newest file on the backup host
         flip = (
