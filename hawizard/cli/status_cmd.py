@@ -202,6 +202,8 @@ def render(report: StatusReport, width: int = WIDE):
     parts.append(_certificates(health))
     if report.backup is not None:
         parts.append(_backup_line(report.backup))
+    for o in getattr(report, "offsite", ()):
+        parts.append(_offsite_line(o))
     lb = report.balancer
     for p in [*health.problems, *(lb.problems if lb is not None else ())]:
         parts.append(Text.from_markup(f"[red]•[/] {_esc(p)}"))
@@ -221,6 +223,17 @@ def _backup_line(age):
     for name in getattr(age, "refused", ()):
         line.append(f"\nrefused backup record (fails its signature): {name}", style="bold red")
     return line
+
+
+def _offsite_line(o):
+    """ "off-site ssh://…: 12 min ago": the RPO of one `[backup] targets` entry."""
+    from rich.text import Text
+
+    from hawizard.etcd.backup import human_age
+
+    style = {"ok": "green", "yellow": "yellow", "red": "bold red"}.get(o.state, "")
+    when = "none" if o.age_s is None else f"{human_age(o.age_s)} ago"
+    return Text.from_markup(f"off-site {_esc(o.target)}: [{style}]{_esc(when)}[/]")
 
 
 def _banner(health):

@@ -142,6 +142,7 @@ def run_backup(
     if plan.backup.targets:
         meta = dict(b.load_record(info.path), keys=_live_keys(plan, info.revision))
         shipped = offsite.ship(plan, info.path, meta, key, say=say)
+        b.note_offsite(info.path, [s.target for s in shipped if s.ok], key)
         for s in shipped:
             for name in s.removed:
                 say(f"removed {name} from {s.target} (retention)")

@@ -312,3 +312,30 @@ def test_restore_warns_when_the_encryption_key_changed(snapshot, tmp_path):
     [warning] = offsite.key_mismatch(plan, meta)
     assert "encryption-at-rest key differs" in warning
     assert warning in inspect_snapshot(path, plan).warnings
+
+
+def test_offsite_rpo_from_the_signed_local_records(snapshot, tmp_path):
+    from hawizard.etcd.backup import note_offsite, offsite_ages
+    from hawizard.readiness.items import Verdict
+    from hawizard.readiness.items import backups as judge_backups
+
+    plan = make_plan(tmp_path, every="1h", targets=("local:/a", "local:/b"))
+    path, _meta = local_backup(snapshot, plan, T0)
+    note_offsite(path, ["local:/a"], ensure_key(plan))
+    a, b = offsite_ages(plan, now=T0 + timedelta(minutes=30))
+    assert (a.state, a.file, a.age_s) == ("ok", path.name, 1800.0)
+    assert (b.state, b.age_s) == ("red", None)
+    late = offsite_ages(plan, now=T0 + timedelta(hours=3))[0]
+    assert (late.state, late.age_s) == ("yellow", 3 * 3600.0)
+    item = judge_backups(plan, [], T0, None, [late, b])
+    assert item.verdict == Verdict.FAIL
+    assert f"off-site local:/a: newest copy {path.name}, 3.0 h old" in " ".join(item.evidence)
+    assert "off-site local:/b: no verified copy yet" in " ".join(item.evidence)
+    ok = judge_backups(plan, [], T0, None, [a])
+    assert any(e.endswith(f"{path.name}, 0.5 h old") for e in ok.evidence)
+    # a record changed by hand (the HMAC fails) counts for no target
+    record = path.with_name(path.name + ".json")
+    meta = json.loads(record.read_text())
+    meta["offsite"]["local:/b"] = meta["offsite"]["local:/a"]
+    record.write_text(json.dumps(meta))
+    assert [o.state for o in offsite_ages(plan, now=T0)] == ["red", "red"]

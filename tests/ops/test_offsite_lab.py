@@ -101,6 +101,12 @@ def test_offsite_ssh_and_s3_backups_and_the_drill(lab, tmp_path, capsys, monkeyp
         newest = files[-1]
 
         capsys.readouterr()
+        main(["status", str(path), "--json"])  # the off-site RPO, from the signed records
+        rpo = json.loads(capsys.readouterr().out)["last_offsite_backup"]
+        assert [(o["target"], o["state"]) for o in rpo] == [
+            (ssh_target, "ok"),
+            ("s3://etcd-offsite/lab", "ok"),
+        ]
         assert main(["etcd", "backup", "list", str(path), "--json"]) == 0
         listed = {t["target"]: t for t in json.loads(capsys.readouterr().out)["targets"]}
         assert [c["file"] for c in listed[ssh_target]["backups"]] == files[::-1]
