@@ -339,3 +339,28 @@ def test_offsite_rpo_from_the_signed_local_records(snapshot, tmp_path):
     meta["offsite"]["local:/b"] = meta["offsite"]["local:/a"]
     record.write_text(json.dumps(meta))
     assert [o.state for o in offsite_ages(plan, now=T0)] == ["red", "red"]
+
+
+def test_a_failing_target_does_not_stop_the_others(snapshot, tmp_path):
+    (tmp_path / "known_hosts").write_text("")
+    port = free_port_pair(["127.0.0.1"])  # nothing listens there
+    bad = f"ssh://root@127.0.0.1:{port}/srv/x"
+    good = f"local:{tmp_path / 'offsite'}"
+    plan = make_plan(tmp_path, targets=(bad, good))
+    path, meta = local_backup(snapshot, plan, T0)
+    first, second = offsite.ship(plan, path, meta, ensure_key(plan), now=T0)
+    assert not first.ok and bad in first.error
+    assert second.ok and (tmp_path / "offsite" / path.name).read_bytes() == path.read_bytes()
+
+
+def test_s3_without_the_sdk_names_the_extra(tmp_path, monkeypatch):
+    """boto3 is installed here; the missing-SDK case is provoked by hiding the module (the
+    only way to see the message without a second virtualenv)."""
+    import sys
+
+    from hawizard.etcd.offsite_targets import StoreError
+
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    plan = make_plan(tmp_path, targets=("s3://b-b/x",))
+    with pytest.raises(StoreError, match=r"pip install 'hawizard\[s3\]'"):
+        open_store(plan, "s3://b-b/x")
