@@ -133,6 +133,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from hawizard.cli.run_view import render_refusal
     from hawizard.etcd.backup import backup_age, backups, human_age
+    from hawizard.etcd.drill_record import last_drill
     from hawizard.ops import Refused
     from hawizard.ops.backup import safe_folder
     from hawizard.pki.record_key import load_key
@@ -147,6 +148,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return render_refusal(exc, as_json=args.json)
     key = load_key(plan)
     found = backups(folder, plan.cluster.name, key)
+    drill = last_drill(plan)
     age = backup_age(folder, plan.cluster.name, every, key=key)
     if args.json:
         print_json(
@@ -155,6 +157,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "backups": [x.to_json() for x in found],
                 "last": age.to_json(),
                 "targets": _list_targets(plan, key, True),
+                "last_drill": drill.to_json() if drill else None,
             }
         )
         return 0
@@ -178,6 +181,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     colour = {"ok": "green", "yellow": "yellow", "red": "bold red"}[age.state]
     console.print(f"last verified backup: [{colour}]{last}[/]", highlight=False)
     _list_targets(plan, key, False)
+    if drill is not None:
+        from hawizard.cli.status_cmd import _drill_line
+
+        console.print(_drill_line(drill), highlight=False)
     for x in found:
         if x.refused:
             err_console.print(

@@ -80,6 +80,32 @@ def run_drill(
             "give one of: " + ", ".join(plan.backup.targets),
         )
     identities = offsite.load_identities(identity) if identity else None
+    try:
+        report = _drill(plan, target, identities, say)
+    except DrillFailed as exc:
+        _record(plan, ok=False, target=target, file="", rto_s=None, error=str(exc))
+        raise
+    _record(plan, ok=True, target=target, file=report.file, rto_s=report.rto_s, error="")
+    return report
+
+
+def _record(plan: Plan, **outcome: Any) -> None:
+    """The outcome beside the backups, for `status`, the dashboard and `backup list`."""
+    from hawizard.etcd.backup import plan_folder
+    from hawizard.etcd.drill_record import record_drill
+    from hawizard.ops.backup import safe_folder
+    from hawizard.pki.record_key import ensure_key
+
+    try:
+        safe_folder(plan_folder(plan))
+        record_drill(plan, ensure_key(plan), **outcome)
+    except (OSError, Refused):
+        pass  # the drill's verdict stands; only its note for the dashboard is missing
+
+
+def _drill(
+    plan: Plan, target: str, identities: list | None, say: Callable[[str], None]
+) -> DrillReport:
     started = time.monotonic()
     try:
         store = open_store(plan, target)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hawizard.balancer.probe import BalancerHealth
     from hawizard.control_plane.probe import ApiserverHealth
     from hawizard.etcd.backup import BackupAge, OffsiteAge
+    from hawizard.etcd.drill_record import LastDrill
     from hawizard.health import ClusterHealth
     from hawizard.plan import Plan
 
@@ -38,6 +39,7 @@ class StatusReport:
     backup: BackupAge | None = None  # the last verified backup (never changes the exit code)
     balancer: BalancerHealth | None = None  # the endpoint (VIP holder, keepalived, haproxy)
     offsite: tuple[OffsiteAge, ...] = ()  # per [backup] target: the newest copy's age (RPO)
+    drill: LastDrill | None = None  # the last `etcd backup drill`, from its signed record
 
     @property
     def exit_code(self) -> int:
@@ -67,6 +69,8 @@ class StatusReport:
             data["load_balancer"] = self.balancer.to_json()
         if self.offsite:
             data["last_offsite_backup"] = [o.to_json() for o in self.offsite]
+        if self.drill is not None:
+            data["last_drill"] = self.drill.to_json()
         return data
 
 
@@ -137,12 +141,15 @@ def status_round(
             log.exception("load-balancer probe failed")
             lb = None
     from hawizard.etcd.backup import offsite_ages, plan_backup_age
+    from hawizard.etcd.drill_record import last_drill
 
     offsite: tuple[OffsiteAge, ...] = ()
+    drill = None
     try:
         backup = plan_backup_age(plan)
         offsite = tuple(offsite_ages(plan))
+        drill = last_drill(plan)
     except OSError:
         log.exception("reading the backup folder failed")
         backup = None
-    return StatusReport(health, rows, plan.control_plane.start, backup, lb, offsite)
+    return StatusReport(health, rows, plan.control_plane.start, backup, lb, offsite, drill)

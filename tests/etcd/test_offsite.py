@@ -228,12 +228,25 @@ def test_drill_cli_exit_codes(snapshot, identity, tmp_path, capsys):
     args = ["etcd", "backup", "drill", str(plan.source), "--identity", str(ident_path)]
     assert main(args) == 0
     assert "RTO" in capsys.readouterr().out
+    from hawizard.etcd.drill_record import last_drill
+
+    passed = last_drill(plan).to_json()
+    assert passed["ok"] and passed["rto_s"] > 0 and passed["file"] == f"{path.name}.age"
+    record = Path(plan.source).parent / "backups" / ".last-drill-prod.json"
+    forged = json.loads(record.read_text()) | {"rto_s": 0.01}
+    record.write_text(json.dumps(forged))
+    assert last_drill(plan).to_json()["ok"] is False  # a hand-edited record is not a pass
     (target / f"{path.name}.age").write_bytes(b"age-encryption.org/v1\nnot really")
     assert main(args) == 1
     assert f"{path.name}.age" in capsys.readouterr().err
+    assert main(["etcd", "backup", "list", str(plan.source)]) == 0
+    assert "last restore drill: failed" in capsys.readouterr().out
     assert main([*args[:4], "--target", "local:/elsewhere"]) == 2
     assert main(["etcd", "backup", "list", str(plan.source), "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)["targets"][0]
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["last_drill"]["ok"] is False
+    assert f"{path.name}.age" in listed["last_drill"]["error"]
+    listed = listed["targets"][0]
     assert listed["target"] == f"local:{target}"
     assert listed["backups"][0]["file"] == f"{path.name}.age"
 

@@ -147,6 +147,9 @@ def test_offsite_ssh_and_s3_backups_and_the_drill(lab, tmp_path, capsys, monkeyp
         assert main([*drill, "--target", ssh_target]) == 1
         err = capsys.readouterr().err
         assert "drill failed" in err and newest in err and "sha256" in err
+        main(["status", str(path), "--json"])  # the dashboard's source says so too
+        last = json.loads(capsys.readouterr().out)["last_drill"]
+        assert last["ok"] is False and newest in last["error"]
     finally:
         s3.stop()
         lab.reset(*names, backup_host.name)
