@@ -256,11 +256,14 @@ def schedule(
     service, timer = target / f"{name}.service", target / f"{name}.timer"
     _write(service, service_text)
     _write(timer, timer_text)
+    drill = _write_drill_units(plan, target, user, folder)
     if not enable:
         return Schedule(service, timer, user, False, "units written, not enabled")
     ok, why = _systemctl(user, "daemon-reload")
     if ok:
         ok, why = _systemctl(user, "enable", "--now", f"{name}.timer")
+    if ok and drill is not None:
+        ok, why = _systemctl(user, "enable", "--now", drill.name)
     if not ok:
         raise Refused(
             f"the units are written ({service}, {timer}) but systemd could not enable them: {why}",
@@ -270,13 +273,51 @@ def schedule(
     return Schedule(service, timer, user, True)
 
 
+def _write_drill_units(plan: Plan, target: Path, user: bool, folder: Path) -> Path | None:
+    """`[backup] drill`: the restore-drill timer + service beside the backup units (issue
+    28); its timer's path, or None when the plan asks for no timed drill."""
+    from hawizard.etcd.drill_units import drill_unit_name, render_drill_service, render_drill_timer
+
+    bk = plan.backup
+    if not bk.drill:
+        return None
+    assert plan.source is not None  # backup_command refused a plan without a file
+    argv = [sys.executable, "-m", "hawizard", "etcd", "backup", "drill"]
+    argv.append(str(Path(plan.source).resolve()))
+    read = _read_paths(plan)
+    if bk.drill_identity:
+        identity = plan.resolve(bk.drill_identity)
+        argv += ["--identity", str(identity)]
+        read.append(identity)
+    home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + read)
+    try:
+        service = render_drill_service(plan, argv, user_unit=user, folder=folder, home=home)
+        timer = render_drill_timer(plan, b.parse_every(bk.drill))
+    except ValueError as exc:
+        raise Refused(f"[backup] drill: {exc}", 'e.g. drill = "1d"') from None
+    name = drill_unit_name(plan)
+    _write(target / f"{name}.service", service)
+    _write(target / f"{name}.timer", timer)
+    return target / f"{name}.timer"
+
+
 def unschedule(plan: Plan, *, user: bool | None = None, units: Path | None = None) -> list[Path]:
+    from hawizard.etcd.drill_units import drill_unit_name
+
     user = os.geteuid() != 0 if user is None else user
     target = units or unit_dir(user=user)
     name = b.unit_name(plan)
+    drill = drill_unit_name(plan)
     _systemctl(user, "disable", "--now", f"{name}.timer")  # best effort: may not be running
+    if (target / f"{drill}.timer").exists():
+        _systemctl(user, "disable", "--now", f"{drill}.timer")
     removed = []
-    for p in (target / f"{name}.timer", target / f"{name}.service"):
+    for p in (
+        target / f"{name}.timer",
+        target / f"{name}.service",
+        target / f"{drill}.timer",
+        target / f"{drill}.service",
+    ):
         if p.exists():
             p.unlink()
             removed.append(p)

@@ -151,6 +151,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "s3_endpoint": _STR,
         "keep_daily": _INT,
         "keep_weekly": _INT,
+        "drill": _STR,
+        "drill_identity": _STR,
     },
     "load_balancer": {
         "mode": _STR,
@@ -934,7 +936,20 @@ def _check_offsite(plan: Plan, err) -> None:
         value = getattr(bk, name)
         if not 0 <= value <= 10000:
             err(f"backup.{name}", f"{value} must be 0-10000 (0: none kept by this rule)")
-    for name in ("ssh_key", "s3_endpoint"):
+    if bk.drill:
+        try:
+            every_seconds(bk.drill)
+        except ValueError as exc:
+            err("backup.drill", str(exc))
+        if not bk.targets:
+            err("backup.drill", 'drills the newest off-site copy: set targets = ["..."] too')
+        elif bk.recipients and not bk.drill_identity:
+            err(
+                "backup.drill_identity",
+                "the backups are encrypted: name the age identity file the timed drill "
+                'decrypts with, e.g. drill_identity = "/root/etcd-drill.age" (mode 0600)',
+            )
+    for name in ("ssh_key", "s3_endpoint", "drill_identity"):
         value = getattr(bk, name)
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             err(f"backup.{name}", f"{value!r} holds a control character; give a plain value")

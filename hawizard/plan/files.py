@@ -136,6 +136,8 @@ _OPTIONAL = {
     ("backup", "s3_endpoint"): "",
     ("backup", "keep_daily"): 0,
     ("backup", "keep_weekly"): 0,
+    ("backup", "drill"): "",
+    ("backup", "drill_identity"): "",
 }
 
 

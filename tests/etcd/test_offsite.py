@@ -377,3 +377,60 @@ def test_s3_without_the_sdk_names_the_extra(tmp_path, monkeypatch):
     plan = make_plan(tmp_path, targets=("s3://b-b/x",))
     with pytest.raises(StoreError, match=r"pip install 'hawizard\[s3\]'"):
         open_store(plan, "s3://b-b/x")
+
+
+# --- the timed drill ----------------------------------------------------------------------------
+
+
+def test_drill_units_are_written_verified_and_removed(tmp_path):
+    from hawizard.etcd.drill_units import drill_unit_name
+    from hawizard.ops.backup import schedule, unschedule
+
+    ident = tmp_path / "drill.age"
+    plan = make_plan(
+        tmp_path, targets=("local:/srv/x",), drill="1d", drill_identity=str(ident), every="1h"
+    )
+    units = tmp_path / "units"
+    schedule(plan, 3600, 2, tmp_path / "bk", units=units, enable=False, user=False)
+    name = drill_unit_name(plan)
+    service = (units / f"{name}.service").read_text()
+    timer = (units / f"{name}.timer").read_text()
+    exec_line = next(x for x in service.splitlines() if x.startswith("ExecStart="))
+    assert '"drill"' in exec_line and f'"--identity" "{ident}"' in exec_line
+    assert f"ReadWritePaths={tmp_path / 'bk'}" in service and "ProtectSystem=strict" in service
+    assert "OnUnitActiveSec=86400s" in timer and f"Unit={name}.service" in timer
+    if shutil.which("systemd-analyze"):
+        r = subprocess.run(
+            ["systemd-analyze", "verify", *(str(p) for p in sorted(units.iterdir()))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
+        )
+        assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    removed = sorted(p.name for p in unschedule(plan, units=units, user=False))
+    assert removed == sorted(
+        [
+            "hawizard-backup-prod.service",
+            "hawizard-backup-prod.timer",
+            f"{name}.service",
+            f"{name}.timer",
+        ]
+    )
+
+
+def test_drill_settings_are_checked(tmp_path):
+    from pyrage import x25519
+
+    recipient = str(x25519.Identity.generate().to_public())
+    plan = replace(make_plan(tmp_path), backup=BackupSettings(drill="soon", targets=("local:/x",)))
+    problems = {p.field: p.message for p in validate_plan(plan)}
+    assert "not an interval" in problems["backup.drill"]
+    plan = replace(
+        make_plan(tmp_path),
+        backup=BackupSettings(drill="1d", targets=("local:/x",), recipients=(recipient,)),
+    )
+    problems = {p.field: p.message for p in validate_plan(plan)}
+    assert "name the age identity file" in problems["backup.drill_identity"]
+    plan = replace(make_plan(tmp_path), backup=BackupSettings(drill="1d"))
+    assert "set targets" in {p.field: p.message for p in validate_plan(plan)}["backup.drill"]

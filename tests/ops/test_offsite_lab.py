@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import shutil
 import subprocess
 import time
@@ -24,9 +25,11 @@ from fixtures.local_etcd import free_port_pair
 from hawizard import pki
 from hawizard.cli import main
 from hawizard.etcd.cluster_api import ClusterAPI, targets_for
+from hawizard.etcd.drill_units import drill_unit_name
 from hawizard.etcd.restore import _etcdutl_status
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
+from hawizard.ops.backup import schedule
 from hawizard.plan import BackupSettings, dump, load
 from hawizard.remote import HostPool
 from hawizard.steps import Runner
@@ -70,6 +73,8 @@ def test_offsite_ssh_and_s3_backups_and_the_drill(lab, tmp_path, capsys, monkeyp
         targets=(ssh_target, "s3://etcd-offsite/lab"),
         recipients=(str(ident.to_public()),),
         s3_endpoint=endpoint,
+        drill="1d",
+        drill_identity=str(identity),
     )
     dump(replace(base, backup=settings), path)
     plan = load(path)
@@ -134,6 +139,15 @@ def test_offsite_ssh_and_s3_backups_and_the_drill(lab, tmp_path, capsys, monkeyp
             assert "drill passed" in said and "RTO" in said and newest in said
             with capsys.disabled():
                 print(f"\n{target}: {said.strip()}")
+
+        # the timed drill: the service's own ExecStart line, run as its timer would
+        units = tmp_path / "units"
+        schedule(plan, 3600, 2, tmp_path / "backups", units=units, enable=False)
+        service = (units / f"{drill_unit_name(plan)}.service").read_text()
+        line = next(x for x in service.splitlines() if x.startswith("ExecStart="))
+        argv = [a.replace("%%", "%").replace("$$", "$") for a in shlex.split(line[10:])]
+        timed = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        assert timed.returncode == 0 and "drill passed" in timed.stdout, timed.stderr
 
         # one byte flipped in the newest file on the backup host
         flip = (
