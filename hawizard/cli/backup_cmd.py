@@ -51,7 +51,7 @@ def register(actions: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_run)
     d = sub.add_parser(
         "drill",
-        help="restore the newest off-site backup into a throwaway etcd on loopback; report RTO",
+        help="restore the newest off-site backup into a throwaway local etcd; report RTO",
     )
     d.add_argument("plan", help="plan file")
     d.add_argument("--target", help="one of [backup] targets (default: the first)")

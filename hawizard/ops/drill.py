@@ -4,10 +4,10 @@ The drill takes the NEWEST backup on the target — by the time in its name, wha
 record says; if that one is broken the drill fails naming it, it never falls back silently to
 an older one — then checks, in order: its record's signature, the stored file's sha256, the
 age decryption (`--identity`), the plaintext's sha256, `etcdutl snapshot status` (revision,
-hash, key total against the record), and finally a throwaway one-member etcd on loopback
-restored from it (`etcd.throwaway`): it must answer at the recorded revision with the key
-count recorded at snapshot time. The RTO reported is the wall time from the start of the
-fetch to the first answered read of the restored member.
+hash, key total against the record), and finally a throwaway one-member etcd (unix
+sockets in a 0700 folder) restored from it (`etcd.throwaway`): it must answer at the
+recorded revision with the key count recorded at snapshot time. The RTO reported is the
+wall time from the start of the fetch to the first answered read of the restored member.
 
 It changes nothing in the cluster; it runs under the plan lock (`operation.held`) so it never
 races a backup run's retention removing the file it fetches.
@@ -178,7 +178,7 @@ def _restore_and_compare(
                     copy.name,
                     f"etcdutl reads {key} {status.get(key)}, its record says {meta.get(name)}",
                 )
-        say("snapshot status matches its record; restoring into a throwaway etcd on loopback")
+        say("snapshot status matches its record; restoring it into a throwaway etcd")
         try:
             with restored(snap) as member:
                 rto = time.monotonic() - started

@@ -434,3 +434,18 @@ def test_drill_settings_are_checked(tmp_path):
     assert "name the age identity file" in problems["backup.drill_identity"]
     plan = replace(make_plan(tmp_path), backup=BackupSettings(drill="1d"))
     assert "set targets" in {p.field: p.message for p in validate_plan(plan)}["backup.drill"]
+
+
+def test_the_throwaway_member_listens_on_no_tcp_port_and_is_gone_after(snapshot):
+    from hawizard.etcd.throwaway import restored
+
+    with restored(snapshot) as member:
+        assert (member.keys, member.revision) == (50, _etcdutl_status(snapshot)["revision"])
+        folder = Path(f"/proc/{member.pid}/cwd").resolve()  # the drill folder
+        assert oct(folder.stat().st_mode & 0o777) == "0o700"
+        if shutil.which("ss"):
+            tcp = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+            assert f"pid={member.pid}," not in tcp
+    with pytest.raises(ProcessLookupError):
+        os.kill(member.pid, 0)
+    assert not folder.exists()
