@@ -68,9 +68,14 @@ def load_identities(path: Path) -> list[Any]:
     from pyrage import x25519
 
     try:
+        mode = path.stat().st_mode & 0o777
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"--identity {path}: cannot read it ({exc})") from None
+    if mode & 0o077:  # it opens every backup: as private as an SSH key
+        raise ValueError(
+            f"--identity {path} is readable by others (mode {mode:04o}): `chmod 600 {path}`"
+        )
     found = []
     for line in text.splitlines():
         line = line.strip()

@@ -242,6 +242,10 @@ def test_drill_cli_exit_codes(snapshot, identity, tmp_path, capsys):
     assert main(["etcd", "backup", "list", str(plan.source)]) == 0
     assert "last restore drill: failed" in capsys.readouterr().out
     assert main([*args[:4], "--target", "local:/elsewhere"]) == 2
+    ident_path.chmod(0o644)
+    assert main(args) == 2
+    assert "chmod 600" in capsys.readouterr().err
+    ident_path.chmod(0o600)
     assert main(["etcd", "backup", "list", str(plan.source), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["last_drill"]["ok"] is False
