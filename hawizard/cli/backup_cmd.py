@@ -46,7 +46,10 @@ def register(actions: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("list", help="backups with revision, size, age and verdict")
     common(ls, every=True, keep=False)
     ls.set_defaults(func=cmd_list)
-    r = sub.add_parser("run", help="take, verify and prune one backup now (what the timer runs)")
+    r = sub.add_parser(
+        "run",
+        help="take, verify, copy off-site and prune one backup now (what the timer runs)",
+    )
     common(r)
     r.set_defaults(func=cmd_run)
     d = sub.add_parser(

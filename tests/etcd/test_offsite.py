@@ -242,6 +242,11 @@ def test_drill_cli_exit_codes(snapshot, identity, tmp_path, capsys):
     assert main(["etcd", "backup", "list", str(plan.source)]) == 0
     assert "last restore drill: failed" in capsys.readouterr().out
     assert main([*args[:4], "--target", "local:/elsewhere"]) == 2
+    assert "is not one of [backup] targets" in capsys.readouterr().err
+    (tmp_path / "bare").mkdir()
+    bare = make_plan(tmp_path / "bare")
+    assert main(["etcd", "backup", "drill", str(bare.source)]) == 2
+    assert "[backup] targets is empty" in capsys.readouterr().err
     ident_path.chmod(0o644)
     assert main(args) == 2
     assert "chmod 600" in capsys.readouterr().err
