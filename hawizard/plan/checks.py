@@ -955,6 +955,12 @@ def _check_offsite(plan: Plan, err) -> None:
             err(f"backup.{name}", f"{value!r} holds a control character; give a plain value")
     if bk.s3_endpoint and not bk.s3_endpoint.startswith(("http://", "https://")):
         err("backup.s3_endpoint", f"{bk.s3_endpoint!r}: give a URL, e.g. https://s3.example.org")
+    elif "@" in bk.s3_endpoint.split("://", 1)[-1].split("/", 1)[0]:
+        err(
+            "backup.s3_endpoint",
+            "holds credentials (user@ or key:secret@): never put them in the plan; give the "
+            "bare URL and set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or ~/.aws/credentials",
+        )
 
 
 # --- where a field is written ---------------------------------------------------------------

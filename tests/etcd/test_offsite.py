@@ -118,6 +118,10 @@ def test_recipients_are_checked(tmp_path):
     assert "checksum" in problems["backup.recipients[1]"]
     assert "age-keygen" in problems["backup.recipients[2]"]
     assert "0-10000" in problems["backup.keep_daily"]
+    leaky = BackupSettings(s3_endpoint="https://AKIA:s3cr3t@s3.example.org")
+    problems = {p.field: p.message for p in validate_plan(replace(plan, backup=leaky))}
+    assert "never put them in the plan" in problems["backup.s3_endpoint"]
+    assert "s3cr3t" not in problems["backup.s3_endpoint"]
 
 
 def test_new_fields_round_trip_and_stay_out_of_old_plans(tmp_path):
