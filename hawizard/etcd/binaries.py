@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from hawizard.artifacts import Artifact
+from hawizard.artifacts import Artifact, BinariesError
 
 REQUIRED = ("etcd", "etcdctl")
 OPTIONAL = ("etcdutl",)
@@ -29,10 +29,6 @@ _BUILDINFO = (b"\tgo.etcd.io/etcd/api/v3\tv", b"\tgo.etcd.io/etcd\tv")
 _VERSION = re.compile(rb"(\d+\.\d+\.\d+)\b")
 _TARBALL = re.compile(r"etcd-v(\d+\.\d+\.\d+)-")
 _LOAD_LOCK = threading.Lock()
-
-
-class BinariesError(Exception):
-    pass
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from hawizard.etcd.binaries import check_pins, check_version, load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather_with, judge, marker_text
 from hawizard.etcd.render import ClusterState
 from hawizard.etcd.start_watch import watch_started
+from hawizard.firewall import firewall_step
 from hawizard.plan import Node, Plan
 from hawizard.remote_files import (
     RemoteFile,
@@ -201,6 +202,8 @@ class EtcdRollout:
             steps.append(Step(m.name, "install etcd package", self._package_missing, self._package))
         steps.append(self._member_files_step(m))
         steps.append(Step(m.name, "etcd version", self._version_check(m), _nothing))
+        # metrics_port (plain HTTP, /health too) only from the node, the scrapers and here
+        steps.append(firewall_step(self.plan, m))
         return steps
 
     def _member_files_step(self, m: Node) -> Step:

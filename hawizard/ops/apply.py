@@ -28,9 +28,11 @@ def certificate_problems(
     renewed); return the problems that must stop the run. `outcomes`: what `pki.create`
     already did (a dry run's temp PKI); raises `Refused` when the PKI cannot be written."""
     from hawizard import pki
+    from hawizard.ops.certs import require_pki_home
 
     problems = []
     if outcomes is None:
+        require_pki_home(plan)
         try:
             outcomes = pki.create(plan)
         except OSError as exc:
@@ -139,13 +141,14 @@ def _converge(
     dry_run: bool,
     confirm: Callable[[], None] | None,
 ) -> RunResult:
-    from hawizard.etcd.binaries import BinariesError
+    from hawizard.artifacts import BinariesError
 
     if problems:
         raise Refused(
             "the local PKI does not match the plan",
             f"review with `hawizard certs check {plan_label}`, re-issue with "
-            f"`hawizard certs create {plan_label} --renew`",
+            f"`hawizard certs create {plan_label} --renew` (in the wizard: Certificates, "
+            "Re-issue)",
             problems,
         )
     try:

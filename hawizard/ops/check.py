@@ -78,6 +78,7 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         api_f = {m.name: pool.submit(apiserver_metrics, plan, m) for m in masters}
         targets_f = pool.submit(target_list, plan)
         balancer_f = pool.submit(_balancer, plan)
+        exposure_f = pool.submit(_exposure, plan)
         found = find_backups(plan)
         say("waiting for the nodes")
         try:
@@ -91,13 +92,14 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         api = {name: f.result() for name, f in api_f.items()}
         targets = targets_f.result()
         balancer = balancer_f.result()
+        exposure = exposure_f.result()
     checked = (
         judge.etcd_topology(plan, health, facts, tls),
         judge.control_plane(plan, facts, balancer),
         judge.authentication(plan, facts),
         judge.certificates(health, served_rows(api, now)),
         judge.backups(plan, found, now, facts, _offsite(plan, now)),
-        judge.monitoring(plan, metrics, api, targets),
+        judge.monitoring(plan, metrics, api, targets, exposure),
         judge.logs(plan, facts),
         judge.patching(plan, facts),
         judge.clock(plan, facts),
@@ -120,6 +122,16 @@ def _balancer(plan: Plan):
 
     try:
         return probe_balancer(plan)
+    except Exception:  # an unknown, never a crash of the check
+        return None
+
+
+def _exposure(plan: Plan):
+    """Which metrics ports answer nodes that are not scrapers (`ops.metrics_exposure`)."""
+    from hawizard.ops.metrics_exposure import probe_exposure
+
+    try:
+        return probe_exposure(plan)
     except Exception:  # an unknown, never a crash of the check
         return None
 

@@ -101,6 +101,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 _PACKAGES = "a list of package names"
+_ADDRESSES = "a list of IP addresses or networks"
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
 
 SCHEMA: dict[str, dict[str, str]] = {
@@ -140,6 +141,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "scrape_interval": _INT,
         "node_exporter_port": _INT,
         "haproxy_metrics_port": _INT,
+        "scrape_from": _ADDRESSES,
     },
     "backup": {
         "every": _STR,
@@ -345,6 +347,9 @@ def _typed(value: Any, kind: str, field: str, err) -> None:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             example = '"ssh://backup@host/srv/etcd"' if kind == _TARGETS else '"age1..."'
             err(field, f"must be {kind} such as [{example}], not {value!r}")
+    elif kind == _ADDRESSES:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            err(field, f'must be a list such as ["10.1.2.50", "10.9.0.0/24"], not {value!r}')
     elif kind == _PACKAGES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, 'must be a list of package names such as ["etcd-server", "etcd-client"]')
@@ -627,7 +632,10 @@ def _local_path(plan: Plan, value: str, field: str, err) -> Path | None:
 
 def _pki_dir(plan: Plan, err) -> None:
     """The local PKI folder gets mode 0700: never a folder that is not hawizard's own."""
-    path = _local_path(plan, plan.pki.dir, "pki.dir", err)
+    if plan.pki.dir:
+        path = _local_path(plan, plan.pki.dir, "pki.dir", err)
+    else:  # the default beside the plan: its name can still be too long
+        path = _local_path(plan, str(plan.pki_dir), "pki.dir", err)
     if path is None:
         return
     normal = Path(os.path.normpath(path))
@@ -636,7 +644,8 @@ def _pki_dir(plan: Plan, err) -> None:
         err(
             "pki.dir",
             f"{normal} is a shared folder (hawizard would make it 0700); give a folder of its "
-            "own, e.g. ~/.local/share/hawizard/pki",
+            "own, e.g. ~/.local/share/hawizard/prod/pki (or leave pki.dir out: "
+            "<plan name>.pki/ beside the plan)",
         )
 
 
@@ -685,8 +694,12 @@ def _check_pki(plan: Plan, err) -> None:
             f"{pki.cert_days} days outlives the CA ({pki.ca_days} days); "
             "make it at most pki.ca_days",
         )
-    if not pki.dir.strip():
-        err("pki.dir", "is empty; give a local folder for certificates and keys")
+    if pki.dir and not pki.dir.strip():
+        err(
+            "pki.dir",
+            "is blank; give a local folder for certificates and keys, or leave pki.dir out "
+            "for <plan name>.pki/ beside the plan",
+        )
     elif not has_control(pki.dir):
         _pki_dir(plan, err)
 
@@ -880,6 +893,15 @@ def _check_monitoring(plan: Plan, names: dict[str, int], err) -> None:
         err("monitoring.scrape_interval", f"{m.scrape_interval} must be 1-3600 seconds (e.g. 15)")
     _port(m.node_exporter_port, "monitoring.node_exporter_port", err)
     _port(m.haproxy_metrics_port, "monitoring.haproxy_metrics_port", err)
+    for i, source in enumerate(m.scrape_from):
+        try:
+            ipaddress.ip_network(source, strict=False)
+        except ValueError:
+            err(
+                f"monitoring.scrape_from[{i}]",
+                f"{source!r} is not an IP address or network (e.g. 10.1.2.50 or 10.9.0.0/24): "
+                "the nodes' firewall lets only these scrape the metrics ports",
+            )
     if m.prometheus_node and m.prometheus_node not in names:
         err(
             "monitoring.prometheus_node",

@@ -105,12 +105,19 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         pki=PKISettings(**pki),
         etcd=EtcdSettings(**etcd),
         control_plane=ControlPlaneSettings(**cp),
-        monitoring=MonitoringSettings(**raw.get("monitoring", {})),
+        monitoring=_monitoring(raw.get("monitoring", {})),
         backup=_backup(raw.get("backup", {})),
         load_balancer=LoadBalancerSettings(**lb),
         version=raw.get("version", PLAN_VERSION),
         source=source,
     )
+
+
+def _monitoring(raw: dict) -> MonitoringSettings:
+    section = dict(raw)
+    if "scrape_from" in section:
+        section["scrape_from"] = tuple(section["scrape_from"])
+    return MonitoringSettings(**section)
 
 
 def _backup(raw: dict) -> BackupSettings:
@@ -123,6 +130,8 @@ def _backup(raw: dict) -> BackupSettings:
 
 # Optional settings written only when used, so a plan that does not use them reads the same.
 _OPTIONAL = {
+    ("pki", "dir"): "",  # `<plan-stem>.pki/` beside the plan
+    ("monitoring", "scrape_from"): (),
     ("cluster", "cni"): "",
     ("control_plane", "oidc"): None,
     ("etcd", "packages"): (),  # the distribution's default package names
@@ -172,11 +181,11 @@ def dumps(plan: Plan) -> str:
         }
         for n in plan.nodes
     ]
-    doc["pki"] = _section(plan.pki)
+    doc["pki"] = _section(plan.pki, "pki")
     doc["etcd"] = _section(plan.etcd, "etcd")
     doc["control_plane"] = _section(plan.control_plane, "control_plane")
     if plan.monitoring != MonitoringSettings():
-        doc["monitoring"] = _section(plan.monitoring)
+        doc["monitoring"] = _section(plan.monitoring, "monitoring")
     if plan.backup != BackupSettings():
         doc["backup"] = _section(plan.backup, "backup")
     if plan.load_balancer != LoadBalancerSettings():

@@ -537,8 +537,12 @@ def monitoring(
     etcd_metrics: Mapping[str, MetricsProbe],
     apiserver_metrics: Mapping[str, MetricsProbe],
     target_list: str | None,
+    exposure: Any = None,
 ) -> Item:
+    """`exposure`: `ops.metrics_exposure.MetricsExposure`, the metrics ports other nodes
+    (not scrapers) reached; any is a ✖ (unauthenticated metrics, and etcd's /health)."""
     f = _Findings()
+    _exposure_lines(f, plan, exposure)
     for m in plan.etcd_nodes:
         p = etcd_metrics.get(m.name)
         if p is None:
@@ -571,6 +575,29 @@ def monitoring(
             f"hawizard monitoring export {_plan_arg(plan)} (or [monitoring] install = true)",
         )
     return f.item(6, "monitoring", "Monitoring")
+
+
+def _exposure_lines(f: _Findings, plan: Plan, exposure: Any) -> None:
+    if exposure is None:
+        return
+    fix = (
+        f"hawizard apply {_plan_arg(plan)}: the nodes' firewall lets only "
+        "monitoring.prometheus_node, monitoring.scrape_from and the applying machine in"
+    )
+    for e in exposure.open:
+        f.add(
+            Verdict.FAIL,
+            f"{e.node} :{e.port} (metrics, unauthenticated) answers {e.reached_from}, "
+            "which is not a scraper",
+            fix,
+        )
+    for error in exposure.errors:
+        f.add(Verdict.UNKNOWN, f"metrics exposure not tried from {error}")
+    if exposure.tried and not exposure.open:
+        f.add(
+            Verdict.OK,
+            f"metrics ports refused to the other nodes ({exposure.tried} attempts, none answered)",
+        )
 
 
 # --- 7. logs ---------------------------------------------------------------------------------

@@ -253,8 +253,8 @@ class MembershipChange:
 
         if not (self.op is Op.REPLACE and self.old == self.node):
             self.notes.append(
-                f"the data dir {data_dir} on {node.name} is kept, never deleted; move it away "
-                f"before {node.name} joins again"
+                f"the data dir {data_dir} on {node.name} is kept, never deleted; if "
+                f"{node.name} joins again, `hawizard etcd add` renames it aside first"
             )
         return Step(node.name, "stop and disable etcd (removed member)", check, apply)
 

@@ -113,3 +113,40 @@ def test_apply_refuses_while_a_rotation_or_a_patch_run_is_unfinished(
     assert "is unfinished" in err and f"plan.{kind}.json" in err
     command = "certs rotate" if kind == "rotate" else "patch"
     assert f"hawizard {command} {path}{' ' + resume if resume else ''}" in err
+
+
+def _events():
+    from hawizard.steps import Event, EventKind
+
+    step = "install haproxy and keepalived"
+    denied = "policy-rc.d denied execution of start."
+    preset = "error: systemctl preset failed on haproxy.service"
+    return [
+        Event(EventKind.STARTED, "n1", step),
+        Event(EventKind.OUTPUT, "n1", step, denied, detail=True),
+        Event(EventKind.OUTPUT, "n1", step, preset, detail=True),
+        Event(EventKind.OUTPUT, "n1", step, "installed haproxy, keepalived"),
+        Event(EventKind.CHANGED, "n1", step),
+    ]
+
+
+def test_installer_noise_only_in_the_verbose_view(capsys):
+    """Issue 23 item 5: dpkg's expected notes of a masked install ("policy-rc.d denied",
+    "preset failed") are not in the default output or live log; `-v` prints them."""
+    from hawizard.cli.apply_cmd import LiveView
+
+    default = LiveView(None)
+    for e in _events():
+        default.on_event(e)
+    out = capsys.readouterr().out
+    assert "n1: install haproxy and keepalived: changed" in out
+    assert "denied" not in out and "preset failed" not in out
+    assert "denied" not in "\n".join(default.log) and "installed haproxy" in default.log[-1]
+
+    verbose = LiveView(None, verbose=True)
+    for e in _events():
+        verbose.on_event(e)
+    out = capsys.readouterr().out
+    assert "n1: policy-rc.d denied execution of start." in out
+    assert "n1: error: systemctl preset failed on haproxy.service" in out
+    assert "n1: installed haproxy, keepalived" in out

@@ -363,3 +363,20 @@ def test_etcd_sha256_pins_are_validated_and_round_trip():
             assert field in {p.field for p in exc.problems}, exc.problems
         else:
             raise AssertionError(f"{pins} with {install} was accepted")
+
+
+def test_monitoring_scrape_from_is_validated_and_round_trips():
+    """Issue 25 item 3: `[monitoring] scrape_from` names who may scrape the metrics ports."""
+    base = three_nodes(control_plane_endpoint="10.1.2.10:6443")
+    good = replace(
+        base, monitoring=P.MonitoringSettings(scrape_from=("10.9.0.5", "10.8.0.0/16", "fd00::1"))
+    )
+    text = P.dumps(good)
+    assert "scrape_from = [" in text
+    assert P.loads(text).monitoring.scrape_from == ("10.9.0.5", "10.8.0.0/16", "fd00::1")
+    assert "scrape_from" not in P.dumps(base)  # an unused setting is not written
+    bad = text.replace('"10.9.0.5"', '"10.9.0.300"')
+    [problem] = errors_of(bad)
+    assert problem.field == "monitoring.scrape_from[0]" and "10.9.0.300" in problem.message
+    [wrong] = errors_of(text.replace('"10.9.0.5",', "5,"))
+    assert wrong.field == "monitoring.scrape_from"
