@@ -136,9 +136,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from hawizard.cli.run_view import render_refusal
     from hawizard.etcd.backup import backup_age, backups, human_age
-    from hawizard.etcd.drill_record import last_drill
     from hawizard.ops import Refused
     from hawizard.ops.backup import safe_folder
+    from hawizard.ops.drill import last_drill
     from hawizard.pki.record_key import load_key
 
     plan = load_plan(args.plan)
@@ -159,7 +159,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "dir": str(folder),
                 "backups": [x.to_json() for x in found],
                 "last": age.to_json(),
-                "targets": _list_targets(plan, key, True),
+                "targets": _list_targets(plan, True),
                 "last_drill": drill.to_json() if drill else None,
             }
         )
@@ -183,7 +183,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     last = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
     colour = {"ok": "green", "yellow": "yellow", "red": "bold red"}[age.state]
     console.print(f"last verified backup: [{colour}]{last}[/]", highlight=False)
-    _list_targets(plan, key, False)
+    _list_targets(plan, False)
     if drill is not None:
         from hawizard.cli.status_cmd import _drill_line
 
@@ -239,30 +239,19 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_targets(plan, key, as_json: bool) -> list[dict]:
+def _list_targets(plan, as_json: bool) -> list[dict]:
     """Every `[backup] targets` entry with its copies (age, size, verdict); a target that
     cannot be read is listed with its error."""
     from rich.table import Table
 
     from hawizard.etcd.backup import human_age
-    from hawizard.etcd.offsite import copies
-    from hawizard.etcd.offsite_targets import StoreError, open_store
-    from hawizard.plan.backup_targets import BadTarget
+    from hawizard.ops.drill import target_listing
 
-    out = []
-    for target in plan.backup.targets:
-        entry: dict = {"target": target, "backups": [], "error": ""}
-        try:
-            store = open_store(plan, target)
-            try:
-                entry["backups"] = [c.to_json() for c in copies(store, plan.cluster.name, key)]
-            finally:
-                store.close()
-        except (StoreError, BadTarget) as exc:
-            entry["error"] = str(exc)
-        out.append(entry)
-        if as_json:
-            continue
+    out = target_listing(plan)
+    if as_json:
+        return out
+    for entry in out:
+        target = entry["target"]
         if entry["error"]:
             err_console.print(f"[bold red]{esc(target)}[/]: {esc(entry['error'])}", highlight=False)
             continue

@@ -33,7 +33,7 @@ from hawizard.pki.record_key import load_key
 from hawizard.plan import Plan
 from hawizard.plan.backup_targets import BadTarget
 
-__all__ = ["DrillFailed", "DrillReport", "run_drill"]
+__all__ = ["DrillFailed", "DrillReport", "last_drill", "run_drill", "target_listing"]
 
 
 class DrillFailed(Exception):
@@ -197,3 +197,34 @@ def _restore_and_compare(
     return DrillReport(
         target, copy.name, member.revision, member.keys, rto, member.seconds, warnings
     )
+
+
+# --- what `backup list` shows of the targets and the drills ------------------------------------
+
+
+def target_listing(plan: Plan) -> list[dict[str, Any]]:
+    """Every `[backup] targets` entry with its copies (`offsite.Copy.to_json`: age, size,
+    verdict), newest first; a target that cannot be read carries its error instead."""
+    key = load_key(plan)
+    out = []
+    for target in plan.backup.targets:
+        entry: dict[str, Any] = {"target": target, "backups": [], "error": ""}
+        try:
+            store = open_store(plan, target)
+            try:
+                entry["backups"] = [
+                    c.to_json() for c in offsite.copies(store, plan.cluster.name, key)
+                ]
+            finally:
+                store.close()
+        except (StoreError, BadTarget) as exc:
+            entry["error"] = str(exc)
+        out.append(entry)
+    return out
+
+
+def last_drill(plan: Plan):
+    """The last drill's signed outcome (`etcd.drill_record.LastDrill`), or None."""
+    from hawizard.etcd.drill_record import last_drill as read
+
+    return read(plan)
