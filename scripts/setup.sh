@@ -9,6 +9,7 @@ APT_PACKAGES=(
   python3-venv openssl openssh-client openssh-server iproute2 sudo systemd
   systemd-container debootstrap nftables haproxy keepalived etcd-client
   dpkg-dev    # dpkg-scanpackages indexes the lab's local package repository
+  age         # the reference age CLI: the test that it decrypts hawizard's off-site backups
   prometheus  # promtool checks the exported config and rules; the lab test runs the real server
 )
 missing=()

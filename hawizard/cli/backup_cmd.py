@@ -46,9 +46,21 @@ def register(actions: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("list", help="backups with revision, size, age and verdict")
     common(ls, every=True, keep=False)
     ls.set_defaults(func=cmd_list)
-    r = sub.add_parser("run", help="take, verify and prune one backup now (what the timer runs)")
+    r = sub.add_parser(
+        "run",
+        help="take, verify, copy off-site and prune one backup now (what the timer runs)",
+    )
     common(r)
     r.set_defaults(func=cmd_run)
+    d = sub.add_parser(
+        "drill",
+        help="restore the newest off-site backup into a throwaway local etcd; report RTO",
+    )
+    d.add_argument("plan", help="plan file")
+    d.add_argument("--target", help="one of [backup] targets (default: the first)")
+    d.add_argument("--identity", help="age identity file (needed for encrypted backups)")
+    d.add_argument("--json", action="store_true", help="print the result as JSON")
+    d.set_defaults(func=cmd_drill)
 
 
 def _usage(p: argparse.ArgumentParser) -> int:
@@ -85,12 +97,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"ok": False, "error": str(exc)})
         return 1
+    shipped = [
+        {"target": s.target, "file": s.file, "ok": s.ok, "error": s.error, "removed": s.removed}
+        for s in result.shipped
+    ]
     if args.json:
         print_json(
             {
-                "ok": True,
+                "ok": result.ok,
                 "backup": result.info.to_json(),
                 "removed": [str(p) for p in result.removed],
+                "targets": shipped,
             }
         )
     else:
@@ -100,7 +117,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"from {esc(i.node)})",
             highlight=False,
         )
-    return 0
+        for s in result.shipped:
+            if s.ok:
+                line = f"  [green]copied[/] to {esc(s.target)}: {esc(s.file)}"
+                console.print(line, highlight=False)
+    for s in result.shipped:
+        if not s.ok:
+            err_console.print(
+                f"[bold red]off-site copy failed[/]: {esc(s.target)}: {esc(s.error)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    return 0 if result.ok else 1
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -110,6 +138,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from hawizard.etcd.backup import backup_age, backups, human_age
     from hawizard.ops import Refused
     from hawizard.ops.backup import safe_folder
+    from hawizard.ops.drill import last_drill
     from hawizard.pki.record_key import load_key
 
     plan = load_plan(args.plan)
@@ -122,10 +151,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         return render_refusal(exc, as_json=args.json)
     key = load_key(plan)
     found = backups(folder, plan.cluster.name, key)
+    drill = last_drill(plan)
     age = backup_age(folder, plan.cluster.name, every, key=key)
     if args.json:
         print_json(
-            {"dir": str(folder), "backups": [x.to_json() for x in found], "last": age.to_json()}
+            {
+                "dir": str(folder),
+                "backups": [x.to_json() for x in found],
+                "last": age.to_json(),
+                "targets": _list_targets(plan, True),
+                "last_drill": drill.to_json() if drill else None,
+            }
         )
         return 0
     table = Table(title=f"backups in {esc(folder)}", title_justify="left")
@@ -147,6 +183,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     last = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
     colour = {"ok": "green", "yellow": "yellow", "red": "bold red"}[age.state]
     console.print(f"last verified backup: [{colour}]{last}[/]", highlight=False)
+    _list_targets(plan, False)
+    if drill is not None:
+        from hawizard.cli.status_cmd import _drill_line
+
+        console.print(_drill_line(drill), highlight=False)
     for x in found:
         if x.refused:
             err_console.print(
@@ -156,6 +197,82 @@ def cmd_list(args: argparse.Namespace) -> int:
                 soft_wrap=True,
             )
     return 0
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hawizard.cli.run_view import render_refusal
+    from hawizard.ops import Refused
+    from hawizard.ops.drill import DrillFailed, run_drill
+    from hawizard.ops.operation import held
+
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    identity = Path(args.identity) if args.identity else None
+    try:
+        with held(plan, f"hawizard etcd backup drill {args.plan}"):
+            report = run_drill(plan, args.target, identity, say=_say(args.json))
+    except Refused as exc:
+        return render_refusal(exc, as_json=args.json)
+    except ValueError as exc:  # the identity file
+        err_console.print(f"[bold red]error[/]: {esc(exc)}", highlight=False, soft_wrap=True)
+        return 2
+    except DrillFailed as exc:
+        err_console.print(f"[bold red]drill failed[/]: {esc(exc)}", highlight=False, soft_wrap=True)
+        if args.json:
+            print_json({"ok": False, "error": str(exc)})
+        return 1
+    for w in report.warnings:
+        err_console.print(f"[yellow]warning[/]: {esc(w)}", highlight=False, soft_wrap=True)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        console.print(
+            f"[green]drill passed[/]: {esc(report.target)}/{esc(report.file)} restored at "
+            f"revision {report.revision} with {report.keys} keys; "
+            f"RTO {report.rto_s:.1f} s (restore + start {report.restore_s:.1f} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return 0
+
+
+def _list_targets(plan, as_json: bool) -> list[dict]:
+    """Every `[backup] targets` entry with its copies (age, size, verdict); a target that
+    cannot be read is listed with its error."""
+    from rich.table import Table
+
+    from hawizard.etcd.backup import human_age
+    from hawizard.ops.drill import target_listing
+
+    out = target_listing(plan)
+    if as_json:
+        return out
+    for entry in out:
+        target = entry["target"]
+        if entry["error"]:
+            err_console.print(f"[bold red]{esc(target)}[/]: {esc(entry['error'])}", highlight=False)
+            continue
+        table = Table(title=f"off-site: {esc(target)}", title_justify="left")
+        for col in ("file", "revision", "size", "age", "verdict"):
+            table.add_column(col, justify="right" if col in ("revision", "size", "age") else "left")
+        for j in entry["backups"]:
+            style = (
+                "green"
+                if j["verdict"] == "ok"
+                else "bold red"
+                if "refused" in j["verdict"]
+                else "yellow"
+            )
+            size = f"{j['size']:,}" if isinstance(j["size"], int) else "?"
+            table.add_row(
+                esc(j["file"]), esc(j["revision"]), size, human_age(j["age_s"]),
+                f"[{style}]{esc(j['verdict'])}[/]",
+            )  # fmt: skip
+        console.print(table)
+    return out
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:

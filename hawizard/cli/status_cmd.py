@@ -202,6 +202,10 @@ def render(report: StatusReport, width: int = WIDE):
     parts.append(_certificates(health))
     if report.backup is not None:
         parts.append(_backup_line(report.backup))
+    for o in getattr(report, "offsite", ()):
+        parts.append(_offsite_line(o))
+    if getattr(report, "drill", None) is not None:
+        parts.append(_drill_line(report.drill))
     lb = report.balancer
     for p in [*health.problems, *(lb.problems if lb is not None else ())]:
         parts.append(Text.from_markup(f"[red]•[/] {_esc(p)}"))
@@ -221,6 +225,33 @@ def _backup_line(age):
     for name in getattr(age, "refused", ()):
         line.append(f"\nrefused backup record (fails its signature): {name}", style="bold red")
     return line
+
+
+def _offsite_line(o):
+    """ "off-site ssh://…: 12 min ago": the RPO of one `[backup] targets` entry."""
+    from rich.text import Text
+
+    from hawizard.etcd.backup import human_age
+
+    style = {"ok": "green", "yellow": "yellow", "red": "bold red"}.get(o.state, "")
+    when = "none" if o.age_s is None else f"{human_age(o.age_s)} ago"
+    return Text.from_markup(f"off-site {_esc(o.target)}: [{style}]{_esc(when)}[/]")
+
+
+def _drill_line(d):
+    """ "last restore drill: passed 2.0 h ago, RTO 3.1 s" (or failed, naming the file)."""
+    from rich.text import Text
+
+    from hawizard.etcd.backup import human_age
+
+    j = d.to_json()
+    when = "" if j["age_s"] is None else f" {human_age(j['age_s'])} ago"
+    if j["ok"]:
+        rto = f", RTO {j['rto_s']:.1f} s" if j["rto_s"] is not None else ""
+        return Text.from_markup(f"last restore drill: [green]passed{_esc(when)}{rto}[/]")
+    return Text.from_markup(
+        f"last restore drill: [bold red]failed{_esc(when)}: {_esc(j['error'])}[/]"
+    )
 
 
 def _banner(health):

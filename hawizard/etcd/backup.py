@@ -40,6 +40,8 @@ __all__ = [
     "human_age",
     "load_record",
     "mark_verified",
+    "note_offsite",
+    "offsite_ages",
     "parse_every",
     "plan_backup_age",
     "plan_folder",
@@ -163,10 +165,13 @@ def _signature(key: bytes | None, meta: dict[str, Any], path: Path, size: int) -
     return verdict
 
 
-def mark_verified(backup_path: Path, verdict: str, detail: str, key: bytes) -> None:
-    """Add the verification to the record beside the file and sign it (atomic rewrite: a
-    unique `O_EXCL|O_NOFOLLOW` temp file, 0600, renamed over the record)."""
+def mark_verified(
+    backup_path: Path, verdict: str, detail: str, key: bytes, extra: dict | None = None
+) -> None:
+    """Add the verification (and `extra` facts) to the record beside the file and sign it
+    (atomic rewrite: a unique `O_EXCL|O_NOFOLLOW` temp file, 0600, renamed over the record)."""
     meta = load_record(backup_path)
+    meta.update(extra or {})
     meta.update(
         verdict=verdict,
         verified_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -174,6 +179,52 @@ def mark_verified(backup_path: Path, verdict: str, detail: str, key: bytes) -> N
     )
     record = backup_path.with_name(backup_path.name + ".json")
     atomic_write(record, json.dumps(sign(key, meta), indent=2) + "\n", 0o600)
+
+
+def note_offsite(backup_path: Path, targets: list[str], key: bytes) -> None:
+    """Record in the (signed) local record that the copies to `targets` read back right: what
+    `status` and `check` read for the off-site RPO without reaching the targets."""
+    meta = load_record(backup_path)
+    done = dict(meta.get("offsite") or {})
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    done.update({t: at for t in targets})
+    meta["offsite"] = done
+    record = backup_path.with_name(backup_path.name + ".json")
+    atomic_write(record, json.dumps(sign(key, meta), indent=2) + "\n", 0o600)
+
+
+@dataclass(frozen=True)
+class OffsiteAge:
+    """The newest backup copied to one target (by the signed local records)."""
+
+    target: str
+    state: str  # "ok" | "yellow" (older than 2x the schedule) | "red" (4x, or none)
+    age_s: float | None
+    file: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        age = None if self.age_s is None else round(self.age_s, 1)
+        return {"target": self.target, "state": self.state, "age_s": age, "file": self.file}
+
+
+def offsite_ages(plan: Plan, now: datetime | None = None) -> list[OffsiteAge]:
+    """Per `[backup] targets` entry: the age of the newest verified backup copied there."""
+    now = now or datetime.now(UTC)
+    try:
+        every = parse_every(plan.backup.every or DEFAULT_EVERY)
+    except ValueError:
+        every = parse_every(DEFAULT_EVERY)
+    found = [x for x in backups(plan_folder(plan), plan.cluster.name, load_key(plan)) if x.verified]
+    out = []
+    for target in plan.backup.targets:
+        newest = next((x for x in found if target in (x.meta.get("offsite") or {})), None)
+        if newest is None:
+            out.append(OffsiteAge(target, "red", None, None))
+            continue
+        age = (now - newest.taken_at).total_seconds()
+        state = "red" if age > 4 * every else "yellow" if age > 2 * every else "ok"
+        out.append(OffsiteAge(target, state, age, newest.path.name))
+    return out
 
 
 def prune(folder: Path, cluster: str, keep: int, key: bytes) -> list[Path]:

@@ -191,6 +191,10 @@ def inspect_snapshot(path: Path, plan: Plan) -> SnapshotFile:
             "of this plan "
             "(another cluster's snapshot?)"
         )
+    if meta:  # issue 28: a snapshot is useless without the keys in use when it was taken
+        from hawizard.etcd.offsite import key_mismatch
+
+        warnings += key_mismatch(plan, meta)
     taken_at = _parse_time(meta.get("taken_at")) or datetime.fromtimestamp(
         path.stat().st_mtime, UTC
     )

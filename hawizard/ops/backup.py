@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hawizard.etcd import backup as b
+from hawizard.etcd import offsite
 from hawizard.etcd.backup_folder import UnsafeFolder, check_folder
+from hawizard.etcd.offsite import ShipResult
 from hawizard.etcd.restore import BadSnapshot, inspect_snapshot
 from hawizard.etcd.snapshot import SnapshotError, SnapshotInfo, default_path, take_snapshot
 from hawizard.localfs import atomic_write
@@ -59,6 +61,12 @@ class BackupFailed(Exception):
 class BackupResult:
     info: SnapshotInfo
     removed: list[Path] = field(default_factory=list)
+    shipped: list[ShipResult] = field(default_factory=list)  # one per `[backup] targets`
+
+    @property
+    def ok(self) -> bool:
+        """The local backup is verified and every off-site copy read back right."""
+        return all(s.ok for s in self.shipped)
 
 
 def backup_settings(
@@ -120,11 +128,44 @@ def run_backup(
     if checked.sha256 != info.sha256:
         b.mark_verified(info.path, "failed", "sha256 changed on disk", key)
         raise BackupFailed(f"backup {info.path} changed on disk after it was written")
-    b.mark_verified(info.path, "ok", f"sha256 + etcdutl status (revision {checked.revision})", key)
+    b.mark_verified(
+        info.path,
+        "ok",
+        f"sha256 + etcdutl status (revision {checked.revision})",
+        key,
+        {"fingerprints": offsite.fingerprints(plan)},  # what a restore needs (issue 28)
+    )
     removed = b.prune(folder, plan.cluster.name, keep, key)
     for p in removed:
         say(f"removed {p.name} (keeping the newest {keep})")
-    return BackupResult(info, removed)
+    shipped = []
+    if plan.backup.targets:
+        meta = dict(b.load_record(info.path), keys=_live_keys(plan, info.revision))
+        shipped = offsite.ship(plan, info.path, meta, key, say=say)
+        b.note_offsite(info.path, [s.target for s in shipped if s.ok], key)
+        for s in shipped:
+            for name in s.removed:
+                say(f"removed {name} from {s.target} (retention)")
+    return BackupResult(info, removed, shipped)
+
+
+def _live_keys(plan: Plan, revision: int | None) -> int | None:
+    """How many keys the cluster held at the snapshot's revision (a count-only range read at
+    that revision): what the drill's restored member must hold. None when it cannot be read
+    (compacted already, or no member answers): the drill then checks the rest."""
+    import base64
+
+    from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, GatewayUnreachable, targets_for
+
+    if revision is None:
+        return None
+    zero = base64.b64encode(b"\0").decode()
+    body = {"key": zero, "range_end": zero, "count_only": True, "revision": revision}
+    try:
+        data = ClusterAPI(plan, targets_for(plan, plan.etcd_nodes)).call("/v3/kv/range", body)
+        return int(data.get("count", 0))
+    except (GatewayUnreachable, EtcdRefused, OSError, ValueError):
+        return None
 
 
 def safe_folder(folder: Path, *, create: bool = True) -> Path:
@@ -215,11 +256,14 @@ def schedule(
     service, timer = target / f"{name}.service", target / f"{name}.timer"
     _write(service, service_text)
     _write(timer, timer_text)
+    drill = _write_drill_units(plan, target, user, folder)
     if not enable:
         return Schedule(service, timer, user, False, "units written, not enabled")
     ok, why = _systemctl(user, "daemon-reload")
     if ok:
         ok, why = _systemctl(user, "enable", "--now", f"{name}.timer")
+    if ok and drill is not None:
+        ok, why = _systemctl(user, "enable", "--now", drill.name)
     if not ok:
         raise Refused(
             f"the units are written ({service}, {timer}) but systemd could not enable them: {why}",
@@ -229,13 +273,51 @@ def schedule(
     return Schedule(service, timer, user, True)
 
 
+def _write_drill_units(plan: Plan, target: Path, user: bool, folder: Path) -> Path | None:
+    """`[backup] drill`: the restore-drill timer + service beside the backup units (issue
+    28); its timer's path, or None when the plan asks for no timed drill."""
+    from hawizard.etcd.drill_units import drill_unit_name, render_drill_service, render_drill_timer
+
+    bk = plan.backup
+    if not bk.drill:
+        return None
+    assert plan.source is not None  # backup_command refused a plan without a file
+    argv = [sys.executable, "-m", "hawizard", "etcd", "backup", "drill"]
+    argv.append(str(Path(plan.source).resolve()))
+    read = _read_paths(plan)
+    if bk.drill_identity:
+        identity = plan.resolve(bk.drill_identity)
+        argv += ["--identity", str(identity)]
+        read.append(identity)
+    home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + read)
+    try:
+        service = render_drill_service(plan, argv, user_unit=user, folder=folder, home=home)
+        timer = render_drill_timer(plan, b.parse_every(bk.drill))
+    except ValueError as exc:
+        raise Refused(f"[backup] drill: {exc}", 'e.g. drill = "1d"') from None
+    name = drill_unit_name(plan)
+    _write(target / f"{name}.service", service)
+    _write(target / f"{name}.timer", timer)
+    return target / f"{name}.timer"
+
+
 def unschedule(plan: Plan, *, user: bool | None = None, units: Path | None = None) -> list[Path]:
+    from hawizard.etcd.drill_units import drill_unit_name
+
     user = os.geteuid() != 0 if user is None else user
     target = units or unit_dir(user=user)
     name = b.unit_name(plan)
+    drill = drill_unit_name(plan)
     _systemctl(user, "disable", "--now", f"{name}.timer")  # best effort: may not be running
+    if (target / f"{drill}.timer").exists():
+        _systemctl(user, "disable", "--now", f"{drill}.timer")
     removed = []
-    for p in (target / f"{name}.timer", target / f"{name}.service"):
+    for p in (
+        target / f"{name}.timer",
+        target / f"{name}.service",
+        target / f"{drill}.timer",
+        target / f"{drill}.service",
+    ):
         if p.exists():
             p.unlink()
             removed.append(p)
@@ -255,6 +337,8 @@ def _read_paths(plan: Plan) -> list[Path]:
     if plan.cluster.known_hosts:
         out.append(plan.resolve(plan.cluster.known_hosts))
     out += [plan.resolve(n.ssh.key) for n in plan.nodes if n.ssh.key]
+    if plan.backup.ssh_key:
+        out.append(plan.resolve(plan.backup.ssh_key))
     return out
 
 

@@ -98,7 +98,7 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         judge.control_plane(plan, facts, balancer),
         judge.authentication(plan, facts),
         judge.certificates(health, served_rows(api, now)),
-        judge.backups(plan, found, now, facts),
+        judge.backups(plan, found, now, facts, _offsite(plan, now)),
         judge.monitoring(plan, metrics, api, targets, exposure),
         judge.logs(plan, facts),
         judge.patching(plan, facts),
@@ -331,6 +331,16 @@ def export_dir(plan: Plan) -> Path:
 
 
 # --- backups ---------------------------------------------------------------------------------
+
+
+def _offsite(plan: Plan, now) -> list:
+    """Per `[backup] targets` entry, the newest copy's age (from the signed local records)."""
+    from hawizard.etcd.backup import offsite_ages
+
+    try:
+        return offsite_ages(plan, now)
+    except OSError:
+        return []
 
 
 def find_backups(plan: Plan) -> list[Backup]:

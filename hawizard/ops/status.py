@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hawizard.balancer.probe import BalancerHealth
     from hawizard.control_plane.probe import ApiserverHealth
-    from hawizard.etcd.backup import BackupAge
+    from hawizard.etcd.backup import BackupAge, OffsiteAge
+    from hawizard.etcd.drill_record import LastDrill
     from hawizard.health import ClusterHealth
     from hawizard.plan import Plan
 
@@ -37,6 +38,8 @@ class StatusReport:
     expect_running: bool  # control_plane.start: a staged control plane is not "down"
     backup: BackupAge | None = None  # the last verified backup (never changes the exit code)
     balancer: BalancerHealth | None = None  # the endpoint (VIP holder, keepalived, haproxy)
+    offsite: tuple[OffsiteAge, ...] = ()  # per [backup] target: the newest copy's age (RPO)
+    drill: LastDrill | None = None  # the last `etcd backup drill`, from its signed record
 
     @property
     def exit_code(self) -> int:
@@ -64,6 +67,10 @@ class StatusReport:
             data["last_verified_backup"] = self.backup.to_json()
         if self.balancer is not None:
             data["load_balancer"] = self.balancer.to_json()
+        if self.offsite:
+            data["last_offsite_backup"] = [o.to_json() for o in self.offsite]
+        if self.drill is not None:
+            data["last_drill"] = self.drill.to_json()
         return data
 
 
@@ -133,11 +140,16 @@ def status_round(
         except Exception:
             log.exception("load-balancer probe failed")
             lb = None
-    from hawizard.etcd.backup import plan_backup_age
+    from hawizard.etcd.backup import offsite_ages, plan_backup_age
+    from hawizard.etcd.drill_record import last_drill
 
+    offsite: tuple[OffsiteAge, ...] = ()
+    drill = None
     try:
         backup = plan_backup_age(plan)
+        offsite = tuple(offsite_ages(plan))
+        drill = last_drill(plan)
     except OSError:
         log.exception("reading the backup folder failed")
         backup = None
-    return StatusReport(health, rows, plan.control_plane.start, backup, lb)
+    return StatusReport(health, rows, plan.control_plane.start, backup, lb, offsite, drill)

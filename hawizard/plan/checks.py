@@ -91,6 +91,8 @@ class PlanError(Exception):
 _STR, _INT, _NUM, _BOOL = "a string", "an integer", "a number", "true or false"
 _TABLE = "a table"
 _NAMES = "a list of node names"
+_TARGETS = "a list of backup targets"
+_RECIPIENTS = "a list of age recipients"
 _TYPES: dict[str, tuple[type, ...]] = {
     _STR: (str,),
     _INT: (int,),
@@ -141,7 +143,19 @@ SCHEMA: dict[str, dict[str, str]] = {
         "haproxy_metrics_port": _INT,
         "scrape_from": _ADDRESSES,
     },
-    "backup": {"every": _STR, "keep": _INT, "dir": _STR},
+    "backup": {
+        "every": _STR,
+        "keep": _INT,
+        "dir": _STR,
+        "targets": _TARGETS,
+        "recipients": _RECIPIENTS,
+        "ssh_key": _STR,
+        "s3_endpoint": _STR,
+        "keep_daily": _INT,
+        "keep_weekly": _INT,
+        "drill": _STR,
+        "drill_identity": _STR,
+    },
     "load_balancer": {
         "mode": _STR,
         "nodes": _NAMES,
@@ -329,6 +343,10 @@ def _typed(value: Any, kind: str, field: str, err) -> None:
     elif kind == _NAMES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, f'must be a list of node names such as ["infra0", "infra1"], not {value!r}')
+    elif kind in (_TARGETS, _RECIPIENTS):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            example = '"ssh://backup@host/srv/etcd"' if kind == _TARGETS else '"age1..."'
+            err(field, f"must be {kind} such as [{example}], not {value!r}")
     elif kind == _ADDRESSES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, f'must be a list such as ["10.1.2.50", "10.9.0.0/24"], not {value!r}')
@@ -918,6 +936,52 @@ def _check_backup(plan: Plan, err) -> None:
             "backup.dir",
             f"{bk.dir!r} is a system or shared folder; give a folder of your own, e.g. "
             '"backups" (beside the plan, created 0700)',
+        )
+    _check_offsite(plan, err)
+
+
+def _check_offsite(plan: Plan, err) -> None:
+    """`[backup]` targets, recipients and retention (issue 28): each error names the fix."""
+    from hawizard.plan.backup_targets import BadTarget, check_recipient, parse_target
+
+    bk = plan.backup
+    for i, text in enumerate(bk.targets):
+        try:
+            parse_target(text)
+        except BadTarget as exc:
+            err(f"backup.targets[{i}]", str(exc))
+    for i, text in enumerate(bk.recipients):
+        why = check_recipient(text)
+        if why:
+            err(f"backup.recipients[{i}]", why)
+    for name in ("keep_daily", "keep_weekly"):
+        value = getattr(bk, name)
+        if not 0 <= value <= 10000:
+            err(f"backup.{name}", f"{value} must be 0-10000 (0: none kept by this rule)")
+    if bk.drill:
+        try:
+            every_seconds(bk.drill)
+        except ValueError as exc:
+            err("backup.drill", str(exc))
+        if not bk.targets:
+            err("backup.drill", 'drills the newest off-site copy: set targets = ["..."] too')
+        elif bk.recipients and not bk.drill_identity:
+            err(
+                "backup.drill_identity",
+                "the backups are encrypted: name the age identity file the timed drill "
+                'decrypts with, e.g. drill_identity = "/root/etcd-drill.age" (mode 0600)',
+            )
+    for name in ("ssh_key", "s3_endpoint", "drill_identity"):
+        value = getattr(bk, name)
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            err(f"backup.{name}", f"{value!r} holds a control character; give a plain value")
+    if bk.s3_endpoint and not bk.s3_endpoint.startswith(("http://", "https://")):
+        err("backup.s3_endpoint", f"{bk.s3_endpoint!r}: give a URL, e.g. https://s3.example.org")
+    elif "@" in bk.s3_endpoint.split("://", 1)[-1].split("/", 1)[0]:
+        err(
+            "backup.s3_endpoint",
+            "holds credentials (user@ or key:secret@): never put them in the plan; give the "
+            "bare URL and set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or ~/.aws/credentials",
         )
 
 

@@ -106,7 +106,7 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         etcd=EtcdSettings(**etcd),
         control_plane=ControlPlaneSettings(**cp),
         monitoring=_monitoring(raw.get("monitoring", {})),
-        backup=BackupSettings(**raw.get("backup", {})),
+        backup=_backup(raw.get("backup", {})),
         load_balancer=LoadBalancerSettings(**lb),
         version=raw.get("version", PLAN_VERSION),
         source=source,
@@ -120,6 +120,14 @@ def _monitoring(raw: dict) -> MonitoringSettings:
     return MonitoringSettings(**section)
 
 
+def _backup(raw: dict) -> BackupSettings:
+    section = dict(raw)
+    for name in ("targets", "recipients"):
+        if name in section:
+            section[name] = tuple(section[name])
+    return BackupSettings(**section)
+
+
 # Optional settings written only when used, so a plan that does not use them reads the same.
 _OPTIONAL = {
     ("pki", "dir"): "",  # `<plan-stem>.pki/` beside the plan
@@ -131,6 +139,14 @@ _OPTIONAL = {
     ("etcd", "defrag_keep_revisions"): EtcdSettings().defrag_keep_revisions,
     ("etcd", "defrag_max_write_ms"): EtcdSettings().defrag_max_write_ms,
     ("etcd", "sha256"): {},  # no pins
+    ("backup", "targets"): (),
+    ("backup", "recipients"): (),
+    ("backup", "ssh_key"): "",
+    ("backup", "s3_endpoint"): "",
+    ("backup", "keep_daily"): 0,
+    ("backup", "keep_weekly"): 0,
+    ("backup", "drill"): "",
+    ("backup", "drill_identity"): "",
 }
 
 
@@ -171,7 +187,7 @@ def dumps(plan: Plan) -> str:
     if plan.monitoring != MonitoringSettings():
         doc["monitoring"] = _section(plan.monitoring, "monitoring")
     if plan.backup != BackupSettings():
-        doc["backup"] = _section(plan.backup)
+        doc["backup"] = _section(plan.backup, "backup")
     if plan.load_balancer != LoadBalancerSettings():
         doc["load_balancer"] = _section(plan.load_balancer)
     return tomli_w.dumps(doc)

@@ -206,6 +206,16 @@ class BackupSettings:
     every: str = ""
     keep: int = 24
     dir: str = ""
+    # Off-site copies (issue 28): "local:/dir", "ssh://user@host[:port]/dir", "s3://bucket/prefix".
+    targets: tuple[str, ...] = ()
+    # age X25519 recipients ("age1..."): set, every copy that leaves the folder is encrypted.
+    recipients: tuple[str, ...] = ()
+    ssh_key: str = ""  # the key for ssh:// targets (default: the first node's)
+    s3_endpoint: str = ""  # an S3-compatible endpoint URL (default: the SDK's)
+    keep_daily: int = 0  # per target, besides the newest `keep`: the newest of each of M days
+    keep_weekly: int = 0  # ... and of each of K ISO weeks
+    drill: str = ""  # set ("1d"): a timer runs `etcd backup drill` that often
+    drill_identity: str = ""  # the age identity file the timed drill decrypts with (0600)
 
 
 _EVERY = re.compile(r"^([1-9][0-9]{0,6})([smhd]?)$")

@@ -458,7 +458,10 @@ def backups(
     found: Sequence[Backup],
     now: dt.datetime,
     facts: Mapping[str, NodeFacts] | None = None,
+    offsite: Sequence[Any] = (),
 ) -> Item:
+    """`offsite`: `etcd.backup.OffsiteAge` per `[backup] targets` entry (the off-site RPO
+    against the plan's `every`: ▲ past 2x, ✖ past 4x or when nothing was copied there)."""
     f = _Findings()
     fix = f"hawizard etcd snapshot {_plan_arg(plan)} (and schedule it)"
     good = sorted((b for b in found if b.verified), key=lambda b: b.taken_at)
@@ -481,6 +484,17 @@ def backups(
                 line + f" (older than {BACKUP_MAX_AGE.total_seconds() / 3600:.0f} h)",
                 fix,
             )
+    run = f"hawizard etcd backup run {_plan_arg(plan)} (and schedule it)"
+    for o in offsite:
+        if o.age_s is None:
+            f.add(Verdict.FAIL, f"off-site {o.target}: no verified copy yet", run)
+        else:
+            line = f"off-site {o.target}: newest copy {o.file}, {o.age_s / 3600:.1f} h old"
+            verdict = {"ok": Verdict.OK, "yellow": Verdict.WARN}.get(o.state, Verdict.FAIL)
+            if verdict is Verdict.OK:
+                f.add(verdict, line)
+            else:
+                f.add(verdict, line + " (older than the schedule allows)", run)
     _kept_aside(f, facts or {})
     return f.item(5, "backups", "Backups")
 

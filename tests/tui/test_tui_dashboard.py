@@ -215,3 +215,41 @@ async def test_last_verified_backup_turns_red_without_one_and_green_with_a_fresh
         line = str(screen.query_one("#backup-age", Static).render())
         assert "last verified backup: 12 min ago" in line
         assert f"refused (record fails its signature): {forged.name}.json" in line
+
+
+async def test_off_site_age_and_the_last_drill_are_shown(tmp_path):
+    """Issue 28: each [backup] target's newest copy and the last restore drill, read from the
+    signed records in the backup folder by the probe worker (no target is reached)."""
+    import json
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from hawizard.etcd.backup import note_offsite
+    from hawizard.etcd.drill_record import record_drill
+    from hawizard.pki.record_key import ensure_key, sign
+    from hawizard.plan import BackupSettings, dump
+
+    path = tmp_path / "plan.toml"
+    settings = BackupSettings(every="1h", dir="bk", targets=("local:/mnt/a", "s3://b-b/x"))
+    plan = replace(fixed_plan(str(tmp_path / "pki")), backup=settings, source=path)
+    dump(plan, path)
+    folder = tmp_path / "bk"
+    folder.mkdir(mode=0o700)
+    at = datetime.now(UTC) - timedelta(minutes=12)
+    db = folder / f"prod-{at:%Y%m%dT%H%M%SZ}.db"
+    db.write_bytes(b"x")
+    meta = {"taken_at": at.isoformat(), "verdict": "ok", "verified_at": at.isoformat(),
+            "path": str(db), "size": 1}  # fmt: skip
+    key = ensure_key(plan)
+    db.with_name(db.name + ".json").write_text(json.dumps(sign(key, meta)))
+    note_offsite(db, ["local:/mnt/a"], key)
+    record_drill(plan, key, ok=True, target="local:/mnt/a", file=db.name, rto_s=3.14, error="")
+    app = make_app(plan, path, start="dashboard", interval=0.05, health_probe=fixed_health)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.last_drill is not None)
+        await settle(pilot)
+        line = str(screen.query_one("#backup-age", Static).render())
+        assert "off-site local:/mnt/a: 12 min ago" in line
+        assert "off-site s3://b-b/x: none" in line
+        assert "last restore drill passed" in line and "RTO 3.1 s" in line

@@ -86,6 +86,8 @@ class DashboardScreen(Day2Actions, Screen):
         self._shown_plan: Plan | None = None
         self.poller = Poller(self.probe_now, self.set_timer, lambda: self.interval)
         self.backup_age: Any = None  # BackupAge, read by the probe worker (files, not network)
+        self.offsite_ages: Any = ()  # OffsiteAge per [backup] target, from the local records
+        self.last_drill: Any = None  # LastDrill: the last `etcd backup drill`
 
     @property
     def wizard(self) -> WizardApp:
@@ -181,6 +183,8 @@ class DashboardScreen(Day2Actions, Screen):
             self.post_message(HealthFailed(f"probe round failed: {exc}"))
             return
         self.backup_age = report.backup
+        self.offsite_ages = getattr(report, "offsite", ())
+        self.last_drill = getattr(report, "drill", None)
         self.post_message(HealthChecked(report.health, list(report.apiservers), report.balancer))
 
     def on_health_checked(self, message: HealthChecked) -> None:
@@ -336,6 +340,21 @@ class DashboardScreen(Day2Actions, Screen):
             )
             bad.stylize(mark_color(self.app, Mark.BAD))
             text.append_text(bad)
+        for o in self.offsite_ages:  # the RPO of each off-site target
+            mark = {"ok": Mark.OK, "yellow": Mark.WARN}.get(o.state, Mark.BAD)
+            when = "none" if o.age_s is None else f"{human_age(o.age_s)} ago"
+            off = Text(f"\n{SYMBOL[mark]} off-site {o.target}: {when}", end="")
+            off.stylize(mark_color(self.app, mark))
+            text.append_text(off)
+        if self.last_drill is not None:
+            j = self.last_drill.to_json()
+            mark = Mark.OK if j["ok"] else Mark.BAD
+            when = "" if j["age_s"] is None else f" {human_age(j['age_s'])} ago"
+            rto = f", RTO {j['rto_s']:.1f} s" if j["ok"] and j["rto_s"] is not None else ""
+            what = "passed" if j["ok"] else f"failed: {j['error'][:120]}"
+            drill = Text(f"\n{SYMBOL[mark]} last restore drill {what}{when}{rto}", end="")
+            drill.stylize(mark_color(self.app, mark))
+            text.append_text(drill)
         line.update(text)
 
     def show_balancer_section(self, shown: bool) -> None:
