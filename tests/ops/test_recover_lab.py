@@ -1,0 +1,149 @@
+"""Recovery from the best survivor against the lab: real nodes, real etcd, judged by etcdctl.
+
+One module, in order, on n1-n3: keys, a snapshot, then more acknowledged writes; a recover
+while the cluster is healthy is refused and changes nothing (member list, keys, data dirs);
+quorum lost for real (n2 and n3 stopped, their data dirs moved away) → `status` exit 2; n3
+given another cluster's data: `--from n3` is refused; `etcd recover --yes` → three healthy
+voters, every acknowledged write back (those after the snapshot included, which a restore
+from it would have lost), n1's data before the recovery kept, the foreign data kept, new
+writes accepted. Times are printed (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+from fixtures.etcdctl import etcdctl
+from test_restore_lab import (
+    DATA,
+    assert_healthy,
+    bootstrap,
+    cli,
+    cluster_id,
+    dirs,
+    lose,
+    read_keys,
+    write_keys,
+)
+
+from hawizard.cli import main
+from hawizard.plan import load
+from hawizard.remote import Host
+
+pytestmark = pytest.mark.lab
+
+
+def members(plan) -> list[tuple[str, str, bool]]:
+    out = etcdctl(plan, "member", "list", "-w", "json")
+    assert out.returncode == 0, out.stderr
+    raw = json.loads(out.stdout)["members"]
+    return sorted((m["name"], hex(m["ID"]), bool(m.get("isLearner"))) for m in raw)
+
+
+@pytest.fixture(scope="module")
+def three(lab, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("recover3")
+    names = [n.name for n in lab.nodes[:3]]
+    try:
+        path = bootstrap(lab, folder, 3)
+        plan = load(path)
+        before = write_keys(plan, 300, "/restore/before/")
+        snap = folder / "snapshots" / "before.db"
+        assert main(["etcd", "snapshot", str(path), "--out", str(snap), "--json"]) == 0
+        after = write_keys(plan, 200, "/restore/after/")  # acknowledged, newer than the snapshot
+        yield path, snap, {**before, **after}
+    finally:
+        lab.reset(*names)
+
+
+def test_refused_while_quorum_holds_changes_nothing(lab, three, capsys):
+    path, _snap, keys = three
+    plan = load(path)
+    before = (members(plan), cluster_id(plan), {n.name: dirs(lab, n.name) for n in plan.etcd_nodes})
+    code, out = cli("etcd", "recover", str(path), "--yes", "--json", capsys=capsys)
+    assert code == 2 and out["refused"], out
+    assert "has quorum" in out["reason"] and "replace" in out["hint"]
+    after = (members(plan), cluster_id(plan), {n.name: dirs(lab, n.name) for n in plan.etcd_nodes})
+    assert after == before
+    assert read_keys(plan) == keys
+    assert not path.with_name("plan.recover.json").exists()
+
+
+def foreign_data(plan, name: str, snap) -> None:
+    """Another cluster's data dir on `name`: the snapshot restored with another token."""
+    node = plan.node(name)
+    peer = f"https://{node.url_host}:{plan.etcd.peer_port}"
+    with Host.from_plan(plan, node) as h:
+        h.put(snap.read_bytes(), "/root/foreign.db", mode=0o600)
+        h.run(
+            " && ".join(
+                [
+                    shlex.join(
+                        [
+                            "/usr/local/bin/etcdutl"
+                            if h.exists("/usr/local/bin/etcdutl")
+                            else "/usr/bin/etcdutl",
+                            "snapshot",
+                            "restore",
+                            "/root/foreign.db",
+                            f"--data-dir={DATA}",
+                            f"--name={name}",
+                            f"--initial-cluster={name}={peer}",
+                            f"--initial-advertise-peer-urls={peer}",
+                            "--initial-cluster-token=another-cluster",
+                        ]
+                    ),
+                    shlex.join(["chown", "-R", "etcd:etcd", DATA]),
+                    "rm -f /root/foreign.db",
+                ]
+            )
+        )
+
+
+def test_quorum_lost_recovered_from_the_survivor(lab, three, capsys):
+    path, snap, keys = three
+    plan = load(path)
+    n1, n2, n3 = (n.name for n in plan.etcd_nodes)
+    old_id = cluster_id(plan)
+    lose(lab, plan, [n2, n3])
+    assert main(["status", str(path), "--timeout", "2"]) == 2
+
+    # n3 holds another cluster's data: never the survivor, even when named
+    foreign_data(plan, n3, snap)
+    code, out = cli("etcd", "recover", str(path), "--from", n3, "--yes", "--json", capsys=capsys)
+    assert code == 2 and "not of this plan's cluster" in out["reason"], out
+    assert dirs(lab, n1) == [DATA]
+
+    # a dry run surveys and names the survivor, changing nothing
+    code, out = cli("etcd", "recover", str(path), "--dry-run", "--json", capsys=capsys)
+    assert code == 0 and out["survivor"] == n1, out
+    assert any("recover from" in line for line in out["losses"])
+    assert dirs(lab, n1) == [DATA]
+
+    code, out = cli("etcd", "recover", str(path), "--yes", "--json", capsys=capsys)
+    assert code == 0, out
+    with capsys.disabled():
+        print(
+            f"\n3-member recover: first write accepted {out['to_first_write_s']} s, 3/3 healthy "
+            f"{out['to_healthy_s']} s, whole run {out['seconds']} s"
+        )
+    assert out["to_first_write_s"] is not None and out["to_healthy_s"] is not None
+    assert_healthy(plan)
+    listed = members(plan)
+    assert [m[0] for m in listed] == sorted([n1, n2, n3]) and not any(m[2] for m in listed)
+    assert cluster_id(plan) == old_id  # the survivor keeps its cluster
+    assert read_keys(plan) == keys  # every acknowledged write, after the snapshot included
+    kept = [d for d in dirs(lab, n1) if ".before-recover-" in d]
+    assert len(kept) == 1, dirs(lab, n1)
+    assert any(".replaced-" in d for d in dirs(lab, n3))  # the foreign data kept
+    assert not path.with_name("plan.recover.json").exists()
+    new = write_keys(plan, 10, "/restore/new/")
+    assert read_keys(plan, "/restore/new/") == new
+    # the flag was never left behind
+    for n in (n1, n2, n3):
+        unit = lab.exec(n, ["systemctl", "cat", "etcd"]).stdout
+        assert "force-new-cluster" not in unit
+        conf = lab.exec(n, ["cat", "/etc/etcd/etcd.conf.yml"]).stdout
+        assert "force-new-cluster" not in conf
