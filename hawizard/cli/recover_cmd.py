@@ -95,6 +95,15 @@ def _show_survey(s) -> None:
         console.print(f"resuming the recovery started {esc(s.record.started)}", highlight=False)
 
 
+def apiserver_line(plan, restarted: list[str]) -> str:
+    """What was done about the masters' apiservers (restore says the same)."""
+    if restarted:
+        return "kube-apiserver restarted, one at a time: " + ", ".join(restarted)
+    if plan.control_plane_nodes:
+        return "no kube-apiserver was running on the masters: none restarted"
+    return "no control-plane nodes in the plan: no apiserver to restart"
+
+
 def _seconds(at: float | None, start: float) -> float | None:
     return None if at is None else round(at - start, 2)
 
@@ -116,6 +125,7 @@ def _show_outcome(op, result, command: str, args) -> int:
                 "seconds": round(time.monotonic() - op.started, 2),
                 "health_after": getattr(run.health_after, "summary", None),
                 "notes": run.notes,
+                "apiservers_restarted": run.apiservers,
                 "fresh_snapshot": run.fresh.to_json() if run.fresh else None,
                 "result": _result_json(result),
             }
@@ -137,6 +147,7 @@ def _show_outcome(op, result, command: str, args) -> int:
     )
     for note in run.notes:
         console.print("  " + note, markup=False, highlight=False)
+    console.print("  " + apiserver_line(op.plan, run.apiservers), markup=False, highlight=False)
     if run.fresh is not None:
         console.print(f"  fresh snapshot: {esc(run.fresh.path)}", highlight=False)
     return 0

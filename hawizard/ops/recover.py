@@ -46,6 +46,7 @@ from hawizard.etcd.restore import etcdutl_binary
 from hawizard.etcd.rollout import EtcdRollout, wait_converged
 from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.etcd.survey import NodeSurvey, choose, parse_survey, survey_script
+from hawizard.ops.apiservers import apiserver_restart_phases
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Node, Plan
 from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts
@@ -303,6 +304,7 @@ class RecoverRun:
     healthy_at: float | None = None
     health_after: Any = None
     fresh: SnapshotInfo | None = None
+    apiservers: list[str] = field(default_factory=list)  # masters whose apiserver restarted
 
     @property
     def id(self) -> str:
@@ -329,6 +331,7 @@ class RecoverRun:
         phases += [
             Phase("recover: wait healthy", [self._wait()]),
             Phase("recover: configuration", [self._config(m) for m in ms]),
+            *apiserver_restart_phases(self.plan, f"recover/{self.id}", self.apiservers),
             Phase("recover: fresh snapshot", [self._snapshot(survivor)]),
         ]
         return phases

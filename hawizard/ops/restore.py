@@ -51,6 +51,7 @@ from hawizard.etcd.scratch import removed, sweep_script
 from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.etcd.start_watch import watch_started
 from hawizard.health import ClusterHealth
+from hawizard.ops.apiservers import apiserver_restart_phases
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Node, Plan
 from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts
@@ -340,6 +341,7 @@ class RestoreRun:
         self.health_after: Any = None
         self.healthy_at: float | None = None  # time.monotonic() when every member was healthy
         self.fresh: SnapshotInfo | None = None
+        self.apiservers: list[str] = []  # masters whose kube-apiserver was restarted
         self._lock = threading.Lock()
 
     @property
@@ -365,6 +367,7 @@ class RestoreRun:
             Phase("restore: start all members", [self._start(m) for m in ms]),
             Phase("restore: wait healthy", [self._wait()]),
             Phase("restore: mark existing", [self._flip(m) for m in ms]),
+            *apiserver_restart_phases(self.plan, f"restore/{self.id}", self.apiservers),
             Phase("restore: fresh snapshot", [self._snapshot(ms[0])]),
             Phase("restore: clean up", [self._cleanup(m) for m in ms]),
         ]
@@ -554,6 +557,7 @@ class RestoreOutcome:
             "health_after": getattr(health, "summary", None),
             "members": {n: asdict(r) for n, r in run.reports.items()},
             "fresh_snapshot": run.fresh.to_json() if run.fresh else None,
+            "apiservers_restarted": run.apiservers,
         }
 
 

@@ -71,6 +71,13 @@ def test_refused_while_quorum_holds_changes_nothing(lab, three, capsys):
     assert not path.with_name("plan.recover.json").exists()
 
 
+def lose_again(lab, plan, names: list[str], tag: str) -> None:
+    """`lose` on nodes that lost a data dir before (a second name for the moved dir)."""
+    for name in names:
+        lab.exec(name, ["systemctl", "stop", "etcd"], timeout=60)
+        lab.exec(name, ["mv", "-T", DATA, f"{DATA}.lost-by-test-{tag}"])
+
+
 def foreign_data(plan, name: str, snap) -> None:
     """Another cluster's data dir on `name`: the snapshot restored with another token."""
     node = plan.node(name)
@@ -147,3 +154,82 @@ def test_quorum_lost_recovered_from_the_survivor(lab, three, capsys):
         assert "force-new-cluster" not in unit
         conf = lab.exec(n, ["cat", "/etc/etcd/etcd.conf.yml"]).stdout
         assert "force-new-cluster" not in conf
+
+
+def test_lost_machines_replaced_by_new_ones_in_the_plan(lab, three, capsys):
+    """Onto new machines: n3 is gone for good, the operator edits the plan (n3's name and
+    address become n4's, a machine with no etcd at all): recover installs etcd there, issues
+    its certificates and never contacts n3."""
+    path, _snap, _keys = three
+    plan = load(path)
+    n1, n2, n3 = (n.name for n in plan.etcd_nodes)
+    keys = read_keys(plan)
+    lose_again(lab, plan, [n2, n3], "machines")
+    lab.fault(n3, "partition")  # the old machine: any contact would time out and fail
+    try:
+        new = lab.nodes[3]
+        old = next(n for n in lab.nodes if n.name == n3)
+        path.write_text(path.read_text().replace(n3, new.name).replace(old.address, new.address))
+        plan = load(path)
+        assert new.name in [n.name for n in plan.etcd_nodes]
+        code, out = cli("etcd", "recover", str(path), "--yes", "--json", capsys=capsys)
+        assert code == 0, out
+    finally:
+        lab.fault(n3, "heal")
+    assert_healthy(plan)
+    assert sorted(m[0] for m in members(plan)) == sorted([n1, n2, new.name])
+    assert read_keys(plan) == keys
+    assert (path.parent / "pki").exists()
+
+
+def test_five_members_three_lost_interrupted_after_force_new_cluster_resumes(lab, tmp_path, capsys):
+    from hawizard.journal import Journal
+    from hawizard.ops.operation import drive
+    from hawizard.ops.recover import DROP_IN, RecoverOperation, read_record
+    from hawizard.remote import HostPool
+    from hawizard.steps import Phase, Runner, Step
+
+    names = [n.name for n in lab.nodes[:5]]
+    lab.reset(*names)
+    folder = tmp_path
+    try:
+        path = bootstrap(lab, folder, 5)
+        plan = load(path)
+        keys = write_keys(plan, 200, "/restore/five/")
+        lose(lab, plan, names[2:])
+        assert main(["status", str(path), "--timeout", "2"]) == 2
+
+        def ctrl_c(_local) -> None:
+            raise KeyboardInterrupt
+
+        def run(p, phases):
+            at = [x.title for x in phases].index("recover: force-new-cluster") + 1
+            cut = [*phases[:at], Phase("interrupt", [Step(None, "Ctrl-C", None, ctrl_c)])]
+            return Runner(HostPool(p), journal=Journal.for_plan(p)).run(cut)
+
+        op = RecoverOperation(f"hawizard etcd recover {path}")
+        stopped = drive(op, plan, run)
+        assert stopped.result.interrupted and not stopped.ok
+        record = read_record(plan)
+        assert record is not None and record.survivor in names[:2]
+        survivor = record.survivor
+        assert lab.exec(survivor, ["test", "-e", DROP_IN], check=False).returncode == 0
+
+        # one operation at a time: a restore is refused while the recovery is unfinished
+        code, out = cli("etcd", "restore", str(path), str(path), "--yes", "--json", capsys=capsys)
+        assert code == 2 and "recovery" in out["reason"] and "recover" in out["hint"], out
+
+        code, out = cli("etcd", "recover", str(path), "--yes", "--json", capsys=capsys)
+        assert code == 0, out
+        assert out["resume"] and out["survivor"] == survivor and out["recover_id"] == record.id
+        with capsys.disabled():
+            print(f"\n5-member recover (3 lost, resumed): 5/5 healthy in {out['seconds']} s")
+        assert_healthy(plan)
+        assert not any(m[2] for m in members(plan))
+        assert read_keys(plan, "/restore/five/") == keys
+        other = next(n for n in names[:2] if n != survivor)
+        assert any(".replaced-" in d for d in dirs(lab, other))  # its old data kept
+        assert any(".before-recover-" in d for d in dirs(lab, survivor))
+        assert lab.exec(survivor, ["test", "-e", DROP_IN], check=False).returncode != 0
+    finally:
+        lab.reset(*names)
