@@ -52,7 +52,7 @@ from hawizard.plan import Node, Plan
 from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts
 from hawizard.steps import Phase, Step, say
 
-__all__ = ["RecoverOperation", "RecoverRecord", "Survey", "survey_cluster"]
+__all__ = ["RecoverOperation", "RecoverRecord", "Survey", "rekeyed", "survey_cluster"]
 
 TIMEOUTS = Timeouts(connect=5, banner=5, auth=5, command=120)
 HEALTH_TIMEOUT = 180.0
@@ -228,8 +228,14 @@ def judge(plan: Plan, chosen: str = "", trust_new: bool = False) -> Survey:
             f"addresses in the plan, then run `hawizard etcd recover {label}` again",
         )
     if record is not None:
-        survivor = next(s for s in nodes if s.name == record.survivor)
-        cluster = record.cluster_id
+        found = next((s for s in nodes if s.name == record.survivor), None)
+        if found is None:
+            raise Refused(
+                f"the unfinished recovery's survivor {record.survivor} is no longer an etcd "
+                "member of the plan",
+                f"put it back in the plan and run `hawizard etcd recover {label}` to finish",
+            )
+        survivor, cluster = found, record.cluster_id
     else:
         survivor, cluster = _pick(plan, nodes, chosen, probed, label)
         record = RecoverRecord(
@@ -288,7 +294,7 @@ def _pick(
 # --- the run ---------------------------------------------------------------------------------
 
 
-def _rekeyed(phases: list[Phase], prefix: str) -> list[Phase]:
+def rekeyed(phases: list[Phase], prefix: str) -> list[Phase]:
     """A rollout's phases under this recovery's journal keys (several rollouts in one run
     would otherwise share the key of their local decide step)."""
     return [Phase(p.title, [replace(s, key=f"{prefix}/{s.key}") for s in p.steps]) for p in phases]
@@ -357,7 +363,11 @@ class RecoverRun:
             return True
 
         def apply(host) -> None:
-            host.run(["cp", "-a", "--", data, aside])
+            # under a work name first: an interrupted copy is never taken for the kept one
+            partial = f"{aside}.partial"
+            host.run(["rm", "-rf", "--", partial])
+            host.run(["cp", "-a", "--", data, partial])
+            host.run(["mv", "-T", "--", partial, aside])
             say(host, f"the survivor's data before the recovery is kept as {aside}")
             self.notes.append(f"{m.name}: the data before the recovery is kept as {aside}")
 
@@ -440,9 +450,9 @@ class RecoverRun:
         prefix = f"recover/{self.id}/{m.name}"
         return [
             Phase(f"recover {m.name}: old data aside", [self._aside(m)]),
-            *_rekeyed(rollout.prepare_phases(), prefix),
+            *rekeyed(rollout.prepare_phases(), prefix),
             Phase(f"recover {m.name}: member add", [self._add(m, talk)]),
-            *_rekeyed(rollout.start_phases(), prefix),
+            *rekeyed(rollout.start_phases(), prefix),
             Phase(f"recover {m.name}: promote", [self._promote(m, talk)]),
             Phase(f"recover {m.name}: wait healthy", [self._wait_some(joined)]),
         ]

@@ -182,6 +182,32 @@ def test_lost_machines_replaced_by_new_ones_in_the_plan(lab, three, capsys):
     assert (path.parent / "pki").exists()
 
 
+def test_restore_onto_a_new_machine_edited_into_the_plan(lab, three, capsys):
+    """The restore's side of the runbook: the cluster of the test before (n1, n2, n4) loses
+    n2 and n4; n4's machine is gone (partitioned), the plan names n5 (no etcd at all) in its
+    place: the restore installs etcd and n5's certificates there and never contacts n4."""
+    path, snap, keys = three
+    plan = load(path)
+    n1, n2, gone = (n.name for n in plan.etcd_nodes)
+    lose_again(lab, plan, [n2, gone], "restore")
+    lab.fault(gone, "partition")
+    try:
+        new = lab.nodes[4]
+        old = next(n for n in lab.nodes if n.name == gone)
+        path.write_text(path.read_text().replace(gone, new.name).replace(old.address, new.address))
+        plan = load(path)
+        code, out = cli("etcd", "restore", str(path), str(snap), "--yes", "--json", capsys=capsys)
+        assert code == 0, out
+        assert any(new.name in w and "no etcd yet" in w for w in out["warnings"]), out
+    finally:
+        lab.fault(gone, "heal")
+    assert_healthy(plan)
+    assert sorted(m[0] for m in members(plan)) == sorted([n1, n2, new.name])
+    before = {k: v for k, v in keys.items() if k.startswith("/restore/before/")}
+    assert read_keys(plan, "/restore/before/") == before  # the snapshot's keys
+    assert read_keys(plan, "/restore/after/") == {}  # what a restore loses, recover keeps
+
+
 def test_five_members_three_lost_interrupted_after_force_new_cluster_resumes(lab, tmp_path, capsys):
     from hawizard.journal import Journal
     from hawizard.ops.operation import drive
