@@ -52,7 +52,14 @@ from hawizard.plan import Node, Plan
 from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts
 from hawizard.steps import Phase, Step, say
 
-__all__ = ["RecoverOperation", "RecoverRecord", "Survey", "rekeyed", "survey_cluster"]
+__all__ = [
+    "RecoverOperation",
+    "RecoverRecord",
+    "Survey",
+    "both_paths",
+    "rekeyed",
+    "survey_cluster",
+]
 
 TIMEOUTS = Timeouts(connect=5, banner=5, auth=5, command=120)
 HEALTH_TIMEOUT = 180.0
@@ -148,6 +155,19 @@ class Survey:
             "losses": self.losses(),
             "warnings": self.warnings,
         }
+
+
+def both_paths(plan: Plan) -> str:
+    """The two ways back from a quorum loss and what each loses, in one line (the dashboard's
+    banner; no SSH: the survey's figures come with `recover --dry-run`)."""
+    from hawizard.textguard import shown
+
+    label = shown(str(plan.source or "PLAN"), 120)
+    return (
+        f"two ways back: `hawizard etcd recover {label}` keeps every write the best surviving "
+        "member committed (--dry-run shows each member's data); D restores a snapshot and "
+        "loses every write after it"
+    )
 
 
 def newest_backup(plan: Plan) -> dict[str, Any] | None:
