@@ -391,7 +391,7 @@ class RestoreRun:
         if not self.a.new_machines:
             return []
         from hawizard.etcd.rollout import EtcdRollout
-        from hawizard.ops.recover import rekeyed
+        from hawizard.ops.recover_run import rekeyed
 
         fresh = tuple(n for n in self.plan.etcd_nodes if n.name in self.a.new_machines)
         rollout = EtcdRollout(self.plan, members=fresh, joining=frozenset(self.a.new_machines))
