@@ -32,7 +32,7 @@ from hawizard.etcd.data_dir import _fields
 
 __all__ = ["NodeSurvey", "WalState", "choose", "parse_survey", "parse_wal", "survey_script"]
 
-_METADATA, _STATE, _CRC = 1, 5, 4  # walpb record types
+_METADATA, _STATE, _CRC = 1, 3, 4  # wal.go: metadata 1, entry 2, state 3, crc 4, snapshot 5
 
 
 @dataclass(frozen=True)

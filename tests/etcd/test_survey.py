@@ -45,7 +45,8 @@ def wal(member: int, cluster: int, states: list[tuple[int, int, int]]) -> bytes:
     raw = _frame(4, _msg(f1=0)) + _frame(1, _msg(f1=member, f2=cluster))
     for term, vote, commit in states:
         raw += _frame(2, _msg(f2=term, f3=commit))  # an entry: skipped
-        raw += _frame(5, _msg(f1=term, f2=vote, f3=commit))
+        raw += _frame(5, _msg(f1=commit + 100, f2=term))  # a snapshot record: not a state
+        raw += _frame(3, _msg(f1=term, f2=vote, f3=commit))
     return raw + b"\0" * 4096  # the preallocated tail
 
 

@@ -52,6 +52,7 @@ def three(lab, tmp_path_factory):
         before = write_keys(plan, 300, "/restore/before/")
         snap = folder / "snapshots" / "before.db"
         assert main(["etcd", "snapshot", str(path), "--out", str(snap), "--json"]) == 0
+        assert main(["etcd", "backup", "run", str(path)]) == 0  # the newest verified backup
         after = write_keys(plan, 200, "/restore/after/")  # acknowledged, newer than the snapshot
         yield path, snap, {**before, **after}
     finally:
@@ -126,7 +127,17 @@ def test_quorum_lost_recovered_from_the_survivor(lab, three, capsys):
     # a dry run surveys and names the survivor, changing nothing
     code, out = cli("etcd", "recover", str(path), "--dry-run", "--json", capsys=capsys)
     assert code == 0 and out["survivor"] == n1, out
-    assert any("recover from" in line for line in out["losses"])
+    # the survey read n1's data without starting it: its cluster, a commit, a revision newer
+    # than the backup's; the lost members have none
+    facts = {n["name"]: n for n in out["nodes"]}
+    assert facts[n1]["usable"] and facts[n1]["wal"]["cluster_id"] == f"{old_id:x}"
+    assert facts[n1]["wal"]["commit"] > 0
+    assert not facts[n2]["usable"] and not facts[n2]["has_data"]
+    backup_rev = out["newest_verified_backup"]["revision"]
+    newer = facts[n1]["revision"] - backup_rev
+    assert newer > 0, out  # the writes after the backup
+    assert out["losses"][0].startswith(f"recover from {n1}: nothing after its last commit")
+    assert f"{newer} revisions older" in out["losses"][1], out["losses"]
     assert dirs(lab, n1) == [DATA]
 
     code, out = cli("etcd", "recover", str(path), "--yes", "--json", capsys=capsys)
