@@ -271,3 +271,34 @@ def test_five_members_three_lost_interrupted_after_force_new_cluster_resumes(lab
         assert lab.exec(survivor, ["test", "-e", DROP_IN], check=False).returncode != 0
     finally:
         lab.reset(*names)
+
+
+def test_the_member_with_the_newest_commit_is_chosen_over_plan_order(lab, tmp_path, capsys):
+    """n1 stops first (its data kept, older); n2 and n3 go on taking writes; then n2 loses
+    its data for good. Two members hold data: the survey must pick n3 (newer commit), not n1
+    (first in the plan), and every write made while n1 was down must be back."""
+    names = [n.name for n in lab.nodes[:3]]
+    lab.reset(*names)
+    try:
+        path = bootstrap(lab, tmp_path, 3)
+        plan = load(path)
+        n1, n2, n3 = names
+        early = write_keys(plan, 100, "/restore/early/")
+        lab.exec(n1, ["systemctl", "stop", "etcd"], timeout=60)
+        late = write_keys(plan, 100, "/restore/late/")  # n2 and n3 still a quorum
+        lose(lab, plan, [n2])
+        lab.exec(n3, ["systemctl", "stop", "etcd"], timeout=60)  # everything stopped now
+        lab.exec(n1, ["systemctl", "start", "--no-block", "etcd"], timeout=60)  # back, alone
+        code, out = cli("etcd", "recover", str(path), "--dry-run", "--json", capsys=capsys)
+        assert code == 0, out
+        facts = {n["name"]: n for n in out["nodes"]}
+        assert facts[n3]["wal"]["commit"] > facts[n1]["wal"]["commit"], facts
+        assert out["survivor"] == n3
+        code, out = cli("etcd", "recover", str(path), "--yes", "--json", capsys=capsys)
+        assert code == 0, out
+        assert_healthy(plan)
+        assert read_keys(plan, "/restore/early/") == early
+        assert read_keys(plan, "/restore/late/") == late
+        assert any(".replaced-" in d for d in dirs(lab, n1))  # n1's older data kept aside
+    finally:
+        lab.reset(*names)
