@@ -99,6 +99,10 @@ def _restore_resume(label: str, data: dict) -> str:
     return f"hawizard etcd restore {label} {data.get('snapshot', 'SNAPSHOT')}"
 
 
+def _recover_resume(label: str, data: dict) -> str:
+    return f"hawizard etcd recover {label}"
+
+
 @dataclass(frozen=True)
 class RecordKind:
     """One kind of operation in flight: `<plan stem>.<suffix>` while it is unfinished."""
@@ -124,6 +128,7 @@ RECORDS: dict[str, RecordKind] = {
     "rotate": RecordKind("rotate.json", "a certificate rotation", _rotate_resume),
     "patch": RecordKind("patch.json", "an OS patch run", _patch_resume),
     "restore": RecordKind("restore.json", "a restore", _restore_resume),
+    "recover": RecordKind("recover.json", "a recovery from a survivor", _recover_resume),
 }
 
 

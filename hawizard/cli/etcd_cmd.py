@@ -25,7 +25,7 @@ from hawizard.cli.output import (
     refused,
 )
 
-ACTIONS = ("snapshot", "add", "remove", "replace", "restore", "backup")
+ACTIONS = ("snapshot", "add", "remove", "replace", "restore", "recover", "backup")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -93,9 +93,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     up.set_defaults(func=cmd_upgrade)
 
-    from hawizard.cli import backup_cmd, defrag_cmd, restore_cmd
+    from hawizard.cli import backup_cmd, defrag_cmd, recover_cmd, restore_cmd
 
     restore_cmd.register(actions)
+    recover_cmd.register(actions)
     backup_cmd.register(actions)
     defrag_cmd.register(actions)
 

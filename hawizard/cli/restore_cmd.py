@@ -181,10 +181,13 @@ def _show_outcome(outcome, command: str, args) -> None:
     elif "no" in bumps:
         console.print(
             "  [yellow]note[/]: this etcd's etcdutl has no --bump-revision (etcd < 3.5.10): "
-            "revisions restart at the snapshot's; restart every kube-apiserver (and other "
-            "watchers) so they re-list",
+            "revisions restart at the snapshot's; restart other watchers (controllers "
+            "outside the masters) so they re-list",
             soft_wrap=True,
         )
+    from hawizard.cli.recover_cmd import apiserver_line
+
+    console.print("  " + apiserver_line(a.plan, run.apiservers), markup=False, highlight=False)
     if run.fresh is not None:
         console.print(f"  fresh snapshot: {esc(run.fresh.path)}", highlight=False)
     for w in a.warnings:

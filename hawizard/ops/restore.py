@@ -51,6 +51,7 @@ from hawizard.etcd.scratch import removed, sweep_script
 from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
 from hawizard.etcd.start_watch import watch_started
 from hawizard.health import ClusterHealth
+from hawizard.ops.apiservers import apiserver_restart_phases
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Node, Plan
 from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts
@@ -122,6 +123,7 @@ class Assessment:
     resume: bool
     forced: bool  # the cluster had quorum and the caller insisted
     warnings: list[str] = field(default_factory=list)
+    new_machines: list[str] = field(default_factory=list)  # reachable, no etcd yet: installed
 
     def command(self, plan_label: str) -> str:
         return shlex.join(["hawizard", "etcd", "restore", plan_label, self.record.snapshot])
@@ -175,7 +177,7 @@ def assess(
     forced = False
     if not (resume and _members_stopped(plan, record)):
         forced = _quorum_gate(plan, health, force_while_healthy, trust_new, judge, label)
-    _reachable(plan, trust_new, label, str(snap.path))
+    fresh = _reachable(plan, trust_new, label, str(snap.path))
     if record is None:
         record = RestoreRecord(
             id=uuid.uuid4().hex[:8],
@@ -191,7 +193,12 @@ def assess(
             "the cluster is healthy: every write after the snapshot will be lost "
             f"({snap.age_s():.0f} s of changes at least)"
         )
-    return Assessment(plan, snap, health, record, resume, forced, warnings)
+    warnings += [
+        f"{name} has no etcd yet (a new machine?): etcd, its certificates and configuration "
+        "are installed first, as `apply` would"
+        for name in fresh
+    ]
+    return Assessment(plan, snap, health, record, resume, forced, warnings, fresh)
 
 
 def _members_stopped(plan: Plan, record: RestoreRecord) -> bool:
@@ -258,9 +265,10 @@ def _probe(plan: Plan, probe) -> ClusterHealth | None:
         ) from None
 
 
-def _reachable(plan: Plan, trust_new: bool, label: str, snapshot: str) -> None:
-    """Every plan member must answer over SSH with etcd installed: a restore onto some members
-    only would leave a cluster whose membership does not match the plan."""
+def _reachable(plan: Plan, trust_new: bool, label: str, snapshot: str) -> list[str]:
+    """Every plan member must answer over SSH: a restore onto some members only would leave a
+    cluster whose membership does not match the plan. Returns the members without etcd (new
+    machines the operator put in the plan for lost ones): the restore installs it first."""
     unit, binary = render.UNIT_PATH, render.etcd_binary(plan)
 
     def check(node: Node) -> str | None:
@@ -273,13 +281,14 @@ def _reachable(plan: Plan, trust_new: bool, label: str, snapshot: str) -> None:
                     sudo=False,
                 )
                 if r.exited != 0:
-                    return f"{node.name}: etcd is not installed ({binary}, {unit})"
+                    return f"new:{node.name}"
         except (RemoteError, HostKeyError, OSError) as exc:
             return f"{node.name} cannot be reached: {exc}"
         return None
 
     with ThreadPoolExecutor(max_workers=min(10, len(plan.etcd_nodes))) as pool:
-        problems = [p for p in pool.map(check, plan.etcd_nodes) if p]
+        found = [p for p in pool.map(check, plan.etcd_nodes) if p]
+    problems = [p for p in found if not p.startswith("new:")]
     if problems:
         names = ", ".join(p.split(":", 1)[0].split(" ", 1)[0] for p in problems)
         raise Refused(
@@ -289,6 +298,7 @@ def _reachable(plan: Plan, trust_new: bool, label: str, snapshot: str) -> None:
             f"`hawizard etcd restore {label} {snapshot}`; or drop {names} from the plan "
             "(remove the etcd role) first and restore onto the other members",
         )
+    return [p[4:] for p in found if p.startswith("new:")]
 
 
 def describe(
@@ -340,6 +350,7 @@ class RestoreRun:
         self.health_after: Any = None
         self.healthy_at: float | None = None  # time.monotonic() when every member was healthy
         self.fresh: SnapshotInfo | None = None
+        self.apiservers: list[str] = []  # masters whose kube-apiserver was restarted
         self._lock = threading.Lock()
 
     @property
@@ -357,6 +368,7 @@ class RestoreRun:
     def phases(self) -> list[Phase]:
         ms = self.plan.etcd_nodes
         return [
+            *self._install_phases(),
             Phase("restore: stop etcd", [self._stop(m) for m in ms]),
             Phase("restore: move data dirs aside", [self._move_aside(m) for m in ms]),
             Phase("restore: upload snapshot", [self._upload(m) for m in ms]),
@@ -365,12 +377,25 @@ class RestoreRun:
             Phase("restore: start all members", [self._start(m) for m in ms]),
             Phase("restore: wait healthy", [self._wait()]),
             Phase("restore: mark existing", [self._flip(m) for m in ms]),
+            *apiserver_restart_phases(self.plan, f"restore/{self.id}", self.apiservers),
             Phase("restore: fresh snapshot", [self._snapshot(ms[0])]),
             Phase("restore: clean up", [self._cleanup(m) for m in ms]),
         ]
 
     def _key(self, m: Node, what: str) -> str:
         return f"restore/{self.id}/{m.name}/{what}"
+
+    def _install_phases(self) -> list[Phase]:
+        """New machines (no etcd yet): preflight, install, certificates, configuration, as
+        `apply` does for a member joining (never started here: the restore starts them)."""
+        if not self.a.new_machines:
+            return []
+        from hawizard.etcd.rollout import EtcdRollout
+        from hawizard.ops.recover_run import rekeyed
+
+        fresh = tuple(n for n in self.plan.etcd_nodes if n.name in self.a.new_machines)
+        rollout = EtcdRollout(self.plan, members=fresh, joining=frozenset(self.a.new_machines))
+        return rekeyed(rollout.prepare_phases(), f"restore/{self.id}/install")
 
     def _stop(self, m: Node) -> Step:
         def check(host) -> bool:
@@ -554,6 +579,7 @@ class RestoreOutcome:
             "health_after": getattr(health, "summary", None),
             "members": {n: asdict(r) for n, r in run.reports.items()},
             "fresh_snapshot": run.fresh.to_json() if run.fresh else None,
+            "apiservers_restarted": run.apiservers,
         }
 
 
@@ -568,6 +594,8 @@ def execute(
     """Run the restore (the caller holds the plan lock: `restore` does it all). `run_phases` is the
     face's runner (live view, journal); `extra` lets tests inject a failure between phases."""
     start = time.monotonic() if started is None else started
+    if assessment.new_machines:
+        _issue_certificates(assessment.plan)
     run = RestoreRun(assessment)
     run.begin(dry_run=dry_run)
     phases = run.phases()
@@ -610,6 +638,8 @@ class RestoreOperation:
 
     def begin(self, dry_run: bool) -> None:
         assert self.assessment is not None
+        if self.assessment.new_machines:
+            _issue_certificates(self.assessment.plan)
         self.run = RestoreRun(self.assessment)
         self.run.begin(dry_run=dry_run)
 
@@ -620,6 +650,16 @@ class RestoreOperation:
     def finish(self, ok: bool) -> None:
         assert self.run is not None
         self.run.finish(ok)
+
+
+def _issue_certificates(plan: Plan) -> None:
+    """New machines' etcd certificates, from the plan's CA (as `apply` issues them)."""
+    from hawizard import pki
+
+    for outcome in pki.create(plan):
+        if outcome.name.startswith("etcd/") and outcome.is_failure:
+            why = "; ".join(outcome.problems) or outcome.status.value
+            raise Refused(f"{outcome.name}: {why}", f"hawizard certs check {plan.source}")
 
 
 def restore(

@@ -274,6 +274,10 @@ class DashboardScreen(Day2Actions, Screen):
     def show(self, health: ClusterHealth, apiservers: list[ApiserverHealth]) -> None:
         mark, cls, label = STATE_VIEW[health.state.value]
         details = [*health.details, f"at {health.checked_at:%H:%M:%S} UTC"]
+        if health.state.value == "quorum_lost":
+            from hawizard.ops.recover import both_paths
+
+            details.append(both_paths(self.plan))
         self.show_banner(mark, cls, f"{label}   {health.summary}", " · ".join(details))
         history = self.poller.history
         members = {m.name: member_cells(m, history) for m in health.members}
