@@ -464,7 +464,7 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
         if "%" in node.address:
             err(f"{where}.address", f"{node.address!r}: {_SCOPE_FIX}")
         elif addr is None:
-            err(f"{where}.address", f"{node.address!r} is not an IP address {_ADDR_FIX}")
+            err(f"{where}.address", f"{node.address!r} is not an IP address{_address_fix(node)}")
         elif str(addr) in addresses:
             err(
                 f"{where}.address",
@@ -549,6 +549,27 @@ _ADDR_FIX = "(expected an IPv4 or IPv6 address, e.g. 10.1.2.13)"
 _SCOPE_FIX = (
     "IPv6 scope ids (%…) are not supported; use a global or unique-local address (e.g. fd00::11)"
 )
+
+
+def _address_fix(node) -> str:
+    """How to turn what was typed as a node address into one: node addresses are IPs because
+    every node's etcd and apiserver certificates carry its exact IP as a SAN, and etcd peers,
+    haproxy and keepalived dial that IP (a host name would be resolved differently per host)."""
+    text = node.address
+    inner = text.strip()
+    if inner.startswith("[") and inner.endswith("]") and _ip(inner[1:-1]) is not None:
+        return f"; write the IPv6 address without brackets: {inner[1:-1]}"
+    if inner != text and _ip(inner) is not None:
+        return f"; remove the spaces around it: {inner}"
+    labels = inner.lower().rstrip(".").split(".")
+    # a host name's last label starts with a letter (`198.18.7.13x` is a mistyped address)
+    if labels[-1][:1].isalpha() and all(_LABEL.fullmatch(p) for p in labels):
+        return (
+            "; node addresses are IP addresses, not host names (each node's certificates "
+            "carry its exact IP and the other nodes dial it): give the IP address "
+            f"{inner} resolves to, e.g. 10.1.2.13"
+        )
+    return f" {_ADDR_FIX}"
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

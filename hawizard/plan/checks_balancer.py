@@ -127,10 +127,24 @@ def _check_single(plan: Plan, listed: tuple[str, ...], err, warn) -> None:
             )
 
 
+def _check_vip_nodes(plan: Plan, err) -> None:
+    """Every balancer node has an IPv4 address: keepalived moves an IPv4 VIP between them.
+    A node whose address is no IP at all (a host name, the wizard's empty draft) is named by
+    its own address check."""
+    for node in plan.balancer_nodes:
+        if isinstance(_ip(node.address), ipaddress.IPv6Address):
+            err(
+                f"nodes[{plan.nodes.index(node)}].address",
+                f"balancer node {node.name} has an IPv6 address ({node.address}) but keepalived "
+                "moves an IPv4 VIP between IPv4 addresses; give the node its IPv4 address",
+            )
+
+
 def _check_vip(plan: Plan, err, warn) -> None:
     lb = plan.load_balancer
     field = "cluster.control_plane_endpoint"
     balancers = plan.balancer_nodes
+    _check_vip_nodes(plan, err)
     if len(balancers) == 1:
         warn(
             "load_balancer.nodes",
@@ -198,15 +212,8 @@ def _check_vip(plan: Plan, err, warn) -> None:
         err(field, f"the VIP {vip} is {subnet}'s network or broadcast address; pick a host address")
     for node in balancers:
         address = _ip(node.address)
-        if address is None:
-            continue  # not an IP (empty draft field, host name): the node's own check names it
         if not isinstance(address, ipaddress.IPv4Address):
-            err(
-                f"nodes[{plan.nodes.index(node)}].address",
-                f"balancer node {node.name} has an IPv6 address ({node.address}) but keepalived "
-                "moves an IPv4 VIP between IPv4 addresses; give the node its IPv4 address",
-            )
-            continue
+            continue  # not an IPv4 address: `_check_vip_nodes` or the node's own check says so
         if address not in subnet:
             err(
                 "load_balancer.subnet",
