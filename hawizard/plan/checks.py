@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from hawizard.plan.checks_balancer import check_balancer
+from hawizard.plan.checks_balancer import check_balancer, suggest_endpoint
 from hawizard.plan.model import KUBE_BINARIES, KeyType, Plan, every_seconds, quorum, tolerance
 
 SUPPORTED_VERSIONS = (1,)
@@ -638,7 +638,7 @@ def _check_endpoint(plan: Plan, masters: int, err) -> None:
             err(
                 field,
                 f"missing, but {masters} nodes have the control-plane role; set the load "
-                'balancer address, e.g. control_plane_endpoint = "10.1.2.10:6443"',
+                f'balancer address, e.g. "{suggest_endpoint(plan)}"',
             )
         return
     host, sep, port = ep.rpartition(":")
@@ -647,7 +647,7 @@ def _check_endpoint(plan: Plan, masters: int, err) -> None:
         err(field, f"{ep!r}: {_SCOPE_FIX}")
         return
     if not sep or not (port.isascii() and port.isdigit()):
-        err(field, f"{ep!r} must be HOST:PORT, e.g. 10.1.2.10:6443 or [fd00::10]:6443")
+        err(field, f"{ep!r} must be HOST:PORT, e.g. {suggest_endpoint(plan)} (IPv6 in brackets)")
         return
     _port(int(port), field, err)
     if _ip(host) is None and not all(_LABEL.fullmatch(part) for part in host.lower().split(".")):
