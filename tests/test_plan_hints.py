@@ -108,3 +108,12 @@ def test_plan_init_proposes_an_endpoint_it_then_accepts(balancer, tmp_path, caps
     (proposed,) = re.findall(r'e\.g\. "([^"]+)"', err)
     assert main(["plan", "init", "-o", str(out), *NODES, *balancer, "--endpoint", proposed]) == 0
     assert main(["plan", "validate", str(out)]) == 0
+
+
+def test_the_readme_example_plan_validates(tmp_path):
+    """The README's annotated plan is the first one a reader copies: it must validate."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = re.search(r"```toml\n(version = 1\n\[cluster\].*?)```", readme, re.S)
+    assert example is not None
+    plan = P.loads(example.group(1), tmp_path / "plan.toml")
+    assert plan.balancer_mode == "vip" and plan.endpoint_host_port[1] != 6443
