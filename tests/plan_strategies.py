@@ -12,6 +12,7 @@ Only loopback addresses are ever dialled, so an `apply --dry-run` never leaves t
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -205,7 +206,9 @@ def valid_raw(draw) -> dict:
     _installs(raw)
     _balancer(draw, raw)
     _monitoring(draw, raw)
-    return raw
+    # a copy: mutations must not reach the lists and tables the strategies share between
+    # examples (`st.just({...})`), or hypothesis sees data generation that depends on history
+    return copy.deepcopy(raw)
 
 
 def _installs(raw: dict) -> None:
