@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from plan_strategies import valid_raw
 
 from hawizard import plan as P
@@ -117,3 +118,28 @@ def test_the_readme_example_plan_validates(tmp_path):
     assert example is not None
     plan = P.loads(example.group(1), tmp_path / "plan.toml")
     assert plan.balancer_mode == "vip" and plan.endpoint_host_port[1] != 6443
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    subnet=st.one_of(
+        st.sampled_from(["0.0.0.0/30", "198.18.7.0/31", "198.18.7.0/24", "fd00::/64", ""]),
+        st.text(max_size=12),
+    ),
+    addresses=st.lists(
+        st.one_of(st.ip_addresses().map(str), st.sampled_from(["", "node-1.example"])),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ),
+    mode=st.sampled_from(["vip", "single", "external", "", "bogus"]),
+    port=st.integers(-1, 70000),
+)
+def test_a_hint_is_always_made(subnet, addresses, mode, port):
+    """Any plan the wizard may hold (half-typed, contradictory) gets a hint, never a crash."""
+    plan = lab_like(mode, subnet)
+    nodes = tuple(P.Node(f"n{i}", a) for i, a in enumerate(addresses))
+    plan = replace(plan, nodes=nodes, etcd=replace(plan.etcd, client_port=port))
+    host, sep, hinted = P.suggest_endpoint(plan).rpartition(":")
+    assert sep and host and 1 <= int(hinted) <= 65535
+    P.validate(with_endpoint(plan, ""))  # every message that quotes a hint is made

@@ -280,7 +280,7 @@ def suggest_port(plan: Plan) -> int:
             taken.add(APISERVER_PORT)
         if node.is_etcd:
             taken |= {e.client_port, e.peer_port, e.metrics_port}
-    return next(p for p in (APISERVER_PORT, 8443, 9443, 10443, 11443) if p not in taken)
+    return next(p for p in (APISERVER_PORT, *range(8443, 65536, 1000)) if p not in taken)
 
 
 def suggest_host(plan: Plan) -> str:
@@ -288,22 +288,25 @@ def suggest_host(plan: Plan) -> str:
     single: the balancer node's address; otherwise an example."""
     mode = plan.balancer_mode
     balancers = plan.balancer_nodes
-    if mode == BalancerMode.SINGLE and balancers and _ip(balancers[0].address) is not None:
-        return str(_ip(balancers[0].address))
+    if mode == BalancerMode.SINGLE and balancers and "%" not in balancers[0].address:
+        address = _ip(balancers[0].address)
+        if address is not None:
+            return str(address)
     if mode != BalancerMode.VIP:
         return _EXAMPLE_HOST
     try:
         subnet = ipaddress.ip_network(plan.load_balancer.subnet or _guess_subnet(balancers))
     except ValueError:
         subnet = None
-    used = {_ip(n.address) for n in plan.nodes}
+    used = {int(a) for a in map(_ip, (n.address for n in plan.nodes)) if a is not None}
     if isinstance(subnet, ipaddress.IPv4Network) and subnet.num_addresses >= 4:
-        last = subnet.broadcast_address - 1
-        for step in range(len(plan.nodes) + 1):
-            if last - step not in used and last - step > subnet.network_address:
-                return str(last - step)
-    example = ipaddress.IPv4Address(_EXAMPLE_HOST)
-    return str(next(example + i for i in range(len(plan.nodes) + 1) if example + i not in used))
+        last, first = int(subnet.broadcast_address) - 1, int(subnet.network_address) + 1
+        free = (a for a in range(last, max(first, last - len(used)) - 1, -1) if a not in used)
+        found = next(free, None)
+        if found is not None:
+            return str(ipaddress.IPv4Address(found))
+    example = int(ipaddress.IPv4Address(_EXAMPLE_HOST))
+    return str(ipaddress.IPv4Address(next(a for a in range(example, 2**32) if a not in used)))
 
 
 def _with_port(plan: Plan) -> str:
