@@ -135,3 +135,16 @@ async def test_the_endpoint_hint_is_accepted_by_validation(tmp_path):
         await settle(pilot)
         assert app.plan.cluster.control_plane_endpoint == hint
         assert errors(app.plan) == []
+
+
+def test_the_empty_draft_on_a_vip_plan_is_only_an_address_message(tmp_path):
+    """What the Nodes screen does at mount, without the screen: the empty "New node" form
+    placed in the demo plan as a draft master (a balancer node in vip mode)."""
+    from hawizard.tui import forms
+
+    candidate, messages = forms.check_draft(demo_plan(tmp_path), forms.NodeDraft(), None)
+    assert candidate.nodes[-1] in candidate.balancer_nodes
+    assert [m.text for m in messages["address"]] == [
+        "'' is not an IP address (expected an IPv4 or IPv6 address, e.g. 10.1.2.13)"
+    ]
+    assert "name" in messages and set(messages) <= {"name", "address"}
