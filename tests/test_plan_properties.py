@@ -297,3 +297,20 @@ def test_known_crashers_are_plan_errors(raw, tmp_path, capsys):
     for argv in (["plan", "validate"], ["plan", "show"], ["certs", "check"], ["apply"]):
         assert run_cli(*argv, str(path)) in (1, 2)
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_short_lived_certificates_are_exported(tmp_path, capsys):
+    """Found by the property run: with `cert_days = 1` every fresh certificate is `expiring`
+    (still valid; `certs check` passes it) and `monitoring export` refused it, advising
+    `certs create`, which changed nothing: the advice looped."""
+    path = write_plan(
+        tmp_path,
+        'version = 1\n[pki]\ncert_days = 1\ndir = "pki"\n[monitoring]\nenabled = true\n'
+        '[cluster]\nknown_hosts = "known_hosts"\n[[nodes]]\nname = "n0"\n'
+        'address = "127.0.77.1"\nroles = ["etcd", "control-plane"]\n',
+    )
+    assert run_cli("certs", "create", str(path)) == 0
+    assert run_cli("certs", "check", str(path)) == 0
+    assert run_cli("monitoring", "export", str(path), str(tmp_path / "mon")) == 0
+    assert (tmp_path / "mon" / "prometheus.yml").is_file()
+    capsys.readouterr()
