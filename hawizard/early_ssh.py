@@ -16,14 +16,13 @@ sending it twice. Nothing here changes what is trusted: a socket that was never 
 that waited longer than `MAX_AGE` (a prompt in between), is closed, and paramiko connects
 afresh as it always did. Only a plan that loads and validates (the real loader: standard
 library only) is dialled at all, so a plan `apply` refuses never reaches a node; anything odd
-that validation lets through (an address that is neither an IP address nor a plain host name)
-is skipped here too.
+that validation lets through is skipped here too. Host names too: the plan refuses them (node
+addresses are IPs), so none is ever looked up or dialled early.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 import threading
 import time
@@ -37,7 +36,6 @@ IDENT = f"SSH-2.0-hawizard_{__version__}"
 MAX_AGE = 20.0  # seconds; sshd drops an unauthenticated connection after LoginGraceTime (120)
 CONNECT_TIMEOUT = 10.0
 _PLAN_LIMIT = 4 << 20  # the plan loader's own limit
-_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 class IdentMismatch(OSError):
@@ -169,14 +167,15 @@ def _targets(raw: dict, role: str | None) -> list[tuple[str, int]]:
 
 
 def _plain_address(value: object) -> bool:
-    """An IP address (no IPv6 scope) or a plain DNS name: nothing else is connected to early."""
+    """An IP address (no IPv6 scope): nothing else is connected to early. Not a host name,
+    which the plan refuses: dialling one would send a DNS query for a plan that then stops."""
     if not isinstance(value, str) or not value or "%" in value:
         return False
     try:
         ipaddress.ip_address(value)
         return True
     except ValueError:
-        return _HOSTNAME.fullmatch(value) is not None
+        return False
 
 
 def take(address: str, port: int) -> EarlySocket | None:

@@ -150,11 +150,19 @@ def test_only_etcd_nodes_with_only_etcd(tmp_path: Path) -> None:
         "nodes": [
             {"name": "a", "address": "10.0.0.1", "roles": ["etcd"]},
             {"name": "b", "address": "10.0.0.2", "roles": ["control-plane"]},
-            {"name": "c", "address": "node-c.example", "ssh": {"port": 2222}},
+            {"name": "c", "address": "10.0.0.3", "ssh": {"port": 2222}},
         ]
     }
-    assert early_ssh._targets(raw, "etcd") == [("10.0.0.1", 22), ("node-c.example", 2222)]
+    assert early_ssh._targets(raw, "etcd") == [("10.0.0.1", 22), ("10.0.0.3", 2222)]
     assert len(early_ssh._targets(raw, None)) == 3
+
+
+@pytest.mark.parametrize("address", ["node-c.example", "localhost", "n1"])
+def test_host_names_are_never_looked_up_early(address) -> None:
+    """The plan refuses host names as node addresses (issue 23): connecting early to one
+    would send a DNS query for a plan that is refused a moment later."""
+    raw = {"nodes": [{"name": "a", "address": address}, {"address": "10.0.0.1"}]}
+    assert early_ssh._targets(raw, None) == [("10.0.0.1", 22)]
 
 
 @pytest.mark.parametrize(

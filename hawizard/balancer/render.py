@@ -172,8 +172,8 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
     vip, _ = plan.endpoint_host_port
     ipaddress.IPv4Address(vip)  # validated by the plan; refuse anything else here too
     peers = [n for n in plan.balancer_nodes if n.name != node.name]
-    for n in (node, *peers):
-        ipaddress.ip_address(config_word(n.address, f"{n.name} address"))  # no `%scope`
+    for n in (node, *peers):  # IPv4 peers for an IPv4 VIP (and no `%scope`)
+        ipaddress.IPv4Address(config_word(n.address, f"{n.name} address"))
     cluster = config_word(plan.cluster.name, "cluster.name")
     router = config_word(node.name, "node name")
     # One balancer node has no peer to talk to (validation warns); keepalived refuses an

@@ -23,7 +23,7 @@ from hawizard.localfs import make_private_dirs
 from hawizard.monitoring.bundle import monitoring_bundle
 from hawizard.monitoring.prometheus import TLS_DIR
 from hawizard.ops.refusal import Refused
-from hawizard.pki import Status, check, monitoring_spec
+from hawizard.pki import check, monitoring_spec
 from hawizard.plan import Plan
 
 
@@ -45,7 +45,9 @@ def export(plan: Plan, folder: Path) -> Exported:
     if masters:
         spec = monitoring_spec(plan)
         report = check(plan).certificate(spec.name)
-        if report.status is not Status.OK:
+        # `expiring` is still valid (and all a plan with cert_days = 1 ever gets): exported, as
+        # `certs check` passes it; missing, expired or mismatched ones are refused
+        if report.status.is_failure:
             problem = "; ".join(report.problems) or str(report.status)
             raise Refused(
                 f"the monitoring certificate is not usable: {problem}",

@@ -7,6 +7,7 @@ The package keeps its parts one-way: `model` (dataclasses) <- `checks` (validati
 """
 
 from hawizard.plan.checks import PlanError, Problem, Severity, validate
+from hawizard.plan.checks_balancer import suggest_endpoint
 from hawizard.plan.files import dump, dump_with_backup, dumps, load, loads
 from hawizard.plan.model import (
     DEFAULT_QUOTA_BACKEND_BYTES,
@@ -63,6 +64,7 @@ __all__ = [
     "load",
     "loads",
     "quorum",
+    "suggest_endpoint",
     "tolerance",
     "validate",
 ]

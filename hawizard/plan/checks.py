@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hawizard.localfs import is_system_folder
-from hawizard.plan.checks_balancer import check_balancer
+from hawizard.plan.checks_balancer import check_balancer, suggest_endpoint
 from hawizard.plan.model import (
     DEFAULT_QUOTA_BACKEND_BYTES,
     KUBE_BINARIES,
@@ -500,7 +500,7 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
         if "%" in node.address:
             err(f"{where}.address", f"{node.address!r}: {_SCOPE_FIX}")
         elif addr is None:
-            err(f"{where}.address", f"{node.address!r} is not an IP address {_ADDR_FIX}")
+            err(f"{where}.address", f"{node.address!r} is not an IP address{_address_fix(node)}")
         elif str(addr) in addresses:
             err(
                 f"{where}.address",
@@ -587,6 +587,27 @@ _SCOPE_FIX = (
 )
 
 
+def _address_fix(node) -> str:
+    """How to turn what was typed as a node address into one: node addresses are IPs because
+    every node's etcd and apiserver certificates carry its exact IP as a SAN, and etcd peers,
+    haproxy and keepalived dial that IP (a host name would be resolved differently per host)."""
+    text = node.address
+    inner = text.strip()
+    if inner.startswith("[") and inner.endswith("]") and _ip(inner[1:-1]) is not None:
+        return f"; write the IPv6 address without brackets: {inner[1:-1]}"
+    if inner != text and _ip(inner) is not None:
+        return f"; remove the spaces around it: {inner}"
+    labels = inner.lower().rstrip(".").split(".")
+    # a host name's last label starts with a letter (`198.18.7.13x` is a mistyped address)
+    if labels[-1][:1].isalpha() and all(_LABEL.fullmatch(p) for p in labels):
+        return (
+            "; node addresses are IP addresses, not host names (each node's certificates "
+            "carry its exact IP and the other nodes dial it): give the IP address "
+            f"{inner} resolves to, e.g. 10.1.2.13"
+        )
+    return f" {_ADDR_FIX}"
+
+
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An IP address without a scope id (`fe80::1%eth0` carries free text after the `%`)."""
     if not text.isascii() or "%" in text:
@@ -657,7 +678,7 @@ def _check_endpoint(plan: Plan, masters: int, err) -> None:
             err(
                 field,
                 f"missing, but {masters} nodes have the control-plane role; set the load "
-                'balancer address, e.g. control_plane_endpoint = "10.1.2.10:6443"',
+                f'balancer address, e.g. "{suggest_endpoint(plan)}"',
             )
         return
     host, sep, port = ep.rpartition(":")
@@ -666,7 +687,7 @@ def _check_endpoint(plan: Plan, masters: int, err) -> None:
         err(field, f"{ep!r}: {_SCOPE_FIX}")
         return
     if not sep or not (port.isascii() and port.isdigit()):
-        err(field, f"{ep!r} must be HOST:PORT, e.g. 10.1.2.10:6443 or [fd00::10]:6443")
+        err(field, f"{ep!r} must be HOST:PORT, e.g. {suggest_endpoint(plan)} (IPv6 in brackets)")
         return
     _port(int(port), field, err)
     if _ip(host) is None and not all(_LABEL.fullmatch(part) for part in host.lower().split(".")):

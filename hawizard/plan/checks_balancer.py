@@ -127,10 +127,24 @@ def _check_single(plan: Plan, listed: tuple[str, ...], err, warn) -> None:
             )
 
 
+def _check_vip_nodes(plan: Plan, err) -> None:
+    """Every balancer node has an IPv4 address: keepalived moves an IPv4 VIP between them.
+    A node whose address is no IP at all (a host name, the wizard's empty draft) is named by
+    its own address check."""
+    for node in plan.balancer_nodes:
+        if isinstance(_ip(node.address), ipaddress.IPv6Address):
+            err(
+                f"nodes[{plan.nodes.index(node)}].address",
+                f"balancer node {node.name} has an IPv6 address ({node.address}) but keepalived "
+                "moves an IPv4 VIP between IPv4 addresses; give the node its IPv4 address",
+            )
+
+
 def _check_vip(plan: Plan, err, warn) -> None:
     lb = plan.load_balancer
     field = "cluster.control_plane_endpoint"
     balancers = plan.balancer_nodes
+    _check_vip_nodes(plan, err)
     if len(balancers) == 1:
         warn(
             "load_balancer.nodes",
@@ -158,7 +172,7 @@ def _check_vip(plan: Plan, err, warn) -> None:
     ep = plan.cluster.control_plane_endpoint
     if not ep:
         if len(plan.control_plane_nodes) < 2:  # else the endpoint check already said so
-            err(field, 'mode "vip" needs the endpoint VIP:PORT, e.g. "10.1.2.10:8443"')
+            err(field, f'mode "vip" needs the endpoint VIP:PORT, e.g. "{suggest_endpoint(plan)}"')
         return
     host, sep, port = ep.rpartition(":")
     if not sep or not port.isdigit():
@@ -168,7 +182,8 @@ def _check_vip(plan: Plan, err, warn) -> None:
         err(
             field,
             f'in mode "vip" the endpoint\'s host is the virtual IP keepalived moves: {host!r} '
-            "is not an IPv4 address; use a free address on the balancer nodes' network",
+            "is not an IPv4 address; use a free address on the balancer nodes' network, e.g. "
+            f"{suggest_endpoint(plan)}",
         )
         return
     for i, node in enumerate(plan.nodes):
@@ -176,7 +191,8 @@ def _check_vip(plan: Plan, err, warn) -> None:
             err(
                 field,
                 f"the VIP {vip} is the address of nodes[{i}] ({node.name}); the VIP must be a "
-                "free address on the balancer nodes' network that no host uses",
+                "free address on the balancer nodes' network that no host uses, e.g. "
+                f"{suggest_endpoint(plan)}",
             )
     if subnet is None:
         if not lb.subnet:
@@ -192,21 +208,15 @@ def _check_vip(plan: Plan, err, warn) -> None:
         err(
             field,
             f"the VIP {vip} is outside the balancer nodes' subnet {subnet} "
-            f"(load_balancer.subnet); pick a free address in {subnet}",
+            f"(load_balancer.subnet); pick a free address in {subnet}, e.g. "
+            f"{suggest_endpoint(plan)}",
         )
     elif subnet.prefixlen < 31 and vip in (subnet.network_address, subnet.broadcast_address):
         err(field, f"the VIP {vip} is {subnet}'s network or broadcast address; pick a host address")
     for node in balancers:
         address = _ip(node.address)
-        if address is None:
-            continue  # not an IP (empty draft field, host name): the node's own check names it
         if not isinstance(address, ipaddress.IPv4Address):
-            err(
-                f"nodes[{plan.nodes.index(node)}].address",
-                f"balancer node {node.name} has an IPv6 address ({node.address}) but keepalived "
-                "moves an IPv4 VIP between IPv4 addresses; give the node its IPv4 address",
-            )
-            continue
+            continue  # not an IPv4 address: `_check_vip_nodes` or the node's own check says so
         if address not in subnet:
             err(
                 "load_balancer.subnet",
@@ -230,18 +240,79 @@ def _check_ports(plan: Plan, err) -> None:
             err(
                 field,
                 f"haproxy on {node.name} and kube-apiserver would both listen on :6443; "
-                f"use another port for the endpoint, e.g. {plan.endpoint_host_port[0]}:8443",
+                f"use another port for the endpoint, e.g. {_with_port(plan)}",
             )
             return
         if node.is_etcd and port in etcd_ports:
             err(
                 field,
                 f"haproxy on {node.name} would take etcd's {etcd_ports[port]} port :{port}; "
-                "use another port for the endpoint, e.g. 8443",
+                f"use another port for the endpoint, e.g. {_with_port(plan)}",
             )
             return
     if port == STATS_PORT and plan.balancer_nodes:
-        err(field, f":{STATS_PORT} is haproxy's stats page on the balancers; use e.g. 8443")
+        err(
+            field,
+            f":{STATS_PORT} is haproxy's stats page on the balancers; use e.g. {_with_port(plan)}",
+        )
+
+
+# --- what hints propose --------------------------------------------------------------------
+
+_EXAMPLE_HOST = "10.1.2.10"
+
+
+def suggest_endpoint(plan: Plan) -> str:
+    """An endpoint `HOST:PORT` for this plan that the checks above accept, for every hint
+    (the wizard's placeholder, `plan init`'s and validation's messages), so no hint proposes
+    a value that is then refused: haproxy beside kube-apiserver gets a port other than
+    :6443, and in vip mode the host is a free address of the balancer nodes' network."""
+    host = suggest_host(plan)
+    return f"[{host}]:{suggest_port(plan)}" if ":" in host else f"{host}:{suggest_port(plan)}"
+
+
+def suggest_port(plan: Plan) -> int:
+    """6443 unless a balancer node holds it (kube-apiserver) or etcd's ports: then 8443 up."""
+    taken = {STATS_PORT} if plan.balancer_nodes else set()
+    e = plan.etcd
+    for node in plan.balancer_nodes:
+        if node.is_control_plane:
+            taken.add(APISERVER_PORT)
+        if node.is_etcd:
+            taken |= {e.client_port, e.peer_port, e.metrics_port}
+    return next(p for p in (APISERVER_PORT, *range(8443, 65536, 1000)) if p not in taken)
+
+
+def suggest_host(plan: Plan) -> str:
+    """vip: the highest free host address of the subnet (set, or the balancer nodes' /24);
+    single: the balancer node's address; otherwise an example."""
+    mode = plan.balancer_mode
+    balancers = plan.balancer_nodes
+    if mode == BalancerMode.SINGLE and balancers and "%" not in balancers[0].address:
+        address = _ip(balancers[0].address)
+        if address is not None:
+            return str(address)
+    if mode != BalancerMode.VIP:
+        return _EXAMPLE_HOST
+    try:
+        subnet = ipaddress.ip_network(plan.load_balancer.subnet or _guess_subnet(balancers))
+    except ValueError:
+        subnet = None
+    used = {int(a) for a in map(_ip, (n.address for n in plan.nodes)) if a is not None}
+    if isinstance(subnet, ipaddress.IPv4Network) and subnet.num_addresses >= 4:
+        last, first = int(subnet.broadcast_address) - 1, int(subnet.network_address) + 1
+        free = (a for a in range(last, max(first, last - len(used)) - 1, -1) if a not in used)
+        found = next(free, None)
+        if found is not None:
+            return str(ipaddress.IPv4Address(found))
+    example = int(ipaddress.IPv4Address(_EXAMPLE_HOST))
+    return str(ipaddress.IPv4Address(next(a for a in range(example, 2**32) if a not in used)))
+
+
+def _with_port(plan: Plan) -> str:
+    """The plan's endpoint host with the suggested port."""
+    host = plan.endpoint_host_port[0]
+    return f"[{host}]:{suggest_port(plan)}" if ":" in host else f"{host}:{suggest_port(plan)}"
 
 
 def _guess_subnet(nodes) -> str:

@@ -7,7 +7,8 @@ Run it as a script (it is not a timed test), as root from the repository:
 It runs `tests/plan/test_plan_properties.py` with `HAWIZARD_PROPERTY_EXAMPLES=N` and a random seed
 each time (CI runs a fixed, bounded sample), and as a baseline the same number of plans through
 `plan validate` alone, then prints both rates and their ratio: what the full round (validate,
-show, certs check, renderers, apply --dry-run on loopback) costs against validation alone.
+show, certs create and check, every renderer and phase builder, monitoring export, apply
+--dry-run on loopback; for a refused plan every command's refusal) costs against validation.
 A failure prints hypothesis's shrunk example, ready to be pasted into a regression test.
 """
 

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widgets import Input, Label, Select, Static
 
 from hawizard.balancer.summary import balancer_description
-from hawizard.plan import KUBE_BINARIES, BalancerMode, Plan
+from hawizard.plan import KUBE_BINARIES, BalancerMode, Plan, suggest_endpoint
 from hawizard.tui import forms
 from hawizard.tui.screens.rollout import RolloutScreen
 
@@ -26,13 +26,19 @@ _LB_FIELDS = ("load_balancer.", "cluster.control_plane_endpoint", "control_plane
 
 
 def with_vip(plan: Plan, vip: str) -> Plan:
-    """The endpoint with `vip` as its host, keeping the port (8443 when there is none)."""
+    """The endpoint with `vip` as its host, keeping the port (when there is none, the one
+    validation accepts: not :6443 beside kube-apiserver)."""
     ep = plan.cluster.control_plane_endpoint
     _, sep, port = ep.rpartition(":")
-    port = port if sep and port.isdigit() else "8443"
+    port = port if sep and port.isdigit() else suggest_endpoint(plan).rpartition(":")[2]
     host = f"[{vip}]" if ":" in vip else vip
     endpoint = f"{host}:{port}" if vip else ""
     return replace(plan, cluster=replace(plan.cluster, control_plane_endpoint=endpoint))
+
+
+def vip_hint(plan: Plan) -> str:
+    """The VIP the placeholder proposes: a free address validation accepts (vip mode)."""
+    return suggest_endpoint(with_mode(plan, BalancerMode.VIP)).rpartition(":")[0].strip("[]")
 
 
 def with_mode(plan: Plan, mode: str) -> Plan:
@@ -86,7 +92,7 @@ class ControlPlaneScreen(RolloutScreen):
                 yield Select(_MODES, id="lb-mode", allow_blank=False, value=value)
             with Vertical(classes="lb-vip"):
                 yield Label("VIP (the endpoint's host)", classes="field-label")
-                yield Input(placeholder="10.1.2.10", id="lb-vip")
+                yield Input(placeholder=vip_hint(self.plan), id="lb-vip")
             with Vertical(classes="lb-nodes"):
                 yield Label("Balancer nodes", classes="field-label")
                 yield Input(placeholder="empty: every master", id="lb-nodes")
@@ -101,6 +107,7 @@ class ControlPlaneScreen(RolloutScreen):
             select.value = mode
         vip = self.query_one("#lb-vip", Input)
         vip.disabled = mode != BalancerMode.VIP
+        vip.placeholder = vip_hint(plan)
         host = plan.cluster.control_plane_endpoint.rpartition(":")[0].strip("[]")
         if vip.value.strip() != host:
             vip.value = host

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
-from hawizard.plan import Node
+from hawizard.plan import Node, suggest_endpoint
 from hawizard.tui import forms
 from hawizard.tui.screens.base import WizardScreen
 from hawizard.tui.widgets.node_form import FIELDS, NodeForm, message_text
@@ -71,7 +71,7 @@ class NodesScreen(WizardScreen):
                         yield Input(id="cluster-name")
                     with Vertical(classes="cluster-endpoint"):
                         yield Label("Control-plane endpoint (LB host:port)", classes="field-label")
-                        yield Input(placeholder="10.1.2.10:6443", id="endpoint")
+                        yield Input(placeholder=suggest_endpoint(self.plan), id="endpoint")
                 yield Static("", id="m-cluster-name", classes="field-error")
                 yield Static("", id="m-endpoint", classes="field-error")
                 yield Static("", id="plan-problems")
@@ -118,6 +118,9 @@ class NodesScreen(WizardScreen):
         self.show_plan_problems()
 
     def show_plan_problems(self) -> None:
+        # the hint is a value validation accepts for this plan (issue 23): never :6443 while
+        # haproxy shares the masters with kube-apiserver; in vip mode a free subnet address
+        self.query_one("#endpoint", Input).placeholder = suggest_endpoint(self.plan)
         by_field = forms.plan_messages(self.plan)
         for widget_id, path in _CLUSTER_FIELDS.items():
             line = self.query_one(f"#m-{widget_id}", Static)
