@@ -13,6 +13,9 @@ from typing import Any
 
 _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Plain words a YAML 1.1 reader (PyYAML, older Go yaml) turns into booleans or null: as keys
+# they are written quoted, or `on:` would come back as the key True.
+_TYPED_WORDS = frozenset(["y", "yes", "n", "no", "true", "false", "on", "off", "null"])
 
 
 def dumps(doc: Any) -> str:
@@ -30,6 +33,8 @@ def _lines(value: Any, indent: int) -> list[str]:
         for key, item in value.items():
             if not _KEY.match(key):
                 raise ValueError(f"{key!r} is not a plain YAML key")
+            if key.lower() in _TYPED_WORDS:
+                key = json.dumps(key)
             if isinstance(item, dict | list) and item:
                 out.append(f"{pad}{key}:\n")
                 out += _lines(item, indent + 2)

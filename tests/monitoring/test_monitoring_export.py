@@ -222,3 +222,12 @@ def test_export_never_chmods_or_writes_through_a_symlink(tmp_path, capsys):
     assert not key.is_symlink() and (key.stat().st_mode & 0o777) == 0o600
     assert victim.read_text() == "untouched"
     assert not [p for p in (out / "tls").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_keys_a_yaml_reader_would_turn_into_booleans_or_null_are_quoted():
+    """Found by the property test above: `{"on": None}` came back as `{True: None}`."""
+    doc = {w: i for i, w in enumerate(("on", "off", "yes", "no", "y", "n", "true", "null", "On"))}
+    assert yaml.safe_load(yaml_text.dumps(doc)) == doc
+    assert yaml.safe_load(yaml_text.dumps({"x": [{"off": {"no": 1}}]})) == {
+        "x": [{"off": {"no": 1}}]
+    }

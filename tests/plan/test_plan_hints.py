@@ -113,7 +113,7 @@ def test_plan_init_proposes_an_endpoint_it_then_accepts(balancer, tmp_path, caps
 
 def test_the_readme_example_plan_validates(tmp_path):
     """The README's annotated plan is the first one a reader copies: it must validate."""
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     example = re.search(r"```toml\n(version = 1\n\[cluster\].*?)```", readme, re.S)
     assert example is not None
     plan = P.loads(example.group(1), tmp_path / "plan.toml")
