@@ -129,12 +129,22 @@ def leader_loss(ctx: Context) -> Outcome:
 
 
 def defrag(ctx: Context) -> Outcome:
+    """`etcd defrag` the way its CLI runs it: under the plan lock, assess, begin, phases,
+    finish (it is not a driver `Operation` yet)."""
     from hawizard.ops.defrag import Defrag
-    from hawizard.ops.operation import drive
+    from hawizard.planlock import PlanLock
 
     plan = ctx.plan
-    driven = drive(Defrag(plan), plan, ctx.run)
-    return _ok(driven.result)
+    op = Defrag(plan)
+    assert plan.source is not None
+    with PlanLock(plan.source, f"hawizard etcd defrag {ctx.plan_path}"):
+        op.assess()
+        op.begin(False)
+        result = ctx.run(plan, op.phases())
+        op.finish(result.ok)
+    if op.refusal is not None:
+        return Outcome(False, f"refused: {op.refusal}")
+    return _ok(result, f"order {', '.join(op.order)}")
 
 
 def rotate_ca(ctx: Context) -> Outcome:
@@ -191,8 +201,8 @@ def replace_member(ctx: Context) -> Outcome:
     outcome = change(
         plan,
         "replace",
-        old,
         spare.name,
+        old,
         run=ctx.run,
         command=f"hawizard etcd replace {ctx.plan_path} {old} {spare.name}",
         plan_label=str(ctx.plan_path),
@@ -238,7 +248,16 @@ def recover(ctx: Context) -> Outcome:
 
 
 def patch(ctx: Context) -> Outcome:
-    return Outcome(False, "not available in lab prove yet (needs the lab's package repo)")
+    """OS patching with reboots: a security update that asks for one is due on every member
+    (`patchrepo`); `patch` drains, updates and reboots one node at a time."""
+    from hawizard.lab.prove.patchrepo import install_old
+    from hawizard.ops.patch import patch as run_patch
+
+    plan = ctx.plan
+    ctx.say("patch: a security update due on every member")
+    install_old(ctx.lab, [n.name for n in plan.nodes], ctx.folder)
+    patching, result = run_patch(plan, lambda p, ph: ctx.run(p, ph), reboot="auto")
+    return _ok(result, f"{len(patching.order)} nodes patched")
 
 
 OPS: dict[str, Callable[[Context], Outcome]] = {
@@ -257,4 +276,4 @@ def available(op: str) -> bool:
     """False for a slot whose code is not in this build (`--ops all` leaves it out)."""
     if op == "recover":
         return importlib.util.find_spec("hawizard.ops.recover") is not None
-    return op != "patch"
+    return True
