@@ -24,7 +24,8 @@ def register(cmds: argparse._SubParsersAction) -> None:
         default=None,
         metavar="OP,…",
         help="operations to prove, comma-separated, or 'all' (default: all available; "
-        "none with --self-test alone)",
+        "none with --self-test alone); OP@kill kills hawizard at a random step and resumes, "
+        "OP@poweroff powers a member off mid-operation (upgrade, defrag, rotate-ca, patch)",
     )
     prove.add_argument("--rounds", type=int, default=1, metavar="N", help="rounds (default 1)")
     prove.add_argument("--json", action="store_true", help="machine-readable scorecard")
@@ -46,11 +47,21 @@ def parse_ops(text: str | None, self_test: bool) -> list[str]:
         return [] if self_test else [op for op in ORDER if available(op)]
     if text.strip() == "all":
         return [op for op in ORDER if available(op)]
+    from hawizard.lab.prove.faults import FAULTABLE, FAULTS
+
     asked = [op.strip() for op in text.split(",") if op.strip()]
-    unknown = [op for op in asked if op not in ORDER]
-    if unknown:
-        raise ValueError(f"unknown operation {unknown[0]!r}")
-    return [op for op in ORDER if op in asked]
+    for op in asked:
+        base, at, fault = op.partition("@")
+        if base not in ORDER:
+            raise ValueError(f"unknown operation {base!r}")
+        if at and (base not in FAULTABLE or fault not in FAULTS):
+            raise ValueError(
+                f"{op!r}: faults are {', '.join(FAULTS)} on {', '.join(FAULTABLE)} "
+                "(e.g. rotate-ca@kill)"
+            )
+    if sum(op.partition("@")[0] == "upgrade" for op in asked) > 1:
+        raise ValueError("one upgrade per round (3.5.0 → 3.5.1 happens once)")
+    return sorted(dict.fromkeys(asked), key=lambda op: (ORDER.index(op.partition("@")[0]), op))
 
 
 def cmd_prove(args: argparse.Namespace) -> int:

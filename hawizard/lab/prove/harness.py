@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from hawizard.lab.prove.history import check, max_stall, p99
-from hawizard.lab.prove.operations import OPS, PLANNED, Context, Outcome, available
+from hawizard.lab.prove.operations import OPS, PLANNED, Context, Outcome, available, prepare
 
 __all__ = ["BASELINE_S", "OpReport", "judge", "prove"]
 
@@ -52,6 +52,13 @@ class OpReport:
         return asdict(self)
 
 
+def planned(op: str) -> bool:
+    """A planned operation must not fail a request; `OP@kill` stays planned (killing the
+    tool must not cost the clients anything), `OP@poweroff` is not (a member dies)."""
+    base, _, fault = op.partition("@")
+    return base in PLANNED and fault != "poweroff"
+
+
 def judge(op: str, findings, outcome: Outcome, *, expect_lost: bool = False) -> str:
     """The verdict: "ok", or what went wrong (the first of: the operation, loss, phantoms,
     stale reads, failed requests of a planned operation)."""
@@ -64,7 +71,7 @@ def judge(op: str, findings, outcome: Outcome, *, expect_lost: bool = False) -> 
         problems.append(f"{len(findings.phantom)} never written")
     if findings.stale:
         problems.append(f"{len(findings.stale)} read back older")
-    if op in PLANNED and findings.failed:
+    if planned(op) and findings.failed:
         problems.append(f"{findings.failed} failed (planned)")
     return "; ".join(problems) or "ok"
 
@@ -78,6 +85,8 @@ def run_one(ctx: Context, op: str, round_no: int, self_test: bool = False) -> Op
     endpoints = [(m.address, plan.etcd.client_port) for m in plan.etcd_nodes]
     rec = Recorder(endpoints, ctx.recorder.trust, prefix=f"/prove/r{round_no}/{op}/")
     ctx.recorder = rec
+    if available(op.partition("@")[0]):
+        prepare(ctx, op)
     ctx.say(f"{op}: workload")
     with rec:
         time.sleep(BASELINE_S)
@@ -119,6 +128,15 @@ def _operate(ctx: Context, op: str) -> Outcome:
     if op == "self-test":
         time.sleep(2)
         return Outcome(True)
+    if "@" in op:
+        from hawizard.lab.prove.faults import run_faulted
+
+        base, _, fault = op.partition("@")
+        ctx.say(f"{op}: running")
+        try:
+            return run_faulted(ctx, base, fault)
+        except Exception as exc:  # reported in the scorecard like any failed operation
+            return Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
     if not available(op):
         return OPS[op](ctx)  # the slot's own "not available" outcome
     ctx.say(f"{op}: running")
@@ -155,7 +173,8 @@ def prove(
         for round_no in range(1, rounds + 1):
             if round_no > 1:
                 lab.reset(*(n.name for n in lab.nodes))
-            ctx = _cluster(lab, round_no, "upgrade" in ops, say)
+            old = any(op.partition("@")[0] == "upgrade" for op in ops)
+            ctx = _cluster(lab, round_no, old, say)
             if self_test:
                 reports.append(run_one(ctx, "self-test", round_no, self_test=True))
             for op in ops:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from hawizard.plan import Plan
     from hawizard.steps import RunResult
 
-__all__ = ["OPS", "ORDER", "PLANNED", "Context", "Outcome", "available"]
+__all__ = ["OPS", "ORDER", "PLANNED", "Context", "Outcome", "available", "prepare"]
 
 #: Planned operations must not fail a single request; the others (a power-off, a recovery,
 #: a restore) may, but nothing acknowledged may be lost.
@@ -250,14 +250,27 @@ def recover(ctx: Context) -> Outcome:
 def patch(ctx: Context) -> Outcome:
     """OS patching with reboots: a security update that asks for one is due on every member
     (`patchrepo`); `patch` drains, updates and reboots one node at a time."""
-    from hawizard.lab.prove.patchrepo import install_old
     from hawizard.ops.patch import patch as run_patch
 
     plan = ctx.plan
-    ctx.say("patch: a security update due on every member")
-    install_old(ctx.lab, [n.name for n in plan.nodes], ctx.folder)
     patching, result = run_patch(plan, lambda p, ph: ctx.run(p, ph), reboot="auto")
     return _ok(result, f"{len(patching.order)} nodes patched")
+
+
+def prepare(ctx: Context, op: str) -> None:
+    """What an operation needs before the workload starts (not timed as the operation):
+    the security update due on every node for `patch`, the 3.5.1 plan for `upgrade@…`."""
+    base, _, fault = op.partition("@")
+    if base == "patch":
+        from hawizard.lab.prove.patchrepo import install_old
+
+        ctx.say("patch: a security update due on every node")
+        install_old(ctx.lab, [n.name for n in ctx.plan.nodes], ctx.folder)
+    elif base == "upgrade" and fault:
+        from hawizard.lab.prove.binaries import etcd_351
+
+        plan = ctx.plan
+        ctx.save(replace(plan, etcd=replace(plan.etcd, binaries=str(etcd_351()), version="3.5.1")))
 
 
 OPS: dict[str, Callable[[Context], Outcome]] = {
