@@ -64,8 +64,8 @@ def _finish(argv: list[str]) -> tuple[int, str]:
         text=True,
         timeout=RUN_TIMEOUT,
     )
-    tail = (got.stderr.strip().splitlines() or [""])[-1]
-    return got.returncode, tail
+    lines = [line.strip() for line in got.stderr.splitlines() if line.strip()]
+    return got.returncode, " ".join(lines[-4:])
 
 
 class _TrustFollower:
@@ -147,5 +147,5 @@ def run_faulted(ctx: Context, op: str, fault: str, seed: int | None = None) -> O
                 break
             cluster_health(ctx.plan)
         if code != 0:
-            return Outcome(False, f"seed {seed}: {what}; resume exit {code}: {tail}"[:300])
+            return Outcome(False, f"seed {seed}: {what}; resume exit {code}: {tail}"[:500])
         return Outcome(True, f"seed {seed}: {what}; resumed, exit 0")

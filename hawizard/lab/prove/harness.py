@@ -86,7 +86,10 @@ def run_one(ctx: Context, op: str, round_no: int, self_test: bool = False) -> Op
     rec = Recorder(endpoints, ctx.recorder.trust, prefix=f"/prove/r{round_no}/{op}/")
     ctx.recorder = rec
     if available(op.partition("@")[0]):
-        prepare(ctx, op)
+        try:
+            prepare(ctx, op)
+        except Exception as exc:  # its row says so; the other operations still run
+            return OpReport(op, round_no, verdict=f"preparation failed: {exc}"[:300])
     ctx.say(f"{op}: workload")
     with rec:
         time.sleep(BASELINE_S)

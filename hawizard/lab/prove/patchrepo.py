@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shlex
+import shutil
 import subprocess
 import tarfile
 from email.utils import formatdate
@@ -44,7 +45,8 @@ def _deb(out: Path, version: str, postinst: str = "") -> Path:
 def _repo(folder: Path) -> bytes:
     """The repository (1.0 and 1.1, indexed) as a tar stream."""
     repo = folder / "patch-repo"
-    repo.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(repo, ignore_errors=True)  # built afresh for every patch run
+    repo.mkdir(parents=True)
     debs = [_deb(repo, "1.0"), _deb(repo, "1.1", "touch /run/reboot-required")]
     stanzas = []
     for deb in debs:
@@ -78,7 +80,8 @@ def install_old(lab, names: list[str], folder: Path) -> None:
 
     tar = _repo(folder)
     unpack = ["sh", "-c", f"mkdir -p {REPO_DIR} && tar -x -C {REPO_DIR}"]
-    install = f"apt-get -q update && apt-get install -y -q {shlex.quote(MARKER + '=1.0')}"
+    old = shlex.quote(f"{MARKER}=1.0")  # a downgrade when an earlier patch run installed 1.1
+    install = f"apt-get -q update && apt-get install -y -q --allow-downgrades {old}"
 
     def one(name: str) -> None:
         subprocess.run(exec_argv(lab.node(name), unpack), input=tar, check=True, timeout=60)
