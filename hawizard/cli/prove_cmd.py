@@ -45,11 +45,11 @@ def parse_ops(text: str | None, self_test: bool) -> list[str]:
 
     if text is None:
         return [] if self_test else [op for op in ORDER if available(op)]
-    if text.strip() == "all":
-        return [op for op in ORDER if available(op)]
     from hawizard.lab.prove.faults import FAULTABLE, FAULTS
 
-    asked = [op.strip() for op in text.split(",") if op.strip()]
+    asked = []
+    for op in (op.strip() for op in text.split(",")):
+        asked += [o for o in ORDER if available(o)] if op == "all" else [op] if op else []
     for op in asked:
         base, at, fault = op.partition("@")
         if base not in ORDER:

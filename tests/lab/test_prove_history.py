@@ -3,6 +3,9 @@ every time, and never flags a consistent history (hypothesis builds both)."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,3 +123,32 @@ def test_judge_planned_operations_must_not_fail_a_request():
     lost = check([Write("/k", "v", 0, 0, 1, 1)], [], {})
     assert judge("leader-loss", lost, Outcome(True)) == "LOST 1"
     assert judge("recover", clean, Outcome(False, "not available")) == "not available"
+
+
+def test_ops_are_parsed_in_the_harness_order_with_faults():
+    from hawizard.cli.prove_cmd import parse_ops
+
+    assert parse_ops("restore,defrag@kill,defrag", False) == ["defrag", "defrag@kill", "restore"]
+    assert parse_ops(None, True) == []
+    assert "leader-loss" in parse_ops("all", False) and "recover" not in parse_ops("all", False)
+    assert parse_ops("all,rotate-ca@kill", False).count("rotate-ca@kill") == 1
+    for bad, why in (
+        ("bogus", "unknown operation 'bogus'"),
+        ("leader-loss@kill", "faults are kill, poweroff"),
+        ("defrag@melt", "faults are"),
+        ("upgrade,upgrade@kill", "one upgrade per round"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            parse_ops(bad, False)
+
+
+def test_bad_input_is_a_clear_error_before_any_lab(capsys):
+    from hawizard.cli import main
+
+    assert main(["lab", "prove", "--ops", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "--ops: unknown operation 'bogus'" in err and "choose from: all" in err
+    assert main(["lab", "prove", "--rounds", "0"]) == 2
+    assert "--rounds 0" in capsys.readouterr().err
+    assert main(["lab", "prove", "--name", "Bad Name", "--self-test"]) == 2
+    assert "--name" in capsys.readouterr().err
