@@ -122,7 +122,8 @@ def test_judge_planned_operations_must_not_fail_a_request():
     assert judge("defrag", clean, Outcome(True)) == "1 failed (planned)"
     lost = check([Write("/k", "v", 0, 0, 1, 1)], [], {})
     assert judge("leader-loss", lost, Outcome(True)) == "LOST 1"
-    assert judge("recover", clean, Outcome(False, "not available")) == "not available"
+    assert judge("recover", clean, Outcome(False, "not available: no module")) == "not available"
+    assert judge("defrag", lost, Outcome(False, "Refused: …")) == "op failed; LOST 1"
 
 
 def test_ops_are_parsed_in_the_harness_order_with_faults():

@@ -1,6 +1,9 @@
 """`hawizard lab prove` on a lab of its own: the self-test must fail naming the deleted key,
-and every operation must lose nothing (planned ones: not a single failed request), also
-with hawizard killed mid-operation and resumed, or a member powered off mid-operation.
+and every operation must lose nothing (planned ones: not a single failed request).
+
+The faults inside operations (`OP@kill`, `OP@poweroff`) strike at a random moment, so they
+are not a CI test: tests/bench/bench_prove.py runs them (`--ops ...,rotate-ca@kill`).
+`recover` is a slot until `hawizard.ops.recover` lands.
 
 One run, one lab bring-up: `--self-test --ops …` gives the self-test row first, then one row
 per operation; the exit code is 1 because the self-test row is (rightly) not ok.
@@ -21,18 +24,7 @@ from hawizard.lab.prove.operations import PLANNED
 pytestmark = pytest.mark.lab
 
 LAB = os.environ.get("HAWIZARD_TEST_LAB", "hwtest")[:11] + "p"
-OPS = (
-    "upgrade",
-    "leader-loss",
-    "defrag",
-    "defrag@poweroff",
-    "rotate-ca",
-    "rotate-ca@kill",
-    "replace",
-    "patch",
-    "patch@kill",
-    "restore",
-)
+OPS = ("upgrade", "leader-loss", "defrag", "rotate-ca", "replace", "patch", "restore")
 
 
 def test_prove_self_test_and_operations(capsys):
@@ -52,6 +44,6 @@ def test_prove_self_test_and_operations(capsys):
         assert r["lost"] == 0 and r["lost_keys"] == [], r
         assert r["phantom_keys"] == [] and r["stale_keys"] == [], r
         assert r["acked"] > 50, r
-        if r["op"] in PLANNED or r["op"].endswith("@kill"):
+        if r["op"] in PLANNED:
             assert r["failed"] == 0, r
         assert r["verdict"] == "ok", r

@@ -104,6 +104,18 @@ class _TrustFollower:
                 continue
 
 
+def _healthy_within(ctx: Context, seconds: float) -> bool:
+    """Whether every member is healthy within `seconds` (what an operator checks before
+    running the command again)."""
+    from hawizard.etcd.probe import wait_healthy
+
+    try:
+        wait_healthy(ctx.plan, timeout=seconds)
+    except Exception:  # any way of not being healthy: the note says so
+        return False
+    return True
+
+
 def run_faulted(ctx: Context, op: str, fault: str, seed: int | None = None) -> Outcome:
     """Run `op` with `fault` injected at a random moment, then resume it to completion."""
     from hawizard.etcd.probe import cluster_health, wait_healthy
@@ -140,6 +152,8 @@ def run_faulted(ctx: Context, op: str, fault: str, seed: int | None = None) -> O
             what = f"{victim} powered off at {at:.1f} s (first run exit {first})"
             if first == 0:
                 return Outcome(True, f"seed {seed}: {what}")
+        if not _healthy_within(ctx, 60):
+            what += "; the cluster was not healthy 60 s later"
         code, tail = 1, ""
         for _ in range(2):
             code, tail = _finish(argv)

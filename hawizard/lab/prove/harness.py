@@ -64,7 +64,7 @@ def judge(op: str, findings, outcome: Outcome, *, expect_lost: bool = False) -> 
     stale reads, failed requests of a planned operation)."""
     problems = []
     if not outcome.ok:
-        problems.append(outcome.note or "the operation failed")
+        problems.append("not available" if "not available" in outcome.note else "op failed")
     if findings.lost and not expect_lost:
         problems.append(f"LOST {len(findings.lost)}")
     if findings.phantom:
