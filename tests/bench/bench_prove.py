@@ -59,13 +59,16 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{'op':12} {'ok':>5} {'lost':>4}  failed (min/med/max)  stall s  p99 during ms")
+        print(f"{'op':16} {'ok':>5} {'lost':>4}  failed (min/med/max)  stall s  p99 during ms")
         for op, row in rows.items():
             print(
-                f"{op:12} {row['ok']:>2}/{row['rounds']:<2} {row['lost']:>4}  "
+                f"{op:16} {row['ok']:>2}/{row['rounds']:<2} {row['lost']:>4}  "
                 f"{spread(row['failed']):20} {spread(row['stall_s']):16} "
                 f"{spread(row['p99_ms_during'])}"
             )
+        for r in reports:
+            if r.note:
+                print(f"  round {r.round} {r.op}: {r.verdict} — {r.note}")
     return 0 if all(r.ok for r in reports) else 1
 
 
