@@ -1,4 +1,4 @@
-"""`hawizard lab up | status | fault | down`: real systemd nodes on this host (root only)."""
+"""`hawizard lab up | status | fault | down | prove`: real systemd nodes on this host (root)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _name(down)
     down.add_argument("--purge", action="store_true", help="also delete node disks, keys, plan")
     down.set_defaults(func=cmd_down)
+
+    from hawizard.cli import prove_cmd
+
+    prove_cmd.register(cmds)
 
 
 def _name(parser: argparse.ArgumentParser) -> None:
