@@ -102,6 +102,11 @@ VALID: dict[str, dict[str, st.SearchStrategy]] = {
     },
     "monitoring": {"enabled": st.just(False), "install": st.just(False)},
     "backup": {},
+    "maintenance": {
+        "every": st.sampled_from(["", "daily", "weekly", "Sun *-*-* 03:00:00", "*-*-* 02:30"]),
+        "defrag_above_mb": st.sampled_from([1, 100, 8192]),
+        "defrag_in_use_below": st.sampled_from([0.05, 0.5, 0.95]),
+    },
 }
 
 

@@ -28,6 +28,7 @@ from hawizard.plan.model import (
     EtcdSettings,
     KeyType,
     Plan,
+    calendar_problem,
     every_seconds,
     quorum,
     tolerance,
@@ -138,6 +139,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "haproxy_metrics_port": _INT,
     },
     "backup": {"every": _STR, "keep": _INT, "dir": _STR},
+    "maintenance": {"every": _STR, "defrag_above_mb": _INT, "defrag_in_use_below": _NUM},
     "load_balancer": {
         "mode": _STR,
         "nodes": _NAMES,
@@ -547,6 +549,7 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
     _check_oidc(plan, err)
     _check_monitoring(plan, names, err)
     _check_backup(plan, err)
+    _check_maintenance_schedule(plan, err)
     if plan.cluster.cni and not _CNI.fullmatch(plan.cluster.cni):
         err(
             "cluster.cni",
@@ -887,6 +890,25 @@ def _check_backup(plan: Plan, err) -> None:
         err("backup.keep", f"{bk.keep} must be 1-10000 (the verified backups kept, e.g. 24)")
     if any(ord(c) < 32 or ord(c) == 127 for c in bk.dir):
         err("backup.dir", f"{bk.dir!r} holds a control character; give a plain folder path")
+
+
+def _check_maintenance_schedule(plan: Plan, err) -> None:
+    mt = plan.maintenance
+    if mt.every and (why := calendar_problem(mt.every)):
+        err("maintenance.every", why)
+    if not 1 <= mt.defrag_above_mb <= 8192:
+        err(
+            "maintenance.defrag_above_mb",
+            f"{mt.defrag_above_mb} must be 1-8192 (MiB of DB file below which a member is "
+            "never defragmented, e.g. 100)",
+        )
+    ratio = mt.defrag_in_use_below
+    if not (isinstance(ratio, int | float) and 0.05 <= ratio <= 0.95):
+        err(
+            "maintenance.defrag_in_use_below",
+            f"{ratio} must be a share between 0.05 and 0.95 (defragment when less than this "
+            "share of the DB file is in use, e.g. 0.5)",
+        )
 
 
 # --- where a field is written ---------------------------------------------------------------
