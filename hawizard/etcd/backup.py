@@ -216,18 +216,30 @@ def _exec_arg(value: str) -> str:
     return f'"{escaped}"'
 
 
-def render_service(plan: Plan, argv: list[str], *, user_unit: bool, timeout_s: int = 900) -> str:
+def render_service(
+    plan: Plan,
+    argv: list[str],
+    *,
+    user_unit: bool,
+    timeout_s: int = 900,
+    unit: str = "",
+    what: str = "verified etcd backup",
+) -> str:
     """The oneshot service that runs one backup: `argv` is the full command (the python that
-    runs hawizard, `-m hawizard etcd backup run PLAN --keep N --dir DIR`)."""
+    runs hawizard, `-m hawizard etcd backup run PLAN --keep N --dir DIR`). The scheduled etcd
+    maintenance (`hawizard.ops.maintenance`) renders its service here too, with its own
+    `unit` name and `what` it does, so both jobs run under the same unit settings."""
     if not argv:
         raise ValueError("the backup command is empty")
     exec_start = " ".join(_exec_arg(a) for a in argv)
     wanted = "default.target" if user_unit else "multi-user.target"
     cluster = unit_word(plan.cluster.name, "cluster.name")
+    if not re.fullmatch(r"[a-z][a-z ]{0,60}", what):
+        raise ValueError(f"{what!r}: the job's description is lowercase words only")
     text = f"""\
-# written by hawizard: verified etcd backups of cluster {cluster}
+# written by hawizard: {what} of cluster {cluster}
 [Unit]
-Description=hawizard: verified etcd backup of cluster {cluster}
+Description=hawizard: {what} of cluster {cluster}
 Documentation=man:systemd.service(5)
 After=network-online.target
 
@@ -241,7 +253,7 @@ Nice=10
 [Install]
 WantedBy={wanted}
 """
-    return plain_lines(text, f"{unit_name(plan)}.service")
+    return plain_lines(text, f"{unit or unit_name(plan)}.service")
 
 
 def render_timer(plan: Plan, every_s: int) -> str:
