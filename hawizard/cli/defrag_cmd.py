@@ -154,7 +154,13 @@ def _recorder(plan, args: argparse.Namespace):
     def record(outcome: str, reason: str, report: dict | None = None) -> None:
         if args.dry_run or plan.source is None:
             return
-        doc = maintenance.result_record(outcome, reason, if_needed=args.if_needed, report=report)
+        doc = maintenance.result_record(
+            outcome,
+            reason,
+            if_needed=args.if_needed,
+            report=report,
+            readings=maintenance.in_use_readings(plan.source),
+        )
         try:
             maintenance.write_last(plan.source, doc)
         except OSError as exc:

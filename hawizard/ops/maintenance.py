@@ -82,15 +82,41 @@ def below_thresholds(sizes: dict[str, tuple[int, int]], settings: MaintenanceSet
     )
 
 
+MAX_READINGS = 120  # in-use readings kept across runs (four months of a daily timer)
+
+
+def in_use_readings(plan_path: str | os.PathLike[str]) -> list[tuple[float, float]]:
+    """(seconds since the epoch, largest in-use size) of the runs so far, oldest first: what
+    `hawizard check` fits the quota forecast to (`hawizard.forecast`)."""
+    out: list[tuple[float, float]] = []
+    for item in (read_last(plan_path) or {}).get("in_use_readings") or ():
+        with contextlib.suppress(TypeError, ValueError):
+            at, size = item
+            out.append((float(at), float(size)))
+    return out[-MAX_READINGS:]
+
+
 def result_record(
-    outcome: str, reason: str, *, if_needed: bool, report: dict[str, Any] | None = None
+    outcome: str,
+    reason: str,
+    *,
+    if_needed: bool,
+    report: dict[str, Any] | None = None,
+    readings: list[tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     """The record of one run. `outcome`: "defragmented" | "skipped" (below the thresholds) |
     "refused" (the cluster was not ready, or NOSPACE cannot be cleared) | "stopped" (the guard,
-    or a failed step)."""
+    or a failed step). `readings`: the earlier runs' in-use readings; this run's (the largest
+    member's live data before it started) is appended."""
     report = report or {}
+    now = dt.datetime.now(dt.UTC)
+    readings = list(readings or [])
+    in_use = [m.get("in_use_before") for m in report.get("members", ())]
+    if in_use and all(isinstance(x, int) for x in in_use):
+        readings.append((round(now.timestamp(), 1), max(in_use)))
     return {
-        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "in_use_readings": [list(r) for r in readings[-MAX_READINGS:]],
+        "at": now.isoformat(timespec="seconds"),
         "outcome": outcome,
         "reason": reason,
         "if_needed": if_needed,

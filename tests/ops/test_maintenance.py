@@ -167,3 +167,17 @@ def test_the_command_the_timer_runs_parses(tmp_path):
     assert argv[:3] == [sys.executable, "-m", "hawizard"]
     args = build_parser().parse_args(argv[3:])
     assert args.if_needed and args.yes and json.dumps(argv)
+
+
+def test_each_run_adds_an_in_use_reading_for_the_checks_forecast(tmp_path):
+    plan_path = tmp_path / "plan.toml"
+    report = {"members": [{"name": "m0", "in_use_before": 5}, {"name": "m1", "in_use_before": 7}]}
+    for _ in range(3):
+        doc = mt.result_record(
+            "skipped", "", if_needed=True, report=report, readings=mt.in_use_readings(plan_path)
+        )
+        mt.write_last(plan_path, doc)
+    readings = mt.in_use_readings(plan_path)
+    assert len(readings) == 3 and all(size == 7.0 for _, size in readings)
+    mt.write_last(plan_path, {"in_use_readings": [["x", 1], [1, 2, 3], None, [5, 6]]})
+    assert mt.in_use_readings(plan_path) == [(5.0, 6.0)]  # garbage skipped, no exception
