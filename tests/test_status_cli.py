@@ -48,6 +48,7 @@ def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
         "apiservers",
         "control_plane_started",
         "last_verified_backup",
+        "last_maintenance",  # issue 26: the last etcd defrag run's record (null: none yet)
     }
     assert set(data["last_verified_backup"]) == {"state", "age_s", "path", "every_s", "dir"}
     assert data["last_verified_backup"]["state"] == "red"  # no backup taken here
@@ -66,6 +67,24 @@ def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
     assert [set(m) for m in data["members"]] == [MEMBER_KEYS] * 3
     assert sum(m["is_leader"] for m in data["members"]) == 1
     assert data["tolerates"] == 1 and data["quorum"] == 2
+
+
+def test_json_and_text_show_the_last_maintenance(etcd_cluster: LocalEtcd, capsys) -> None:
+    from hawizard.ops.maintenance import record_path, result_record, write_last
+
+    report = {"members": [{"name": "m1", "db_before": 412 * 1024**2, "db_after": 98 * 1024**2}]}
+    doc = result_record("defragmented", "blocked m1 1.20 s", if_needed=True, report=report)
+    write_last(etcd_cluster.plan_path, doc)
+    try:
+        _, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json")
+        last = json.loads(out)["last_maintenance"]
+        assert last["outcome"] == "defragmented" and last["at"] == doc["at"]
+        assert last["members"][0]["db_after"] == 98 * 1024**2
+        assert "in_use_readings" not in last
+        _, text, _ = _status(capsys, str(etcd_cluster.plan_path))
+        assert "last maintenance: defragmented" in text and "m1 412 → 98 MiB" in text
+    finally:
+        record_path(etcd_cluster.plan_path).unlink()
 
 
 def test_ssh_fallback_keeps_the_direct_path_when_it_works(etcd_cluster: LocalEtcd, capsys):

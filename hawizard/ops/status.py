@@ -37,6 +37,10 @@ class StatusReport:
     expect_running: bool  # control_plane.start: a staged control plane is not "down"
     backup: BackupAge | None = None  # the last verified backup (never changes the exit code)
     balancer: BalancerHealth | None = None  # the endpoint (VIP holder, keepalived, haproxy)
+    # the last `etcd defrag` run's record (`ops.maintenance.read_last`), and the quota forecast
+    # from a history of rounds (`--watch`, the dashboard; None from a single round)
+    maintenance: dict | None = None
+    forecast: Any = None  # hawizard.forecast.QuotaForecast | None
 
     @property
     def exit_code(self) -> int:
@@ -54,7 +58,11 @@ class StatusReport:
         """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
         readyz, failed_checks, error, latency_ms}, `control_plane_started`,
         `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
-        or none), age_s, path, every_s, dir}, and `load_balancer` (BalancerHealth.to_json())."""
+        or none), age_s, path, every_s, dir}, `load_balancer` (BalancerHealth.to_json()),
+        `last_maintenance`: {at, outcome ("defragmented" | "skipped" | "refused" | "stopped"),
+        reason, if_needed, leader_at_start, members: [{name, db_before, db_after, in_use_before,
+        blocked_s}]} or null, and with a history `quota_forecast`: {bytes_per_day, days_left,
+        r2, points} or null (no trustworthy growth)."""
         data = self.health.to_json()
         data["apiservers"] = [apiserver_json(a) for a in self.apiservers]
         data["control_plane_started"] = self.expect_running
@@ -63,6 +71,12 @@ class StatusReport:
             data["last_verified_backup"] = self.backup.to_json()
         if self.balancer is not None:
             data["load_balancer"] = self.balancer.to_json()
+        last = self.maintenance
+        data["last_maintenance"] = (
+            {k: v for k, v in last.items() if k != "in_use_readings"} if last else None
+        )
+        if self.forecast is not None:
+            data["quota_forecast"] = self.forecast.to_json()
         return data
 
 
@@ -139,4 +153,7 @@ def status_round(
     except OSError:
         log.exception("reading the backup folder failed")
         backup = None
-    return StatusReport(health, rows, plan.control_plane.start, backup, lb)
+    from hawizard.ops.maintenance import read_last
+
+    last = read_last(plan.source) if plan.source is not None else None
+    return StatusReport(health, rows, plan.control_plane.start, backup, lb, last)
