@@ -120,13 +120,9 @@ def _run(plan, args: argparse.Namespace, command: str) -> int:
     op.begin(args.dry_run)
     result = run_phases(plan, op.phases(), args)
     op.finish(result.ok)
+    record(*maintenance.outcome_of(op, result), op.to_json())
     if op.refusal is not None:
-        record("refused", op.refusal.reason, op.to_json())
         return _refused(op.refusal, args, op)
-    if result.ok:
-        record("defragmented", blocked_line(op), op.to_json())
-    else:
-        record("stopped", "; ".join(f.error for f in result.failures)[:500], op.to_json())
     if args.json:
         print_json({**op.to_json(), "failures": [f.error for f in result.failures]})
     else:
@@ -139,12 +135,6 @@ def _run(plan, args: argparse.Namespace, command: str) -> int:
     return 0 if result.ok else 1
 
 
-def blocked_line(op) -> str:
-    from hawizard.ops.defrag import blocked_summary
-
-    return "blocked " + (blocked_summary(op) or "none")
-
-
 def _recorder(plan, args: argparse.Namespace):
     """Keeps the run's result beside the plan (not for a dry run): what `status` and the
     dashboard show as the last maintenance. A record that cannot be written is said, loudly
@@ -152,17 +142,10 @@ def _recorder(plan, args: argparse.Namespace):
     from hawizard.ops import maintenance
 
     def record(outcome: str, reason: str, report: dict | None = None) -> None:
-        if args.dry_run or plan.source is None:
+        if args.dry_run:
             return
-        doc = maintenance.result_record(
-            outcome,
-            reason,
-            if_needed=args.if_needed,
-            report=report,
-            readings=maintenance.in_use_readings(plan.source),
-        )
         try:
-            maintenance.write_last(plan.source, doc)
+            maintenance.record_run(plan, outcome, reason, if_needed=args.if_needed, report=report)
         except OSError as exc:
             err_console.print(
                 f"[bold red]error[/]: the maintenance record was not written: {esc(str(exc))}",

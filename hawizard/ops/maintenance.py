@@ -38,8 +38,10 @@ from hawizard.plan import MaintenanceSettings, Plan
 __all__ = [
     "defrag_reasons",
     "maintenance_command",
+    "outcome_of",
     "read_last",
     "record_path",
+    "record_run",
     "result_record",
     "schedule",
     "unschedule",
@@ -126,6 +128,34 @@ def result_record(
             for m in report.get("members", ())
         ],
     }
+
+
+def outcome_of(op: Any, result: Any) -> tuple[str, str]:
+    """(outcome, reason) of a finished `Defrag` run for its record."""
+    from hawizard.ops.defrag import blocked_summary
+
+    if op.refusal is not None:
+        return "refused", op.refusal.reason
+    if not result.ok:
+        return "stopped", "; ".join(f.error for f in result.failures)[:500]
+    return "defragmented", "blocked " + (blocked_summary(op) or "none")
+
+
+def record_run(
+    plan: Plan, outcome: str, reason: str, *, if_needed: bool, report: dict | None = None
+) -> Path | None:
+    """Keep this run's result beside the plan (with the earlier runs' in-use readings plus
+    this one's). None for a plan without a file. Raises OSError when it cannot be written."""
+    if plan.source is None:
+        return None
+    doc = result_record(
+        outcome,
+        reason,
+        if_needed=if_needed,
+        report=report,
+        readings=in_use_readings(plan.source),
+    )
+    return write_last(plan.source, doc)
 
 
 # --- the record beside the plan ---------------------------------------------------------------

@@ -42,17 +42,18 @@ class RotateDialog(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, text: str) -> None:
+    def __init__(self, title: str, text: str, go: str = "Rotate") -> None:
         super().__init__()
         self.title_text = title
         self.text = text
+        self.go_label = go  # the defragmentation asks with this dialog too
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="rotate"):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(Content(self.text), id="rotate-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Rotate", id="rotate-go", variant="warning")
+                yield Button(self.go_label, id="rotate-go", variant="warning")
                 yield Button("Cancel", id="rotate-cancel", variant="primary")
 
     def on_mount(self) -> None:
