@@ -246,3 +246,50 @@ def test_every_member_state_has_its_colour() -> None:
     from hawizard.health import MemberState
 
     assert set(_MEMBER_STYLE) == {s.value for s in MemberState}
+
+
+def test_watch_json_adds_the_quota_forecast_once_the_history_supports_one(capsys):
+    """`--watch`'s rounds (here made with their own `checked_at`, 20 s apart, in-use size
+    growing 1 GiB/day toward a 2 GiB quota) give a `quota_forecast` from the 6th round on."""
+    import datetime as dt
+    from dataclasses import replace
+
+    from hawizard.cli.status_cmd import _watch
+    from hawizard.health import ClusterHealth, MemberHealth, State
+    from hawizard.ops.status import StatusReport
+
+    start = dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC)
+    count = {"n": 0}
+    member = MemberHealth("m1", "https://127.0.0.1:2379", True, True, True, True, is_leader=True)
+
+    def round_():
+        i = count["n"]
+        if i == 8:
+            raise KeyboardInterrupt
+        count["n"] += 1
+        in_use = int(1024**3 + i * 20 * 1024**3 / 86400)
+        row = replace(member, db_size=in_use, db_size_in_use=in_use)
+        health = ClusterHealth(
+            members=(row,),
+            member_count=1,
+            voter_count=1,
+            healthy_count=1,
+            healthy_voters=1,
+            quorum=1,
+            tolerates=0,
+            design_tolerance=0,
+            quorum_ok=True,
+            state=State.HEALTHY,
+            leader_id="1",
+            leader_name="m1",
+            checked_at=start + dt.timedelta(seconds=20 * i),
+        )
+        return StatusReport(health, (), False)
+
+    _watch(round_, 0.0, True)
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(docs) == 8
+    assert all("quota_forecast" not in d for d in docs[:5])  # too few points yet
+    forecast = docs[-1]["quota_forecast"]
+    assert abs(forecast["bytes_per_day"] - 1024**3) < 1024**2
+    assert 0.99 <= forecast["days_left"] <= 1.0 and forecast["points"] == 8

@@ -52,7 +52,7 @@ async def test_m_dry_runs_then_defragments_after_confirmation(etcd_cluster: Loca
         async with app.run_test(size=SIZE) as pilot:
             dash = app.screen
             await wait_for(pilot, lambda: dash.health is not None and dash.health.converged)
-            assert "Defrag" in footer_text(app)
+            await wait_for(pilot, lambda: "Defrag" in footer_text(app))  # the footer composes late
             leader = dash.health.leader_name
 
             await pilot.press("m")
@@ -111,3 +111,31 @@ async def test_the_nospace_banner_offers_the_key(tmp_path):
         await wait_for(pilot, lambda: dash.rounds >= 1)
         info = str(dash.query_one("#dash-info", Static).render())
         assert "NOSPACE: m defragments and disarms" in info
+
+
+async def test_a_growing_in_use_size_shows_the_forecast_and_the_key(tmp_path):
+    """The dashboard's history is fed rounds 20 s apart (their own `checked_at`) whose in-use
+    size grows 1 GiB/day toward a 2 GiB quota: the maintenance line says when it is reached."""
+    import datetime as dt
+
+    path = tmp_path / "plan.toml"
+    plan = fixed_plan()
+    dump(plan, path)
+    rounds = {"n": 0}
+    start = dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC)
+
+    def probe(p):
+        i = rounds["n"]
+        rounds["n"] += 1
+        h = fixed_health(p, down=())
+        in_use = int(1024**3 + i * 20 * 1024**3 / 86400)
+        rows = tuple(replace(m, db_size=in_use + 1024**2, db_size_in_use=in_use) for m in h.members)
+        return replace(h, members=rows, checked_at=start + dt.timedelta(seconds=20 * i))
+
+    app = make_app(plan, path, start="dashboard", interval=0.05, health_probe=probe)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = app.screen
+        await wait_for(pilot, lambda: dash.forecast is not None)
+        line = str(dash.query_one("#maintenance", Static).render())
+        assert "in use +1024.0 MiB/day: quota reached in ~" in line and "m defragments" in line
+        assert 0.9 < dash.forecast.days_left < 1.0
