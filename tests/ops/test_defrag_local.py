@@ -221,3 +221,19 @@ def test_if_needed_skips_below_the_thresholds_and_defragments_above(tmp_path, ca
         assert last["outcome"] == "defragmented" and last["reason"].startswith("blocked ")
         for m in last["members"]:
             assert m["db_after"] <= 0.6 * m["db_before"], m
+
+
+def test_if_needed_with_a_member_down_is_refused_and_recorded(tmp_path, capsys):
+    """The timer's run on a sick cluster: exit 2, nothing touched, and the record says why."""
+    from hawizard.ops.maintenance import read_last
+    from hawizard.plan import MaintenanceSettings
+
+    with LocalEtcd(tmp_path / "c", name="ifneededdown") as etcd:
+        dump(replace(etcd.plan, maintenance=MaintenanceSettings(every="daily")), etcd.plan_path)
+        etcd.stop("m2")
+        argv = ["etcd", "defrag", str(etcd.plan_path), "--yes", "--if-needed"]
+        assert main(argv) == 2
+        assert "every member must be healthy" in capsys.readouterr().err
+        last = read_last(etcd.plan_path)
+        assert last["outcome"] == "refused" and "every member must be healthy" in last["reason"]
+        assert finished_order(etcd) == []

@@ -181,3 +181,46 @@ def test_each_run_adds_an_in_use_reading_for_the_checks_forecast(tmp_path):
     assert len(readings) == 3 and all(size == 7.0 for _, size in readings)
     mt.write_last(plan_path, {"in_use_readings": [["x", 1], [1, 2, 3], None, [5, 6]]})
     assert mt.in_use_readings(plan_path) == [(5.0, 6.0)]  # garbage skipped, no exception
+
+
+def test_the_checks_forecast_fits_the_recorded_readings_and_its_own(tmp_path):
+    """`hawizard check`'s growth: the readings the runs kept (a day apart, +300 MiB/day) plus
+    the check's own round; none without enough readings."""
+    import datetime as dt
+
+    from hawizard.health import ClusterHealth, MemberHealth, State
+    from hawizard.ops.check import _growth
+
+    plan = make_plan(tmp_path, every="daily")
+    now = dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC)
+    day = 86400.0
+    in_use_now = 1500 * MIB
+    row = MemberHealth(
+        "m0",
+        "https://10.9.0.11:2379",
+        True,
+        True,
+        True,
+        True,
+        db_size=in_use_now,
+        db_size_in_use=in_use_now,
+    )
+    health = ClusterHealth(
+        members=(row,),
+        member_count=1,
+        voter_count=1,
+        healthy_count=1,
+        healthy_voters=1,
+        quorum=1,
+        tolerates=0,
+        design_tolerance=0,
+        quorum_ok=True,
+        state=State.HEALTHY,
+        checked_at=now,
+    )
+    assert _growth(plan, health) is None  # no readings yet
+    readings = [[now.timestamp() - k * day, in_use_now - k * 300 * MIB] for k in range(6, 0, -1)]
+    mt.write_last(plan.source, {"in_use_readings": readings})
+    f = _growth(plan, health)
+    assert f is not None and abs(f.bytes_per_day - 300 * MIB) < MIB
+    assert 1.8 < f.days_left < 1.9  # (2048 - 1500) / 300 MiB a day
