@@ -64,6 +64,27 @@ def quota_forecast(
         return None
     if len(points) < MIN_POINTS or not math.isfinite(q) or q <= 0:
         return None
+    try:
+        fit = _fit(points)
+    except (OverflowError, ZeroDivisionError):  # values beyond any real backend's
+        return None
+    if fit is None:
+        return None
+    slope, r2, fitted_now = fit
+    if not (math.isfinite(slope) and slope > 0 and math.isfinite(r2) and r2 >= MIN_R2):
+        return None
+    per_day = slope * 86400
+    if not (math.isfinite(per_day) and per_day > 0):
+        return None
+    days = max(0.0, (q - fitted_now) / per_day)
+    if not math.isfinite(days):
+        return None
+    return QuotaForecast(per_day, days, min(1.0, r2), len(points))
+
+
+def _fit(points: list[tuple[float, float]]) -> tuple[float, float, float] | None:
+    """(slope per second, R², the line's value at the last point), or None for a series
+    without a spread in time or in size."""
     t0 = points[0][0]
     xs = [t - t0 for t, _ in points]
     ys = [v for _, v in points]
@@ -72,19 +93,10 @@ def quota_forecast(
         return None
     n = len(points)
     mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
+    sxx = sum((x - mx) * (x - mx) for x in xs)
+    syy = sum((y - my) * (y - my) for y in ys)
     sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
     if not all(math.isfinite(v) for v in (sxx, syy, sxy)) or sxx <= 0 or syy <= 0:
         return None
-    slope = sxy / sxx  # bytes per second
-    r2 = sxy * sxy / (sxx * syy)
-    if not (math.isfinite(slope) and slope > 0 and math.isfinite(r2) and r2 >= MIN_R2):
-        return None
-    now_x = xs[-1]
-    fitted_now = my + slope * (now_x - mx)
-    per_day = slope * 86400
-    days = max(0.0, (q - fitted_now) / per_day)
-    if not (math.isfinite(per_day) and math.isfinite(days)):
-        return None
-    return QuotaForecast(per_day, days, min(1.0, r2), n)
+    slope = sxy / sxx
+    return slope, sxy * sxy / (sxx * syy), my + slope * (xs[-1] - mx)

@@ -8,7 +8,7 @@ import math
 import random
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hawizard.forecast import MIN_POINTS, quota_forecast
@@ -73,6 +73,8 @@ FLOATS = st.floats(allow_nan=True, allow_infinity=True)
     st.lists(st.tuples(FLOATS, st.one_of(st.none(), FLOATS)), max_size=40),
     st.one_of(FLOATS, st.integers(-(2**70), 2**70)),
 )
+@example([(0.0, 0.0)] * 4 + [(0.0, 1.6e154), (60.0, 0.0)], 1.0)  # (x - mean) ** 2 overflowed
+@example([(0.0, 0.0)] * 5 + [(1.6e154, 0.0)], 1.0)
 def test_never_raises_and_only_forecasts_growth(series, quota):
     f = quota_forecast(series, quota)
     if f is not None:
