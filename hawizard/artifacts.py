@@ -21,12 +21,20 @@ import threading
 import zlib
 from pathlib import Path
 
-__all__ = ["GZIP_LEVEL", "Artifact", "cache_dir"]
+__all__ = ["GZIP_LEVEL", "Artifact", "BinariesError", "cache_dir"]
 
 #: Chosen by measurement (57.6 MB of etcd 3.5 binaries): level 1 → 21.9 MB, level 6 → 19.3 MB
 #: at 2.3× the CPU. Compression happens once per binary and is cached on disk, while every
 #: byte crosses paramiko (GIL-bound, per node) on every fresh node: the smaller copy wins.
 GZIP_LEVEL = 6
+
+
+class BinariesError(Exception):
+    """Binaries to upload are missing, unreadable or not the version/sha256 the plan says.
+
+    Defined here, below the domains, so etcd's and the control plane's binaries raise one
+    kind of error that `hawizard apply` reports alike, without either domain importing the
+    other."""
 
 
 def cache_dir() -> Path:

@@ -18,14 +18,12 @@ What it means for a rerun:
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hawizard.localfs import read_regular_text
+from hawizard import sidecars
 from hawizard.plan import Plan, dumps
 
 __all__ = [
@@ -50,7 +48,7 @@ def plan_fingerprint(plan: Plan) -> str:
 
 
 def journal_path(plan_path: Path) -> Path:
-    return plan_path.with_name(f"{plan_path.stem}.journal.json")
+    return sidecars.journal_path(plan_path)
 
 
 @dataclass(frozen=True)
@@ -87,15 +85,17 @@ class Journal:
         return cls(journal_path(plan.source), plan_fingerprint(plan))
 
     def _load(self) -> None:
-        if not self.path.exists():
-            return
         try:
-            raw = json.loads(read_regular_text(self.path))
+            raw = sidecars.read_json(self.path)
+            if raw is None:
+                return
             if raw.get("version") != JOURNAL_VERSION:
                 raise ValueError(f"unknown journal version {raw.get('version')!r}")
             self._once = {k: Entry(**v) for k, v in raw.get("once", {}).items()}
             self._steps = {k: Entry(**v) for k, v in raw.get("steps", {}).items()}
             self.last_run = dict(raw.get("last_run", {}))
+        except sidecars.UnsafeSidecar as exc:
+            raise JournalError(exc.strerror or str(exc)) from None
         except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise JournalError(
                 f"{self.path}: unreadable journal ({exc}). It records one-time steps such as "
@@ -154,13 +154,4 @@ class Journal:
             "once": {k: asdict(v) for k, v in self._once.items()},
             "steps": {k: asdict(v) for k, v in self._steps.items()},
         }
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        sidecars.write_json(self.path, data)

@@ -19,6 +19,7 @@ __all__ = [
     "NotRegularFile",
     "atomic_write",
     "fsync_dir",
+    "is_system_folder",
     "make_private_dirs",
     "read_regular_bytes",
     "read_regular_text",
@@ -164,3 +165,54 @@ def make_private_dirs(folder: Path, mode: int = 0o700) -> list[Path]:
     if not folder.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
     return created
+
+
+# Folders that belong to the system or are shared by everyone: never an output folder of ours.
+SYSTEM_FOLDERS = frozenset(
+    [
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/dev/shm",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/run/user",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/usr/local",
+        "/var",
+        "/var/backups",
+        "/var/cache",
+        "/var/lib",
+        "/var/local",
+        "/var/log",
+        "/var/mail",
+        "/var/opt",
+        "/var/spool",
+        "/var/tmp",
+    ]
+)
+_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/usr", "/etc", "/boot", "/bin", "/sbin", "/lib")
+
+
+def is_system_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` (made absolute, `..` resolved, symlinks not followed) is a system or
+    shared folder (`/tmp`, `/var/lib`, `~`'s parent `/home`, ...) or lies inside a system tree
+    (`/etc/...`, `/usr/...`): nothing hawizard may make its own."""
+    text = os.path.normpath(os.path.abspath(os.fspath(path)))
+    if text in SYSTEM_FOLDERS:
+        return True
+    return any(text.startswith(tree + "/") for tree in _SYSTEM_TREES)

@@ -5,10 +5,14 @@ Two families:
 
 - **apt** (Debian, Ubuntu). The list comes from `apt-get -s upgrade` (a simulation: no lock,
   nothing changes); each `Inst` line names the candidate's origin as `Label:Version/Archive`,
-  e.g. `Debian-Security:12/stable-security`. *Security only* keeps the updates whose candidate
-  comes from an archive whose suite ends in `-security` (how Debian's and Ubuntu's security
-  archives identify themselves, and what unattended-upgrades matches on) and upgrades exactly
-  those with `apt-get install --only-upgrade`, so nothing from the regular archive comes along.
+  e.g. `Debian-Security:12/stable-security`. *Security only* pins by origin as
+  unattended-upgrades does (issue 25): both the simulation and the install read an APT
+  preferences file (`SECURITY_PIN`, written by `security_pin_script`) that gives the
+  `-security` archives priority 990, the installed versions 100 and every other origin
+  -32768, so the candidate *is* the security archive's version even when the regular archive
+  has a newer one (which the unpinned candidate would be, and the update was then skipped).
+  The listed updates are installed with `apt-get install --only-upgrade` under the same pin, so
+  nothing from the regular archive comes along.
   A reboot is wanted when `/run/reboot-required` exists (written by the packages' hooks).
 - **dnf / yum** (RHEL family). `check-update [--security]` lists, `upgrade [--security]`
   upgrades (the advisories' own metadata decides what is a security fix), and
@@ -36,6 +40,7 @@ __all__ = [
     "parse_updates",
     "reboot_required_script",
     "refresh_argv",
+    "security_pin_script",
     "upgrade_argv",
 ]
 
@@ -137,10 +142,51 @@ def parse_dnf_check_update(text: str, *, security: bool) -> list[Update]:
     return out
 
 
+SECURITY_PIN = "/var/lib/hawizard/apt-security-only.pref"
+# First matching record wins (apt_preferences(5)): installed stays installable, the security
+# archives (Debian: n=bookworm-security, a=stable-security, l=Debian-Security; Ubuntu:
+# a=jammy-security) are preferred, anything else is never a candidate.
+SECURITY_PREFERENCES = """\
+Package: *
+Pin: release a=now
+Pin-Priority: 100
+
+Package: *
+Pin: release a=/-security$/
+Pin-Priority: 990
+
+Package: *
+Pin: release n=/-security$/
+Pin-Priority: 990
+
+Package: *
+Pin: release l=Debian-Security
+Pin-Priority: 990
+
+Package: *
+Pin: release *
+Pin-Priority: -32768
+"""
+_PIN = ("-o", f"Dir::Etc::Preferences={SECURITY_PIN}")
+
+
+def security_pin_script() -> str:
+    """Write `SECURITY_PIN` (root's, 0644, atomically): what the security-only listing and
+    install read. A file apt reads only when told to (`-o Dir::Etc::Preferences=`)."""
+    q = shlex.quote
+    return (
+        f"mkdir -p /var/lib/hawizard && t=$(mktemp {q(SECURITY_PIN + '.XXXXXX')}) && "
+        f'printf %s {q(SECURITY_PREFERENCES)} > "$t" && chmod 0644 "$t" && '
+        f'mv -f -- "$t" {q(SECURITY_PIN)}'
+    )
+
+
 def list_argv(system: System, *, security_only: bool) -> list[str]:
-    """Read-only: what would be upgraded (apt lists everything; `parse_updates` filters)."""
+    """Read-only: what would be upgraded. apt security only: the simulation under the
+    security pin (`security_pin_script` first), so its candidates are the security archive's."""
     if system.manager is Manager.APT:
-        return ["apt-get", "-s", "-q", *_APT_CONF, "upgrade"]
+        pin = _PIN if security_only else ()
+        return ["apt-get", "-s", "-q", *_APT_CONF, *pin, "upgrade"]
     if system.manager in (Manager.DNF, Manager.YUM):
         sec = ["--security"] if security_only else []
         # exit 100: updates are available; 0: none; anything else: an error
@@ -170,7 +216,7 @@ def upgrade_argv(system: System, updates: list[Update], *, security_only: bool) 
             names = sorted({u.name for u in updates if u.security})
             if not names:
                 raise ValueError("no security update to install")
-            return [*_NONINTERACTIVE, "apt-get", "-y", "-q", *_APT_CONF, "install",
+            return [*_NONINTERACTIVE, "apt-get", "-y", "-q", *_APT_CONF, *_PIN, "install",
                     "--only-upgrade", "--", *names]  # fmt: skip
         return [*_NONINTERACTIVE, "apt-get", "-y", "-q", *_APT_CONF, "upgrade"]
     if system.manager in (Manager.DNF, Manager.YUM):

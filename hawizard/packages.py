@@ -110,7 +110,7 @@ def install(host, packages: Sequence[str], quiet_units: Sequence[str] = ()) -> N
     manager = detect_manager(host)
     missing = _unavailable(host, manager, packages)
     if missing and manager == "apt-get":
-        host.run(["apt-get", "update", "-q"], timeout=INSTALL_TIMEOUT)
+        host.run(["apt-get", "update", "-q"], timeout=INSTALL_TIMEOUT, detail=True)
         missing = _unavailable(host, manager, packages)
     if missing:
         raise PackageError(
@@ -118,7 +118,21 @@ def install(host, packages: Sequence[str], quiet_units: Sequence[str] = ()) -> N
             f"{manager} sources (nothing was installed on {host.name}); add it to the node's "
             "package repository, or use an install path that uploads it"
         )
-    host.run(install_command(manager, packages, quiet_units), timeout=INSTALL_TIMEOUT)
+    result = host.run(
+        install_command(manager, packages, quiet_units), timeout=INSTALL_TIMEOUT, detail=True
+    )
+    on_output = getattr(host, "on_output", None)
+    if on_output is not None and not host.dry_run:
+        on_output(install_summary(packages, quiet_units, result.stdout + result.stderr))
+
+
+def install_summary(packages: Sequence[str], quiet_units: Sequence[str], raw: str) -> str:
+    """hawizard's one line for an install whose raw output went to the verbose view only: with
+    units masked and policy-rc.d answering 101, dpkg prints "policy-rc.d denied execution of
+    start" and "systemctl preset failed" — the intended effect, which reads as a failure."""
+    held = f"; {', '.join(quiet_units)} left stopped until configured" if quiet_units else ""
+    lines = len(raw.splitlines())
+    return f"installed {', '.join(packages)}{held} ({lines} lines of installer output: verbose)"
 
 
 def _unavailable(host, manager: str, packages: Sequence[str]) -> list[str]:

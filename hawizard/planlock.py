@@ -2,7 +2,8 @@
 
 Two membership changes running at once are how clusters lose quorum (two members joining
 together, a remove racing an add). `fcntl.flock` is released by the kernel when the holder
-exits, however it exits, so a crash never leaves a stale lock behind. The holder writes who
+exits, however it exits, so a crash never leaves a stale lock behind. The file is opened
+through `sidecars` (never through a symlink: `UnsafeSidecar` instead). The holder writes who
 it is into the file, so a refused second command can say who holds the plan and since when.
 
 The lock file is emptied, never deleted, on release: deleting a lock file that another
@@ -21,12 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["Holder", "PlanLock", "PlanLocked", "lock_path"]
+from hawizard import sidecars
+
+__all__ = ["Holder", "LockFileUnsafe", "PlanLock", "PlanLocked", "lock_path"]
 
 
 def lock_path(plan_path: str | Path) -> Path:
-    path = Path(plan_path).resolve()
-    return path.with_name(path.name + ".lock")
+    return sidecars.lock_path(plan_path)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,16 @@ class PlanLocked(Exception):
         )
 
 
+class LockFileUnsafe(PlanLocked):
+    """The lock file is a symlink, a FIFO, a folder...: refused, never followed. A kind of
+    `PlanLocked` so every caller refuses the run the same way (nobody could take the lock)."""
+
+    def __init__(self, path: Path, cause: OSError):
+        self.path = path
+        self.holder = None
+        Exception.__init__(self, cause.strerror or str(cause))
+
+
 class PlanLock:
     """`with PlanLock(plan_path, "hawizard etcd add plan.toml n4"):` — raises `PlanLocked`
     at once (or after `wait` seconds) when another process holds the plan."""
@@ -68,7 +80,10 @@ class PlanLock:
         self._fd: int | None = None
 
     def acquire(self) -> PlanLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = sidecars.open_lock_file(self.path)
+        except sidecars.UnsafeSidecar as exc:
+            raise LockFileUnsafe(self.path, exc) from None
         deadline = time.monotonic() + self.wait
         while True:
             try:

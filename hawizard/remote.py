@@ -271,6 +271,9 @@ class Host:
         self.timeouts = timeouts
         #: Receives output lines of `run` (and streamed probes); the runner sets it per step.
         self.on_output: OutputSink | None = None
+        #: Receives a tool's raw output that hawizard sums up in one line of its own (`run`
+        #: with `detail=True`): shown in a verbose view only (the runner sets it per step).
+        self.on_detail: OutputSink | None = None
         #: Title of the step being run, stamped on recorded side effects.
         self.step = ""
         self.recorded: list[Recorded] = []
@@ -464,16 +467,20 @@ class Host:
         stdin: bytes | str | None = None,
         mutates: bool = True,
         stream: bool = True,
+        detail: bool = False,
     ) -> Result:
         """Run a command (argv list, or a shell snippet string). Output lines stream to
-        `on_output`. `mutates=False` is the same as `probe`: it runs even in a dry run."""
+        `on_output`, or with `detail=True` to `on_detail` (raw tool output the caller sums up
+        itself). `mutates=False` is the same as `probe`: it runs even in a dry run."""
         text = command_text(command)
         if mutates:
             done = self._side_effect("run", text, sudo)
             if done is not None:
                 return done
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        exited, out, err = self._exec(text, sudo=sudo, stdin=data, timeout=timeout, stream=stream)
+        exited, out, err = self._exec(
+            text, sudo=sudo, stdin=data, timeout=timeout, stream="detail" if detail else stream
+        )
         result = Result(out.decode(errors="replace"), err.decode(errors="replace"), exited)
         if check and exited != 0:
             raise RemoteError(
@@ -767,12 +774,12 @@ class Host:
         sudo: bool,
         stdin: bytes | list[bytes] | None,
         timeout: float | None,
-        stream: bool,
+        stream: bool | str,
     ) -> tuple[int, bytes, bytes]:
         limit = self.timeouts.command if timeout is None else timeout
         prefix, secret = self._sudo_prefix() if sudo else ("", b"")
         full = prefix + shlex.quote(text) if prefix else text
-        sink = self.on_output if stream else None
+        sink = self.on_detail if stream == "detail" else self.on_output if stream else None
         chunks = stdin if isinstance(stdin, list) else [stdin or b""]
         try:
             return self._raw(full, [c for c in (secret, *chunks) if c], limit, sink)

@@ -40,6 +40,7 @@ __all__ = [
     "RunResult",
     "Runner",
     "Step",
+    "detail",
     "say",
 ]
 
@@ -62,6 +63,15 @@ def say(target: object, line: str) -> None:
         on_output(line)
 
 
+def detail(target: object, line: str) -> None:
+    """A line of a tool's raw output that the step sums up in a `say` line of its own (dpkg's
+    notes during a masked install): kept for a verbose view and a failure's last lines, not
+    shown in the default log, where it would read as a failure when nothing failed."""
+    on_detail = getattr(target, "on_detail", None)
+    if on_detail is not None:
+        on_detail(line)
+
+
 class EventKind(StrEnum):
     PHASE = "phase"  # a phase begins: step = phase title, text = "i/n"
     STARTED = "started"
@@ -79,6 +89,8 @@ class Event:
     text: str = ""
     phase: str = ""
     at: float = field(default_factory=time.monotonic)
+    #: OUTPUT only: raw tool output a step sums up itself (`detail`): a verbose view's line
+    detail: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,7 @@ class Local:
         self.dry_run = dry_run
         self.step = ""
         self.on_output: Callable[[str], None] | None = None
+        self.on_detail: Callable[[str], None] | None = None
 
     def output(self, line: str) -> None:
         if self.on_output is not None:
@@ -325,9 +338,16 @@ class Runner:
             tail.append(line)
             self._emit(Event(EventKind.OUTPUT, step.node, step.title, line, phase.title))
 
+        def raw(line: str) -> None:
+            tail.append(line)  # a failure shows the tool's own last lines
+            self._emit(
+                Event(EventKind.OUTPUT, step.node, step.title, line, phase.title, detail=True)
+            )
+
         target = self.hosts.get(step.node) if step.node is not None else self._local
         target.step = step.title
         target.on_output = output
+        target.on_detail = raw
         with self._result_lock:
             self._in_flight[node] = step.title
         try:
@@ -351,6 +371,7 @@ class Runner:
             return False
         finally:
             target.on_output = None
+            target.on_detail = None
             with self._result_lock:
                 self._in_flight.pop(node, None)
         if needed:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["UnsafeValue", "config_value", "config_word", "plain_lines", "unit_word"]
+__all__ = ["UnsafeValue", "config_value", "config_word", "plain_lines", "shown", "unit_word"]
 
 # What a value inside a unit-file line may hold: no whitespace, no quotes, no backslash, no
 # `%` (systemd specifiers), no `$` (variable expansion), no `;`. `#` only after the start
@@ -74,3 +74,16 @@ def plain_lines(text: str, what: str) -> str:
         if _control(line.replace("\t", " ")):
             raise UnsafeValue(f"{what} line {number}", line, "holds control characters")
     return text
+
+
+def shown(value: object, limit: int = 200) -> str:
+    """A file- or user-provided value for a one-line message: control and line-break
+    characters written as escapes (`\\n`, `\\x1b`) so a crafted record cannot add a line of its
+    own to a confirmation, and cut at `limit` characters. Rich markup is the printer's job
+    (`rich.markup.escape`); this only keeps the value on its line."""
+    text = str(value)
+    if _control(text):
+        text = "".join(
+            c.encode("unicode_escape").decode("ascii") if _control(c) else c for c in text
+        )
+    return text if len(text) <= limit else text[: limit - 1] + "…"

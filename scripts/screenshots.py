@@ -4,12 +4,14 @@
     .venv/bin/python scripts/screenshots.py [--lab shots] [--out screenshots] [--keep]
 
 Brings up a 4-node lab (unless it is running), then drives the wizard exactly as an operator
-would — open the lab's plan, preflight, create the certificates, dry-run and roll out etcd,
-dry-run the control plane, review — saving an SVG of every screen. Then it watches the cluster
-on the dashboard, blackholes one member (`lab fault NODE partition`) and saves the dashboard
-with that member down. The member is healed; then day 2: a fourth lab node is put into the
-plan, `a` opens the confirmation dialog (saved), `y` adds it and the dashboard is saved with
-the change's run and four healthy members. Unless --keep, the lab is removed at the end.
+would on the demo's default plan for three of its nodes (`vip` mode, as `lab up` writes it) —
+open the plan, preflight, create the certificates, dry-run and roll out etcd, dry-run and roll
+out the control plane with its load balancer, review — saving an SVG of every screen. Then it
+watches the cluster on the dashboard (one node holding the VIP), blackholes one member
+(`lab fault NODE partition`) and saves the dashboard with that member down. The member is
+healed; then day 2: a fourth lab node is put into the plan, `a` opens the confirmation dialog
+(saved), `y` adds it and the dashboard is saved with the change's run and four healthy
+members. Unless --keep, the lab is removed at the end.
 
     .venv/bin/python scripts/screenshots.py --offline
 
@@ -117,6 +119,14 @@ async def walk_lab(lab, plan_path: Path, out: Path, labs_root: Path, spare: Node
         await pilot.pause(0.2)
         await wait_for(pilot, lambda: screen.result is not None, 300, "control-plane dry run")
         await shoot.shot(pilot, "07-control-plane-dry-run")
+        await pilot.press("ctrl+r")  # vip mode: haproxy + keepalived on every master, for real
+        await pilot.pause(0.2)
+        await wait_for(
+            pilot, lambda: not screen.running and screen.result is not None, 900, "control plane"
+        )
+        if screen.result.failures:
+            raise SystemExit("screenshots: the control-plane rollout failed")
+        await shoot.shot(pilot, "07-control-plane-rollout")
 
         await step(pilot, "review")
         await shoot.shot(pilot, "08-review")
@@ -130,11 +140,21 @@ async def walk_lab(lab, plan_path: Path, out: Path, labs_root: Path, spare: Node
         await step(pilot, "dashboard")
         dash = app.screen
         await wait_for(
-            pilot, lambda: dash.health is not None and dash.health.converged, 60, "healthy"
+            pilot,
+            lambda: (
+                dash.health is not None
+                and dash.health.converged
+                and dash.balancer is not None
+                and len(dash.balancer.holders) == 1
+            ),
+            60,
+            "healthy, one node holding the VIP",
         )
         await shoot.shot(pilot, "09-dashboard")
 
-        victim = next(n for n in plan_names if n != dash.health.leader_name)
+        # a follower that does not hold the VIP: the picture shows one red row, nothing else
+        holder = dash.balancer.holders[0]
+        victim = next(n for n in plan_names if n not in (dash.health.leader_name, holder))
         print(f"  {lab.fault(victim, 'partition')}")
         try:
             cells = dash.query_one("#members", DataTable)
@@ -272,8 +292,9 @@ def main() -> int:
             pki_dir = Path(tmp) / "pki"
             pki_dir.mkdir(mode=0o700)
             plan_path = Path(tmp) / "plan.toml"
-            dump(lab.plan(nodes=3, pki_dir=pki_dir), plan_path)
-            nodes = lab.plan(pki_dir=pki_dir).nodes
+            # the demo's plan (`lab up` writes vip mode) for three nodes; the fourth is day 2's
+            dump(lab.plan(nodes=3, pki_dir=pki_dir, balancer="vip"), plan_path)
+            nodes = lab.plan(pki_dir=pki_dir, balancer="vip").nodes
             spare = replace(nodes[3], roles=(Role.ETCD,)) if len(nodes) > 3 else None
             asyncio.run(walk_lab(lab, plan_path, out, lab.root, spare))
     finally:

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
+  tmux        # the journey test drives the real wizard in a terminal
   python3-venv openssl openssh-client openssh-server iproute2 sudo systemd
   systemd-container debootstrap nftables haproxy keepalived etcd-client
   dpkg-dev    # dpkg-scanpackages indexes the lab's local package repository

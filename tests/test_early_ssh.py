@@ -88,7 +88,9 @@ def test_refused_early_falls_back_to_a_normal_connect_and_its_error(tmp_path: Pa
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here
     (tmp_path / "plan.toml").write_text(
-        f'[[nodes]]\nname = "n1"\naddress = "127.0.0.1"\n[nodes.ssh]\nport = {port}\n'
+        'version = 1\n[cluster]\nname = "t"\n'  # a plan that validates: it is dialled
+        f'[[nodes]]\nname = "n1"\naddress = "127.0.0.1"\nroles = ["etcd"]\n'
+        f"[nodes.ssh]\nport = {port}\n"
     )
     assert early_ssh.start(tmp_path / "plan.toml") == 1
     time.sleep(0.2)
@@ -197,3 +199,58 @@ def test_a_plan_that_is_not_toml_starts_nothing(tmp_path: Path) -> None:
 )
 def test_the_plan_is_found_in_apply_arguments(argv, target) -> None:
     assert early_target(argv) == target
+
+
+def _listener() -> socket.socket:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(1.0)
+    return listener
+
+
+def _nobody_came(listener: socket.socket) -> bool:
+    try:
+        conn, _ = listener.accept()
+    except TimeoutError:
+        return True
+    conn.close()
+    return False
+
+
+def test_a_plan_that_validation_refuses_is_never_dialled(tmp_path: Path, capsys) -> None:
+    """Issue 25: the early start used to send `SSH-2.0-hawizard_…` to every node of a plan
+    that `apply` then refused (here: a cluster name with a space)."""
+    from hawizard.cli import main
+
+    listener = _listener()
+    port = listener.getsockname()[1]
+    path = tmp_path / "plan.toml"
+    path.write_text(
+        'version = 1\n[cluster]\nname = "bad name"\n'
+        f'[[nodes]]\nname = "n0"\naddress = "127.0.0.1"\nroles = ["etcd"]\n'
+        f"ssh = {{ port = {port} }}\n"
+    )
+    with listener:
+        assert early_ssh.start(path) == 0
+        assert main(["apply", str(path), "--yes"]) == 2
+        assert "cluster.name" in capsys.readouterr().err
+        assert _nobody_came(listener)
+        # the same plan made valid is dialled at once (the early start's head start stays)
+        path.write_text(path.read_text().replace("bad name", "good"))
+        assert early_ssh.start(path) == 1
+        conn, _ = listener.accept()
+        with conn:
+            assert conn.recv(64).startswith(b"SSH-2.0-hawizard_")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["apply", "p.toml", "--parallel", "999"],
+        ["apply", "p.toml", "--parallel=0"],
+        ["apply", "--parallel", "x", "p.toml"],
+        ["apply", "--only", "nothing", "p.toml"],
+        ["apply", "p.toml", "--only"],
+    ],
+)
+def test_flags_apply_refuses_start_no_connection(argv) -> None:
+    assert early_target(argv) is None

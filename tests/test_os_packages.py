@@ -118,3 +118,29 @@ def test_the_parsers_never_raise_on_any_text(text):
     pkg.parse_apt_simulation(text)
     pkg.parse_dnf_check_update(text, security=True)
     pkg.parse_detect(text)
+
+
+def test_security_only_pins_by_origin_like_unattended_upgrades(tmp_path):
+    """Issue 25: the listing and the install read the security pin; the pin makes the
+    `-security` archive's version the candidate. The preferences are checked by this machine's
+    own apt (read-only simulation) when it has one."""
+    import shutil
+    import subprocess
+
+    pin = f"Dir::Etc::Preferences={pkg.SECURITY_PIN}"
+    assert pin in pkg.list_argv(DEBIAN, security_only=True)
+    assert pin not in pkg.list_argv(DEBIAN, security_only=False)
+    updates = pkg.parse_apt_simulation(SIMULATION)
+    assert pin in pkg.upgrade_argv(DEBIAN, updates, security_only=True)
+    assert pin not in pkg.upgrade_argv(DEBIAN, updates, security_only=False)
+    script = pkg.security_pin_script()
+    assert subprocess.run(["sh", "-n", "-c", script], timeout=10).returncode == 0
+    if shutil.which("apt-get") is None:
+        return
+    prefs = tmp_path / "pin.pref"
+    prefs.write_text(pkg.SECURITY_PREFERENCES)
+    argv = ["apt-get", "-s", "-q", "-o", f"Dir::Etc::Preferences={prefs}", "upgrade"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    pinned = pkg.parse_apt_simulation(r.stdout)
+    assert all(u.security for u in pinned), [u for u in pinned if not u.security][:3]

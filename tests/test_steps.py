@@ -331,3 +331,35 @@ def test_ctrl_c_stops_a_run_within_seconds_and_the_journal_resumes(ssh_plan, tmp
     again = Journal(tmp_path / "j.json", "fp")
     assert again.resuming
     assert {again.previous(f"node{i}/quick") is not None for i in range(2)} == {True}
+
+
+def test_raw_tool_output_is_a_detail_kept_for_a_failure(ssh_plan) -> None:
+    """`run(detail=True)` streams a tool's raw output as detail events (a verbose view's lines,
+    not the default log's), the step's own `say` line stays a plain one, and a failure still
+    shows the raw lines: they are what the operator needs then."""
+    from hawizard.steps import say
+
+    plan = ssh_plan(nodes=1)
+    events = Events()
+    noise = "echo 'policy-rc.d denied execution of start.'; echo 'error: preset failed' >&2"
+
+    def install(host) -> None:
+        host.run(noise, detail=True)
+        say(host, "installed haproxy")
+
+    def broken(host) -> None:
+        host.run(noise + "; echo 'E: dpkg was interrupted' >&2; exit 100", detail=True)
+
+    result = Runner(HostPool(plan), listener=events).run(
+        [
+            Phase("p", [Step("node0", "install", None, install)]),
+            Phase("q", [Step("node0", "broken", None, broken)]),
+        ]
+    )
+    lines = [(e.step, e.text, e.detail) for e in events.of(EventKind.OUTPUT)]
+    assert ("install", "installed haproxy", False) in lines
+    assert ("install", "policy-rc.d denied execution of start.", True) in lines
+    assert ("install", "error: preset failed", True) in lines
+    assert not [t for s, t, d in lines if not d and "denied" in t]
+    [failure] = result.failures
+    assert "E: dpkg was interrupted" in failure.output

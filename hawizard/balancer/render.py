@@ -50,7 +50,7 @@ def _hostport(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def render_haproxy_config(plan: Plan) -> str:
+def render_haproxy_config(plan: Plan, node: Node | None = None) -> str:
     """TCP passthrough on the endpoint to every master's :6443, checked with GET /healthz.
 
     TLS is not terminated (clients authenticate to the apiserver with their own certs); the
@@ -61,6 +61,9 @@ def render_haproxy_config(plan: Plan) -> str:
     In `vip` mode haproxy binds the port on every address (`bind :PORT`, as kubeadm's HA guide
     does): the VIP is local only on the node that holds it, and binding it elsewhere would need
     `ip_nonlocal_bind`; this way every balancer is ready the moment the VIP arrives.
+
+    `node`: the balancer node the config is for; its Prometheus exporter (with [monitoring]
+    enabled) listens on that node's own address only (issue 25: unauthenticated metrics).
     """
     host, port = plan.endpoint_host_port
     bind = f":{port}" if plan.balancer_mode == BalancerMode.VIP else _hostport(host, port)
@@ -111,21 +114,20 @@ listen stats
     stats enable
     stats uri /stats
     stats refresh 10s
-{_prometheus_frontend(plan)}"""
+{_prometheus_frontend(plan, node)}"""
     return plain_lines(text, "haproxy.cfg")
 
 
-def _prometheus_frontend(plan: Plan) -> str:
-    """With [monitoring] enabled: haproxy's built-in exporter, on the balancer's address (every
-    address in vip mode, where one config serves every balancer node)."""
+def _prometheus_frontend(plan: Plan, node: Node | None) -> str:
+    """With [monitoring] enabled: haproxy's built-in exporter, on the balancer node's own
+    address (`node`, else the first balancer's); the nodes' firewall lets only the scrapers
+    in (`hawizard.firewall`)."""
     balancers = plan.balancer_nodes
     if not plan.monitoring.enabled or not balancers:
         return ""
     port = plan.monitoring.haproxy_metrics_port
-    vip = plan.balancer_mode == BalancerMode.VIP
-    address = config_word(
-        f":{port}" if vip else _hostport(balancers[0].address, port), "metrics bind"
-    )
+    own = node if node is not None and node in balancers else balancers[0]
+    address = config_word(_hostport(own.address, port), "metrics bind")
     return f"""
 frontend prometheus
     bind {address}
@@ -145,6 +147,8 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
     """keepalived for one balancer node: one VRRP instance holding the VIP, unicast to peers.
 
     - Unicast (`unicast_src_ip`/`unicast_peer`): works on networks that drop multicast.
+      `check_unicast_src`: an advert from an address that is not a peer is ignored (VRRPv3
+      has no authentication; the nftables table of `firewall` drops it even earlier).
     - VRRPv3: allows sub-second adverts; no auth (v3 has none) — the per-cluster
       `virtual_router_id` keeps clusters on one network apart.
     - Every node starts BACKUP with `nopreempt` and a distinct priority: at bootstrap the
@@ -177,7 +181,7 @@ def render_keepalived_config(plan: Plan, node: Node, interface: str) -> str:
     unicast = (
         f"    unicast_src_ip {node.address}\n    unicast_peer {{\n"
         + "".join(f"        {p.address}\n" for p in peers)
-        + "    }\n"
+        + "    }\n    check_unicast_src\n"
         if peers
         else ""
     )

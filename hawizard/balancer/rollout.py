@@ -4,8 +4,11 @@ control plane.
 - `vip`: on every balancer node, in parallel: haproxy and keepalived from the distribution's
   packages (nothing started by the install), the haproxy config and the keepalived config,
   each checked by the node's own program (`haproxy -c`, `keepalived -t`) before it replaces
-  anything; then reload (never restart) what runs, start what does not.
+  anything; the node's nftables table of hawizard's own, which accepts VRRP only from the
+  peers (`hawizard.firewall`); then reload (never restart) what runs, start what does not.
 - `single`: the same for haproxy on its one node.
+- then (vip, single) a local step waits, bounded, until the endpoint is served: one VIP
+  holder and a TCP answer (`endpoint_wait`), so `apply && status` exits 0.
 - `external`: nothing on the nodes; the haproxy config is written next to the plan for the
   operator's own balancer.
 
@@ -21,6 +24,8 @@ from pathlib import Path
 
 from hawizard import packages
 from hawizard.balancer import render
+from hawizard.balancer.endpoint_wait import endpoint_wait_step
+from hawizard.firewall import firewall_step
 from hawizard.pki.layout import write_file
 from hawizard.plan import BalancerMode, Node, Plan
 from hawizard.remote_files import RemoteFile, directory, stale_files, write_files
@@ -49,23 +54,31 @@ def external_haproxy_path(plan: Plan) -> Path:
 
 
 def balancer_phases(plan: Plan) -> list[Phase]:
-    return [Phase("load balancer", balancer_steps(plan))]
+    """The install/config steps, then (vip, single) a phase that waits until the endpoint is
+    served: `apply` is done when `status` would find the endpoint up, not before."""
+    phases = [Phase("load balancer", balancer_steps(plan))]
+    if plan.balancer_mode in (BalancerMode.VIP, BalancerMode.SINGLE):
+        phases.append(Phase("load balancer endpoint", [endpoint_wait_step(plan)]))
+    return phases
 
 
 def balancer_steps(plan: Plan) -> list[Step]:
-    text = render.render_haproxy_config(plan)
     mode = plan.balancer_mode
     if mode not in (BalancerMode.VIP, BalancerMode.SINGLE):
-        return [_external_balancer_step(plan, text)]
+        return [_external_balancer_step(plan, render.render_haproxy_config(plan))]
     steps: list[Step] = []
     for node in plan.balancer_nodes:
+        text = render.render_haproxy_config(plan, node)  # its metrics on its own address
         if mode == BalancerMode.SINGLE:
             steps.append(_install_step(node.name, "install haproxy", ("haproxy",)))
+            if plan.monitoring.enabled:  # haproxy's exporter: only the scrapers may reach it
+                steps.append(firewall_step(plan, node, "metrics firewall (nftables)"))
             steps.append(_haproxy_config_step(node.name, text))
         else:
             packages = ("haproxy", "keepalived")
             steps.append(_install_step(node.name, "install haproxy and keepalived", packages))
             steps.append(_haproxy_config_step(node.name, text))
+            steps.append(firewall_step(plan, node, "VRRP firewall (nftables)"))
             steps.append(_keepalived_step(plan, node))
     return steps
 

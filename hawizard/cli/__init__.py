@@ -104,12 +104,13 @@ def early_target(argv: list[str]) -> tuple[str, str | None] | None:
         return None
     plan, only, rest = None, None, iter(argv[1:])
     for arg in rest:
-        if arg in _APPLY_VALUED:
-            value = next(rest, None)
-            if arg == "--only":
+        if arg in _APPLY_VALUED or arg.startswith(tuple(f"{v}=" for v in _APPLY_VALUED)):
+            name, _, value = arg.partition("=")
+            value = value if _ else next(rest, None)
+            if name == "--only":
                 only = value
-        elif arg.startswith("--only="):
-            only = arg.split("=", 1)[1]
+            if not _early_value_ok(name, value):
+                return None  # apply will refuse the flag: connect to nothing
         elif arg == "--":
             plan = next(rest, plan) if plan is None else plan
             break
@@ -118,6 +119,19 @@ def early_target(argv: list[str]) -> tuple[str, str | None] | None:
     if plan is None:
         return None
     return plan, "etcd" if only == "etcd" else None
+
+
+def _early_value_ok(flag: str, value: str | None) -> bool:
+    """The values `apply` accepts for its valued flags (argparse and `cmd_apply` decide; a
+    value they refuse must not have made any node see a connection)."""
+    if value is None:
+        return False
+    if flag == "--only":
+        return value in ("etcd", "control-plane")
+    try:
+        return 1 <= int(value) <= 64  # --parallel
+    except ValueError:
+        return False
 
 
 def _known_failure(exc: Exception) -> int | None:

@@ -97,7 +97,7 @@ def run_phases(plan, phases, args, pool=None):
     """The engine run with the live view: the face's half of `ops.apply` and `ops.change`."""
     from hawizard.ops.runner import make_runner
 
-    view = LiveView(plan, quiet=args.json)
+    view = LiveView(plan, quiet=args.json, verbose=getattr(args, "verbose", False))
     runner = make_runner(
         plan,
         dry_run=args.dry_run,
@@ -139,11 +139,11 @@ def install_backup_schedule(plan) -> None:
         every, keep, folder = backup_settings(plan)
         done = schedule(plan, every, keep, folder)
     except Refused as exc:
-        err_console.print(f"[yellow]backup schedule[/]: {exc.reason}", soft_wrap=True)
+        err_console.print(f"[yellow]backup schedule[/]: {esc(exc.reason)}", soft_wrap=True)
         if exc.hint:
-            err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True, highlight=False)
+            err_console.print(f"  [dim]→[/] {esc(exc.hint)}", soft_wrap=True, highlight=False)
         return
-    err_console.print(f"[green]backup schedule[/]: {done.timer} (every {every}s, keep {keep})")
+    err_console.print(f"[green]backup schedule[/]: {esc(done.timer)} (every {every}s, keep {keep})")
 
 
 def _ask_password(who: str) -> str:
@@ -153,13 +153,19 @@ def _ask_password(who: str) -> str:
 
 
 class LiveView:
-    """Per node: the step it is on and its state; the last lines of output below."""
+    """Per node: the step it is on and its state; the last lines of output below.
 
-    def __init__(self, plan, *, quiet: bool = False):
+    Output lines a step sums up itself (`Event.detail`: an installer's raw output, whose
+    expected "policy-rc.d denied" reads as a failure) appear only with `verbose`; so do output
+    lines at all on a plain (non-terminal) console, which otherwise prints step events only.
+    """
+
+    def __init__(self, plan, *, quiet: bool = False, verbose: bool = False):
         self.rows: dict[str, list[str]] = {}
         self.log: deque[str] = deque(maxlen=8)
         self.phase = ""
         self.quiet = quiet
+        self.verbose = verbose
         self._lock = threading.Lock()
         self._live = None
 
@@ -184,6 +190,8 @@ class LiveView:
                 self.phase = f"{event.step} ({event.text})"
                 line = f"── {self.phase}"
             elif event.kind is EventKind.OUTPUT:
+                if event.detail and not self.verbose:
+                    return
                 line = f"{node}: {event.text}"
                 self.log.append(line)
             else:
@@ -191,7 +199,8 @@ class LiveView:
                 line = f"{node}: {event.step}: {event.kind.value}"
                 if event.text:
                     line += f" ({event.text})"
-        if self._live is None and not self.quiet and event.kind is not EventKind.OUTPUT:
+        plain = event.kind is not EventKind.OUTPUT or self.verbose
+        if self._live is None and not self.quiet and plain:
             console.print(line, markup=False, highlight=False)
 
     def __rich__(self):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import console, err_console, fail, load_plan, print_json
+from hawizard.cli.output import console, err_console, esc, load_plan, print_json
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -65,6 +65,7 @@ def _settings(args, plan):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.backup import BackupFailed, run_backup
 
@@ -75,10 +76,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         _every, keep, folder = _settings(args, plan)
         result = run_backup(plan, folder, keep, say=_say(args.json))
     except Refused as exc:
-        return fail(exc.reason, exc.hint)
+        return render_refusal(exc, as_json=args.json)
     except BackupFailed as exc:
         # one line on stderr: what journald keeps for a failed timer run
-        err_console.print(f"[bold red]backup failed[/]: {exc}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]backup failed[/]: {esc(exc)}", highlight=False, soft_wrap=True
+        )
         if args.json:
             print_json({"ok": False, "error": str(exc)})
         return 1
@@ -93,8 +96,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         i = result.info
         console.print(
-            f"[green]verified backup[/] {i.path} (revision {i.revision}, {i.size:,} bytes, "
-            f"from {i.node})",
+            f"[green]verified backup[/] {esc(i.path)} (revision {i.revision}, {i.size:,} bytes, "
+            f"from {esc(i.node)})",
             highlight=False,
         )
     return 0
@@ -103,44 +106,60 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from hawizard.cli.run_view import render_refusal
     from hawizard.etcd.backup import backup_age, backups, human_age
     from hawizard.ops import Refused
+    from hawizard.ops.backup import safe_folder
+    from hawizard.pki.record_key import load_key
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
     try:
         every, _keep, folder = _settings(args, plan)
+        folder = safe_folder(folder, create=False)
     except Refused as exc:
-        return fail(exc.reason, exc.hint)
-    found = backups(folder, plan.cluster.name)
-    age = backup_age(folder, plan.cluster.name, every)
+        return render_refusal(exc, as_json=args.json)
+    key = load_key(plan)
+    found = backups(folder, plan.cluster.name, key)
+    age = backup_age(folder, plan.cluster.name, every, key=key)
     if args.json:
         print_json(
             {"dir": str(folder), "backups": [x.to_json() for x in found], "last": age.to_json()}
         )
         return 0
-    table = Table(title=f"backups in {folder}", title_justify="left")
+    table = Table(title=f"backups in {esc(folder)}", title_justify="left")
     for col in ("file", "revision", "size", "age", "verdict"):
         table.add_column(col, justify="right" if col in ("revision", "size", "age") else "left")
     for x in found:
         j = x.to_json()
         style = {"ok": "green", "failed": "bold red"}.get(j["verdict"], "yellow")
+        style = "bold red" if x.refused else style
+        verdict = esc(j["verdict"])
         table.add_row(
-            x.path.name,
-            str(j["revision"]),
+            esc(x.path.name),
+            esc(j["revision"]),
             f"{x.size:,}",
             human_age(j["age_s"]),
-            f"[{style}]{j['verdict']}[/]",
+            f"[{style}]{verdict}[/]",
         )
     console.print(table)
     last = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
     colour = {"ok": "green", "yellow": "yellow", "red": "bold red"}[age.state]
     console.print(f"last verified backup: [{colour}]{last}[/]", highlight=False)
+    for x in found:
+        if x.refused:
+            err_console.print(
+                f"[bold red]refused[/]: {esc(x.path)}.json fails its signature (changed since "
+                "hawizard wrote it, or planted); the backup is never counted or restored",
+                highlight=False,
+                soft_wrap=True,
+            )
     return 0
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.backup import schedule
 
@@ -151,18 +170,13 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         every, keep, folder = _settings(args, plan)
         result = schedule(plan, every, keep, folder, user=args.user)
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "reason": exc.reason, "hint": exc.hint})
-        err_console.print(f"[bold red]error[/]: {exc.reason}", soft_wrap=True, highlight=False)
-        if exc.hint:
-            err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True, highlight=False)
-        return 1
+        return render_refusal(exc, as_json=args.json)
     if args.json:
         print_json({"ok": True, "service": str(result.service), "timer": str(result.timer)})
     else:
         console.print(
-            f"[green]scheduled[/] every {every}s, keeping {keep}, into {folder}\n"
-            f"  {result.timer}\n  {result.service}",
+            f"[green]scheduled[/] every {every}s, keeping {keep}, into {esc(folder)}\n"
+            f"  {esc(result.timer)}\n  {esc(result.service)}",
             highlight=False,
         )
     return 0
@@ -187,6 +201,6 @@ def cmd_unschedule(args: argparse.Namespace) -> int:
 def _say(quiet: bool):
     def say(line: str) -> None:
         if not quiet:
-            err_console.print(f"[dim]{line}[/]", highlight=False)
+            err_console.print(f"[dim]{esc(line)}[/]", highlight=False)
 
     return say

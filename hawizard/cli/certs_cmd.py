@@ -91,13 +91,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_create(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from hawizard import pki
+    from hawizard.ops import certs
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
     try:
-        outcomes = pki.create(plan, renew=args.renew)
+        outcomes = certs.renew_all(plan) if args.renew else certs.create_missing(plan)
     except OSError as exc:
         return fail(
             f"cannot write the PKI under {plan.pki_dir}: {exc.strerror or exc}"
@@ -120,7 +120,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         counts[o.action.value] = counts.get(o.action.value, 0) + 1
     console.print(", ".join(f"{n} {action}" for action, n in counts.items()))
     if any(o.is_failure for o in outcomes):
-        needs_renew = any(o.action is pki.Action.REPORTED for o in outcomes)
+        needs_renew = any(o.action is certs.Action.REPORTED for o in outcomes)
         err_console.print("[bold red]some certificates or keys need attention[/] (see notes)")
         if needs_renew and not args.renew:
             err_console.print(
@@ -131,21 +131,21 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from hawizard import pki
+    from hawizard.ops import certs
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
     try:
-        report = pki.check(plan)
+        report = certs.check(plan)
     except OSError as exc:
         return fail(f"cannot read the PKI under {plan.pki_dir}: {exc.strerror or exc}")
     if args.json:
-        print_json(pki.report_as_dict(report))
+        print_json(certs.report_as_dict(report))
     else:
         _print_check(report)
     if not report.ok and not args.json:
-        missing = report.status is pki.Status.MISSING
+        missing = report.status is certs.Status.MISSING
         hint = "create" if missing else "create --renew"
         err_console.print(
             f"[bold red]{report.status.value}[/]: some certificates need attention; "
@@ -153,7 +153,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     if not args.json:
         for line in _fix_hints(report, args.plan):
-            err_console.print(f"[yellow]→[/] {line}", soft_wrap=True, highlight=False)
+            err_console.print(f"[yellow]→[/] {esc(line)}", soft_wrap=True, highlight=False)
     if not report.ok:
         return 1
     return 0
@@ -161,18 +161,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _fix_hints(report, plan_label: str) -> list[str]:
     """The command that fixes each expiring or mismatched certificate (`certs check`)."""
-    from hawizard import pki
+    from hawizard.ops import certs
 
-    due = (pki.Status.EXPIRING, pki.Status.EXPIRED, pki.Status.MISMATCH, pki.Status.UNTRUSTED)
+    status = certs.Status
+    due = (status.EXPIRING, status.EXPIRED, status.MISMATCH, status.UNTRUSTED)
     hints: list[str] = []
     for r in report.certificates:
         if r.status not in due:
             continue
-        if r.spec.is_ca and r.spec.ca is pki.CA.ETCD:
+        if r.spec.is_ca and r.spec.ca is certs.CA.ETCD:
             fix = f"hawizard certs rotate {plan_label} --ca etcd"
         elif r.spec.is_ca:
             fix = "a new Kubernetes CA is not rotated by hawizard yet (see the README)"
-        elif r.spec.ca is pki.CA.ETCD:
+        elif r.spec.ca is certs.CA.ETCD:
             fix = f"hawizard certs rotate {plan_label}"
         else:
             fix = f"hawizard certs create {plan_label} --renew, then hawizard apply {plan_label}"
@@ -181,9 +182,9 @@ def _fix_hints(report, plan_label: str) -> list[str]:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import ask_yes_no, render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.rotate import check_ca, command_for, rotate
-    from hawizard.planlock import PlanLocked
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
@@ -203,15 +204,11 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
     def confirm(rot) -> bool:
         _print_rotation(rot, args)
-        if args.yes:
-            return True
-        import sys
-
-        if not sys.stdin.isatty():
-            err_console.print("[red]error[/]: this restarts etcd members; confirm with --yes")
-            return False
-        answer = console.input(f"{rot.title[0].upper()}{rot.title[1:]}? [y/N] ")
-        return answer.strip().lower() in ("y", "yes")
+        return ask_yes_no(
+            f"{esc(rot.title[0].upper() + rot.title[1:])}?",
+            yes=args.yes,
+            no_terminal="this restarts etcd members; confirm with --yes",
+        )
 
     try:
         rot, result = rotate(
@@ -224,12 +221,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             command=command,
         )
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
-            return 2
-        return fail(exc.reason, exc.hint)
-    except PlanLocked as exc:
-        return fail(str(exc), "run it again when that change has finished")
+        return render_refusal(exc, as_json=args.json)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: run `{esc(command)}` again to resume this rotation")
         return 130

@@ -153,9 +153,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         print_json({"ok": True, "snapshot": info.to_json()})
     else:
         console.print(
-            f"[green]snapshot[/] {esc(info.path)}\n  from {info.node} · {info.size} bytes · "
+            f"[green]snapshot[/] {esc(info.path)}\n  from {esc(info.node)} · {info.size} bytes · "
             f"revision {info.revision} · hash {info.hash} · {info.total_keys} keys\n"
-            f"  sha256 {info.sha256} (matches {info.node}'s copy)",
+            f"  sha256 {info.sha256} (matches {esc(info.node)}'s copy)",
             highlight=False,
         )
     return 0
@@ -225,7 +225,7 @@ def cmd_change(args: argparse.Namespace) -> int:
                 f"{node} has no etcd role in {args.plan}",
                 "confirm the plan edit with --yes, or add the role by hand",
             )
-        if console.input("Edit the plan? [y/N] ").strip().lower() not in ("y", "yes"):
+        if console.input("Edit the plan? \\[y/N] ").strip().lower() not in ("y", "yes"):
             raise Refused("plan edit not confirmed", f'add "etcd" to {node}\'s roles by hand')
 
     def check(p, o, n, ol):
@@ -357,53 +357,59 @@ def _summary(result, change, command: str, cp_note: str, cp_result, args) -> Non
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import ask_yes_no, render_refusal
     from hawizard.ops.refusal import Refused
-    from hawizard.ops.upgrade import assess, snapshot_taker
-    from hawizard.planlock import PlanLock, PlanLocked
+    from hawizard.ops.upgrade import upgrade
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
     plan = load_plan(args.plan)
     if plan is None:
         return 2
+
+    def show(up) -> None:
+        if not args.json:
+            err_console.print(
+                f"{up.title}: {' → '.join(up.order)} (followers first, the leader "
+                f"{up.leader} last); a verified snapshot first",
+                highlight=False,
+            )
+
+    def confirm(up) -> bool:
+        title = up.title[0].upper() + up.title[1:]
+        return ask_yes_no(
+            f"{esc(title)}?",
+            yes=args.yes,
+            no_terminal="confirm the upgrade with --yes (no terminal)",
+        )
+
     command = f"hawizard etcd upgrade {args.plan}" + (f" --to {args.to}" if args.to else "")
     try:
-        with PlanLock(plan.source, command):
-            try:
-                up = assess(plan, args.to)
-            except Refused as exc:
-                if args.json:
-                    print_json(
-                        {"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint}
-                    )
-                else:
-                    err_console.print(f"[bold red]refused[/]: {exc.reason}", soft_wrap=True)
-                    if exc.hint:
-                        err_console.print(f"  [dim]→[/] {exc.hint}", soft_wrap=True)
-                return 2
-            except OSError as exc:
-                return _no_client_cert(exc, args.plan)
-            if not up.pending:
-                if args.json:
-                    print_json({"ok": True, "changed": False, "version": str(up.target)})
-                else:
-                    console.print(f"every member runs etcd {up.target} already: nothing to do")
-                return 0
-            if not args.json:
-                err_console.print(
-                    f"{up.title}: {' → '.join(up.order)} (followers first, the leader "
-                    f"{up.leader} last); a verified snapshot first",
-                    highlight=False,
-                )
-            if not args.dry_run and not args.yes and not _confirm_text(up.title):
-                return fail("not confirmed", "pass --yes to upgrade without asking")
-            up.snapshot_taker = snapshot_taker(plan, up.order[0], trust_new=args.trust_new_hosts)
-            result = run_phases(plan, up.phases(), args)
-    except PlanLocked as exc:
-        return fail(str(exc), "run it again when that change has finished")
+        up, result, confirmed = upgrade(
+            plan,
+            lambda p, phases: run_phases(p, list(phases), args),
+            command=command,
+            to=args.to,
+            dry_run=args.dry_run,
+            trust_new=args.trust_new_hosts,
+            confirm=confirm,
+            on_assessed=show,
+        )
+    except Refused as exc:
+        return render_refusal(exc, as_json=args.json, prefix="refused: ")
+    except OSError as exc:
+        return _no_client_cert(exc, args.plan)
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume the upgrade")
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume the upgrade")
         return 130
+    if not confirmed:
+        return fail("not confirmed", "pass --yes to upgrade without asking")
+    if result is None:
+        if args.json:
+            print_json({"ok": True, "changed": False, "version": str(up.target)})
+        else:
+            console.print(f"every member runs etcd {up.target} already: nothing to do")
+        return 0
     if args.json:
         print_json(
             {
@@ -422,18 +428,10 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         _print_summary(result, args)
         if up.cluster_version:
             console.print(
-                f"cluster version {up.cluster_version.get('etcdcluster', '?')} · every member "
-                f"runs etcd {up.target}",
+                f"cluster version {esc(up.cluster_version.get('etcdcluster', '?'))} · every member "
+                f"runs etcd {esc(up.target)}",
                 highlight=False,
             )
     else:
         print_failures(result, f"Fix the cause, then `{command}` resumes the upgrade.")
     return 0 if result.ok else 1
-
-
-def _confirm_text(title: str) -> bool:
-    if not sys.stdin.isatty():
-        err_console.print("[red]error[/]: confirm the upgrade with --yes (no terminal)")
-        return False
-    answer = console.input(f"{title[0].upper()}{title[1:]}? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")

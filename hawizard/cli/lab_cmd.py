@@ -156,7 +156,7 @@ def _print_status(status) -> None:
         table.add_row(n.name, n.address, state)
     console.print(table)
     for n in status.nodes:
-        console.print(f"[dim]{n.name}:[/] {n.ssh}", soft_wrap=True)
-    console.print(f"plan:        {status.plan}", soft_wrap=True)
-    console.print(f"ssh key:     {status.key}", soft_wrap=True)
-    console.print(f"known_hosts: {status.known_hosts}", soft_wrap=True)
+        console.print(f"[dim]{esc(n.name)}:[/] {esc(n.ssh)}", soft_wrap=True)
+    console.print(f"plan:        {esc(status.plan)}", soft_wrap=True)
+    console.print(f"ssh key:     {esc(status.key)}", soft_wrap=True)
+    console.print(f"known_hosts: {esc(status.known_hosts)}", soft_wrap=True)

@@ -156,3 +156,9 @@ def add_run_flags(p, *, dry_run_help: str, changes: bool = True) -> None:
         help="accept and record SSH host keys not yet in known_hosts (changed keys are refused)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print every step's output as it comes, the tools' raw output too (installers)",
+    )

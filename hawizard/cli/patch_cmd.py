@@ -8,12 +8,12 @@ node with the live view and ends with the per-node figures of the patch record. 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     load_plan,
     print_failures,
@@ -60,9 +60,9 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 def cmd_patch(args: argparse.Namespace) -> int:
     from hawizard.cli.apply_cmd import _ask_password
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
     from hawizard.ops.patch import command_for, patch
-    from hawizard.planlock import PlanLocked
     from hawizard.remote import SudoPassword
 
     plan = load_plan(args.plan)
@@ -85,14 +85,9 @@ def cmd_patch(args: argparse.Namespace) -> int:
             command=command,
         )
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
-            return 2
-        return fail(f"refused: {exc.reason}", exc.hint)
-    except PlanLocked as exc:
-        return fail(str(exc))
+        return render_refusal(exc, as_json=args.json, prefix="refused: ")
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume")
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume")
         return 130
     if args.json:
         print_json(_json(p, result))
@@ -108,14 +103,14 @@ def cmd_patch(args: argparse.Namespace) -> int:
 
 
 def _run(plan, phases, args, sudo):
-    from hawizard.cli.apply_cmd import LiveView
-    from hawizard.journal import Journal
+    from hawizard.cli.apply_cmd import LiveView, _ask_password
+    from hawizard.ops.runner import make_runner
     from hawizard.remote import HostPool
-    from hawizard.steps import Runner
 
     if not args.json:
         _show_plan_of(phases)
     view = LiveView(plan, quiet=args.json)
+    # the survey's sudo password serves the run too: asked once
     pool = HostPool(
         plan,
         dry_run=args.dry_run,
@@ -123,7 +118,14 @@ def _run(plan, phases, args, sudo):
         sudo_password=sudo,
     )
     # parallel=1 on top of one node per phase: never two nodes at once, whatever the phases
-    runner = Runner(pool, parallel=1, journal=Journal.for_plan(plan), listener=view.on_event)
+    runner = make_runner(
+        plan,
+        dry_run=args.dry_run,
+        listener=view.on_event,
+        ask_password=_ask_password,
+        parallel=1,
+        pool=pool,
+    )
     with view:
         return runner.run(phases)
 
@@ -153,14 +155,14 @@ def show_surveys(p) -> None:
 def _confirmed(p, args) -> bool:
     show_surveys(p)
     if p.resume:
-        console.print(f"resuming the patch run started {p.record.started}", highlight=False)
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        err_console.print("[red]error[/]: patching reboots nodes; confirm with --yes")
-        return False
-    answer = console.input(f"Patch {p.title}? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+        console.print(f"resuming the patch run started {esc(p.record.started)}", highlight=False)
+    from hawizard.cli.run_view import ask_yes_no
+
+    return ask_yes_no(
+        f"Patch {esc(p.title)}?",
+        yes=args.yes,
+        no_terminal="patching reboots nodes; confirm with --yes",
+    )
 
 
 def _show_outcome(p, result, command: str) -> None:
@@ -173,7 +175,7 @@ def _show_outcome(p, result, command: str) -> None:
         return
     print_failures(result)
     if not result.ok:
-        err_console.print(f"Fix the cause, then `{command}` resumes where this run stopped.")
+        err_console.print(f"Fix the cause, then `{esc(command)}` resumes where this run stopped.")
     rec = p.record
     for e in rec.nodes if rec else []:
         reboot = f"reboot {e.reboot_s:.1f} s" if e.rebooted else "no reboot"

@@ -14,6 +14,7 @@ from hawizard.cli.output import (
     add_run_flags,
     console,
     err_console,
+    esc,
     fail,
     load_plan,
     print_failures,
@@ -48,8 +49,9 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
-    from hawizard.ops.restore import assess, execute, locked
+    from hawizard.ops.restore import restore
 
     if not 1 <= args.parallel <= 64:
         return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
@@ -60,33 +62,27 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     command = f"hawizard etcd restore {args.plan} {args.snapshot}"
+    if not args.json:
+        err_console.print("[dim]checking the snapshot, the cluster and the members…[/]")
     try:
-        with locked(plan, command):
-            if not args.json:
-                err_console.print("[dim]checking the snapshot, the cluster and the members…[/]")
-            assessment = assess(
-                plan,
-                args.snapshot,
-                force_while_healthy=args.force_while_healthy,
-                trust_new=args.trust_new_hosts,
-            )
-            if not args.json:
-                _show_assessment(assessment)
-            if not args.dry_run and not _confirmed(assessment, args):
-                return fail("not confirmed", "pass --yes to restore without asking")
-            outcome = execute(
-                assessment,
-                lambda p, phases: _run(p, phases, args),
-                dry_run=args.dry_run,
-                started=started,
-            )
+        outcome = restore(
+            plan,
+            args.snapshot,
+            lambda p, phases: _run(p, phases, args),
+            command=command,
+            dry_run=args.dry_run,
+            force_while_healthy=args.force_while_healthy,
+            trust_new=args.trust_new_hosts,
+            on_assessed=None if args.json else _show_assessment,
+            confirm=lambda a: _confirmed(a, args),
+            started=started,
+        )
+        if outcome is None:
+            return fail("not confirmed", "pass --yes to restore without asking")
     except Refused as exc:
-        if args.json:
-            print_json({"ok": False, "refused": True, "reason": exc.reason, "hint": exc.hint})
-            return 2
-        return fail(f"refused: {exc.reason}", exc.hint)
+        return render_refusal(exc, as_json=args.json, prefix="refused: ")
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{command}` again to resume the restore")
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume the restore")
         return 130
     if args.json:
         from hawizard.cli.apply_cmd import _result_json
@@ -109,9 +105,9 @@ def _show_assessment(a) -> None:
     for line in describe(a.plan, a.snapshot, a.record.stamp, a.health):
         console.print(line, markup=False, highlight=False)
     if a.resume:
-        console.print(f"resuming the restore started {a.record.started}", highlight=False)
+        console.print(f"resuming the restore started {esc(a.record.started)}", highlight=False)
     for w in a.warnings:
-        err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True, highlight=False)
+        err_console.print(f"[yellow]warning[/]: {esc(w)}", soft_wrap=True, highlight=False)
 
 
 def _confirmed(a, args) -> bool:
@@ -124,26 +120,24 @@ def _confirmed(a, args) -> bool:
                 return True
             err_console.print(
                 "[red]error[/]: the cluster is healthy; restoring it needs --yes and "
-                f"--confirm-cluster {name} (no terminal)"
+                f"--confirm-cluster {esc(name)} (no terminal)"
             )
             return False
         first = console.input(
             f"[bold red]The cluster is healthy.[/] Restore all {members} members of "
-            f"{name} from this snapshot anyway? [y/N] "
+            f"{esc(name)} from this snapshot anyway? \\[y/N] "
         )
         if first.strip().lower() not in ("y", "yes"):
             return False
-        second = console.input(f"Type the cluster name ({name}) to confirm: ")
+        second = console.input(f"Type the cluster name ({esc(name)}) to confirm: ")
         return second.strip() == name
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        err_console.print(
-            "[red]error[/]: a restore replaces every member's data; confirm with --yes"
-        )
-        return False
-    answer = console.input(f"Restore all {members} members of {name} from this snapshot? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+    from hawizard.cli.run_view import ask_yes_no
+
+    return ask_yes_no(
+        f"Restore all {members} members of {esc(name)} from this snapshot?",
+        yes=args.yes,
+        no_terminal="a restore replaces every member's data; confirm with --yes",
+    )
 
 
 def _show_outcome(outcome, command: str, args) -> None:
@@ -156,7 +150,7 @@ def _show_outcome(outcome, command: str, args) -> None:
     print_failures(result)
     if not outcome.ok:
         err_console.print(
-            f"Fix the cause, then `{command}` resumes the restore: stop, move and restore "
+            f"Fix the cause, then `{esc(command)}` resumes the restore: stop, move and restore "
             "never run twice, and old data dirs stay where they are."
         )
         return
@@ -165,12 +159,13 @@ def _show_outcome(outcome, command: str, args) -> None:
     console.print(
         f"[green]restored[/] {len(a.plan.etcd_nodes)} members: all healthy {healthy} after the "
         f"command started (whole run {outcome.seconds:.1f} s) · "
-        f"{getattr(health, 'summary', '')}",
+        f"{esc(getattr(health, 'summary', ''))}",
         highlight=False,
     )
     before = a.record.cluster_id_before or "unknown"
     console.print(
-        f"  cluster ID {before} → {getattr(health, 'cluster_id', '?')} (new)", highlight=False
+        f"  cluster ID {esc(before)} → {esc(getattr(health, 'cluster_id', '?'))} (new)",
+        highlight=False,
     )
     console.print(
         f"  revision {a.snapshot.revision} from {a.snapshot.taken_at.isoformat(timespec='seconds')}"
@@ -179,7 +174,7 @@ def _show_outcome(outcome, command: str, args) -> None:
     )
     for name, r in sorted(run.reports.items()):
         kept = r.aside or ("none (no data dir)" if r.had_data is False else "see the earlier run")
-        console.print(f"  {name}: old data dir {kept}", highlight=False)
+        console.print(f"  {esc(name)}: old data dir {esc(kept)}", highlight=False)
     bumps = {r.bump for r in run.reports.values() if r.bump}
     if bumps == {"yes"}:
         console.print("  revision bumped by 1,000,000,000 and marked compacted", highlight=False)
@@ -191,6 +186,6 @@ def _show_outcome(outcome, command: str, args) -> None:
             soft_wrap=True,
         )
     if run.fresh is not None:
-        console.print(f"  fresh snapshot: {run.fresh.path}", highlight=False)
+        console.print(f"  fresh snapshot: {esc(run.fresh.path)}", highlight=False)
     for w in a.warnings:
-        err_console.print(f"[yellow]warning[/]: {w}", soft_wrap=True, highlight=False)
+        err_console.print(f"[yellow]warning[/]: {esc(w)}", soft_wrap=True, highlight=False)

@@ -224,7 +224,10 @@ def _backup_line(age):
 
     style = {"ok": "green", "yellow": "yellow", "red": "bold red"}.get(age.state, "")
     when = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
-    return Text.from_markup(f"last verified backup: [{style}]{_esc(when)}[/]")
+    line = Text.from_markup(f"last verified backup: [{style}]{_esc(when)}[/]")
+    for name in getattr(age, "refused", ()):
+        line.append(f"\nrefused backup record (fails its signature): {name}", style="bold red")
+    return line
 
 
 def _maintenance_line(last: dict):

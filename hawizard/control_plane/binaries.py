@@ -21,7 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from hawizard.etcd.binaries import BinariesError
+from hawizard.artifacts import BinariesError
 from hawizard.plan import KUBE_BINARIES
 
 __all__ = [
@@ -53,7 +53,7 @@ DOWNLOAD_TIMEOUT = 600  # seconds for one binary (kube-apiserver is ~90 MB)
 class BinaryError(BinariesError):
     """A binary is missing, or its sha256 is not the one the plan expects.
 
-    A kind of the etcd install's `BinariesError`, so `hawizard apply` reports both alike."""
+    A kind of `BinariesError` (as etcd's binaries raise), so `hawizard apply` reports both alike."""
 
 
 def release_url(version: str, arch: str, name: str) -> str:

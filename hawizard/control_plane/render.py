@@ -18,7 +18,6 @@ import json
 import re
 from dataclasses import dataclass
 
-from hawizard.etcd.render import client_url
 from hawizard.plan import Node, Plan
 from hawizard.textguard import config_value, plain_lines, unit_word
 
@@ -140,7 +139,7 @@ def endpoint_url(plan: Plan) -> str:
 
 def etcd_servers(plan: Plan) -> str:
     """Every etcd member's client URL, over TLS, comma-separated."""
-    return ",".join(client_url(plan, m) for m in plan.etcd_nodes)
+    return ",".join(plan.etcd_client_url(m) for m in plan.etcd_nodes)
 
 
 def service_account_issuer(plan: Plan) -> str:

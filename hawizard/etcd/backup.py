@@ -5,18 +5,26 @@ A backup is a snapshot file `<cluster>-<UTC stamp>.db` plus the record `….db.j
 `hawizard etcd snapshot` writes beside it; a run that verified the file (sha256 against the
 record, `etcdutl snapshot status`) adds `verified_at` to the record. Retention only ever
 removes files with exactly that name shape, so nothing else in the folder is touched.
+
+Records are authenticated (`hawizard.pki.record_key`): a backup counts as verified only when
+its record's HMAC matches, names this very file and its size. A record that fails is refused
+(listed as such, never counted, never restored); an unsigned one (an older hawizard's) is
+listed as unverified. Only regular files are read: a FIFO or symlink named like a backup or a
+record is skipped, so it can neither hang a listing nor point it elsewhere.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hawizard.etcd.backup_folder import is_regular, read_record
+from hawizard.localfs import atomic_write
+from hawizard.pki.record_key import load_key, sign, verify
 from hawizard.plan import Plan, every_seconds
 from hawizard.plan.model import MAX_BACKUP_EVERY
 from hawizard.textguard import plain_lines, unit_word
@@ -30,9 +38,12 @@ __all__ = [
     "backups",
     "default_dir",
     "human_age",
+    "load_record",
     "mark_verified",
     "parse_every",
     "plan_backup_age",
+    "plan_folder",
+    "protect_home",
     "prune",
     "render_service",
     "render_timer",
@@ -63,6 +74,8 @@ class Backup:
     path: Path
     size: int
     meta: dict[str, Any]
+    signature: str = "unsigned"  # "ok" | "unsigned" | "no-key" | "bad" (`record_key.verify`)
+    mtime: float = 0.0
 
     @property
     def taken_at(self) -> datetime:
@@ -70,11 +83,29 @@ class Backup:
             t = datetime.fromisoformat(str(self.meta.get("taken_at")))
             return t if t.tzinfo else t.replace(tzinfo=UTC)
         except ValueError:
-            return datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
+            return datetime.fromtimestamp(self.mtime, UTC)
+
+    @property
+    def refused(self) -> bool:
+        """The record fails its HMAC (or names another file): never trusted, never restored."""
+        return self.signature == "bad"
 
     @property
     def verified(self) -> bool:
-        return bool(self.meta.get("verified_at")) and self.meta.get("verdict") == "ok"
+        return (
+            self.signature == "ok"
+            and bool(self.meta.get("verified_at"))
+            and self.meta.get("verdict") == "ok"
+        )
+
+    @property
+    def verdict(self) -> str:
+        if self.refused:
+            return "refused: record fails its signature"
+        if self.signature in ("unsigned", "no-key") and self.meta:
+            why = "unsigned record" if self.signature == "unsigned" else "no key to check it"
+            return f"unverified ({why})"
+        return str(self.meta.get("verdict", "unverified"))
 
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
         now = now or datetime.now(UTC)
@@ -84,60 +115,74 @@ class Backup:
             "revision": self.meta.get("revision"),
             "taken_at": self.taken_at.isoformat(timespec="seconds"),
             "age_s": round((now - self.taken_at).total_seconds(), 1),
-            "verdict": self.meta.get("verdict", "unverified"),
+            "verdict": self.verdict,
+            "signature": self.signature,
             "verified_at": self.meta.get("verified_at"),
         }
 
 
-def backups(folder: Path, cluster: str) -> list[Backup]:
-    """The cluster's backups in `folder`, newest first (a missing folder: none)."""
+def backups(folder: Path, cluster: str, key: bytes | None) -> list[Backup]:
+    """The cluster's backups in `folder`, newest first (a missing folder: none). `key` is the
+    record key (`record_key.load_key`); without it no record counts as verified."""
     pattern = _file_re(cluster)
     found = []
     try:
         entries = list(folder.iterdir())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     for p in entries:
-        if not pattern.match(p.name) or not p.is_file():
+        if not pattern.match(p.name) or (info := is_regular(p)) is None:
             continue
-        try:
-            meta = json.loads(p.with_name(p.name + ".json").read_text())
-            if not isinstance(meta, dict):
-                meta = {}
-        except (OSError, ValueError):
-            meta = {}
-        found.append(Backup(p, p.stat().st_size, meta))
+        meta = load_record(p)
+        found.append(
+            Backup(p, info.st_size, meta, _signature(key, meta, p, info.st_size), info.st_mtime)
+        )
     return sorted(found, key=lambda b: (b.taken_at, b.path.name), reverse=True)
 
 
-def mark_verified(backup_path: Path, verdict: str, detail: str = "") -> None:
-    """Add the verification to the record beside the file (atomic rewrite, 0600)."""
-    meta_path = backup_path.with_name(backup_path.name + ".json")
+def load_record(backup_path: Path) -> dict[str, Any]:
+    """The record beside a backup ({} when there is none or it is not a regular JSON file)."""
+    data = read_record(backup_path.with_name(backup_path.name + ".json"))
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        meta = {}
+        meta = json.loads(data) if data is not None else {}
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _signature(key: bytes | None, meta: dict[str, Any], path: Path, size: int) -> str:
+    """`record_key.verify`, and a signed record must name this file and its size (a record
+    copied beside another file is refused too)."""
+    if not meta:
+        return "unsigned"
+    verdict = verify(key, meta)
+    if verdict == "ok" and (
+        Path(str(meta.get("path", ""))).name != path.name or meta.get("size") != size
+    ):
+        return "bad"
+    return verdict
+
+
+def mark_verified(backup_path: Path, verdict: str, detail: str, key: bytes) -> None:
+    """Add the verification to the record beside the file and sign it (atomic rewrite: a
+    unique `O_EXCL|O_NOFOLLOW` temp file, 0600, renamed over the record)."""
+    meta = load_record(backup_path)
     meta.update(
         verdict=verdict,
         verified_at=datetime.now(UTC).isoformat(timespec="seconds"),
         verify_detail=detail,
     )
-    tmp = meta_path.with_name(f".{meta_path.name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(meta, indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, meta_path)
+    record = backup_path.with_name(backup_path.name + ".json")
+    atomic_write(record, json.dumps(sign(key, meta), indent=2) + "\n", 0o600)
 
 
-def prune(folder: Path, cluster: str, keep: int) -> list[Path]:
+def prune(folder: Path, cluster: str, keep: int, key: bytes) -> list[Path]:
     """Keep the newest `keep` verified backups; remove older verified ones (file and record).
     Unverified files are left for the operator to look at. Returns what was removed."""
     if keep < 1:
         raise ValueError("keep must be at least 1")
     removed = []
-    for b in [b for b in backups(folder, cluster) if b.verified][keep:]:
+    for b in [b for b in backups(folder, cluster, key) if b.verified][keep:]:
         b.path.unlink(missing_ok=True)
         b.path.with_name(b.path.name + ".json").unlink(missing_ok=True)
         removed.append(b.path)
@@ -153,6 +198,7 @@ class BackupAge:
     path: str | None
     every_s: int
     folder: str
+    refused: tuple[str, ...] = ()  # records that fail their signature: named, never counted
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -161,27 +207,36 @@ class BackupAge:
             "path": self.path,
             "every_s": self.every_s,
             "dir": self.folder,
+            "refused": list(self.refused),
         }
 
 
-def backup_age(folder: Path, cluster: str, every_s: int, now: datetime | None = None) -> BackupAge:
+def backup_age(
+    folder: Path, cluster: str, every_s: int, now: datetime | None = None, key: bytes | None = None
+) -> BackupAge:
     now = now or datetime.now(UTC)
-    newest = next((b for b in backups(folder, cluster) if b.verified), None)
+    found = backups(folder, cluster, key)
+    refused = tuple(f"{b.path.name}.json" for b in found if b.refused)
+    newest = next((b for b in found if b.verified), None)
     if newest is None:
-        return BackupAge("red", None, None, every_s, str(folder))
+        return BackupAge("red", None, None, every_s, str(folder), refused)
     age = (now - newest.taken_at).total_seconds()
     state = "red" if age > 4 * every_s else "yellow" if age > 2 * every_s else "ok"
-    return BackupAge(state, age, str(newest.path), every_s, str(folder))
+    return BackupAge(state, age, str(newest.path), every_s, str(folder), refused)
+
+
+def plan_folder(plan: Plan) -> Path:
+    """Where the plan's `[backup]` (or the default) puts backups."""
+    return plan.resolve(plan.backup.dir) if plan.backup.dir else default_dir(plan)
 
 
 def plan_backup_age(plan: Plan, now: datetime | None = None) -> BackupAge:
     """The last verified backup where the plan's `[backup]` (or the defaults) puts them."""
-    folder = plan.resolve(plan.backup.dir) if plan.backup.dir else default_dir(plan)
     try:
         every = parse_every(plan.backup.every or DEFAULT_EVERY)
     except ValueError:
         every = parse_every(DEFAULT_EVERY)
-    return backup_age(folder, plan.cluster.name, every, now)
+    return backup_age(plan_folder(plan), plan.cluster.name, every, now, load_key(plan))
 
 
 def human_age(seconds: float) -> str:
@@ -216,26 +271,82 @@ def _exec_arg(value: str) -> str:
     return f'"{escaped}"'
 
 
+# The system unit runs as root: everything but the backup folder read-only, no capabilities
+# (root still reads its own 0600 PKI files), no privilege gain, its own /tmp, no devices.
+# `CapabilityBoundingSet=""` is the empty set (systemd unquotes it; a bare `=` means the same
+# but reads like a value that went missing).
+_SANDBOX = """\
+ProtectSystem=strict
+ReadWritePaths={folder}
+ProtectHome={home}
+PrivateTmp=yes
+PrivateDevices=yes
+NoNewPrivileges=yes
+CapabilityBoundingSet=""
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+ProtectProc=invisible
+ProcSubset=pid
+PrivateIPC=yes
+"""
+
+# What ProtectHome= hides: a plan, PKI, key or interpreter below one of these needs "read-only".
+HOME_TREES = ("/home", "/root", "/run/user")
+
+
+def protect_home(paths: list[Path]) -> str:
+    """ "yes" (home folders invisible) unless something the run reads lives in one: then
+    "read-only" (the backup folder, if it is there, is still writable via ReadWritePaths=)."""
+    for p in paths:
+        text = str(p)
+        if any(text == t or text.startswith(t + "/") for t in HOME_TREES):
+            return "read-only"
+    return "yes"
+
+
 def render_service(
     plan: Plan,
     argv: list[str],
     *,
     user_unit: bool,
     timeout_s: int = 900,
+    folder: Path | None = None,
+    home: str = "yes",
     unit: str = "",
     what: str = "verified etcd backup",
 ) -> str:
     """The oneshot service that runs one backup: `argv` is the full command (the python that
-    runs hawizard, `-m hawizard etcd backup run PLAN --keep N --dir DIR`). The scheduled etcd
-    maintenance (`hawizard.ops.maintenance`) renders its service here too, with its own
-    `unit` name and `what` it does, so both jobs run under the same unit settings."""
+    runs hawizard, `-m hawizard etcd backup run PLAN --keep N --dir DIR`). A system unit is
+    sandboxed (`_SANDBOX`, writable only `folder`); a user unit runs as its user already and
+    gets `NoNewPrivileges=` (the rest needs privileges a user manager does not have).
+    `folder` defaults to the plan's (`plan_folder`). The scheduled etcd maintenance
+    (`hawizard.etcd.maintenance_units`) renders its service here too, with its own `unit`
+    name, `what` it does and its writable `folder`, so both jobs run under the same sandbox."""
     if not argv:
         raise ValueError("the backup command is empty")
+    if home not in ("yes", "read-only"):
+        raise ValueError(f"ProtectHome={home!r}: expected yes or read-only")
     exec_start = " ".join(_exec_arg(a) for a in argv)
     wanted = "default.target" if user_unit else "multi-user.target"
     cluster = unit_word(plan.cluster.name, "cluster.name")
     if not re.fullmatch(r"[a-z][a-z ]{0,60}", what):
         raise ValueError(f"{what!r}: the job's description is lowercase words only")
+    if user_unit:
+        sandbox = "NoNewPrivileges=yes\n"
+    else:
+        where = unit_word(folder if folder is not None else plan_folder(plan), "backup folder")
+        sandbox = _SANDBOX.format(folder=where, home=home)
     text = f"""\
 # written by hawizard: {what} of cluster {cluster}
 [Unit]
@@ -249,7 +360,7 @@ ExecStart={exec_start}
 TimeoutStartSec={timeout_s}
 UMask=0077
 Nice=10
-
+{sandbox}
 [Install]
 WantedBy={wanted}
 """

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from hawizard.artifacts import Artifact
+from hawizard.artifacts import Artifact, BinariesError
 
 REQUIRED = ("etcd", "etcdctl")
 OPTIONAL = ("etcdutl",)
@@ -29,10 +29,6 @@ _BUILDINFO = (b"\tgo.etcd.io/etcd/api/v3\tv", b"\tgo.etcd.io/etcd\tv")
 _VERSION = re.compile(rb"(\d+\.\d+\.\d+)\b")
 _TARBALL = re.compile(r"etcd-v(\d+\.\d+\.\d+)-")
 _LOAD_LOCK = threading.Lock()
-
-
-class BinariesError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -90,6 +86,23 @@ def binaries_version(source: Path) -> str | None:
             return match.group(1).decode()
     match = _TARBALL.search(source.name)
     return match.group(1) if match else None
+
+
+def check_pins(source: Path, pins: dict[str, str]) -> None:
+    """`etcd.sha256` (optional, like `control_plane.sha256`): each pinned binary must be in
+    `source` with exactly that sha256, else BinariesError naming it; nothing is uploaded."""
+    if not pins:
+        return
+    found = {b.name: b for b in load_binaries(source)}
+    for name, expected in sorted(pins.items()):
+        b = found.get(name)
+        if b is None:
+            raise BinariesError(f"etcd.sha256.{name}: {source} holds no {name} to check")
+        if b.sha256 != expected.lower():
+            raise BinariesError(
+                f"etcd.sha256.{name}: {name} in {source} has sha256 {b.sha256}, not the "
+                f"pinned {expected.lower()}; refusing to upload it"
+            )
 
 
 def check_version(source: Path, planned: str) -> str:

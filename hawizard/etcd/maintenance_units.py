@@ -8,6 +8,8 @@ seconds, and `Persistent=true` catches up a run missed while the machine was off
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hawizard.etcd import backup as b
 from hawizard.plan import Plan, calendar_problem
 from hawizard.textguard import plain_lines, unit_word
@@ -24,11 +26,22 @@ def unit_name(plan: Plan) -> str:
     return f"hawizard-maintenance-{unit_word(plan.cluster.name, 'cluster.name')}"
 
 
-def render_service(plan: Plan, argv: list[str], *, user_unit: bool) -> str:
-    """The oneshot service: `argv` is `python -m hawizard etcd defrag PLAN --yes --if-needed`.
-    A defragmentation blocks each member for tens of seconds per GB, hence the long bound."""
+def render_service(
+    plan: Plan, argv: list[str], *, user_unit: bool, folder: Path, home: str = "yes"
+) -> str:
+    """The oneshot service: `argv` is `python -m hawizard etcd defrag PLAN --yes --if-needed`;
+    `folder` the plan's (the run's lock and record are written there: the only writable path
+    of the root unit's sandbox). A defragmentation blocks each member for tens of seconds per
+    GB, hence the long bound."""
     return b.render_service(
-        plan, argv, user_unit=user_unit, timeout_s=3600, unit=unit_name(plan), what=WHAT
+        plan,
+        argv,
+        user_unit=user_unit,
+        timeout_s=3600,
+        folder=folder,
+        home=home,
+        unit=unit_name(plan),
+        what=WHAT,
     )
 
 

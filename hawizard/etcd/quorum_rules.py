@@ -386,7 +386,10 @@ def _add(
             after,
         )
     aside: tuple[str, ...] = ()
-    if target is not None and target.has_data and not (mine is not None and mine.started):
+    # A listed learner's own WAL (it ran under its new ID, then stopped) is its own data.
+    own = bool(target and mine and mine.id and mine.id == target.data_member_id)
+    started = mine is not None and mine.started
+    if target is not None and target.has_data and not started and not own:
         stale = _stale_data(ms, node, target)
         if isinstance(stale, _Verdict):
             return stale, after
@@ -543,4 +546,11 @@ def _replace(
         f"{max(rest.healthy_voters - quorum(during), 0) if during else 0} failures",
     )
     resume = resuming or addition.resume or gone is None
-    return _ok(reason, resume=resume, notes=notes + note), after
+    # The addition's verdict carries over whole: a recycled NEW's stale data is set aside
+    # exactly as for `add` (dropping it here left NEW starting on a removed member's data).
+    return _ok(
+        reason,
+        resume=resume,
+        notes=notes + addition.notes + note,
+        data_aside=addition.data_aside,
+    ), after

@@ -47,7 +47,7 @@ def member_files(plan: Plan, member: Node) -> MemberFiles:
 
 
 def client_url(plan: Plan, member: Node) -> str:
-    return f"https://{member.url_host}:{plan.etcd.client_port}"
+    return plan.etcd_client_url(member)
 
 
 def peer_url(plan: Plan, member: Node) -> str:

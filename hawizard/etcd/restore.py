@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -33,8 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from hawizard.etcd import render
+from hawizard.etcd.backup_folder import read_record
+from hawizard.etcd.scratch import SCRATCH
 from hawizard.etcd.snapshot import local_etcdutl
+from hawizard.pki.record_key import load_key, verify
 from hawizard.plan import Node, Plan
+from hawizard.textguard import shown
 
 __all__ = [
     "BUMP_REVISION",
@@ -146,13 +151,20 @@ def inspect_snapshot(path: Path, plan: Plan) -> SnapshotFile:
     meta_path = path.with_name(path.name + ".json")
     meta: dict[str, Any] = {}
     warnings: list[str] = []
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-            if not isinstance(meta, dict):
-                raise ValueError("not an object")
-        except (OSError, ValueError) as exc:
-            raise BadSnapshot(f"{meta_path}: unreadable record ({exc})") from None
+    if os.path.lexists(meta_path):
+        meta = _read_meta(meta_path)
+        signature = verify(load_key(plan), meta)
+        if signature == "bad":
+            raise BadSnapshot(
+                f"{meta_path}: the record fails its signature (changed since hawizard wrote "
+                "it, or not written with this plan's PKI); refusing it and its snapshot — to "
+                "use the snapshot anyway, move the record away: etcdutl alone then checks it"
+            )
+        if signature != "ok":
+            why = "unsigned (an older hawizard's)" if signature == "unsigned" else "not checked"
+            warnings.append(
+                f"the record {meta_path.name} is {why}: its facts are shown but not trusted"
+            )
         recorded = str(meta.get("sha256", ""))
         if recorded and recorded != sha:
             raise BadSnapshot(
@@ -168,13 +180,15 @@ def inspect_snapshot(path: Path, plan: Plan) -> SnapshotFile:
     cluster = meta.get("cluster")
     if cluster and cluster != plan.cluster.name:
         warnings.append(
-            f"this snapshot was taken from cluster {cluster!r}, not {plan.cluster.name!r}: "
+            f"this snapshot was taken from cluster {shown(repr(cluster), 80)}, "
+            f"not {plan.cluster.name!r}: "
             "its keys replace everything this cluster held"
         )
     node = meta.get("node")
-    if node and node not in {n.name for n in plan.etcd_nodes}:
+    if node and str(node) not in {n.name for n in plan.etcd_nodes}:
         warnings.append(
-            f"this snapshot was taken on {node!r}, which is not an etcd member of this plan "
+            f"this snapshot was taken on {shown(repr(node), 80)}, which is not an etcd member "
+            "of this plan "
             "(another cluster's snapshot?)"
         )
     taken_at = _parse_time(meta.get("taken_at")) or datetime.fromtimestamp(
@@ -191,6 +205,21 @@ def inspect_snapshot(path: Path, plan: Plan) -> SnapshotFile:
         meta=meta,
         warnings=tuple(warnings),
     )
+
+
+def _read_meta(meta_path: Path) -> dict[str, Any]:
+    """The record beside a snapshot: a regular file (never a FIFO or symlink) holding a JSON
+    object, else `BadSnapshot` naming it."""
+    data = read_record(meta_path)
+    if data is None:
+        raise BadSnapshot(f"{meta_path}: unreadable record (not a regular file)")
+    try:
+        meta = json.loads(data)
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise BadSnapshot(f"{meta_path}: unreadable record ({exc})") from None
+    return meta
 
 
 def _int(value: Any) -> int | None:
@@ -234,7 +263,7 @@ def restoring_path(plan: Plan, restore_id: str) -> str:
 
 def remote_snapshot_path(restore_id: str) -> str:
     _check("00000000T000000Z", restore_id)
-    return f"/var/tmp/hawizard-restore-{restore_id}.db"
+    return f"{SCRATCH}/restore-{restore_id}.db"
 
 
 def restore_token(plan: Plan, restore_id: str) -> str:

@@ -26,10 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hawizard import packages, pki
+from hawizard.etcd import member as etcd_member
 from hawizard.etcd import render
-from hawizard.etcd.binaries import check_version, load_binaries
+from hawizard.etcd.binaries import check_pins, check_version, load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, Facts, failures, gather_with, judge, marker_text
 from hawizard.etcd.render import ClusterState
+from hawizard.etcd.start_watch import watch_started
+from hawizard.firewall import firewall_step
 from hawizard.plan import Node, Plan
 from hawizard.remote_files import (
     RemoteFile,
@@ -112,6 +115,7 @@ class EtcdRollout:
         anything runs, and their gzip copies are made in the background meanwhile."""
         if any(self.plan.etcd_install(m) == "upload" for m in self.members):
             source = self.plan.resolve(self.plan.etcd.binaries)
+            check_pins(source, self.plan.etcd.sha256)
             check_version(source, self.plan.etcd.version)
             for b in load_binaries(source):
                 b.artifact.prepare()
@@ -198,6 +202,8 @@ class EtcdRollout:
             steps.append(Step(m.name, "install etcd package", self._package_missing, self._package))
         steps.append(self._member_files_step(m))
         steps.append(Step(m.name, "etcd version", self._version_check(m), _nothing))
+        # metrics_port (plain HTTP, /health too) only from the node, the scrapers and here
+        steps.append(firewall_step(self.plan, m))
         return steps
 
     def _member_files_step(self, m: Node) -> Step:
@@ -401,6 +407,10 @@ class EtcdRollout:
                 self._start(m, host)
                 with self._lock:
                     self.started.add(m.name)
+            # After the next member was let go: a member that exits at once fails here,
+            # quoting its journal, not minutes later in a health or promote wait.
+            if not host.dry_run:
+                watch_started(host)
 
         return Step(m.name, "start etcd", check, apply)
 
@@ -498,7 +508,7 @@ class EtcdRollout:
             return m.name in self.restart
 
         def apply(host) -> None:
-            host.run(["systemctl", "restart", "etcd"], timeout=self.health_timeout)
+            etcd_member.restart(host, timeout=self.health_timeout)
             self.wait_healthy(self.plan, self.health_timeout)
             say(host, "cluster healthy again")
 

@@ -1,6 +1,8 @@
 """An etcd snapshot, taken on a healthy member and kept on the operator's machine, verified.
 
-On the member: `etcdctl snapshot save` into a fresh 0700 temp dir, against the member's own
+On the member: `etcdctl snapshot save` into a fresh 0700 temp dir under the node's private
+scratch folder (`hawizard.etcd.scratch`: what a killed run left there is swept first, named in
+the output), against the member's own
 loopback client URL with the member's own server cert as the client cert (it carries
 clientAuth), so the operator's admin key never travels to a node. The file is downloaded over
 the same SSH connection, written 0600 (its folder 0700), its sha256 compared with the node's
@@ -8,7 +10,8 @@ copy, and `etcdutl snapshot status` gives its revision and hash (locally when et
 here, else on the node). The node's temp copy is removed whatever happened.
 
 Next to `NAME.db` a `NAME.db.json` records where and when it was taken, its sha256, revision,
-hash and key count: what a restore needs to know it has the right file.
+hash and key count: what a restore needs to know it has the right file. The record is signed
+with the PKI folder's record key (`hawizard.pki.record_key`), so a planted one is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from hawizard.etcd import render
+from hawizard.etcd.scratch import SCRATCH, removed, sweep_script
 from hawizard.localfs import atomic_write, fsync_dir, make_private_dirs
+from hawizard.pki.record_key import ensure_key, load_key, sign
 from hawizard.plan import Node, Plan
 
 __all__ = [
@@ -43,8 +48,8 @@ __all__ = [
 ]
 
 SNAPSHOT_TIMEOUT = 600.0  # seconds for save + download of one snapshot
-_TMP_PREFIX = "/var/tmp/hawizard-snapshot."
-_TMP_DIR = re.compile(r"^/var/tmp/hawizard-snapshot\.[A-Za-z0-9]{8}$")
+_TMP_PREFIX = f"{SCRATCH}/snapshot."
+_TMP_DIR = re.compile(rf"^{re.escape(SCRATCH)}/snapshot\.[A-Za-z0-9]{{8}}$")
 
 
 class SnapshotError(Exception):
@@ -120,8 +125,9 @@ def _save_script(plan: Plan, member: Node) -> str:
         "save",
     ]
     return (
-        f"set -e; umask 077; d=$(mktemp -d {q(_TMP_PREFIX + 'XXXXXXXX')}); "
-        'echo "dir=$d"; '
+        f"umask 077; {sweep_script()}\n"
+        f"set -e; d=$(mktemp -d {q(_TMP_PREFIX + 'XXXXXXXX')}); "
+        'echo $$ > "$d/owner"; echo "dir=$d"; '
         f'ETCDCTL_API=3 {shlex.join(etcdctl)} "$d/snapshot.db" >&2; '
         'echo "sha256=$(sha256sum < "$d/snapshot.db" | cut -c1-64)"'
     )
@@ -227,6 +233,8 @@ def take_snapshot(
     tmpdir = ""
     try:
         r = host.run(script, timeout=SNAPSHOT_TIMEOUT, stream=False)
+        for stale in removed(r.stdout):
+            say(f"removed {stale} on {host.name} (left by a killed or disconnected run)")
         facts = dict(line.partition("=")[::2] for line in r.stdout.splitlines() if "=" in line)
         tmpdir, remote_sha = facts.get("dir", ""), facts.get("sha256", "")
         if not _TMP_DIR.match(tmpdir) or len(remote_sha) != 64:
@@ -261,7 +269,8 @@ def take_snapshot(
         status_by=status_by,
         cluster=plan.cluster.name,
     )
-    meta = json.dumps(info.to_json(), indent=2) + "\n"
+    key = load_key(plan) or ensure_key(plan)
+    meta = json.dumps(sign(key, info.to_json()), indent=2) + "\n"
     _write_private(out.with_name(out.name + ".json"), meta.encode())
     say(f"{out} ({info.size} bytes, revision {info.revision}, sha256 {sha[:16]}…)")
     return info

@@ -21,17 +21,16 @@ from __future__ import annotations
 import json
 import re
 import ssl
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+from hawizard.etcd import member as etcd_member
+from hawizard.etcd.member import CATCH_UP_WINDOW as CATCH_UP_WINDOW
+from hawizard.etcd.member import caught_up as caught_up
 from hawizard.health import ClusterHealth
 from hawizard.plan import Node, Plan
 
-CATCH_UP_WINDOW = 50  # raft entries: a restarted member this close to the leader has caught up
 MEMBER_TIMEOUT = 120.0  # seconds for one member to be back, healthy, caught up, on the new version
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
@@ -126,38 +125,6 @@ def upgrade_order(health: ClusterHealth, plan_order: Sequence[str]) -> list[str]
     return [n for n in plan_order if n != leader] + ([leader] if leader in plan_order else [])
 
 
-def caught_up(health: ClusterHealth, name: str, window: int = CATCH_UP_WINDOW) -> bool:
-    rows = {m.name: m for m in health.members}
-    member, leader = rows.get(name), rows.get(health.leader_name)
-    if member is None or leader is None:
-        return False
-    if member.raft_index is None or leader.raft_index is None:
-        return False
-    return member.raft_index >= leader.raft_index - window
-
-
-def binary_version(path: Path) -> Version:
-    """`etcd --version` of a local binary, run here (the static release binaries run anywhere)."""
-    out = subprocess.run(
-        [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
-    match = re.search(r"etcd Version:\s*(\d+\.\d+\.\d+)", out)
-    if not match:
-        raise UpgradeRefused(
-            f"{path} --version printed no etcd version", "point etcd.binaries at etcd's binaries"
-        )
-    return Version.parse(match.group(1))
-
-
-def bytes_version(data: bytes) -> Version:
-    """The version of an etcd binary held in memory (e.g. read from a release tarball)."""
-    with tempfile.TemporaryDirectory(prefix="hawizard-etcd-") as tmp:
-        path = Path(tmp) / "etcd"
-        path.write_bytes(data)
-        path.chmod(0o700)
-        return binary_version(path)
-
-
 # --- the cluster version ---------------------------------------------------------------------
 
 
@@ -211,19 +178,9 @@ def wait_member(
 def hand_over_leadership(plan: Plan, member: Node, to: str, say: Say) -> None:
     """If `member` leads, pass leadership to `to` (best effort: a failed transfer only means
     one short election when the member stops; etcd's own stop also tries to hand it over)."""
-    from hawizard.etcd.cluster_api import ClusterAPI, targets_for
-    from hawizard.etcd.probe import cluster_health
-
     try:
-        health = cluster_health(plan)
-        me = health.member(member.name)
-        if not me.is_leader:
-            return
-        target = health.member(to)
-        ClusterAPI(plan, targets_for(plan, [member])).call(
-            "/v3/maintenance/transfer-leadership", {"targetID": str(int(target.id, 16))}
-        )
-        say(f"{member.name} leads: leadership handed to {to} before the stop")
+        if etcd_member.hand_over_leadership(plan, member, to=to) is not None:
+            say(f"{member.name} leads: leadership handed to {to} before the stop")
     except Exception as exc:  # best effort, see docstring
         say(f"leadership not handed over ({exc}); stopping anyway")
 
@@ -248,18 +205,18 @@ def upgrade_member(
     say = say or (lambda _line: None)
     stale = stale_files(host, files)
     if host.dry_run:
-        host.run(["systemctl", "stop", "etcd"])
+        etcd_member.stop(host)
         write_files(host, stale)
-        host.run(["systemctl", "start", "etcd"])
+        etcd_member.start(host)
         return None
     if hand_to:
         hand_over_leadership(plan, member, hand_to, say)
-    host.run(["systemctl", "stop", "etcd"], timeout=timeout)
+    etcd_member.stop(host, timeout=timeout)
     write_files(host, stale)
     if any(f.path == UNIT_PATH for f in stale):
         host.run(["systemctl", "daemon-reload"])
     # Type=notify: start returns once the member serves (the others hold the quorum).
-    host.run(["systemctl", "start", "etcd"], timeout=timeout)
+    etcd_member.start(host, timeout=timeout)
     health = wait_member(
         lambda: cluster_health(plan, min(plan.etcd.probe_timeout, 1.0)),
         member.name,
@@ -285,7 +242,7 @@ def target_version(
     asked for (`to`, else `etcd.version`). Package-installed members among `members` (default:
     every member) are refused: their version is the distribution's; they move to uploaded
     binaries with `etcd_install = "upload"`."""
-    from hawizard.etcd.binaries import BinariesError, binaries_version, load_binaries
+    from hawizard.etcd.binaries import BinariesError, binaries_version, check_pins
 
     among = set(members) if members is not None else {n.name for n in plan.etcd_nodes}
     packaged = [
@@ -300,11 +257,20 @@ def target_version(
         )
     source = plan.resolve(plan.etcd.binaries)
     try:
-        binaries = {b.name: b for b in load_binaries(source)}
-        known = binaries_version(source)  # the Go build info in the binary, or the tarball name
+        check_pins(source, plan.etcd.sha256)
+        # the Go build info in the binary file, or the tarball name: never executed here
+        # (issue 25: `etcd --version` ran whatever etcd.binaries held on this machine)
+        known = binaries_version(source)
     except BinariesError as exc:
         raise UpgradeRefused(str(exc), "point etcd.binaries at the new release") from None
-    found = Version.parse(known) if known else bytes_version(binaries["etcd"].data)
+    if known is None:
+        raise UpgradeRefused(
+            f"the etcd binary in {source} names no version in its Go build information "
+            "(and the file name none)",
+            "point etcd.binaries at an official release tarball (etcd-vX.Y.Z-linux-amd64.tar.gz) "
+            "or its unpacked folder",
+        )
+    found = Version.parse(known)
     asked = to or plan.etcd.version
     try:
         wanted = Version.parse(asked)
@@ -312,7 +278,7 @@ def target_version(
         raise UpgradeRefused(f"{asked!r} is not an etcd version", "give it as 3.5.1") from None
     if found != wanted:
         raise UpgradeRefused(
-            f"etcd.binaries holds etcd {found} (its own --version), not {wanted}",
+            f"etcd.binaries holds etcd {found} (its Go build information), not {wanted}",
             f"point etcd.binaries at etcd {wanted}, or set etcd.version = {str(found)!r}",
         )
     return found

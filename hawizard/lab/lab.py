@@ -24,10 +24,10 @@ from pathlib import Path
 from hawizard.lab import network, node, preflight, proc, repo, rootfs, state
 from hawizard.lab.errors import LabError
 from hawizard.lab.layout import MAX_NODES, check_name, layout
-from hawizard.lab.plan_writer import lab_plan
+from hawizard.lab.plan_writer import lab_plan, write_lab_plan
 from hawizard.lab.run import run, ssh_keygen
 from hawizard.lab.state import LABS_ROOT, LabRecord, NodeRecord
-from hawizard.plan import Plan, dump
+from hawizard.plan import Plan
 
 DEFAULT_NAME = "lab"
 DEFAULT_NODES = 3
@@ -223,7 +223,9 @@ class Lab:
             self._write_known_hosts(rec)
             repo_dir = Path(rec.repo)
             self._parallel(lambda n: self._boot(base, n, repo_dir), to_boot)
-            dump(self.plan(balancer="vip"), self.plan_path)
+            fresh = write_lab_plan(self.plan(balancer="vip"), self.plan_path)
+            if fresh is not None:
+                say(f"kept {self.plan_path}: you changed it; the lab's own plan is {fresh}")
         return self.status()
 
     def down(self, purge: bool = False) -> bool:

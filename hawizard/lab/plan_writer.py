@@ -10,6 +10,7 @@ node alone (`single`, what tests that do not exercise failover use: no keepalive
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import ipaddress
 import re
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from hawizard.lab.errors import LabError
 from hawizard.lab.state import LabRecord
+from hawizard.localfs import atomic_write, read_regular_bytes
 from hawizard.plan import (
     SSH,
     Cluster,
@@ -27,10 +29,14 @@ from hawizard.plan import (
     Node,
     PKISettings,
     Plan,
+    dump,
+    dumps,
 )
 
 LB_PORT = 8443
 _ELF = b"\x7fELF"
+STAMP_SUFFIX = ".lab-sha256"  # beside the plan: the sha256 of what the lab last wrote there
+FRESH_NAME = "plan.lab.toml"  # the lab's own plan, when the operator's changed plan is kept
 
 
 def etcd_binary_dirs() -> list[Path]:
@@ -111,6 +117,43 @@ def lab_plan(
         load_balancer=lb,
         source=source,
     )
+
+
+def write_lab_plan(plan: Plan, path: Path) -> Path | None:
+    """Write the lab's plan to `path`, unless the operator changed that file since the lab last
+    wrote it: then it is kept as it is, the lab's plan goes to `plan.lab.toml` beside it, and
+    that path is returned (None: `path` was written).
+
+    `lab up` runs again on a running lab (`scripts/demo.sh` does, every time). Rewriting the
+    plan then silently undid what the operator had saved in it: wizard edits, `[monitoring]
+    enabled = true` added on `monitoring export`'s advice, the membership `etcd add` and
+    `remove` wrote. The sha256 of what the lab wrote is kept beside the plan, so a file the lab
+    wrote and nobody touched is still brought up to date (more nodes, a newer layout).
+    """
+    text = dumps(plan)
+    stamp = path.with_name(path.name + STAMP_SUFFIX)
+    try:
+        current = read_regular_bytes(path)
+    except FileNotFoundError:
+        current = None
+    if current is not None and current != text.encode() and _sha256(current) != _stamp(stamp):
+        fresh = path.with_name(FRESH_NAME)
+        atomic_write(fresh, text, 0o644)
+        return fresh
+    dump(plan, path)
+    atomic_write(stamp, _sha256(text.encode()) + "\n", 0o600)
+    return None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _stamp(path: Path) -> str | None:
+    try:
+        return read_regular_bytes(path).decode().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
 
 
 def lab_vip(lab: LabRecord) -> str:

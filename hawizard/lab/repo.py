@@ -35,12 +35,13 @@ from hawizard.lab.rootfs import CACHE_ROOT
 from hawizard.lab.run import run
 
 # What hawizard installs from packages: etcd's package path, the balancer (issue 15: haproxy +
-# keepalived), monitoring (issue 18: node exporter on every node, prometheus on one).
+# keepalived, nftables), monitoring (issue 18: node exporter on every node, prometheus on one).
 DEFAULT_PACKAGES: tuple[str, ...] = (
     "etcd-server",
     "etcd-client",
     "haproxy",
     "keepalived",
+    "nftables",  # the balancer's VRRP firewall (issue 25: a table of hawizard's own)
     "prometheus-node-exporter",
     "prometheus",
 )

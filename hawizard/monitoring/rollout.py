@@ -1,11 +1,13 @@
 """`[monitoring] install = true`: what `apply` adds — a node exporter on every node and
 Prometheus, with the exported configuration, on the plan's `prometheus_node`.
 
-Both come from the distribution's packages (`hawizard.packages`: checked first, nothing
-started by the install), then get their configuration and are enabled. The Prometheus node
-receives the same bundle `hawizard monitoring export` writes, under /etc/prometheus (the
-Debian package's config folder): prometheus.yml, the alert rules and tls/ (the monitoring key
-0640 root:prometheus). A changed file reloads Prometheus; a converged node is not touched.
+The exporter listens on the node's own address and the node's nftables table
+(`hawizard.firewall`) lets only the scrapers reach it. Both come from the distribution's
+packages (`hawizard.packages`: checked first, nothing started by the install), then get
+their configuration and are enabled. The Prometheus node receives the same bundle
+`hawizard monitoring export` writes, under /etc/prometheus (the Debian package's config
+folder): prometheus.yml, the alert rules and tls/ (the monitoring key 0640
+root:prometheus). A changed file reloads Prometheus; a converged node is not touched.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import shlex
 
 from hawizard import packages
+from hawizard.firewall import firewall_step
 from hawizard.monitoring.bundle import monitoring_bundle
 from hawizard.plan import Node, Plan
 from hawizard.remote_files import RemoteFile, directory, files_step
@@ -71,24 +74,31 @@ def _restart_after(unit: str):
     return after
 
 
-def _exporter_steps(plan: Plan, node: Node) -> list[Step]:
-    steps = [_package_step(node, NODE_EXPORTER, NODE_EXPORTER)]
+def exporter_defaults(plan: Plan, node: Node) -> str:
+    """The exporter listens on the node's own address only, never on every interface (its
+    metrics are unauthenticated; the node's firewall lets only the scrapers in)."""
     port = plan.monitoring.node_exporter_port
-    if port != DEFAULT_NODE_EXPORTER_PORT:
-        text = (
-            "# written by hawizard ([monitoring] node_exporter_port)\n"
-            f'ARGS="--web.listen-address=:{port}"\n'
-        )
-        steps.append(
-            files_step(
-                node.name,
-                "node exporter port",
-                lambda: [RemoteFile(NODE_EXPORTER_DEFAULTS, text.encode(), 0o644)],
-                after=_restart_after(NODE_EXPORTER),
-            )
-        )
-    steps.append(_running_step(node, NODE_EXPORTER, "node exporter running"))
-    return steps
+    host = f"[{node.address}]" if ":" in node.address else node.address
+    listen = shlex.quote(f"--web.listen-address={host}:{port}")
+    return (
+        "# written by hawizard ([monitoring] node_exporter_port, the node's own address)\n"
+        f"ARGS={listen}\n"
+    )
+
+
+def _exporter_steps(plan: Plan, node: Node) -> list[Step]:
+    text = exporter_defaults(plan, node)
+    return [
+        _package_step(node, NODE_EXPORTER, NODE_EXPORTER),
+        firewall_step(plan, node, "firewall (nftables) for the node exporter"),
+        files_step(
+            node.name,
+            "node exporter listen address",
+            lambda: [RemoteFile(NODE_EXPORTER_DEFAULTS, text.encode(), 0o644)],
+            after=_restart_after(NODE_EXPORTER),
+        ),
+        _running_step(node, NODE_EXPORTER, "node exporter running"),
+    ]
 
 
 def prometheus_files(plan: Plan, apiserver_port: int = 6443) -> list[RemoteFile]:

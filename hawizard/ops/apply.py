@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hawizard.ops.refusal import Refused
@@ -27,9 +28,11 @@ def certificate_problems(
     renewed); return the problems that must stop the run. `outcomes`: what `pki.create`
     already did (a dry run's temp PKI); raises `Refused` when the PKI cannot be written."""
     from hawizard import pki
+    from hawizard.ops.certs import require_pki_home
 
     problems = []
     if outcomes is None:
+        require_pki_home(plan)
         try:
             outcomes = pki.create(plan)
         except OSError as exc:
@@ -115,9 +118,13 @@ def _dry_run(
         if on_certificate is not None:
             on_certificate(f"would be {action}", name)
 
+    def would_removed(gone) -> None:
+        if on_certificate is not None:
+            on_certificate("removed a killed dry run's PKI copy", str(gone))
+
     with contextlib.ExitStack() as stack:
         try:
-            shown, outcomes = stack.enter_context(preview(plan))
+            shown, outcomes = stack.enter_context(preview(plan, lambda gone: would_removed(gone)))
         except OSError as exc:
             raise _pki_unwritable(plan, exc) from None
         problems = certificate_problems(shown, would, outcomes)
@@ -134,44 +141,73 @@ def _converge(
     dry_run: bool,
     confirm: Callable[[], None] | None,
 ) -> RunResult:
-    from hawizard.etcd.binaries import BinariesError
+    from hawizard.artifacts import BinariesError
 
     if problems:
         raise Refused(
             "the local PKI does not match the plan",
             f"review with `hawizard certs check {plan_label}`, re-issue with "
-            f"`hawizard certs create {plan_label} --renew`",
+            f"`hawizard certs create {plan_label} --renew` (in the wizard: Certificates, "
+            "Re-issue)",
             problems,
         )
     try:
         phases = build_phases(plan, only)
     except BinariesError as exc:
         raise Refused(str(exc)) from None
-    if not dry_run and confirm is not None:
-        confirm()
     if dry_run or plan.source is None:
+        if not dry_run and confirm is not None:
+            confirm()
         return run(plan, phases)
-    return _locked(plan, phases, run, command, plan_label)
+    return _driven(plan, phases, run, command, plan_label, confirm)
 
 
-def _locked(plan: Plan, phases: list[Phase], run: Run, command: str, plan_label: str) -> RunResult:
-    """One change at a time per plan: apply waits for nobody and never races a membership
-    change (whose half-done state apply must not "converge" away)."""
-    from hawizard.etcd.membership import ChangeFailed, read_pending
-    from hawizard.planlock import PlanLock, PlanLocked
+@dataclass
+class ApplyOperation:
+    """`apply` as an Operation: its judgement (certificates, binaries) is made before the
+    lock, because a dry run shares it; under the lock the driver refuses while any other
+    operation (a membership change, a rotation, a patch run, a restore) is unfinished, whose
+    half-done state apply must not "converge" away."""
 
-    assert plan.source is not None
-    try:
-        with PlanLock(plan.source, command):
-            pending = read_pending(plan.source)
-            if pending is not None:
-                raise Refused(
-                    f"a membership change is unfinished: {pending.op} {pending.node} "
-                    f"(started {pending.started})",
-                    f"finish it first: `{pending.command(plan_label)}`",
-                )
-            return run(plan, phases)
-    except PlanLocked as exc:
-        raise Refused(str(exc), "run it again when that command has finished") from None
-    except ChangeFailed as exc:
-        raise Refused(str(exc)) from None
+    command: str
+    planned: list[Phase]
+    title: str = "apply"
+    record: str | None = None
+
+    def assess(self, plan: Plan) -> bool:
+        return True
+
+    def begin(self, dry_run: bool) -> None:
+        return None
+
+    def phases(self) -> list[Phase]:
+        return self.planned
+
+    def finish(self, ok: bool) -> None:
+        return None
+
+
+def _driven(
+    plan: Plan,
+    phases: list[Phase],
+    run: Run,
+    command: str,
+    plan_label: str,
+    confirm: Callable[[], None] | None,
+) -> RunResult:
+    from hawizard.ops.operation import drive
+
+    def confirmed(_op) -> bool:
+        if confirm is not None:
+            confirm()  # raises Refused to stop
+        return True
+
+    driven = drive(
+        ApplyOperation(command, phases),
+        plan,
+        lambda p, ph: run(p, list(ph)),
+        confirm=confirmed,
+        label=plan_label,
+    )
+    assert driven.result is not None
+    return driven.result

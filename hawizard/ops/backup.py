@@ -11,12 +11,18 @@
   (`--user` units when not root) whose ExecStart is `python -m hawizard etcd backup run …`.
   The units are written first; enabling needs a running systemd (PID 1 for system units, a
   user manager for `--user`), and when there is none the error says so and where the units are.
+
+Issue 25: the folder must be the operator's own and private (`etcd.backup_folder`); a system
+unit runs as root, so it is sandboxed (`etcd.backup._SANDBOX`) and refused when the
+interpreter or the code it runs could be changed by anyone but root; records are signed with
+the key in the PKI folder (`pki.record_key`), made here so the read-only sandbox only reads it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,9 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hawizard.etcd import backup as b
+from hawizard.etcd.backup_folder import UnsafeFolder, check_folder
 from hawizard.etcd.restore import BadSnapshot, inspect_snapshot
 from hawizard.etcd.snapshot import SnapshotError, SnapshotInfo, default_path, take_snapshot
+from hawizard.localfs import atomic_write
 from hawizard.ops.refusal import Refused
+from hawizard.pki.record_key import ensure_key, load_key
 from hawizard.plan import Plan
 from hawizard.remote import Host, HostKeyError, RemoteError
 
@@ -80,6 +89,11 @@ def run_backup(
     from hawizard.etcd.probe import cluster_health
 
     say = say or (lambda line: None)
+    folder = safe_folder(folder)
+    try:
+        key = load_key(plan) or ensure_key(plan)
+    except OSError as exc:
+        raise BackupFailed(f"no backup: the record key cannot be made ({exc})") from None
     try:
         health = cluster_health(plan)
     except OSError as exc:
@@ -101,16 +115,24 @@ def run_backup(
     try:
         checked = inspect_snapshot(info.path, plan)
     except BadSnapshot as exc:
-        b.mark_verified(info.path, "failed", str(exc))
+        b.mark_verified(info.path, "failed", str(exc), key)
         raise BackupFailed(f"backup {info.path} failed verification: {exc}") from None
     if checked.sha256 != info.sha256:
-        b.mark_verified(info.path, "failed", "sha256 changed on disk")
+        b.mark_verified(info.path, "failed", "sha256 changed on disk", key)
         raise BackupFailed(f"backup {info.path} changed on disk after it was written")
-    b.mark_verified(info.path, "ok", f"sha256 + etcdutl status (revision {checked.revision})")
-    removed = b.prune(folder, plan.cluster.name, keep)
+    b.mark_verified(info.path, "ok", f"sha256 + etcdutl status (revision {checked.revision})", key)
+    removed = b.prune(folder, plan.cluster.name, keep, key)
     for p in removed:
         say(f"removed {p.name} (keeping the newest {keep})")
     return BackupResult(info, removed)
+
+
+def safe_folder(folder: Path, *, create: bool = True) -> Path:
+    """`etcd.backup_folder.check_folder` as a refusal naming the field and the fix."""
+    try:
+        return check_folder(folder, create=create)
+    except UnsafeFolder as exc:
+        raise Refused(f"[backup] dir / --dir: {exc}", exc.hint) from None
 
 
 def _unused(name: str, folder: Path) -> Path:
@@ -171,15 +193,25 @@ def schedule(
 ) -> Schedule:
     """Write (0644) and enable the timer + service. `units` overrides the unit folder (tests)."""
     user = os.geteuid() != 0 if user is None else user
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = safe_folder(folder)
+    if not user:
+        _refuse_foreign_writable(code_paths())
+    try:
+        ensure_key(plan)  # the sandboxed run can only read the PKI folder
+    except OSError as exc:
+        raise Refused(f"cannot make the backup record key: {exc}", "check the PKI folder") from None
     target = units or unit_dir(user=user)
     target.mkdir(parents=True, exist_ok=True)
     name = b.unit_name(plan)
+    argv = backup_command(plan, folder, keep)
+    home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + _read_paths(plan))
     try:
-        service_text = b.render_service(plan, backup_command(plan, folder, keep), user_unit=user)
+        service_text = b.render_service(plan, argv, user_unit=user, folder=folder, home=home)
         timer_text = b.render_timer(plan, every_s)
     except ValueError as exc:
-        raise Refused(str(exc), "choose a backup folder path without control characters") from None
+        raise Refused(
+            str(exc), "choose a backup folder path without spaces, quotes or control characters"
+        ) from None
     service, timer = target / f"{name}.service", target / f"{name}.timer"
     _write(service, service_text)
     _write(timer, timer_text)
@@ -212,10 +244,77 @@ def unschedule(plan: Plan, *, user: bool | None = None, units: Path | None = Non
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """Created with its final mode and renamed into place (`localfs.atomic_write`: a unique
+    `O_EXCL|O_NOFOLLOW` temp file), so no planted `.NAME.part` symlink is ever written through."""
+    atomic_write(path, text, 0o644)
+
+
+def _read_paths(plan: Plan) -> list[Path]:
+    """What a backup run reads besides its code: the PKI, known_hosts, the nodes' SSH keys."""
+    out = [plan.pki_dir]
+    if plan.cluster.known_hosts:
+        out.append(plan.resolve(plan.cluster.known_hosts))
+    out += [plan.resolve(n.ssh.key) for n in plan.nodes if n.ssh.key]
+    return out
+
+
+def code_paths() -> list[Path]:
+    """What a root timer would execute: the interpreter (each symlink and its target), the
+    folders on its import path and hawizard's own files."""
+    import hawizard
+
+    paths: list[Path] = []
+    exe = Path(sys.executable)
+    paths.append(exe)
+    seen = 0
+    while exe.is_symlink() and seen < 40:
+        exe = exe.parent / os.readlink(exe)
+        paths.append(exe)
+        seen += 1
+    paths.append(Path(os.path.realpath(sys.executable)))
+    paths += [Path(p) for p in sys.path if p and os.path.isdir(p)]
+    package = Path(hawizard.__file__).resolve().parent
+    paths.append(package)
+    paths += sorted(package.rglob("*.py"))
+    return paths
+
+
+def foreign_writable(paths: list[Path]) -> list[str]:
+    """Each path (and every folder above it) that someone other than root owns or could
+    write: `path (owner uid N, mode 0775)`. A sticky folder others write (/tmp) is fine as a
+    parent: nobody else can replace what root put in it."""
+    problems: list[str] = []
+    checked: set[Path] = set()
+    for start in paths:
+        p = Path(os.path.abspath(start))
+        for i, q in enumerate([p, *p.parents]):
+            if q in checked:
+                break
+            checked.add(q)
+            try:
+                info = os.lstat(q)
+            except OSError:
+                continue
+            mode = stat.S_IMODE(info.st_mode)
+            writable = mode & 0o022 and not (i > 0 and mode & stat.S_ISVTX)
+            if stat.S_ISLNK(info.st_mode):
+                writable = False  # a link's own mode means nothing; its owner does
+            if info.st_uid != 0 or writable:
+                problems.append(f"{q} (owner uid {info.st_uid}, mode {mode:04o})")
+    return problems
+
+
+def _refuse_foreign_writable(paths: list[Path]) -> None:
+    bad = foreign_writable(paths)
+    if bad:
+        raise Refused(
+            "the backup timer would run as root code that others can change: "
+            + "; ".join(bad[:5])
+            + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""),
+            "install hawizard root-owned (e.g. `python3 -m venv /opt/hawizard` as root, then "
+            "`/opt/hawizard/bin/pip install hawizard`) and schedule with that, or schedule "
+            "--user units as the operator",
+        )
 
 
 def _systemctl(user: bool, *args: str) -> tuple[bool, str]:

@@ -144,7 +144,7 @@ def change(
     certificates that cannot be issued), `ChangeRefused` (the quorum rules say no), and lets
     `membership.ChangeFailed` and `OSError` (no client certificate) through.
     """
-    from hawizard.planlock import PlanLock, PlanLocked
+    from hawizard.ops.operation import held
 
     op = Op(op)
     needs_role = op is not Op.REMOVE and _lacks_etcd_role(plan, node)
@@ -155,16 +155,13 @@ def change(
             return ChangeOutcome(None, completed_before=str(exc))
         raise Refused(str(exc), exc.hint) from None
     assert plan.source is not None  # check_request refuses a plan without a file
-    try:
-        with PlanLock(plan.source, command):
-            edited = None
-            if needs_role:
-                edited = plan = _give_etcd_role(plan, node, plan_label, confirm_plan_edit)
-            return _change_locked(
-                plan, op, node, old, run, plan_label, dry_run, check, on_assessed, confirm, edited
-            )
-    except PlanLocked as exc:
-        raise Refused(str(exc), "run it again when that change has finished") from None
+    with held(plan, command, "change", plan_label):
+        edited = None
+        if needs_role:
+            edited = plan = _give_etcd_role(plan, node, plan_label, confirm_plan_edit)
+        return _change_locked(
+            plan, op, node, old, run, plan_label, dry_run, check, on_assessed, confirm, edited
+        )
 
 
 def _lacks_etcd_role(plan: Plan, node: str) -> bool:

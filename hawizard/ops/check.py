@@ -78,6 +78,7 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         api_f = {m.name: pool.submit(apiserver_metrics, plan, m) for m in masters}
         targets_f = pool.submit(target_list, plan)
         balancer_f = pool.submit(_balancer, plan)
+        exposure_f = pool.submit(_exposure, plan)
         found = find_backups(plan)
         say("waiting for the nodes")
         try:
@@ -91,13 +92,14 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         api = {name: f.result() for name, f in api_f.items()}
         targets = targets_f.result()
         balancer = balancer_f.result()
+        exposure = exposure_f.result()
     checked = (
         judge.etcd_topology(plan, health, facts, tls, _growth(plan, health)),
         judge.control_plane(plan, facts, balancer),
         judge.authentication(plan, facts),
         judge.certificates(health, served_rows(api, now)),
-        judge.backups(plan, found, now),
-        judge.monitoring(plan, metrics, api, targets),
+        judge.backups(plan, found, now, facts),
+        judge.monitoring(plan, metrics, api, targets, exposure),
         judge.logs(plan, facts),
         judge.patching(plan, facts),
         judge.clock(plan, facts),
@@ -124,6 +126,16 @@ def _balancer(plan: Plan):
         return None
 
 
+def _exposure(plan: Plan):
+    """Which metrics ports answer nodes that are not scrapers (`ops.metrics_exposure`)."""
+    from hawizard.ops.metrics_exposure import probe_exposure
+
+    try:
+        return probe_exposure(plan)
+    except Exception:  # an unknown, never a crash of the check
+        return None
+
+
 # --- nodes over SSH --------------------------------------------------------------------------
 
 
@@ -144,7 +156,7 @@ def read_node(plan: Plan, node: Node) -> NodeFacts:
             facts.clock_uncertainty_s = (t1 - t0) / 2
         except ValueError:
             pass
-        out = host.probe(script(), sudo=True, timeout=UPDATES_TIMEOUT + 30.0)
+        out = host.probe(script(plan.etcd.data_dir), sudo=True, timeout=UPDATES_TIMEOUT + 30.0)
         facts.sections = sections(out.stdout)
         if not facts.sections:
             facts.error = f"no answer from the facts script (exit {out.exited})"
@@ -326,29 +338,35 @@ def find_backups(plan: Plan) -> list[Backup]:
     against its record (sha256 of the file, revision read by etcdutl when it was taken).
 
     Small on purpose: when `hawizard etcd backup list` exists, this is what it replaces."""
+    from hawizard.etcd import backup as scheduled
+    from hawizard.etcd.backup_folder import is_regular
     from hawizard.etcd.snapshot import default_path
+    from hawizard.pki.record_key import load_key, verify
 
+    key = load_key(plan)
     folder = default_path(plan).parent
     found: list[Backup] = []
     for db in sorted(folder.glob("*.db")) if folder.is_dir() else []:
-        meta_path = db.with_name(db.name + ".json")
+        if (info := is_regular(db)) is None:
+            continue  # a FIFO or a symlink named like a snapshot: never read
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = scheduled.load_record(db)
             taken = dt.datetime.fromisoformat(meta["taken_at"])
             digest = hashlib.sha256()
             with db.open("rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(chunk)
-            verified = digest.hexdigest() == meta.get("sha256") and meta.get("revision") is not None
+            verified = (
+                verify(key, meta) == "ok"
+                and digest.hexdigest() == meta.get("sha256")
+                and meta.get("revision") is not None
+            )
             found.append(Backup(db, taken, verified, meta.get("revision")))
         except (OSError, ValueError, KeyError, TypeError):
-            mtime = dt.datetime.fromtimestamp(db.stat().st_mtime, dt.UTC)
+            mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
             found.append(Backup(db, mtime, False))
     # and the scheduled backups (`hawizard etcd backup`), verified by the run that took them
-    from hawizard.etcd import backup as scheduled
-
-    folder = plan.resolve(plan.backup.dir) if plan.backup.dir else scheduled.default_dir(plan)
-    for x in scheduled.backups(folder, plan.cluster.name):
+    for x in scheduled.backups(scheduled.plan_folder(plan), plan.cluster.name, key):
         found.append(Backup(x.path, x.taken_at, x.verified, x.meta.get("revision")))
     return found
 

@@ -397,7 +397,7 @@ class Defrag:
 
 
 def _caught_up(health: ClusterHealth, name: str) -> bool:
-    from hawizard.etcd.upgrade import caught_up
+    from hawizard.etcd.member import caught_up
 
     return caught_up(health, name)
 

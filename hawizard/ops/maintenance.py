@@ -8,28 +8,29 @@ and the systemd timer that runs `hawizard etcd defrag PLAN --yes --if-needed`.
   a time, the leader last, with its guard — the same Operation as a manual run.
 - The last result (`<plan stem>.maintenance.json` beside the plan: when, the outcome, each
   member's DB before → after) is what `status --json` and the dashboard show. Written like
-  every file beside the plan: a fresh `O_EXCL|O_NOFOLLOW` 0600 temp file, fsync, rename; read
-  `O_NOFOLLOW|O_NONBLOCK`, regular files only. (Kept here until `hawizard.sidecars` lands; then
-  these two helpers become its `read_json`/`write_json`.)
-- `schedule` / `unschedule`: the backup timer's way (`hawizard.ops.backup`): units written
-  first (its `_write`), then `systemctl daemon-reload` and `enable --now`, with a refusal that
-  says where the units are when there is no systemd to enable them.
+  every file beside the plan (`hawizard.sidecars`: a fresh `O_EXCL|O_NOFOLLOW` 0600 temp
+  file, fsync, rename; read `O_NOFOLLOW|O_NONBLOCK`, regular files only). It is a report, not
+  an operation in flight, so it is not one of `sidecars.RECORDS`.
+- `schedule` / `unschedule`: the backup timer's way (`hawizard.ops.backup`): a root timer is
+  refused when the code it would run is not root's alone, the service is the backup job's
+  sandboxed unit (writable only the plan's folder, for the lock and this record), units
+  written first (its `_write`), then `systemctl daemon-reload` and `enable --now`, with a
+  refusal that says where the units are when there is no systemd to enable them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
-import secrets
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from hawizard import sidecars
+from hawizard.etcd import backup as b
 from hawizard.etcd import maintenance_units as units_mod
 from hawizard.ops import backup as backup_ops
 from hawizard.ops.refusal import Refused
@@ -48,7 +49,6 @@ __all__ = [
     "write_last",
 ]
 
-MAX_RECORD = 1 << 20
 MIB = 1024**2
 
 
@@ -167,45 +167,19 @@ def record_path(plan_path: str | os.PathLike[str]) -> Path:
 
 
 def write_last(plan_path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
-    """Replace the record atomically; a symlink or non-file at its place is refused (OSError)."""
+    """Replace the record atomically (`sidecars.write_json`); a symlink or non-file at its
+    place is refused (`UnsafeSidecar`, an OSError), never followed."""
     path = record_path(plan_path)
-    with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            raise OSError(f"{path} is not a regular file; move it away")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    sidecars.write_json(path, data)
     return path
 
 
 def read_last(plan_path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The last run's record; None when there is none or it cannot be trusted as one (a
     symlink, a FIFO, too big, not a JSON object)."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(record_path(plan_path), flags)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD:
-            return None
-        data = os.read(fd, MAX_RECORD)
-    finally:
-        os.close(fd)
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):
+        doc = sidecars.read_json(record_path(plan_path))
+    except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
 
@@ -248,11 +222,18 @@ def render_units(plan: Plan, *, user: bool) -> tuple[str, str]:
             f"maintenance.every: systemd does not accept {every!r}: {why}",
             'use e.g. "daily", "weekly" or "Sun *-*-* 03:00:00"',
         )
+    argv = maintenance_command(plan)
+    folder = Path(plan.source).resolve().parent  # its lock and this record live there
+    home = b.protect_home(
+        [Path(a) for a in argv if a.startswith("/")] + backup_ops._read_paths(plan)
+    )
     try:
-        service = units_mod.render_service(plan, maintenance_command(plan), user_unit=user)
+        service = units_mod.render_service(plan, argv, user_unit=user, folder=folder, home=home)
         timer = units_mod.render_timer(plan, every)
     except ValueError as exc:
-        raise Refused(str(exc), "move the plan to a path without control characters") from None
+        raise Refused(
+            str(exc), "move the plan to a folder without spaces, quotes or control characters"
+        ) from None
     return service, timer
 
 
@@ -261,6 +242,8 @@ def schedule(
 ) -> backup_ops.Schedule:
     """Write (0644) and enable the timer + service. `units` overrides the unit folder (tests)."""
     user = os.geteuid() != 0 if user is None else user
+    if not user:
+        backup_ops._refuse_foreign_writable(backup_ops.code_paths())
     service_text, timer_text = render_units(plan, user=user)
     target = units or backup_ops.unit_dir(user=user)
     target.mkdir(parents=True, exist_ok=True)

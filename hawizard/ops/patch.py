@@ -32,9 +32,7 @@ changes the node's index files, so it only runs in a real run) and changes nothi
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -44,13 +42,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hawizard import os_packages as pkg
+from hawizard import sidecars
 from hawizard.control_plane.probe import probe_apiserver
 from hawizard.etcd.probe import ClientTLS, cluster_health
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
 from hawizard.os_packages import Manager, System, Update
 from hawizard.plan import BalancerMode, Node, Plan
-from hawizard.planlock import PlanLock
 from hawizard.steps import Phase, RunResult, Step
 
 __all__ = [
@@ -76,7 +74,7 @@ SURVEY_PARALLEL = 10
 
 
 def record_path(plan_path: Path) -> Path:
-    return plan_path.with_name(f"{plan_path.stem}.patch.json")
+    return sidecars.record_path(plan_path, "patch")
 
 
 def command_for(plan_label: str, all_updates: bool = False, reboot: str = "auto") -> str:
@@ -115,12 +113,22 @@ class NodeSurvey:
         )
 
 
+def _pinned(system: System, security_only: bool) -> bool:
+    """apt's security-only listing and install read the security pin (os_packages)."""
+    return security_only and system.manager is Manager.APT
+
+
 def _survey_script(system: System, security_only: bool, vip: str) -> str:
     lst = pkg.shell(pkg.list_argv(system, security_only=security_only))
     vip_check = "ip -br -4 addr show" if vip else "true"
+    pinned = _pinned(system, security_only)
+    everything = pkg.shell(pkg.list_argv(system, security_only=False))
     return "; ".join(
         [
+            *([f"{pkg.security_pin_script()} 2>&1"] if pinned else []),
             f"echo --list--; {lst} 2>&1; echo --rc=$?--",
+            # what security only leaves out: the unpinned simulation
+            *([f"echo --all--; {everything} 2>&1"] if pinned else []),
             f"echo --reboot--; {pkg.reboot_required_script(system)}",
             f"echo --vip--; {vip_check}",
             f"echo --marker--; test -e {KEEPALIVED_MARKER} && echo yes || echo no",
@@ -189,7 +197,7 @@ def survey_node(
             f"run `{pkg.shell(pkg.list_argv(system, security_only=security_only))}` on "
             f"{node.name} and fix what it says",
         )
-    everything = pkg.parse_updates(system, listing, security_only=False)
+    everything = pkg.parse_updates(system, parts.get("all", listing), security_only=False)
     chosen = pkg.parse_updates(system, listing, security_only=security_only)
     skipped = len(everything) - len(chosen) if system.manager is Manager.APT else 0
     return NodeSurvey(
@@ -240,10 +248,10 @@ class PatchRecord:
 
     @classmethod
     def read(cls, path: Path) -> PatchRecord | None:
-        if not path.exists():
-            return None
         try:
-            raw = json.loads(path.read_text())
+            raw = sidecars.read_json(path)
+            if raw is None:
+                return None
             raw["nodes"] = [NodeEntry(**n) for n in raw.get("nodes", [])]
             return cls(**raw)
         except (OSError, ValueError, TypeError) as exc:
@@ -253,14 +261,7 @@ class PatchRecord:
             ) from None
 
     def write(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(self), f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        sidecars.write_json(path, asdict(self))
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -393,6 +394,8 @@ class Patching:
                 found[:] = survey.updates
             else:
                 argv = pkg.list_argv(survey.system, security_only=self.security_only)
+                if _pinned(survey.system, self.security_only):
+                    host.probe(pkg.security_pin_script(), timeout=60)
                 listing = host.probe(argv, timeout=300).stdout
                 found[:] = pkg.parse_updates(
                     survey.system, listing, security_only=self.security_only
@@ -402,6 +405,8 @@ class Patching:
         def apply(host) -> None:
             start = time.monotonic()
             argv = pkg.upgrade_argv(survey.system, found, security_only=self.security_only)
+            if _pinned(survey.system, self.security_only):
+                host.run(pkg.security_pin_script(), timeout=60)
             host.run(argv, timeout=UPGRADE_TIMEOUT)
             entry = self._entries.get(node.name)
             if entry is not None:
@@ -714,26 +719,49 @@ def patch(
 
     `sudo_password` (a `remote.SudoPassword`) serves the survey's SSH sessions; give the run's
     `HostPool` the same one so the operator is asked once. Returns the assessment and the
-    run's result (None when no node had work or the operator said no). Raises `Refused` and
-    `PlanLocked`.
+    run's result (None when no node had work or the operator said no). Raises `Refused` (also
+    for a plan held by another command, and while another operation is in flight).
     """
+    from hawizard.ops.operation import drive
+
     check_reboot(reboot)
     command = command or command_for(str(plan.source), not security_only, reboot)
-    with PlanLock(plan.source, command):
-        p = assess(
-            plan,
-            security_only=security_only,
-            reboot=reboot,
-            refresh=not dry_run,
-            trust_new=trust_new,
-            sudo_password=sudo_password,
-        )
-        if not p.order:
-            return p, None
-        if not dry_run and confirm is not None and not confirm(p):
-            return p, None
-        p.begin(dry_run=dry_run)
-        result = run(plan, p.phases())
-        if not dry_run:
-            p.finish(result.ok)
-        return p, result
+    survey = dict(
+        security_only=security_only,
+        reboot=reboot,
+        refresh=not dry_run,
+        trust_new=trust_new,
+        sudo_password=sudo_password,
+    )
+    op = PatchOperation(command, survey)
+    ask = None if confirm is None else (lambda o: confirm(o.patching))
+    driven = drive(op, plan, lambda p, ph: run(p, list(ph)), dry_run=dry_run, confirm=ask)
+    assert op.patching is not None
+    return op.patching, driven.result
+
+
+@dataclass
+class PatchOperation:
+    """A patch run as an Operation: the survey is its judgement, made under the lock."""
+
+    command: str
+    survey: dict
+    title: str = "OS patch run"
+    record: str | None = "patch"
+    patching: Patching | None = None
+
+    def assess(self, plan: Plan) -> bool:
+        self.patching = assess(plan, **self.survey)
+        return bool(self.patching.order)
+
+    def begin(self, dry_run: bool) -> None:
+        assert self.patching is not None
+        self.patching.begin(dry_run=dry_run)
+
+    def phases(self) -> list[Phase]:
+        assert self.patching is not None
+        return self.patching.phases()
+
+    def finish(self, ok: bool) -> None:
+        assert self.patching is not None
+        self.patching.finish(ok)

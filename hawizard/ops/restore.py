@@ -21,8 +21,6 @@ and a restore from a different file is refused until it is finished.
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import threading
 import time
@@ -34,7 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hawizard import sidecars
+from hawizard.etcd import member as etcd_member
 from hawizard.etcd import render
+from hawizard.etcd.local_health import MemberVerdict, judge_on_nodes
 from hawizard.etcd.restore import (
     BadSnapshot,
     SnapshotFile,
@@ -46,7 +47,9 @@ from hawizard.etcd.restore import (
     restoring_path,
 )
 from hawizard.etcd.rollout import wait_converged
+from hawizard.etcd.scratch import removed, sweep_script
 from hawizard.etcd.snapshot import SnapshotInfo, take_snapshot
+from hawizard.etcd.start_watch import watch_started
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Node, Plan
@@ -84,15 +87,14 @@ class RestoreRecord:
 
 
 def record_path(plan_path: Path) -> Path:
-    return Path(plan_path).with_name(f"{Path(plan_path).stem}.restore.json")
+    return sidecars.record_path(plan_path, "restore")
 
 
 def read_record(plan_path: Path) -> RestoreRecord | None:
     path = record_path(plan_path)
-    if not path.exists():
-        return None
     try:
-        return RestoreRecord(**json.loads(path.read_text()))
+        data = sidecars.read_record(plan_path, "restore")
+        return None if data is None else RestoreRecord(**data)
     except (OSError, ValueError, TypeError) as exc:
         raise Refused(
             f"{path}: unreadable restore record ({exc})",
@@ -101,19 +103,11 @@ def read_record(plan_path: Path) -> RestoreRecord | None:
 
 
 def _write_record(plan_path: Path, record: RestoreRecord) -> None:
-    path = record_path(plan_path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(record), f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    sidecars.write_record(plan_path, "restore", asdict(record))
 
 
 def clear_record(plan_path: Path) -> None:
-    record_path(plan_path).unlink(missing_ok=True)
+    sidecars.clear_record(plan_path, "restore")
 
 
 # --- judging ----------------------------------------------------------------------------------
@@ -152,8 +146,14 @@ def assess(
     force_while_healthy: bool = False,
     trust_new: bool = False,
     probe: Callable[[Plan], ClusterHealth] | None = None,
+    judge: Callable[[Plan], dict[str, MemberVerdict]] | None = None,
 ) -> Assessment:
-    """Everything that can refuse, before anything changes; raises `Refused`."""
+    """Everything that can refuse, before anything changes; raises `Refused`.
+
+    The quorum gate fails closed: when the operator's own probe does not see quorum, each
+    member is judged on its node over SSH (`judge`, by default `judge_on_nodes`), and a member
+    that cannot be judged counts as healthy. A leftover record (a resume) is judged again
+    unless the journal shows its members were already stopped by that restore."""
     if plan.source is None:
         raise Refused("the plan has no file", "save the plan first: its journal lives beside it")
     if not plan.etcd_nodes:
@@ -173,15 +173,8 @@ def assess(
     health = _probe(plan, probe)
     resume = record is not None
     forced = False
-    if not resume and health is not None and health.quorum_ok:
-        if not force_while_healthy:
-            raise Refused(
-                f"the cluster has quorum ({health.summary}); a restore would throw away every "
-                "write since the snapshot",
-                f"replace failed members instead: `hawizard etcd replace {label} OLD NEW`; to "
-                "restore anyway pass --force-while-healthy (you will be asked twice)",
-            )
-        forced = True
+    if not (resume and _members_stopped(plan, record)):
+        forced = _quorum_gate(plan, health, force_while_healthy, trust_new, judge, label)
     _reachable(plan, trust_new, label, str(snap.path))
     if record is None:
         record = RestoreRecord(
@@ -199,6 +192,58 @@ def assess(
             f"({snap.age_s():.0f} s of changes at least)"
         )
     return Assessment(plan, snap, health, record, resume, forced, warnings)
+
+
+def _members_stopped(plan: Plan, record: RestoreRecord) -> bool:
+    """True once the recorded restore has stopped a member (its `once` step is journaled):
+    from then on the old cluster is gone by our hand and the resume must go on."""
+    from hawizard.journal import Journal, JournalError
+
+    try:
+        journal = Journal.for_plan(plan)
+    except JournalError:
+        return False
+    return any(
+        journal.done_once(f"restore/{record.id}/{m.name}/stop") is not None for m in plan.etcd_nodes
+    )
+
+
+def _quorum_gate(
+    plan: Plan,
+    health: ClusterHealth | None,
+    force: bool,
+    trust_new: bool,
+    judge: Callable[[Plan], dict[str, MemberVerdict]] | None,
+    label: str,
+) -> bool:
+    """Refuse while the cluster may still have quorum; True when the caller forced it."""
+    hint = (
+        f"replace failed members instead: `hawizard etcd replace {label} OLD NEW`; to "
+        "restore anyway pass --force-while-healthy (you will be asked twice)"
+    )
+    if health is not None and health.quorum_ok:
+        if not force:
+            raise Refused(
+                f"the cluster has quorum ({health.summary}); a restore would throw away every "
+                "write since the snapshot",
+                hint,
+            )
+        return True
+    verdicts = (judge or (lambda p: judge_on_nodes(p, trust_new=trust_new)))(plan)
+    alive = [n for n, v in verdicts.items() if v.state != "down"]
+    need = len(plan.etcd_nodes) // 2 + 1
+    if len(alive) < need:
+        return False
+    if force:
+        return True
+    raise Refused(
+        f"the cluster may still have quorum: {len(alive)} of {len(plan.etcd_nodes)} members "
+        "are healthy or could not be judged on their nodes, although the operator's machine "
+        "cannot confirm it; a restore would throw away every write since the snapshot",
+        hint + "; or fix the operator's access to the client port (firewall, certificate) "
+        f"and check with `hawizard status {label}`",
+        details=[f"{n}: {v.describe()}" for n, v in verdicts.items()],
+    )
 
 
 def _probe(plan: Plan, probe) -> ClusterHealth | None:
@@ -252,15 +297,16 @@ def describe(
     """The plain facts to see before saying yes (the CLI and the dashboard dialog show them):
     revision, time, size, the data lost (the snapshot's age), where old data dirs are kept."""
     from hawizard.etcd.backup import human_age
+    from hawizard.textguard import shown
 
     data = plan.etcd.data_dir.rstrip("/")
     kept = aside_path(plan, stamp) if stamp else f"{data}.before-restore-<UTC time>"
     lines = [
-        f"snapshot {snap.path}",
+        f"snapshot {shown(snap.path)}",
         f"  revision {snap.revision} · {snap.total_keys} keys · {snap.size:,} bytes · "
         f"sha256 {snap.sha256[:16]}…",
         f"  taken {snap.taken_at.isoformat(timespec='seconds')}"
-        + (f" on {snap.meta['node']}" if snap.meta.get("node") else ""),
+        + (f" on {shown(snap.meta['node'], 80)}" if snap.meta.get("node") else ""),
         f"  data lost: every write after it — the snapshot is {human_age(snap.age_s())} old",
         f"old data dirs are kept as {kept} on each member that has one ("
         + ", ".join(n.name for n in plan.etcd_nodes)
@@ -332,7 +378,7 @@ class RestoreRun:
             return state not in ("inactive", "failed", "unknown")
 
         def apply(host) -> None:
-            host.run(["systemctl", "stop", "etcd"], timeout=120)
+            etcd_member.stop(host, timeout=120)
 
         return Step(m.name, "stop etcd", check, apply, key=self._key(m, "stop"), once=True)
 
@@ -375,6 +421,10 @@ class RestoreRun:
             return r.stdout.strip() != sha
 
         def apply(host) -> None:
+            # the private scratch folder, swept of what killed runs left (named)
+            swept = host.run(sweep_script(keep=remote), check=False, stream=False)
+            for stale in removed(getattr(swept, "stdout", "") or ""):
+                say(host, f"removed {stale} (left by a killed or disconnected run)")
             host.put(self.a.snapshot.gzipped, remote, mode=0o600, gzipped=True)
             if host.dry_run:
                 return
@@ -427,7 +477,9 @@ class RestoreRun:
         def apply(host) -> None:
             host.run(["systemctl", "reset-failed", "etcd"], check=False)
             host.run(["systemctl", "enable", "etcd"])
-            host.run(["systemctl", "start", "--no-block", "etcd"])
+            etcd_member.start(host, no_block=True)  # together: each waits for a quorum
+            if not host.dry_run:
+                watch_started(host)  # exits at once: fail here, quoting its journal
 
         return Step(m.name, "start etcd", check, apply, key=self._key(m, "start"))
 
@@ -513,7 +565,7 @@ def execute(
     extra: Callable[[list[Phase]], list[Phase]] | None = None,
     started: float | None = None,
 ) -> RestoreOutcome:
-    """Run the restore (the caller holds the plan lock: see `locked`). `run_phases` is the
+    """Run the restore (the caller holds the plan lock: `restore` does it all). `run_phases` is the
     face's runner (live view, journal); `extra` lets tests inject a failure between phases."""
     start = time.monotonic() if started is None else started
     run = RestoreRun(assessment)
@@ -530,21 +582,78 @@ def execute(
     )
 
 
-def locked(plan: Plan, command: str):
-    """The plan lock as a context manager, a held lock turned into a `Refused`."""
-    from contextlib import contextmanager
+@dataclass
+class RestoreOperation:
+    """A restore as an Operation (`ops.operation.drive`): judged under the plan lock, its
+    own record (`.restore.json`) is a resume, any other operation in flight refuses it."""
 
-    from hawizard.planlock import PlanLock, PlanLocked
+    command: str
+    snapshot: Path | str
+    force_while_healthy: bool = False
+    trust_new: bool = False
+    on_assessed: Callable[[Assessment], None] | None = None
+    title: str = "restore"
+    record: str | None = "restore"
+    assessment: Assessment | None = None
+    run: RestoreRun | None = None
 
-    @contextmanager
-    def hold():
-        try:
-            lock = PlanLock(plan.source, command).acquire()
-        except PlanLocked as exc:
-            raise Refused(str(exc), "run it again when that command has finished") from None
-        try:
-            yield lock
-        finally:
-            lock.release()
+    def assess(self, plan: Plan) -> bool:
+        self.assessment = assess(
+            plan,
+            self.snapshot,
+            force_while_healthy=self.force_while_healthy,
+            trust_new=self.trust_new,
+        )
+        if self.on_assessed is not None:
+            self.on_assessed(self.assessment)
+        return True
 
-    return hold()
+    def begin(self, dry_run: bool) -> None:
+        assert self.assessment is not None
+        self.run = RestoreRun(self.assessment)
+        self.run.begin(dry_run=dry_run)
+
+    def phases(self) -> list[Phase]:
+        assert self.run is not None
+        return self.run.phases()
+
+    def finish(self, ok: bool) -> None:
+        assert self.run is not None
+        self.run.finish(ok)
+
+
+def restore(
+    plan: Plan,
+    snapshot: Path | str,
+    run_phases: Callable[[Plan, Sequence[Phase]], RunResult],
+    *,
+    command: str,
+    dry_run: bool = False,
+    force_while_healthy: bool = False,
+    trust_new: bool = False,
+    on_assessed: Callable[[Assessment], None] | None = None,
+    confirm: Callable[[Assessment], bool] | None = None,
+    started: float | None = None,
+) -> RestoreOutcome | None:
+    """The whole use case through the driver; None when the operator said no. Raises
+    `Refused` (the plan held, another operation in flight, the judgement)."""
+    from hawizard.ops.operation import drive
+
+    start = time.monotonic() if started is None else started
+    op = RestoreOperation(command, snapshot, force_while_healthy, trust_new, on_assessed)
+    ask = None if confirm is None else (lambda o: confirm(o.assessment))
+    driven = drive(op, plan, run_phases, dry_run=dry_run, confirm=ask)
+    if driven.result is None:
+        return None
+    assert op.assessment is not None and op.run is not None
+    run = op.run
+    healthy = None if run.healthy_at is None else run.healthy_at - start
+    return RestoreOutcome(
+        driven.result.ok,
+        dry_run,
+        driven.result,
+        op.assessment,
+        run,
+        time.monotonic() - start,
+        healthy,
+    )

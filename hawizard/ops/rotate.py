@@ -29,8 +29,6 @@ was done is never restarted again. The caller holds the plan lock (`rotate` does
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -40,11 +38,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from hawizard import pki
+from hawizard import pki, sidecars
 from hawizard.control_plane.render import FILES as CP_FILES
 from hawizard.control_plane.rollout import wait_apiserver_ready
+from hawizard.etcd import member as etcd_member
 from hawizard.etcd import render
-from hawizard.etcd.cluster_api import ClusterAPI, targets_for
 from hawizard.etcd.probe import ClientTLS, cluster_health
 from hawizard.health import ClusterHealth
 from hawizard.ops.refusal import Refused
@@ -53,7 +51,6 @@ from hawizard.pki.inspection import Status, ca_certificate, inspect_cert, load_c
 from hawizard.pki.served import served_certificate
 from hawizard.pki.specs import CA, CertSpec, leaf_specs
 from hawizard.plan import Node, Plan
-from hawizard.planlock import PlanLock
 from hawizard.remote_files import RemoteFile, stale_files, write_files
 from hawizard.steps import Phase, RunResult, Step
 
@@ -96,15 +93,16 @@ class RotationState:
 
 
 def state_path(plan_path: Path) -> Path:
-    return plan_path.with_name(f"{plan_path.stem}.rotate.json")
+    return sidecars.record_path(plan_path, "rotate")
 
 
 def read_state(plan: Plan) -> RotationState | None:
-    if plan.source is None or not state_path(plan.source).exists():
+    if plan.source is None:
         return None
     path = state_path(plan.source)
     try:
-        return RotationState(**json.loads(path.read_text()))
+        data = sidecars.read_record(plan.source, "rotate")
+        return None if data is None else RotationState(**data)
     except (OSError, ValueError, TypeError) as exc:
         raise Refused(
             f"{path}: unreadable record of an unfinished rotation ({exc})",
@@ -115,15 +113,7 @@ def read_state(plan: Plan) -> RotationState | None:
 
 def _write_state(plan: Plan, state: RotationState) -> None:
     assert plan.source is not None
-    path = state_path(plan.source)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(state), f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    sidecars.write_record(plan.source, "rotate", asdict(state))
 
 
 def command_for(plan_label: str, ca: str | None, all_leaves: bool = False) -> str:
@@ -181,7 +171,7 @@ class Rotation:
 
     def finish(self, ok: bool) -> None:
         if ok and self.plan.source is not None:
-            state_path(self.plan.source).unlink(missing_ok=True)
+            sidecars.clear_record(self.plan.source, "rotate")
 
     @property
     def phase(self) -> int:
@@ -351,12 +341,12 @@ class Rotation:
 
         def apply(host) -> None:
             if host.dry_run:
-                host.run(["systemctl", "restart", "etcd"])
+                etcd_member.restart(host)
                 return
             host.put(b"", ETCD_MARKER, mode=0o644)
             write_files(host, stale)
             self._hand_over_leadership(m, host)
-            host.run(["systemctl", "restart", "etcd"], timeout=self.health_timeout)
+            etcd_member.restart(host, timeout=self.health_timeout)
             self._wait_healthy()
             if leaves and not self._serves_local(m):
                 raise RuntimeError(
@@ -375,20 +365,11 @@ class Rotation:
         """The leader passes leadership to a healthy follower first, so its restart costs the
         clients no election (best effort: a failed transfer only means a short election)."""
         try:
-            health = cluster_health(self.plan, tls=self._tls())
-            me = health.member(m.name)
-            if not me.is_leader:
-                return
-            target = next(
-                x
-                for x in health.members
-                if x.in_plan and x.healthy and not x.is_leader and x.name not in self.skipped
+            target = etcd_member.hand_over_leadership(
+                self.plan, m, avoid=self.skipped, tls=self._tls()
             )
-            ClusterAPI(self.plan, targets_for(self.plan, [m]), tls=self._tls()).call(
-                "/v3/maintenance/transfer-leadership", {"targetID": str(int(target.id, 16))}
-            )
-            if host.on_output is not None:
-                host.on_output(f"leadership handed to {target.name}")
+            if target is not None and host.on_output is not None:
+                host.on_output(f"leadership handed to {target}")
         except Exception as exc:  # best effort, see docstring
             if host.on_output is not None:
                 host.on_output(f"leadership not handed over ({exc}); restarting anyway")
@@ -608,17 +589,42 @@ def rotate(
 
     `run(plan, phases)` runs phases on the engine (the face decides how progress is shown).
     Returns the rotation and the run's result (None when there was nothing to do or the
-    operator said no). Raises `Refused` and `PlanLocked`.
+    operator said no). Raises `Refused` (also for a plan held by another command, and while
+    another operation is in flight: `ops.operation.drive`).
     """
+    from hawizard.ops.operation import drive
+
     command = command or command_for(str(plan.source), ca, all_leaves)
-    with PlanLock(plan.source, command):
-        rot = assess(plan, ca=ca, all_leaves=all_leaves)
-        if rot.kind == "leaf" and not rot.names:
-            return rot, None
-        if not dry_run and confirm is not None and not confirm(rot):
-            return rot, None
-        rot.begin(dry_run=dry_run)
-        result = run(plan, rot.phases())
-        if not dry_run:
-            rot.finish(result.ok)
-        return rot, result
+    op = RotateOperation(command, ca, all_leaves)
+    ask = None if confirm is None else (lambda o: confirm(o.rotation))
+    driven = drive(op, plan, lambda p, ph: run(p, list(ph)), dry_run=dry_run, confirm=ask)
+    assert op.rotation is not None
+    return op.rotation, driven.result
+
+
+@dataclass
+class RotateOperation:
+    """A rotation as an Operation: judged (and resumed from `.rotate.json`) under the lock."""
+
+    command: str
+    ca: str | None = None
+    all_leaves: bool = False
+    title: str = "certificate rotation"
+    record: str | None = "rotate"
+    rotation: Rotation | None = None
+
+    def assess(self, plan: Plan) -> bool:
+        self.rotation = assess(plan, ca=self.ca, all_leaves=self.all_leaves)
+        return not (self.rotation.kind == "leaf" and not self.rotation.names)
+
+    def begin(self, dry_run: bool) -> None:
+        assert self.rotation is not None
+        self.rotation.begin(dry_run=dry_run)
+
+    def phases(self) -> list[Phase]:
+        assert self.rotation is not None
+        return self.rotation.phases()
+
+    def finish(self, ok: bool) -> None:
+        assert self.rotation is not None
+        self.rotation.finish(ok)

@@ -58,11 +58,12 @@ class StatusReport:
         """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
         readyz, failed_checks, error, latency_ms}, `control_plane_started`,
         `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
-        or none), age_s, path, every_s, dir}, `load_balancer` (BalancerHealth.to_json()),
-        `last_maintenance`: {at, outcome ("defragmented" | "skipped" | "refused" | "stopped"),
-        reason, if_needed, leader_at_start, members: [{name, db_before, db_after, in_use_before,
-        blocked_s}]} or null, and with a history `quota_forecast`: {bytes_per_day, days_left,
-        r2, points} or null (no trustworthy growth)."""
+        or none), age_s, path, every_s, dir, refused (records that fail their signature)},
+        `load_balancer` (BalancerHealth.to_json()), `last_maintenance`: {at, outcome
+        ("defragmented" | "skipped" | "refused" | "stopped"), reason, if_needed,
+        leader_at_start, members: [{name, db_before, db_after, in_use_before, blocked_s}]} or
+        null, and with a history `quota_forecast`: {bytes_per_day, days_left, r2, points} or
+        null (no trustworthy growth)."""
         data = self.health.to_json()
         data["apiservers"] = [apiserver_json(a) for a in self.apiservers]
         data["control_plane_started"] = self.expect_running

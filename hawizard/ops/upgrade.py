@@ -13,7 +13,7 @@ members.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hawizard.etcd.upgrade import (
@@ -30,7 +30,7 @@ from hawizard.plan import Plan
 from hawizard.remote_files import stale_files
 from hawizard.steps import Phase, RunResult, Step
 
-__all__ = ["Upgrade", "assess", "run_upgrade"]
+__all__ = ["Upgrade", "UpgradeOperation", "assess", "upgrade"]
 
 
 @dataclass
@@ -160,8 +160,61 @@ def assess(plan: Plan, to: str | None = None, health=None) -> Upgrade:
     return Upgrade(plan, current, target, tuple(order), health.leader_name, pending)
 
 
-def run_upgrade(up: Upgrade, run: Callable[[list[Phase]], RunResult]) -> RunResult:
-    return run(up.phases())
+@dataclass
+class UpgradeOperation:
+    """`etcd upgrade` as an Operation (`ops.operation.drive`): judged under the plan lock;
+    no record of its own (each member's step re-checks, so the same command resumes)."""
+
+    command: str
+    to: str | None = None
+    trust_new: bool = False
+    on_assessed: Callable[[Upgrade], None] | None = None
+    title: str = "etcd upgrade"
+    record: str | None = None
+    upgrade: Upgrade | None = None
+
+    def assess(self, plan: Plan) -> bool:
+        self.upgrade = assess(plan, self.to)
+        self.title = self.upgrade.title
+        if self.upgrade.pending and self.on_assessed is not None:
+            self.on_assessed(self.upgrade)
+        return bool(self.upgrade.pending)
+
+    def begin(self, dry_run: bool) -> None:
+        assert self.upgrade is not None
+        self.upgrade.snapshot_taker = snapshot_taker(
+            self.upgrade.plan, self.upgrade.order[0], trust_new=self.trust_new
+        )
+
+    def phases(self) -> list[Phase]:
+        assert self.upgrade is not None
+        return self.upgrade.phases()
+
+    def finish(self, ok: bool) -> None:
+        return None
+
+
+def upgrade(
+    plan: Plan,
+    run: Callable[[Plan, Sequence[Phase]], RunResult],
+    *,
+    command: str,
+    to: str | None = None,
+    dry_run: bool = False,
+    trust_new: bool = False,
+    confirm: Callable[[Upgrade], bool] | None = None,
+    on_assessed: Callable[[Upgrade], None] | None = None,
+) -> tuple[Upgrade, RunResult | None, bool]:
+    """Judge and run an upgrade through the driver. Returns the upgrade, the run's result
+    (None when every member is on the target already or the operator said no) and whether
+    it was confirmed. Raises `Refused`; lets `OSError` (no client certificate) through."""
+    from hawizard.ops.operation import drive
+
+    op = UpgradeOperation(command, to, trust_new, on_assessed)
+    ask = None if confirm is None else (lambda o: confirm(o.upgrade))
+    driven = drive(op, plan, run, dry_run=dry_run, confirm=ask)
+    assert op.upgrade is not None
+    return op.upgrade, driven.result, driven.confirmed
 
 
 def _nothing(_target) -> None:

@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -42,6 +43,14 @@ from hawizard.pki.service_keys import FileReport
 from hawizard.pki.specs import CA, CertSpec, ca_specs, leaf_specs, needs_kubernetes
 from hawizard.plan import Plan
 
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from hawizard.pki.check import PKIReport
+
+# The service-account key pair's name in reports and outcomes (`service_keys.inspect_sa_keys`).
+SA_KEYS = "kubernetes/sa"
+
 
 class Action(StrEnum):
     CREATED = "created"
@@ -66,8 +75,15 @@ class Outcome:
         return self.action is Action.FAILED or self.status.is_failure
 
 
-def create(plan: Plan, *, renew: bool = False, now: dt.datetime | None = None) -> list[Outcome]:
-    """Create what is missing under `plan.pki_dir`; with `renew`, re-issue leaves that are not ok.
+def create(
+    plan: Plan,
+    *,
+    renew: bool = False,
+    only: Collection[str] | None = None,
+    now: dt.datetime | None = None,
+) -> list[Outcome]:
+    """Create what is missing under `plan.pki_dir`; with `renew`, re-issue leaves that are not ok
+    (`only` these names, when given: what the operator confirmed, see `renewable`).
 
     Raises OSError when the folder cannot be written; every other problem is an `Outcome`.
     """
@@ -81,14 +97,40 @@ def create(plan: Plan, *, renew: bool = False, now: dt.datetime | None = None) -
         outcome, issuers[ca] = _ensure_ca(plan, spec, now)
         outcomes.append(outcome)
         ca_certs[ca] = issuers[ca].cert if issuers[ca] else ca_certificate(spec)
+
+    def may_renew(name: str) -> bool:
+        return renew and (only is None or name in only)
+
     for spec in leaf_specs(plan):
+        ca_cert, issuer = ca_certs[spec.ca], issuers[spec.ca]
         outcomes.append(
-            _ensure_leaf(plan, spec, ca_certs[spec.ca], issuers[spec.ca], renew=renew, now=now)
+            _ensure_leaf(plan, spec, ca_cert, issuer, renew=may_renew(spec.name), now=now)
         )
     if needs_kubernetes(plan):
-        outcomes.append(_ensure_sa_keys(plan, layout, renew=renew))
+        outcomes.append(_ensure_sa_keys(plan, layout, renew=may_renew(SA_KEYS)))
         outcomes.append(_ensure_encryption_config(layout))
     return outcomes
+
+
+def renewable(report: PKIReport) -> tuple[str, ...]:
+    """What `create(plan, renew=True)` would re-issue, by name, judged from `check(plan)`.
+
+    A leaf that exists but is not ok (does not match the plan, expired or expiring, not signed
+    by its CA), when its CA is in place and usable; and `sa.pub` when it no longer matches
+    `sa.key`. Never a CA (hawizard never re-issues one), never a missing file (`create` makes
+    those without asking), never a leaf whose only finding is a loose key mode (`create` fixes
+    the mode in place).
+    """
+    usable = {r.spec.ca for r in report.certificates if r.spec.is_ca and not r.status.is_failure}
+    names = [
+        r.spec.name
+        for r in report.certificates
+        if not r.spec.is_ca
+        and r.spec.ca in usable
+        and r.status not in (Status.OK, Status.MISSING, Status.INSECURE)
+    ]
+    names += [f.name for f in report.files if f.name == SA_KEYS and f.status is Status.MISMATCH]
+    return tuple(names)
 
 
 def _ensure_ca(plan: Plan, spec: CertSpec, now: dt.datetime) -> tuple[Outcome, Issuer | None]:

@@ -20,6 +20,7 @@ from hawizard.plan import Node, Plan
 DIR_MODE = 0o700
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
+GITIGNORE = ".gitignore"  # in a PKI folder hawizard made: `*`, the keys stay out of git
 
 
 class CertKey(NamedTuple):
@@ -131,14 +132,24 @@ def ensure_dirs(layout: Layout) -> None:
     symlink), owned by this user, and holds nothing but hawizard's own entries: so a plan
     naming `~`, `/tmp` or a shared folder never changes that folder's mode.
     """
+    created = make_private_dirs(layout.root, DIR_MODE)
+    if layout.root in created:
+        _ignore_in_git(layout.root)
     for d in layout.dirs:
         make_private_dirs(d, DIR_MODE)
     for d in layout.dirs:
         _tighten_if_ours(d, layout)
 
 
+def _ignore_in_git(root: Path) -> None:
+    """A PKI folder hawizard makes says `*` to git: the default one sits beside the plan,
+    which operators version, and the CA keys in it must never be committed with it."""
+    text = b"# private keys: never commit this folder (written by hawizard)\n*\n"
+    write_file(root / GITIGNORE, text, PUBLIC_MODE)
+
+
 # What a PKI folder of hawizard's holds (besides its files' temporary names).
-_OURS = {"etcd", "kubernetes", ".hawizard.lock"}
+_OURS = {"etcd", "kubernetes", ".hawizard.lock", "backup-records.key"}
 
 
 def _tighten_if_ours(folder: Path, layout: Layout) -> None:
@@ -148,7 +159,7 @@ def _tighten_if_ours(folder: Path, layout: Layout) -> None:
     if info.st_uid != os.geteuid():
         return
     if folder == layout.root:
-        foreign = [n for n in os.listdir(folder) if n not in _OURS]
+        foreign = [n for n in os.listdir(folder) if n not in _OURS and n != GITIGNORE]
     else:
         foreign = [n for n in os.listdir(folder) if not n.endswith((".pem", ".key", ".pub",
                    ".yaml", ".tmp"))]  # fmt: skip

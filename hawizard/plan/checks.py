@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from hawizard.localfs import is_system_folder
 from hawizard.plan.checks_balancer import check_balancer
 from hawizard.plan.model import (
     DEFAULT_QUOTA_BACKEND_BYTES,
@@ -99,6 +100,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 _PACKAGES = "a list of package names"
+_ADDRESSES = "a list of IP addresses or networks"
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
 
 SCHEMA: dict[str, dict[str, str]] = {
@@ -118,6 +120,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "quota_backend_bytes": _INT,
         "defrag_keep_revisions": _INT,
         "defrag_max_write_ms": _INT,
+        "sha256": "a table of binary name = sha256",
     },
     "control_plane": {
         "kubernetes_version": _STR,
@@ -137,6 +140,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "scrape_interval": _INT,
         "node_exporter_port": _INT,
         "haproxy_metrics_port": _INT,
+        "scrape_from": _ADDRESSES,
     },
     "backup": {"every": _STR, "keep": _INT, "dir": _STR},
     "maintenance": {"every": _STR, "defrag_above_mb": _INT, "defrag_in_use_below": _NUM},
@@ -199,15 +203,12 @@ def check_raw(raw: dict[str, Any], text: str, source: str) -> list[Problem]:
     pki = raw.get("pki")
     if isinstance(pki, dict) and isinstance(pki.get("key"), str) and pki["key"] not in _KEY_TYPES:
         err("pki.key", f"{pki['key']!r} is not supported; use one of {', '.join(_KEY_TYPES)}")
-    sha = (
-        raw.get("control_plane", {}).get("sha256")
-        if isinstance(raw.get("control_plane"), dict)
-        else None
-    )
-    if isinstance(sha, dict):
-        for name, digest in sha.items():
-            if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
-                err(f"control_plane.sha256.{name}", "must be 64 lowercase hex digits (sha256sum)")
+    for section in ("control_plane", "etcd"):
+        sha = raw[section].get("sha256") if isinstance(raw.get(section), dict) else None
+        if isinstance(sha, dict):
+            for name, digest in sha.items():
+                if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+                    err(f"{section}.sha256.{name}", "must be 64 lowercase hex digits (sha256sum)")
     oidc = raw["control_plane"].get("oidc") if isinstance(raw.get("control_plane"), dict) else None
     if isinstance(oidc, dict):
         _unknown(oidc, set(OIDC_KEYS), "control_plane.oidc", err)
@@ -330,6 +331,9 @@ def _typed(value: Any, kind: str, field: str, err) -> None:
     elif kind == _NAMES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, f'must be a list of node names such as ["infra0", "infra1"], not {value!r}')
+    elif kind == _ADDRESSES:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            err(field, f'must be a list such as ["10.1.2.50", "10.9.0.0/24"], not {value!r}')
     elif kind == _PACKAGES:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             err(field, 'must be a list of package names such as ["etcd-server", "etcd-client"]')
@@ -428,7 +432,7 @@ def _ok(section: str, key: str, value: Any) -> bool:
         return value in ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096")
     if (section, key) == ("load_balancer", "nodes"):
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if (section, key) == ("control_plane", "sha256"):
+    if (section, key) in (("control_plane", "sha256"), ("etcd", "sha256")):
         return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     if (section, key) == ("control_plane", "oidc"):
         return (
@@ -613,7 +617,10 @@ def _local_path(plan: Plan, value: str, field: str, err) -> Path | None:
 
 def _pki_dir(plan: Plan, err) -> None:
     """The local PKI folder gets mode 0700: never a folder that is not hawizard's own."""
-    path = _local_path(plan, plan.pki.dir, "pki.dir", err)
+    if plan.pki.dir:
+        path = _local_path(plan, plan.pki.dir, "pki.dir", err)
+    else:  # the default beside the plan: its name can still be too long
+        path = _local_path(plan, str(plan.pki_dir), "pki.dir", err)
     if path is None:
         return
     normal = Path(os.path.normpath(path))
@@ -622,7 +629,8 @@ def _pki_dir(plan: Plan, err) -> None:
         err(
             "pki.dir",
             f"{normal} is a shared folder (hawizard would make it 0700); give a folder of its "
-            "own, e.g. ~/.local/share/hawizard/pki",
+            "own, e.g. ~/.local/share/hawizard/prod/pki (or leave pki.dir out: "
+            "<plan name>.pki/ beside the plan)",
         )
 
 
@@ -671,8 +679,12 @@ def _check_pki(plan: Plan, err) -> None:
             f"{pki.cert_days} days outlives the CA ({pki.ca_days} days); "
             "make it at most pki.ca_days",
         )
-    if not pki.dir.strip():
-        err("pki.dir", "is empty; give a local folder for certificates and keys")
+    if pki.dir and not pki.dir.strip():
+        err(
+            "pki.dir",
+            "is blank; give a local folder for certificates and keys, or leave pki.dir out "
+            "for <plan name>.pki/ beside the plan",
+        )
     elif not has_control(pki.dir):
         _pki_dir(plan, err)
 
@@ -712,6 +724,11 @@ def _check_etcd(plan: Plan, err) -> None:
         binaries = _local_path(plan, e.binaries, "etcd.binaries", err)
         if binaries is not None and not binaries.exists():
             err("etcd.binaries", f"{binaries} does not exist on this machine")
+    for name in e.sha256:
+        if name not in ("etcd", "etcdctl", "etcdutl"):
+            err(f"etcd.sha256.{name}", f"unknown binary {name!r}; pin etcd, etcdctl or etcdutl")
+    if e.sha256 and not uploads:
+        err("etcd.sha256", 'pins uploaded binaries: it needs install = "upload" (or remove it)')
     for i, name in enumerate(e.packages):
         if not _PACKAGE_NAME.fullmatch(name):
             err(
@@ -861,6 +878,15 @@ def _check_monitoring(plan: Plan, names: dict[str, int], err) -> None:
         err("monitoring.scrape_interval", f"{m.scrape_interval} must be 1-3600 seconds (e.g. 15)")
     _port(m.node_exporter_port, "monitoring.node_exporter_port", err)
     _port(m.haproxy_metrics_port, "monitoring.haproxy_metrics_port", err)
+    for i, source in enumerate(m.scrape_from):
+        try:
+            ipaddress.ip_network(source, strict=False)
+        except ValueError:
+            err(
+                f"monitoring.scrape_from[{i}]",
+                f"{source!r} is not an IP address or network (e.g. 10.1.2.50 or 10.9.0.0/24): "
+                "the nodes' firewall lets only these scrape the metrics ports",
+            )
     if m.prometheus_node and m.prometheus_node not in names:
         err(
             "monitoring.prometheus_node",
@@ -890,6 +916,12 @@ def _check_backup(plan: Plan, err) -> None:
         err("backup.keep", f"{bk.keep} must be 1-10000 (the verified backups kept, e.g. 24)")
     if any(ord(c) < 32 or ord(c) == 127 for c in bk.dir):
         err("backup.dir", f"{bk.dir!r} holds a control character; give a plain folder path")
+    elif bk.dir and is_system_folder(plan.resolve(bk.dir)):  # issue 25: root writes there
+        err(
+            "backup.dir",
+            f"{bk.dir!r} is a system or shared folder; give a folder of your own, e.g. "
+            '"backups" (beside the plan, created 0700)',
+        )
 
 
 def _check_maintenance_schedule(plan: Plan, err) -> None:

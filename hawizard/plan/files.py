@@ -106,7 +106,7 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         pki=PKISettings(**pki),
         etcd=EtcdSettings(**etcd),
         control_plane=ControlPlaneSettings(**cp),
-        monitoring=MonitoringSettings(**raw.get("monitoring", {})),
+        monitoring=_monitoring(raw.get("monitoring", {})),
         backup=BackupSettings(**raw.get("backup", {})),
         maintenance=MaintenanceSettings(**raw.get("maintenance", {})),
         load_balancer=LoadBalancerSettings(**lb),
@@ -115,14 +115,24 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
     )
 
 
+def _monitoring(raw: dict) -> MonitoringSettings:
+    section = dict(raw)
+    if "scrape_from" in section:
+        section["scrape_from"] = tuple(section["scrape_from"])
+    return MonitoringSettings(**section)
+
+
 # Optional settings written only when used, so a plan that does not use them reads the same.
 _OPTIONAL = {
+    ("pki", "dir"): "",  # `<plan-stem>.pki/` beside the plan
+    ("monitoring", "scrape_from"): (),
     ("cluster", "cni"): "",
     ("control_plane", "oidc"): None,
     ("etcd", "packages"): (),  # the distribution's default package names
     ("etcd", "quota_backend_bytes"): EtcdSettings().quota_backend_bytes,
     ("etcd", "defrag_keep_revisions"): EtcdSettings().defrag_keep_revisions,
     ("etcd", "defrag_max_write_ms"): EtcdSettings().defrag_max_write_ms,
+    ("etcd", "sha256"): {},  # no pins
 }
 
 
@@ -157,11 +167,11 @@ def dumps(plan: Plan) -> str:
         }
         for n in plan.nodes
     ]
-    doc["pki"] = _section(plan.pki)
+    doc["pki"] = _section(plan.pki, "pki")
     doc["etcd"] = _section(plan.etcd, "etcd")
     doc["control_plane"] = _section(plan.control_plane, "control_plane")
     if plan.monitoring != MonitoringSettings():
-        doc["monitoring"] = _section(plan.monitoring)
+        doc["monitoring"] = _section(plan.monitoring, "monitoring")
     if plan.backup != BackupSettings():
         doc["backup"] = _section(plan.backup)
     if plan.maintenance != MaintenanceSettings():

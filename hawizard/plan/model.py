@@ -77,7 +77,9 @@ class Cluster:
 
 @dataclass(frozen=True)
 class PKISettings:
-    dir: str = "~/.local/share/hawizard/pki"
+    # Empty: `<plan-stem>.pki/` beside the plan file (`Plan.pki_dir`), so two plans made with
+    # the defaults never share a CA; a plan that names a folder keeps it.
+    dir: str = ""
     key: KeyType = KeyType.ECDSA_P256
     cert_days: int = 365
     ca_days: int = 3650
@@ -110,6 +112,8 @@ class EtcdSettings:
     # test write takes longer than `defrag_max_write_ms`.
     defrag_keep_revisions: int = 1000
     defrag_max_write_ms: int = 500
+    # for "upload": optional pins, binary name -> sha256 (`sha256sum`), checked before upload
+    sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,10 @@ class MonitoringSettings:
     scrape_interval: int = 15  # seconds
     node_exporter_port: int = 9100
     haproxy_metrics_port: int = 8405  # haproxy's built-in Prometheus exporter on the balancer
+    #: Who may scrape the metrics ports (etcd's metrics_port, node exporter, haproxy's
+    #: exporter): IP addresses or networks, besides `prometheus_node`, each node itself and
+    #: the machine that runs `apply`; every other source is refused by the nodes' nftables.
+    scrape_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -295,9 +303,23 @@ class Plan:
             p = self.source.parent / p
         return p
 
+    def etcd_client_url(self, member: Node) -> str:
+        """Where etcd's clients reach `member`: etcd's own config advertises it and
+        kube-apiserver's `--etcd-servers` lists it, so it lives here, below both domains."""
+        return f"https://{member.url_host}:{self.etcd.client_port}"
+
     @property
     def pki_dir(self) -> Path:
-        return self.resolve(self.pki.dir)
+        """The local PKI folder: `pki.dir` as written, else `<plan-stem>.pki/` beside the plan.
+
+        Per plan rather than one shared folder: a second cluster planned with the defaults
+        (same cluster name too) would otherwise silently reuse the first one's CAs. A plan not
+        saved yet is treated as `./plan.toml`, the file the wizard offers to save it as.
+        """
+        if self.pki.dir:
+            return self.resolve(self.pki.dir)
+        source = self.source if self.source is not None else Path.cwd() / "plan.toml"
+        return source.with_name(f"{source.stem}.pki")
 
     @property
     def endpoint_host_port(self) -> tuple[str, int]:

@@ -83,9 +83,32 @@ def dnf_commands(tool: str = "dnf") -> list[str]:
     ]
 
 
-def script() -> str:
+def kept_aside_section(data_dir: str = "/var/lib/etcd") -> str:
+    """Old data dirs kept aside (`<data_dir>.before-restore-*` by a restore, `.replaced-*` by
+    a member's re-join) and what killed runs left in the scratch folders: `KiB<TAB>path`."""
+    data = shlex.quote(data_dir.rstrip("/"))
+    return _section(
+        "kept_aside",
+        f"for d in {data}.before-restore-* {data}.replaced-* /var/lib/hawizard/tmp/* "
+        '/var/tmp/hawizard-snapshot.* /var/tmp/hawizard-restore-*.db; do [ -e "$d" ] && '
+        'du -sk -- "$d"; done',
+    )
+
+
+def parse_kept_aside(text: str) -> list[tuple[str, int]]:
+    """(path, KiB) per line of the `kept_aside` section."""
+    out = []
+    for line in text.splitlines():
+        size, _, path = line.partition("\t")
+        if size.strip().isdigit() and path.startswith("/"):
+            out.append((path, int(size)))
+    return out
+
+
+def script(data_dir: str = "/var/lib/etcd") -> str:
     """The whole read-only script: common facts, then the package manager's part."""
     common = [
+        kept_aside_section(data_dir),
         _section("machine_id", "cat /etc/machine-id"),
         _section("os", '. /etc/os-release; echo "$PRETTY_NAME"'),
         _section("container", "systemd-detect-virt --container || true"),

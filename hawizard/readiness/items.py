@@ -8,6 +8,7 @@ with recorded answers, and `hawizard.ops.check` only gathers. A verdict is ✔ o
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +21,7 @@ from hawizard.readiness.facts import (
     parse_clock,
     parse_etcd_config,
     parse_journal,
+    parse_kept_aside,
     parse_updates,
     unit_flags,
 )
@@ -464,7 +466,12 @@ class Backup:
     revision: int | None = None
 
 
-def backups(plan: Plan, found: Sequence[Backup], now: dt.datetime) -> Item:
+def backups(
+    plan: Plan,
+    found: Sequence[Backup],
+    now: dt.datetime,
+    facts: Mapping[str, NodeFacts] | None = None,
+) -> Item:
     f = _Findings()
     fix = f"hawizard etcd snapshot {_plan_arg(plan)} (and schedule it)"
     good = sorted((b for b in found if b.verified), key=lambda b: b.taken_at)
@@ -487,7 +494,30 @@ def backups(plan: Plan, found: Sequence[Backup], now: dt.datetime) -> Item:
                 line + f" (older than {BACKUP_MAX_AGE.total_seconds() / 3600:.0f} h)",
                 fix,
             )
+    _kept_aside(f, facts or {})
     return f.item(5, "backups", "Backups")
+
+
+def _kept_aside(f: _Findings, facts: Mapping[str, NodeFacts]) -> None:
+    """Old data dirs kept aside on the nodes (full copies of the keyspace: listed with their
+    size and the command that prunes them, never removed by hawizard), and scratch files a
+    killed run left (swept by the next snapshot or restore; ▲ until then)."""
+    for name, nf in sorted(facts.items()):
+        for path, kib in parse_kept_aside(nf.sections.get("kept_aside", "")):
+            size = f"{kib / 1024:.1f} MiB" if kib >= 1024 else f"{kib} KiB"
+            prune = f"ssh {name} sudo rm -rf -- {shlex.quote(path)}"
+            if path.startswith(("/var/lib/hawizard/tmp/", "/var/tmp/hawizard-")):
+                f.add(
+                    Verdict.WARN,
+                    f"{name}: {path} ({size}) left by a killed or disconnected run",
+                    f"the next `hawizard etcd snapshot` sweeps it, or: {prune}",
+                )
+            else:
+                f.add(
+                    Verdict.OK,
+                    f"{name}: old data dir kept aside {path} ({size}); "
+                    f"prune it once the cluster is sound: {prune}",
+                )
 
 
 # --- 6. monitoring ---------------------------------------------------------------------------
@@ -506,8 +536,12 @@ def monitoring(
     etcd_metrics: Mapping[str, MetricsProbe],
     apiserver_metrics: Mapping[str, MetricsProbe],
     target_list: str | None,
+    exposure: Any = None,
 ) -> Item:
+    """`exposure`: `ops.metrics_exposure.MetricsExposure`, the metrics ports other nodes
+    (not scrapers) reached; any is a ✖ (unauthenticated metrics, and etcd's /health)."""
     f = _Findings()
+    _exposure_lines(f, plan, exposure)
     for m in plan.etcd_nodes:
         p = etcd_metrics.get(m.name)
         if p is None:
@@ -540,6 +574,29 @@ def monitoring(
             f"hawizard monitoring export {_plan_arg(plan)} (or [monitoring] install = true)",
         )
     return f.item(6, "monitoring", "Monitoring")
+
+
+def _exposure_lines(f: _Findings, plan: Plan, exposure: Any) -> None:
+    if exposure is None:
+        return
+    fix = (
+        f"hawizard apply {_plan_arg(plan)}: the nodes' firewall lets only "
+        "monitoring.prometheus_node, monitoring.scrape_from and the applying machine in"
+    )
+    for e in exposure.open:
+        f.add(
+            Verdict.FAIL,
+            f"{e.node} :{e.port} (metrics, unauthenticated) answers {e.reached_from}, "
+            "which is not a scraper",
+            fix,
+        )
+    for error in exposure.errors:
+        f.add(Verdict.UNKNOWN, f"metrics exposure not tried from {error}")
+    if exposure.tried and not exposure.open:
+        f.add(
+            Verdict.OK,
+            f"metrics ports refused to the other nodes ({exposure.tried} attempts, none answered)",
+        )
 
 
 # --- 7. logs ---------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 `app.WizardApp` holds the one plan; `screens/` has one module per step, `widgets/` the pieces
 they share, `messages.py` what thread workers post back. Everything slow runs in workers and
-calls the engine (`hawizard.pki`, `hawizard.steps`, `hawizard.etcd`, `hawizard.control_plane`,
-`hawizard.health`): the TUI holds no rollout or probe logic of its own.
+calls the use cases in `hawizard.ops` (certificates, apply, change, restore, rotate, check),
+reading the plan and the health model: the TUI holds no rollout or probe logic of its own.
+Where a screen still reaches a domain directly, `tests/test_layers.py` lists it with its
+reason.
 """

@@ -83,9 +83,12 @@ class CertificatesChecked(WorkerMessage, bubble=False):
 
 
 class CertificatesFailed(WorkerMessage, bubble=False):
-    def __init__(self, error: str) -> None:
+    """`keep_table`: the report shown is still true (a refused re-issue), only say why."""
+
+    def __init__(self, error: str, *, keep_table: bool = False) -> None:
         super().__init__()
         self.error = error
+        self.keep_table = keep_table
 
 
 # --- dashboard ------------------------------------------------------------------------------

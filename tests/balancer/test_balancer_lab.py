@@ -103,10 +103,14 @@ def endpoint(lab: Lab, tmp_path_factory):
     )
     try:
         start = time.monotonic()
-        first = hw("apply", str(path), "--yes")
+        first = hw("apply", str(path), "--yes", "--verbose")
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-3000:]
         print(f"hawizard apply (etcd + control plane + vip balancer, 3 nodes): "
               f"{time.monotonic() - start:.1f} s")  # fmt: skip
+        # issue 23 item 3: `status` at once, no wait in between (read by the test below)
+        right_after = hw("status", str(path), "--json", "--timeout", "2", timeout=60)
+        RIGHT_AFTER_APPLY["status"] = right_after
+        RIGHT_AFTER_APPLY["apply"] = first
         vip, port = plan.endpoint_host_port
         wait_for(lambda: len(holders(lab, plan, vip)) == 1, timeout=15)
         yield plan, path, vip, port
@@ -114,6 +118,37 @@ def endpoint(lab: Lab, tmp_path_factory):
         for n in names:
             lab.fault(n, "heal")
         lab.reset(*names)
+
+
+RIGHT_AFTER_APPLY: dict[str, subprocess.CompletedProcess] = {}
+
+
+def test_status_right_after_apply_exits_0(endpoint):
+    """`apply && status` (issue 23 item 3): apply ends only once one node holds the VIP and
+    VIP:port answers, so a status run the moment apply returns finds the endpoint served."""
+    _, _, vip, _ = endpoint
+    proc, applied = RIGHT_AFTER_APPLY["status"], RIGHT_AFTER_APPLY["apply"]
+    doc = json.loads(proc.stdout)
+    lb = doc["load_balancer"]
+    assert lb["vip"] == vip and lb["endpoint_ok"] is True and len(lb["holders"]) == 1, lb
+    assert proc.returncode == 0, (doc.get("problems"), lb["problems"], lb["warnings"])
+    assert "wait until one node holds the VIP and the endpoint answers: changed" in applied.stdout
+
+
+def test_verbose_apply_shows_the_installer_output_beside_hawizards_line(endpoint):
+    """Issue 23 item 5, on real dpkg: with units masked the install prints "policy-rc.d denied
+    execution of start" — expected, so hawizard's own line says what happened and the raw
+    lines are printed with --verbose only (the default view's filter: test_apply_cli.py)."""
+    plan, *_ = endpoint
+    out = " ".join(RIGHT_AFTER_APPLY["apply"].stdout.split())  # rich wraps at 80 columns
+    for n in plan.balancer_nodes:
+        assert (
+            f"{n.name}: installed haproxy, keepalived; haproxy.service, keepalived.service "
+            "left stopped until configured" in out
+        ), out[-3000:]
+    # dpkg's own words for the masked units (Debian 12): shown, since --verbose was given
+    assert "systemctl preset failed on keepalived.service" in out, out[-3000:]
+    assert "policy-rc.d returned 101, not running 'start keepalived.service'" in out
 
 
 def test_exactly_one_holder_and_the_vip_answers(endpoint, lab: Lab):
@@ -180,6 +215,94 @@ def outage_while(action, host: str, port: int, watch: float) -> float:
     if down_since is not None:
         longest = max(longest, time.monotonic() - down_since)
     return longest
+
+
+def rogue_keepalived(plan: Plan, rogue: str, vip: str) -> str:
+    """keepalived on a host that is not a peer, claiming the cluster's router id with a higher
+    priority, advertising unicast to every balancer node. Its VIP sits on `lo` and the node
+    sends no ARP for it (ROGUE_ARP), so the only attack is the advert itself."""
+    peers = "".join(f"        {n.address}\n" for n in plan.balancer_nodes)
+    return f"""\
+global_defs {{
+    router_id rogue
+    vrrp_version 3
+    enable_script_security
+}}
+vrrp_instance rogue {{
+    state MASTER
+    interface eth0
+    virtual_router_id {plan.virtual_router_id}
+    priority 254
+    advert_int 1
+    unicast_src_ip {rogue}
+    unicast_peer {{
+{peers}    }}
+    virtual_ipaddress {{
+        {vip}/32 dev lo
+    }}
+}}
+"""
+
+
+ROGUE_ARP = """\
+table arp rogue_arp {{
+    chain out {{
+        type filter hook output priority 0; policy accept;
+        arp saddr ip {vip} drop
+    }}
+}}
+"""
+
+
+def drop_counter(lab: Lab, node: str) -> int:
+    """Packets the VRRP rule of hawizard's nftables table dropped on `node`."""
+    table = lab.exec(node, ["nft", "list", "table", "inet", "hawizard"]).stdout
+    rule = next(line for line in table.splitlines() if "@vrrp_peers" in line)
+    return int(rule.split("packets")[1].split()[0])
+
+
+def test_a_rogue_vrrp_advert_from_a_non_peer_cannot_take_the_vip(endpoint, lab: Lab, tmp_path):
+    """Issue 25 item 2: a 4th lab node, not a peer, runs keepalived with the cluster's router id
+    and priority 254: its adverts reach the balancer nodes and are dropped there (the table's
+    counter grows), the holder keeps the VIP, and `status` shows one holder, exit 0."""
+    plan, path, vip, port = endpoint
+    (holder,) = holders(lab, plan, vip)
+    peers = {n.name for n in plan.balancer_nodes}
+    rogue = next(n for n in lab.nodes if n.name not in peers)
+    before = drop_counter(lab, holder)
+    try:
+        lab.exec(rogue.name, ["apt-get", "update", "-q"], timeout=120)
+        lab.exec(
+            rogue.name, ["apt-get", "install", "-y", "-q", "keepalived", "nftables"], timeout=300
+        )
+        # the rogue never answers ARP for the VIP (/proc/sys is read-only in a lab node, so
+        # an arp-family table instead of arp_ignore): only its adverts can do harm
+        lab.exec(rogue.name, ["nft", "-f", "-"], input=ROGUE_ARP.format(vip=vip))
+        lab.exec(
+            rogue.name,
+            ["sh", "-c", "cat > /etc/keepalived/keepalived.conf"],
+            input=rogue_keepalived(plan, rogue.address, vip),
+        )
+        lab.exec(rogue.name, ["systemctl", "restart", "keepalived"])
+        wait_for(
+            lambda: "Entering MASTER STATE" in lab.exec(
+                rogue.name, ["journalctl", "-u", "keepalived", "-o", "cat", "--no-pager"]
+            ).stdout,
+            timeout=20,
+        )  # fmt: skip
+        # sampled for 6 s (6 rogue adverts): always the same one holder among the peers
+        end = time.monotonic() + 6
+        while time.monotonic() < end:
+            assert holders(lab, plan, vip) == [holder]
+            time.sleep(0.5)
+        assert drop_counter(lab, holder) >= before + 3  # the adverts arrived and were dropped
+        rc, doc = status(path)
+        assert doc["load_balancer"]["holders"] == [holder], doc["load_balancer"]
+        assert rc == 0, doc["load_balancer"]
+        assert connects(vip, port, timeout=2)
+    finally:
+        lab.exec(rogue.name, ["systemctl", "stop", "keepalived"], check=False)
+        lab.reset(rogue.name)
 
 
 def test_sigkill_of_haproxy_on_the_holder(endpoint, lab: Lab):
@@ -257,6 +380,9 @@ def test_failover_when_the_holder_powers_off_and_no_flapping_when_it_returns(end
         .stdout.strip() == "active",
         timeout=60,
     )  # fmt: skip
+    # hawizard-firewall.service loaded the VRRP table again at boot (issue 25 item 2)
+    table = lab.exec(holder, ["nft", "list", "table", "inet", "hawizard"]).stdout
+    assert "saddr != @vrrp_peers" in table, table
     seen = set()
     end = time.monotonic() + 10
     while time.monotonic() < end:

@@ -214,3 +214,18 @@ def test_keepalived_accepts_every_valid_plan_value(tmp_path_factory, vrid, adver
     text = render.render_keepalived_config(plan, plan.nodes[0], "eth0")
     proc = keepalived_check(text, tmp_path_factory.mktemp("ka"))
     assert proc.returncode == 0, (text, proc.stdout + proc.stderr)
+
+
+def test_vip_metrics_frontend_binds_each_nodes_own_address(tmp_path):
+    """Issue 25 item 3: haproxy's Prometheus exporter is unauthenticated, so each balancer
+    node's config binds it on that node's address only (never `:8405`, every interface)."""
+    from dataclasses import replace as _replace
+
+    from hawizard.plan import MonitoringSettings
+
+    plan = _replace(vip_plan(), monitoring=MonitoringSettings(enabled=True))
+    for node in plan.balancer_nodes:
+        text = render.render_haproxy_config(plan, node)
+        assert f"frontend prometheus\n    bind {node.address}:8405\n" in text
+        assert "bind :8405" not in text
+        assert "bind :8443" in text  # the endpoint itself still on every address (the VIP)

@@ -36,6 +36,7 @@ def test_vip_installs_and_configures_both_on_every_balancer_node():
         for title in (
             "install haproxy and keepalived",
             "haproxy configuration",
+            "VRRP firewall (nftables)",
             "keepalived configuration",
         )
     ]

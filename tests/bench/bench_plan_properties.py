@@ -4,7 +4,7 @@ Run it as a script (it is not a timed test), as root from the repository:
 
     .venv/bin/python tests/bench/bench_plan_properties.py [--examples 2000]
 
-It runs `tests/test_plan_properties.py` with `HAWIZARD_PROPERTY_EXAMPLES=N` and a random seed
+It runs `tests/plan/test_plan_properties.py` with `HAWIZARD_PROPERTY_EXAMPLES=N` and a random seed
 each time (CI runs a fixed, bounded sample), and as a baseline the same number of plans through
 `plan validate` alone, then prints both rates and their ratio: what the full round (validate,
 show, certs check, renderers, apply --dry-run on loopback) costs against validation alone.
@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "plan"))
 
 
 def baseline(examples: int) -> float:
@@ -57,7 +57,7 @@ def full(examples: int) -> tuple[int, float]:
     start = time.monotonic()
     rc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         "tests/test_plan_properties.py", "--hypothesis-show-statistics"],
+         "tests/plan/test_plan_properties.py", "--hypothesis-show-statistics"],
         cwd=ROOT,
         env=env,
         check=False,

@@ -98,6 +98,7 @@ def test_first_apply_stages_everything(staged):
         "control-plane binaries",
         "control-plane files",
         "load balancer",
+        "load balancer endpoint",
     ]  # start = false: no start phase
     changed = {(e.node, e.step) for e in events if e.kind is EventKind.CHANGED}
     for m in plan.control_plane_nodes:

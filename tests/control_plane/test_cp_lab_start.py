@@ -97,6 +97,7 @@ def test_services_start_one_master_at_a_time(started, lab: Lab):
         "control-plane files",
         *(f"control-plane start: {m}" for m in masters),
         "load balancer",
+        "load balancer endpoint",
     ]
     # Every service of a master is up before the next master's first service starts.
     starts = [

@@ -40,6 +40,7 @@ def test_staged_plan_has_no_start_phase(tmp_path):
         "control-plane binaries",
         "control-plane files",
         "load balancer",
+        "load balancer endpoint",
     ]
     nodes = {s.node for p in phases[:2] for s in p.steps}
     assert nodes == {"m0", "m1"}  # masters only, never the etcd-only node

@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 from hawizard.etcd import backup as b
 from hawizard.ops import Refused
 from hawizard.ops.backup import schedule, unschedule
+from hawizard.pki.record_key import sign
 from hawizard.plan import (
     BackupSettings,
     Cluster,
     Node,
+    PKISettings,
     Plan,
     Role,
     dump,
@@ -34,12 +36,18 @@ from hawizard.plan import (
 )
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+KEY = bytes(range(32))  # the record key (`hawizard.pki.record_key`) of these folder tests
 
 
 def make_plan(tmp_path: Path, **backup) -> Plan:
     """A plan (from a file, when its values are valid) for three etcd nodes."""
     nodes = tuple(Node(f"m{i}", f"10.9.0.{11 + i}", (Role.ETCD,)) for i in range(3))
-    plan = Plan(nodes=nodes, cluster=Cluster(name="prod"), backup=BackupSettings(**backup))
+    plan = Plan(
+        nodes=nodes,
+        cluster=Cluster(name="prod"),
+        backup=BackupSettings(**backup),
+        pki=PKISettings(dir=str(tmp_path / "pki")),
+    )
     if any(p.severity.value == "error" for p in validate(plan)):
         return plan
     path = tmp_path / "plan.toml"
@@ -66,14 +74,17 @@ def test_any_interval_text_parses_or_says_why(text):
         assert 1 <= b.parse_every(text) <= 7 * 86400
 
 
-def fake_backup(folder: Path, at: datetime, verdict: str | None = "ok", n: str = "") -> Path:
+def fake_backup(
+    folder: Path, at: datetime, verdict: str | None = "ok", n: str = "", key: bytes | None = KEY
+) -> Path:
+    """A backup and its record, signed with `key` as a run signs it (None: unsigned)."""
     folder.mkdir(exist_ok=True)
     p = folder / f"prod-{at.strftime('%Y%m%dT%H%M%SZ')}{n}.db"
     p.write_bytes(b"x" * 100)
-    meta = {"taken_at": at.isoformat(), "revision": 7}
+    meta = {"taken_at": at.isoformat(), "revision": 7, "path": str(p), "size": 100}
     if verdict:
         meta.update(verdict=verdict, verified_at=at.isoformat())
-    p.with_name(p.name + ".json").write_text(json.dumps(meta))
+    p.with_name(p.name + ".json").write_text(json.dumps(sign(key, meta) if key else meta))
     return p
 
 
@@ -85,18 +96,18 @@ def test_list_prune_and_age(tmp_path):
     new = fake_backup(d, NOW - timedelta(minutes=10))
     (d / "notes.txt").write_text("mine")
     (d / "other-20261202T000000Z.db").write_bytes(b"y")  # another cluster's: never touched
-    assert [x.path for x in b.backups(d, "prod")] == [new, bad, mid, old]
-    assert b.backups(d, "prod")[1].to_json(NOW)["verdict"] == "failed"
-    assert b.prune(d, "prod", 2) == [old]
+    assert [x.path for x in b.backups(d, "prod", KEY)] == [new, bad, mid, old]
+    assert b.backups(d, "prod", KEY)[1].to_json(NOW)["verdict"] == "failed"
+    assert b.prune(d, "prod", 2, KEY) == [old]
     assert not old.exists() and not old.with_name(old.name + ".json").exists()
     assert mid.exists() and bad.exists() and (d / "notes.txt").exists()
     assert (d / "other-20261202T000000Z.db").exists()
 
-    age = b.backup_age(d, "prod", 3600, NOW)
+    age = b.backup_age(d, "prod", 3600, NOW, KEY)
     assert age.state == "ok" and age.path == str(new) and round(age.age_s) == 600
-    assert b.backup_age(d, "prod", 240, NOW).state == "yellow"  # 10 min > 2 x 4 min
-    assert b.backup_age(d, "prod", 120, NOW).state == "red"  # 10 min > 4 x 2 min
-    assert b.backup_age(tmp_path / "none", "prod", 3600, NOW).to_json()["state"] == "red"
+    assert b.backup_age(d, "prod", 240, NOW, KEY).state == "yellow"  # 10 min > 2 x 4 min
+    assert b.backup_age(d, "prod", 120, NOW, KEY).state == "red"  # 10 min > 4 x 2 min
+    assert b.backup_age(tmp_path / "none", "prod", 3600, NOW, KEY).to_json()["state"] == "red"
 
 
 def units(tmp_path: Path, plan: Plan) -> tuple[str, str]:
@@ -170,8 +181,9 @@ def test_plan_backup_section_round_trips_and_is_validated(tmp_path):
 
 def test_hawizard_check_sees_the_scheduled_backups(tmp_path):
     from hawizard.ops.check import find_backups
+    from hawizard.pki.record_key import ensure_key
 
     plan = make_plan(tmp_path, every="1h", dir="bk")
-    made = fake_backup(tmp_path / "bk", NOW - timedelta(minutes=5))
+    made = fake_backup(tmp_path / "bk", NOW - timedelta(minutes=5), key=ensure_key(plan))
     found = [x for x in find_backups(plan) if x.path == made]
     assert len(found) == 1 and found[0].verified and found[0].revision == 7

@@ -61,3 +61,23 @@ def test_loaded_once_and_hashed_once() -> None:
     etcd = next(b for b in first if b.name == "etcd")
     assert etcd.sha256 == etcd.artifact.sha256 and len(etcd.sha256) == 64
     assert [b.name for b in first] == ["etcd", "etcdctl", "etcdutl"]
+
+
+def test_pinned_sha256_must_match_every_pinned_binary(tmp_path: Path) -> None:
+    """Issue 25: `etcd.sha256` pins the uploaded binaries like `control_plane.sha256`."""
+    import hashlib
+
+    from hawizard.etcd.binaries import check_pins
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for name in ("etcd", "etcdctl"):
+        (folder / name).write_bytes(name.encode() * 10)
+    sums = {n: hashlib.sha256(n.encode() * 10).hexdigest() for n in ("etcd", "etcdctl")}
+    check_pins(folder, {})  # no pin: nothing checked
+    check_pins(folder, sums)
+    check_pins(folder, {"etcd": sums["etcd"].upper()})  # sha256sum's case does not matter
+    with pytest.raises(BinariesError, match=r"etcd.sha256.etcdctl: etcdctl in .* has sha256"):
+        check_pins(folder, {**sums, "etcdctl": sums["etcd"]})
+    with pytest.raises(BinariesError, match=r"etcd.sha256.etcdutl: .* holds no etcdutl"):
+        check_pins(folder, {"etcdutl": sums["etcd"]})

@@ -139,6 +139,31 @@ def test_stale_data_of_a_removed_member_is_set_aside_other_data_refused():
     assert clean.allowed and not clean.data_aside
 
 
+def test_replace_onto_a_recycled_node_sets_its_stale_data_aside_like_add():
+    """Issue 23 item 4: `replace m2 m4` where m4 holds the data of a member this cluster
+    removed earlier. `add` sets it aside; replace dropped the verdict, so NEW started on the
+    removed member's data, which etcd answers by exiting."""
+    from dataclasses import replace
+
+    ms = replace(cluster("m1 m3", down="m2"), cluster_id="c1")
+    removed = TargetState(has_data=True, data_member_id="m9", data_cluster_id="c1")
+    i = change(ms, Op.REPLACE, "m4", old="m2", target=removed)
+    assert i.allowed and i.data_aside
+    assert any("a member this cluster removed" in n for n in i.notes)
+    foreign = TargetState(has_data=True, data_member_id="m9", data_cluster_id="other")
+    no = change(ms, Op.REPLACE, "m4", old="m2", target=foreign)
+    assert not no.allowed and "another cluster" in no.reason
+
+    # Resumed after the learner was added but died on that stale data: still set aside.
+    after = replace(cluster("m1 m3", unstarted="m4"), cluster_id="c1")
+    resumed = change(after, Op.REPLACE, "m4", old="m2", target=removed, resuming=True)
+    assert resumed.allowed and resumed.resume and resumed.data_aside
+    # ... but a learner's own WAL (it ran under its new ID) is its own data: kept, allowed.
+    own = TargetState(has_data=True, data_member_id="m4", data_cluster_id="c1")
+    kept = change(after, Op.REPLACE, "m4", old="m2", target=own, resuming=True)
+    assert kept.allowed and not kept.data_aside
+
+
 # --- remove ---------------------------------------------------------------------------------
 
 

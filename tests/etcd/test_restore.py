@@ -49,8 +49,20 @@ def snapshot(tmp_path_factory) -> Path:
     return out
 
 
+def signed_copy(snapshot: Path, plan: Plan, folder: Path, **changes) -> Path:
+    """The snapshot and its record, signed with `plan`'s record key as hawizard signs it."""
+    from hawizard.pki.record_key import ensure_key, sign
+
+    meta = {**json.loads(snapshot.with_name("snap.db.json").read_text()), **changes}
+    out = folder / "snap.db"
+    out.write_bytes(snapshot.read_bytes())
+    out.with_name("snap.db.json").write_text(json.dumps(sign(ensure_key(plan), meta)))
+    return out
+
+
 def test_a_good_snapshot_is_read_by_etcdutl(snapshot, tmp_path):
-    s = inspect_snapshot(snapshot, make_plan(tmp_path))
+    plan = make_plan(tmp_path)
+    s = inspect_snapshot(signed_copy(snapshot, plan, tmp_path), plan)
     assert s.revision is not None and s.revision >= 2  # one txn: one revision
     assert s.total_keys is not None and s.total_keys >= 50
     assert s.size == snapshot.stat().st_size
@@ -107,7 +119,8 @@ def test_names_on_the_nodes(tmp_path):
         "/var/lib/etcd.before-restore-20261202T004500Z"
     )
     assert restore.restoring_path(plan, "0a1b2c3d") == "/var/lib/etcd.restoring-0a1b2c3d"
-    assert restore.remote_snapshot_path("0a1b2c3d") == "/var/tmp/hawizard-restore-0a1b2c3d.db"
+    # a private scratch folder on the node, not /var/tmp (issue 25)
+    assert restore.remote_snapshot_path("0a1b2c3d") == "/var/lib/hawizard/tmp/restore-0a1b2c3d.db"
     assert restore.restore_token(plan, "0a1b2c3d") == "hawizard-prod-restore-0a1b2c3d"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -78,8 +79,13 @@ def test_default_snapshot_is_private_verified_and_complete(lab, plan, capsys):
     meta = json.loads(path.with_name(path.name + ".json").read_text())
     assert meta["sha256"] == info["sha256"] and meta["node"] == info["node"]
     # nothing left on the node, and the admin key never went there
-    leftovers = lab.exec(info["node"], ["sh", "-c", "ls -d /var/tmp/hawizard-snapshot.* || true"])
+    leftovers = lab.exec(
+        info["node"],
+        ["sh", "-c", "ls -d /var/tmp/hawizard-snapshot.* /var/lib/hawizard/tmp/* || true"],
+    )
     assert leftovers.stdout.strip() == ""
+    mode = lab.exec(info["node"], ["stat", "-c", "%a %U", "/var/lib/hawizard/tmp"]).stdout
+    assert mode.split() == ["700", "root"]
     listing = lab.exec(info["node"], ["ls", plan.etcd.cert_dir]).stdout
     assert "admin" not in listing
 
@@ -107,3 +113,52 @@ def test_snapshot_comes_from_a_healthy_member(lab, plan, capsys):
         assert out["snapshot"]["node"] != down
     finally:
         lab.exec(down, ["systemctl", "start", "etcd"])
+
+
+def test_what_a_killed_snapshot_left_is_swept_and_named(lab, plan, capsys):
+    """Issue 25: a killed or disconnected snapshot left a full copy of the keyspace in
+    /var/tmp. A shell killed with SIGKILL half-way leaves its private folder (its owner PID
+    dead) on every node; an older hawizard's /var/tmp leftover and an old uploaded restore
+    snapshot sit there too. The next snapshot sweeps them and names each; a folder whose
+    owner still runs (another snapshot in progress) is kept."""
+    killed = (
+        "umask 077; mkdir -p -m 700 /var/lib/hawizard/tmp; "
+        "d=$(mktemp -d /var/lib/hawizard/tmp/snapshot.XXXXXXXX); echo $$ > $d/owner; "
+        "echo keyspace > $d/snapshot.db; kill -9 $$"
+    )
+    plant = (
+        "mkdir -p /var/tmp/hawizard-snapshot.OLDOLDOL; touch -d '-2 hours' "
+        "/var/tmp/hawizard-snapshot.OLDOLDOL; echo k > /var/lib/hawizard/tmp/restore-0a1b2c3d.db; "
+        "touch -d '-2 hours' /var/lib/hawizard/tmp/restore-0a1b2c3d.db; "
+        "sleep 300 </dev/null >/dev/null 2>&1 & "
+        "d=/var/lib/hawizard/tmp/snapshot.LIVELIVE; mkdir -p $d; echo $! > $d/owner"
+    )
+    names = [n.name for n in plan.nodes]
+    for name in names:
+        lab.exec(name, ["sh", "-c", killed], check=False)
+        lab.exec(name, ["sh", "-c", plant])
+    capsys.readouterr()
+    assert main(["etcd", "snapshot", str(plan.source)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    found = re.search(r"removed /var/tmp/hawizard-snapshot\.OLDOLDOL on (\S+) \(", err)
+    assert found, err
+    node = found.group(1)
+    left = lab.exec(node, ["sh", "-c", "ls -d /var/lib/hawizard/tmp/* /var/tmp/hawizard-*"],
+                    check=False).stdout.split()  # fmt: skip
+    assert left == ["/var/lib/hawizard/tmp/snapshot.LIVELIVE"], left
+    for gone in (
+        "/var/tmp/hawizard-snapshot.OLDOLDOL",
+        "/var/lib/hawizard/tmp/restore-0a1b2c3d.db",
+    ):
+        assert f"removed {gone} on {node}" in err, err
+    assert "/var/lib/hawizard/tmp/snapshot." in err  # the killed run's folder, named too
+    for name in names:
+        lab.exec(
+            name,
+            [
+                "sh",
+                "-c",
+                "kill $(cat /var/lib/hawizard/tmp/snapshot.LIVELIVE/owner) || true; "
+                "rm -rf /var/lib/hawizard/tmp/* /var/tmp/hawizard-*",
+            ],
+        )

@@ -40,3 +40,30 @@ def test_package_members_are_refused_with_the_way_to_move_them(tmp_path, capsys)
     assert main(["etcd", "upgrade", str(path), "--yes"]) == 2
     err = capsys.readouterr().err
     assert "install etcd from packages" in err and 'etcd_install = "upload"' in err
+
+
+def test_upgrade_never_executes_the_supplied_binary(tmp_path, capsys):
+    """Issue 25: `etcd upgrade` ran `etcd --version` on the operator's machine when the binary
+    carried no build info. A binary that would leave a mark if run is judged from its file."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    mark = tmp_path / "executed"
+    for name in ("etcd", "etcdctl"):
+        (folder / name).write_text(f"#!/bin/sh\ntouch {mark}\necho 'etcd Version: 3.5.1'\n")
+        (folder / name).chmod(0o755)
+    path = plan_file(tmp_path)
+    path.write_text(path.read_text().replace(str(ETCDBIN), str(folder)))
+    assert main(["etcd", "upgrade", str(path), "--yes", "--json"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    assert "names no version in its Go build information" in out["reason"]
+    assert not mark.exists()
+
+
+def test_pinned_sha256_is_checked_before_the_upgrade(tmp_path, capsys):
+    import hashlib
+
+    good = hashlib.sha256((ETCDBIN / "etcd").read_bytes()).hexdigest()
+    path = plan_file(tmp_path, sha256={"etcd": "0" * 64, "etcdctl": good})
+    assert main(["etcd", "upgrade", str(path), "--yes", "--json"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    assert out["reason"].startswith("etcd.sha256.etcd:") and f"has sha256 {good}" in out["reason"]

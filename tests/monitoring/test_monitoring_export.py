@@ -189,3 +189,36 @@ def test_apply_adds_the_monitoring_phases_only_with_install(tmp_path):
     key = files["/etc/prometheus/tls/monitoring-key.pem"]
     assert (key.mode, key.owner, key.group) == (0o640, "root", "prometheus")
     assert "/etc/prometheus/grafana-dashboard.json" not in files  # operator-side only
+
+
+def test_export_never_chmods_or_writes_through_a_symlink(tmp_path, capsys):
+    """Issue 25: a `tls` symlink in the export folder made export chmod its target to 0700 and
+    write the monitoring key into it."""
+    plan = make_plan(tmp_path)
+    pki.create(plan)
+    out, elsewhere = tmp_path / "mon", tmp_path / "elsewhere"
+    out.mkdir(mode=0o755)
+    elsewhere.mkdir(mode=0o755)
+    (out / "tls").symlink_to(elsewhere)
+    assert main(["monitoring", "export", str(plan.source), str(out)]) == 2
+    assert "tls is a symlink" in " ".join(capsys.readouterr().err.split())
+    assert list(elsewhere.iterdir()) == [] and (elsewhere.stat().st_mode & 0o777) == 0o755
+    # the export folder itself a symlink: refused too, its target untouched
+    (out / "tls").unlink()
+    link = tmp_path / "mon-link"
+    link.symlink_to(elsewhere)
+    assert main(["monitoring", "export", str(plan.source), str(link)]) == 2
+    assert list(elsewhere.iterdir()) == [] and (elsewhere.stat().st_mode & 0o777) == 0o755
+    # a real folder: it holds the key, so it is made 0700 itself; a planted key symlink is
+    # replaced (rename), never written through
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    (out / "tls").mkdir(mode=0o755)
+    (out / "tls" / "monitoring-key.pem").symlink_to(victim)
+    assert main(["monitoring", "export", str(plan.source), str(out)]) == 0
+    assert (out.stat().st_mode & 0o777) == 0o700
+    assert (out / "tls").stat().st_mode & 0o777 == 0o700
+    key = out / "tls" / "monitoring-key.pem"
+    assert not key.is_symlink() and (key.stat().st_mode & 0o777) == 0o600
+    assert victim.read_text() == "untouched"
+    assert not [p for p in (out / "tls").iterdir() if p.name.endswith(".tmp")]

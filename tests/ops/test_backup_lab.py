@@ -18,6 +18,7 @@ import shlex
 import subprocess
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,7 @@ from hawizard.etcd.restore import inspect_snapshot
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
 from hawizard.ops.backup import schedule
+from hawizard.pki.record_key import load_key
 from hawizard.plan import BackupSettings, dump, load
 from hawizard.remote import HostPool
 from hawizard.steps import Runner
@@ -65,7 +67,9 @@ def test_backup_runs_verify_keep_and_fail_loudly(lab, tmp_path, capsys, monkeypa
             assert r.returncode == 0, r.stderr
             runs.append(r)
             time.sleep(1.1)  # the timer's few seconds, shortened: names differ by the second
-        kept = b.backups(folder, plan.cluster.name)
+        key = load_key(plan)  # made by schedule(): the sandboxed run only reads it
+        assert key is not None
+        kept = b.backups(folder, plan.cluster.name, key)
         assert len(kept) == 2 and all(x.verified for x in kept), [x.meta for x in kept]
         assert "removed" in runs[2].stderr
         capsys.readouterr()
@@ -101,7 +105,7 @@ def test_backup_runs_verify_keep_and_fail_loudly(lab, tmp_path, capsys, monkeypa
         r = timer_fires()
         assert r.returncode == 1
         assert "backup failed" in r.stderr and "quorum" in r.stderr
-        after = b.backups(folder, plan.cluster.name)
+        after = b.backups(folder, plan.cluster.name, key)
         assert {x.path: x.path.read_bytes() for x in after} == before
         for x in after:
             assert inspect_snapshot(x.path, plan).sha256 == x.meta["sha256"]
@@ -112,16 +116,28 @@ def test_backup_runs_verify_keep_and_fail_loudly(lab, tmp_path, capsys, monkeypa
 def test_the_rendered_timer_fires_under_a_real_systemd(lab, tmp_path):
     """The timer and service as `schedule` renders them, installed in a lab node (systemd is
     PID 1 there), with a stand-in ExecStart: it fires every 2 s; a failing run leaves the
-    unit failed with its line in the journal (what a failed backup looks like to systemd)."""
+    unit failed with its line in the journal (what a failed backup looks like to systemd).
+    The stand-in also probes the sandbox it runs in (issue 25): only the backup folder is
+    writable, no capabilities, no privilege gain, its own /tmp, home folders hidden."""
     node = lab.nodes[4].name
     plan = lab.plan(nodes=3, pki_dir=tmp_path / "pki")
     name = b.unit_name(plan)
-    ticks = "/var/tmp/hawizard-ticks"
-    script = f"echo tick >> {ticks}; test ! -e /var/tmp/hawizard-fail || "
-    script += "{ echo 'backup failed: quorum lost' >&2; exit 1; }"
-    service = b.render_service(plan, ["/bin/sh", "-c", script], user_unit=False)
+    folder = "/var/lib/hawizard-bk"
+    ticks = f"{folder}/ticks"
+    script = (
+        f"d={folder}; echo tick >> {ticks}; "
+        "{ touch /etc/hawizard-escape && echo etc-writable; touch /var/lib/escape && "
+        "echo varlib-writable; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; "
+        "echo tmp=$(ls -A /tmp | wc -l); ls /root >/dev/null && echo root-visible; "
+        "} > $d/probe 2>/dev/null; "
+        "test ! -e $d/fail || { echo 'backup failed: quorum lost' >&2; exit 1; }"
+    )
+    service = b.render_service(
+        plan, ["/bin/sh", "-c", script], user_unit=False, folder=Path(folder)
+    )
     timer = b.render_timer(plan, 2)
     try:
+        lab.exec(node, ["sh", "-c", f"mkdir -p -m 700 {folder}; touch /tmp/host-tmp-file"])
         for unit, text in ((f"{name}.service", service), (f"{name}.timer", timer)):
             lab.exec(node, ["sh", "-c", f"cat > /etc/systemd/system/{unit}"], input=text)
         lab.exec(node, ["systemctl", "daemon-reload"])
@@ -133,7 +149,11 @@ def test_the_rendered_timer_fires_under_a_real_systemd(lab, tmp_path):
             time.sleep(1)
             out = lab.exec(node, ["sh", "-c", f"cat {ticks} 2>/dev/null || true"]).stdout
             count = out.count("tick")
-        lab.exec(node, ["touch", "/var/tmp/hawizard-fail"])
+        probe = lab.exec(node, ["cat", f"{folder}/probe"]).stdout
+        assert "CapEff:\t0000000000000000" in probe and "NoNewPrivs:\t1" in probe, probe
+        assert "writable" not in probe and "root-visible" not in probe, probe
+        assert "tmp=0" in probe, probe  # a private /tmp: the node's own file is not there
+        lab.exec(node, ["touch", f"{folder}/fail"])
         deadline = time.monotonic() + 30
         state = ""
         while state != "failed":

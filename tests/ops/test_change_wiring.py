@@ -72,6 +72,17 @@ def test_remove_then_the_plan_loses_the_member(plan):
     ]
 
 
+def test_remove_says_the_kept_data_dir_needs_no_handwork_to_join_again(plan):
+    """Walking the journey: the note told the operator to move the dir away by hand, while the
+    `etcd add` that follows (run by the journey) renames it aside itself, as it says."""
+    a = assess(plan, Op.REMOVE, "m3", health=health(plan), target=FRESH)
+    change_ = MembershipChange(plan, a)
+    change_.phases()
+    (note,) = [n for n in change_.notes if "/var/lib/etcd on m3" in n]
+    assert "kept, never deleted" in note and "move it away" not in note
+    assert "`hawizard etcd add` renames it aside" in note
+
+
 def test_replace_removes_first_then_adds(plan):
     got = titles(plan, Op.REPLACE, "m4", old="m3", down="m3")
     assert got.index("etcd member remove") < got.index("etcd member add") < got.index("plan")

@@ -72,7 +72,7 @@ def test_a_planted_symlink_is_neither_followed_nor_read(tmp_path):
     victim.write_text('{"outcome": "not ours"}')
     mt.record_path(plan_path).symlink_to(victim)
     assert mt.read_last(plan_path) is None
-    with pytest.raises(OSError, match="not a regular file"):
+    with pytest.raises(OSError, match="is a symbolic link; hawizard keeps only regular files"):
         mt.write_last(plan_path, {"outcome": "skipped"})
     assert victim.read_text() == '{"outcome": "not ours"}'
 
@@ -86,11 +86,12 @@ def test_a_fifo_or_garbage_record_reads_as_none(tmp_path):
     assert mt.read_last(plan_path) is None
 
 
-def test_the_units_pass_systemd_analyze_verify(tmp_path):
+@pytest.mark.parametrize("user", [True, False], ids=["user", "root-sandboxed"])
+def test_the_units_pass_systemd_analyze_verify(tmp_path, user):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("no systemd-analyze (apt-get install systemd)")
     plan = make_plan(tmp_path, every="Sun *-*-* 03:00:00")
-    service, timer = mt.render_units(plan, user=True)
+    service, timer = mt.render_units(plan, user=user)
     d = tmp_path / "units"
     d.mkdir()
     (d / f"{mu.unit_name(plan)}.service").write_text(service)
@@ -109,6 +110,10 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path):
     assert line.endswith(f'"{plan.source.resolve()}" "--yes" "--if-needed"')
     assert "Description=hawizard: etcd maintenance of cluster prod" in service
     assert "TimeoutStartSec=3600" in service
+    # the backup job's sandbox, for a root unit: writable only the plan's folder
+    assert ("ProtectSystem=strict" in service) is not user
+    if not user:
+        assert f"ReadWritePaths={plan.source.resolve().parent}" in service
 
 
 def test_the_service_may_write_beside_the_plan(tmp_path):

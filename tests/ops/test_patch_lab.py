@@ -4,7 +4,8 @@ The package: `hawizard-marker`, a real `.deb` built here with `dpkg-deb`, instal
 every node; its 1.1 (whose postinst touches `/run/reboot-required`, as a kernel or libc update
 does) is offered by a flat repository whose Release says `Suite: bookworm-security`, the way
 Debian's security archive identifies itself. A second repository (plain `bookworm`) offers
-`hawizard-other` 1.1: not a security update, so the default run must leave it alone.
+`hawizard-other` 1.1: not a security update, so the default run must leave it alone; it also
+offers the marker at 1.5, newer than the security fix, which security only must not take.
 
 How the packages reach the nodes: the test copies both repositories into each node (tar through
 nsenter) and adds `deb [trusted=yes] file:...` entries. That is the lab's own local-repository
@@ -68,6 +69,10 @@ def repos(folder: Path) -> bytes:
     build_deb(sec, MARKER, "1.1", postinst="touch /run/reboot-required")
     build_deb(main_, OTHER, "1.0")
     build_deb(main_, OTHER, "1.1")
+    # issue 25: the regular archive has a newer marker than the security fix. Its candidate
+    # (1.5) is not a security update; security only must still install 1.1 from -security
+    # (pinned by origin, as unattended-upgrades does), not skip the package.
+    build_deb(main_, MARKER, "1.5")
     index_repo(sec, suite="bookworm-security", label="hawizard-tests-security")
     index_repo(main_, suite="bookworm", label="hawizard-tests")
     buf = io.BytesIO()

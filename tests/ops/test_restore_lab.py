@@ -23,6 +23,7 @@ from hawizard.cli import main
 from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
 from hawizard.ops.restore import assess, execute, read_record
+from hawizard.pki.record_key import load_key, sign
 from hawizard.plan import Plan, dump, load
 from hawizard.remote import HostPool
 from hawizard.steps import Phase, Runner, Step
@@ -194,6 +195,75 @@ def test_refusals_leave_a_healthy_cluster_untouched(lab, three, snapshot3, capsy
     assert read_record(path) is None
 
 
+BLOCK_TABLE = "hawizard_test_no_client_port"
+
+
+def block_client_port(lab, plan: Plan, *, on: bool) -> None:
+    """Drop the client port from the operator's address (the lab gateway) inside each node's
+    namespace: the cluster stays healthy, only the operator's direct probe goes blind."""
+    import subprocess
+
+    gateway = lab.record.gateway
+    rules = (
+        f"table inet {BLOCK_TABLE} {{\n  chain input {{\n"
+        "    type filter hook input priority -150; policy accept;\n"
+        f"    ip saddr {gateway} tcp dport {plan.etcd.client_port} drop\n  }}\n}}\n"
+    )
+    for node in plan.etcd_nodes:
+        netns = ["ip", "netns", "exec", lab.node(node.name).netns]
+        if on:
+            subprocess.run([*netns, "nft", "-f", "-"], input=rules, text=True, check=True)
+        else:
+            subprocess.run([*netns, "nft", "delete", "table", "inet", BLOCK_TABLE], check=False)
+
+
+def test_a_healthy_cluster_the_operator_cannot_see_is_not_restored(lab, three, snapshot3, capsys):
+    """Issue 24's fail-open gate: port 2379 unreachable from the operator, cluster healthy →
+    the members are judged on their nodes over SSH and the restore is refused without
+    --force-while-healthy; a leftover record (a resume that never stopped a member) too."""
+    from hawizard import sidecars
+    from hawizard.etcd.restore import inspect_snapshot
+
+    path, keys = three
+    plan = load(path)
+    before_id = cluster_id(plan)
+    block_client_port(lab, plan, on=True)
+    try:
+        assert main(["status", str(path), "--timeout", "2"]) == 2  # blind from here
+        code, out = cli(
+            "etcd", "restore", str(path), str(snapshot3), "--yes", "--json", capsys=capsys
+        )
+        assert code == 2 and out["refused"], out
+        assert "may still have quorum" in out["reason"], out
+        assert "--force-while-healthy" in out["hint"]
+        # a leftover record whose restore never stopped a member: judged again, refused
+        sha = inspect_snapshot(snapshot3, plan).sha256
+        record = {
+            "id": "0badc0de",
+            "stamp": "20260101T000000Z",
+            "snapshot": str(snapshot3),
+            "sha256": sha,
+            "started": "then",
+            "cluster_id_before": "",
+        }
+        sidecars.write_record(path, "restore", record)
+        code, out = cli(
+            "etcd", "restore", str(path), str(snapshot3), "--yes", "--json", capsys=capsys
+        )
+        assert code == 2 and "may still have quorum" in out["reason"], out
+        sidecars.clear_record(path, "restore")
+        for node in plan.etcd_nodes:
+            active = lab.exec(node.name, ["systemctl", "is-active", "etcd"], check=False)
+            assert active.stdout.strip() == "active", node.name
+            assert dirs(lab, node.name) == [DATA]
+    finally:
+        block_client_port(lab, plan, on=False)
+        sidecars.clear_record(path, "restore")
+    assert cluster_id(plan) == before_id
+    assert_healthy(plan)
+    assert read_keys(plan) == keys
+
+
 def test_quorum_lost_interrupted_restore_resumes(lab, three, snapshot3, capsys):
     path, keys = three
     plan = load(path)
@@ -272,7 +342,12 @@ def test_quorum_lost_interrupted_restore_resumes(lab, three, snapshot3, capsys):
         assert st == "700 etcd:etcd"
         assert "existing" in lab.exec(node.name, ["cat", "/etc/etcd/etcd.conf.yml"]).stdout
         assert not lab.exec(
-            node.name, ["sh", "-c", "ls /var/tmp/hawizard-restore-* 2>/dev/null || true"]
+            node.name,
+            [
+                "sh",
+                "-c",
+                "ls /var/tmp/hawizard-restore-* /var/lib/hawizard/tmp/* 2>/dev/null || true",
+            ],
         ).stdout.strip()
     assert out["fresh_snapshot"] and Path(out["fresh_snapshot"]["path"]).is_file()
     assert out["fresh_snapshot"]["total_keys"] >= KEYS
@@ -299,7 +374,8 @@ def test_five_members_three_lost(lab, tmp_path_factory, capsys):
         meta_path = snap.with_name("snap.db.json")
         meta = json.loads(meta_path.read_text())
         meta.update(cluster="elsewhere", node="far-away")
-        meta_path.write_text(json.dumps(meta))
+        # re-signed with this PKI's record key: an edited record is refused (issue 25)
+        meta_path.write_text(json.dumps(sign(load_key(plan), meta)))
         old_id = cluster_id(plan)
         lose(lab, plan, names[2:])
         assert main(["status", str(path), "--timeout", "2"]) == 2

@@ -56,3 +56,36 @@ def test_a_bad_snapshot_and_a_plan_without_file(tmp_path, snap):
     assert "backup list" in exc.value.hint
     with pytest.raises(Refused, match="no file"):
         assess(replace(plan, source=None), snap, probe=no_probe)
+
+
+# --- the quorum gate when the operator's own probe is blind ------------------------------------
+
+
+def _verdicts(*states: str):
+    from hawizard.etcd.local_health import MemberVerdict
+
+    return lambda plan: {
+        n.name: MemberVerdict(s, "test") for n, s in zip(plan.etcd_nodes, states, strict=True)
+    }
+
+
+def test_blind_operator_healthy_or_unknown_members_refuse_without_force(tmp_path):
+    from hawizard.ops.restore import _quorum_gate
+
+    plan = make_plan(tmp_path)
+    for states in (("healthy", "healthy", "down"), ("unknown", "unknown", "down")):
+        with pytest.raises(Refused) as exc:
+            _quorum_gate(plan, None, False, False, _verdicts(*states), "plan.toml")
+        assert "may still have quorum" in exc.value.reason
+        assert "--force-while-healthy" in exc.value.hint
+        assert len(exc.value.details) == 3 and exc.value.details[2] == "m2: down (test)"
+        # forced: allowed, and reported as forced
+        assert _quorum_gate(plan, None, True, False, _verdicts(*states), "plan.toml") is True
+
+
+def test_blind_operator_members_down_on_their_nodes_lets_the_restore_go_on(tmp_path):
+    from hawizard.ops.restore import _quorum_gate
+
+    plan = make_plan(tmp_path)
+    verdicts = _verdicts("healthy", "down", "down")
+    assert _quorum_gate(plan, None, False, False, verdicts, "plan.toml") is False

@@ -240,7 +240,13 @@ def test_certificate_thresholds():
 
 
 def test_backups_from_the_snapshot_folder(tmp_path):
-    plan = P.Plan(nodes=three().nodes, source=tmp_path / "plan.toml")
+    from hawizard.pki.record_key import ensure_key, sign
+
+    plan = P.Plan(
+        nodes=three().nodes,
+        source=tmp_path / "plan.toml",
+        pki=P.PKISettings(dir=str(tmp_path / "pki")),
+    )
     assert find_backups(plan) == []
     assert I.backups(plan, [], NOW).verdict is Verdict.FAIL
     snaps = tmp_path / "snapshots"
@@ -250,6 +256,8 @@ def test_backups_from_the_snapshot_folder(tmp_path):
     meta = {"sha256": hashlib.sha256(b"snapshot bytes").hexdigest(), "revision": 42,
             "taken_at": "2026-12-02T11:00:00+00:00"}  # fmt: skip
     (snaps / (db.name + ".json")).write_text(json.dumps(meta))
+    assert [b.verified for b in find_backups(plan)] == [False]  # unsigned: not trusted
+    (snaps / (db.name + ".json")).write_text(json.dumps(sign(ensure_key(plan), meta)))
     found = find_backups(plan)
     assert [b.verified for b in found] == [True]
     fresh = I.backups(plan, found, NOW)

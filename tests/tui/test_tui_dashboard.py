@@ -178,10 +178,13 @@ async def test_last_verified_backup_turns_red_without_one_and_green_with_a_fresh
     from dataclasses import replace
     from datetime import UTC, datetime, timedelta
 
+    from hawizard.pki.record_key import ensure_key, sign
     from hawizard.plan import BackupSettings, dump
 
     path = tmp_path / "plan.toml"
-    plan = replace(fixed_plan(), backup=BackupSettings(every="1h", dir="bk"), source=path)
+    plan = replace(
+        fixed_plan(str(tmp_path / "pki")), backup=BackupSettings(every="1h", dir="bk"), source=path
+    )
     dump(plan, path)
     app = make_app(plan, path, start="dashboard", interval=0.05, health_probe=fixed_health)
     async with app.run_test(size=SIZE) as pilot:
@@ -194,9 +197,21 @@ async def test_last_verified_backup_turns_red_without_one_and_green_with_a_fresh
         at = datetime.now(UTC) - timedelta(minutes=12)
         db = folder / f"prod-{at:%Y%m%dT%H%M%SZ}.db"
         db.write_bytes(b"x")
-        meta = {"taken_at": at.isoformat(), "verdict": "ok", "verified_at": at.isoformat()}
-        db.with_name(db.name + ".json").write_text(json.dumps(meta))
+        meta = {"taken_at": at.isoformat(), "verdict": "ok", "verified_at": at.isoformat(),
+                "path": str(db), "size": 1}  # fmt: skip
+        # signed with the plan's record key, as a backup run signs it (issue 25)
+        db.with_name(db.name + ".json").write_text(json.dumps(sign(ensure_key(plan), meta)))
         await wait_for(pilot, lambda: screen.backup_age.state == "ok")
         await settle(pilot)
         line = str(screen.query_one("#backup-age", Static).render())
         assert "last verified backup: 12 min ago" in line
+        # a planted record (signed without the key) is named, never counted
+        forged = folder / f"prod-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.db"
+        forged.write_bytes(b"x")
+        meta.update(path=str(forged), taken_at=datetime.now(UTC).isoformat())
+        forged.with_name(forged.name + ".json").write_text(json.dumps(sign(b"k" * 32, meta)))
+        await wait_for(pilot, lambda: bool(screen.backup_age.refused))
+        await settle(pilot)
+        line = str(screen.query_one("#backup-age", Static).render())
+        assert "last verified backup: 12 min ago" in line
+        assert f"refused (record fails its signature): {forged.name}.json" in line

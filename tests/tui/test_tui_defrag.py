@@ -17,7 +17,7 @@ from tui_support import SIZE, fixed_health, fixed_plan, make_app
 
 from hawizard.ops.maintenance import read_last, record_path
 from hawizard.plan import dump
-from hawizard.tui.screens.rotate_dialog import RotateDialog
+from hawizard.tui.screens.confirm_dialog import ConfirmDialog
 from hawizard.tui.widgets.health_cells import trend_cells
 
 FINISHED = re.compile(r'"ts":"([^"]+)".*"msg":"finished defragment(?:ing the storage backend)?"')
@@ -56,7 +56,7 @@ async def test_m_dry_runs_then_defragments_after_confirmation(etcd_cluster: Loca
             leader = dash.health.leader_name
 
             await pilot.press("m")
-            await wait_for(pilot, lambda: isinstance(app.screen, RotateDialog))
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             panel = dash.change_panel
             text = log_text(panel)
             assert "dry run: nothing was changed" in text
@@ -66,11 +66,11 @@ async def test_m_dry_runs_then_defragments_after_confirmation(etcd_cluster: Loca
             assert sorted(names) == sorted(etcd_cluster.names) and names[-1] == leader
             assert finished(etcd_cluster) == before  # the dry run defragmented nothing
             assert not record_path(etcd_cluster.plan_path).exists()  # nor recorded a run
-            dialog_text = str(app.screen.query_one("#rotate-text", Static).render())
+            dialog_text = str(app.screen.query_one("#defrag-text", Static).render())
             assert f"hawizard etcd defrag {etcd_cluster.plan_path}" in dialog_text
-            assert str(app.screen.query_one("#rotate-go", Button).label) == "Defragment"
+            assert str(app.screen.query_one("#defrag-yes", Button).label) == "Defragment"
 
-            await pilot.click("#rotate-go")
+            await pilot.click("#defrag-yes")
             await wait_for(pilot, lambda: app.screen is dash)
             await wait_for(pilot, lambda: not panel.running, timeout=120)
             assert panel.outcome is not None and panel.outcome.ok, log_text(panel)
@@ -79,9 +79,12 @@ async def test_m_dry_runs_then_defragments_after_confirmation(etcd_cluster: Loca
             last = read_last(etcd_cluster.plan_path)
             assert last["outcome"] == "defragmented" and last["if_needed"] is False
             assert [m["name"] for m in last["members"]] == names
-            await wait_for(pilot, lambda: dash.last_maintenance is not None)
-            line = str(dash.query_one("#maintenance", Static).render())
-            assert "last maintenance: defragmented" in line
+
+            def line() -> str:
+                return str(dash.query_one("#maintenance", Static).render())
+
+            await wait_for(pilot, lambda: "last maintenance" in line())  # the next round's
+            assert "last maintenance: defragmented" in line()
     finally:
         record_path(etcd_cluster.plan_path).unlink(missing_ok=True)
 

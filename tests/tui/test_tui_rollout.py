@@ -199,3 +199,35 @@ async def test_dry_run_needs_no_lock(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await run_until_finished(pilot, "ctrl+d")
             assert app.screen.result.dry_run
+
+
+async def test_installer_noise_is_hidden_until_raw_output_is_toggled(tmp_path):
+    """Issue 23 item 5: the run log shows hawizard's own line for an install; dpkg's expected
+    notes of a masked install appear only after ctrl+o (raw output), including the ones that
+    came before the toggle."""
+    from hawizard.steps import Event, EventKind
+
+    plan = Plan(
+        nodes=(Node("infra0", "127.0.0.1", (Role.ETCD,)),),
+        cluster=Cluster(name="t"),
+        pki=PKISettings(dir=str(tmp_path / "pki")),
+        source=tmp_path / "plan.toml",
+    )
+    app = make_app(plan, tmp_path / "plan.toml", start="etcd")
+    step = "install haproxy and keepalived"
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        for text, detail in (
+            ("policy-rc.d denied execution of start.", True),
+            ("installed haproxy, keepalived", False),
+        ):
+            screen.post_message(
+                RunnerEvent(Event(EventKind.OUTPUT, "infra0", step, text, detail=detail))
+            )
+        await pilot.pause()
+        assert "infra0: installed haproxy, keepalived" in log_text(screen)
+        assert "denied" not in log_text(screen)
+        assert "installer output hidden: ctrl+o shows it" in log_text(screen)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert "infra0: policy-rc.d denied execution of start." in log_text(screen)

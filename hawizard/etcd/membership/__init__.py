@@ -1,6 +1,7 @@
 """Day 2 membership changes of the etcd cluster: the record of the change in flight (`record`),
-judging a request (`assess`), pure plan and config edits (`plan_edits`), and the change as
-phases for the engine (`phases`). Running one, with the plan lock and the apiservers'
+judging a request (`assess`), pure plan and config edits (`plan_edits`), preparing a node to
+join as a new member, stale data set aside (`joining`: add and replace alike), and the change
+as phases for the engine (`phases`). Running one, with the plan lock and the apiservers'
 follow-up, is `hawizard.ops.change`: etcd never reaches into the control plane.
 """
 

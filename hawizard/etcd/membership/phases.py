@@ -3,16 +3,19 @@
 A change is judged first (`assess`), then run as phases on the engine, so progress, dry run
 and the journal work as in `hawizard apply`:
 
-- add NODE:      snapshot · preflight, install, certificates, configuration (joining as
-                 `existing`, its initial-cluster = the members plus itself) · `member add` as a
-                 learner · start · promote once caught up · wait healthy · the other members'
-                 initial-cluster line (membership only: nobody restarts);
+- add NODE:      snapshot · data not its own set aside (kept) · preflight, install,
+                 certificates, configuration (joining as `existing`, its initial-cluster = the
+                 members plus itself) · `member add` as a learner · start (watched: a member
+                 that exits fails here, quoting its journal) · promote once caught up · wait
+                 healthy · the other members' initial-cluster line (membership only: nobody
+                 restarts);
 - remove NODE:   snapshot · `member remove` · stop and disable etcd on NODE if reachable (its
                  data dir is kept) · the remaining members' initial-cluster line · wait for a
                  leader · the plan loses NODE's etcd role (backup `<plan>.bak`);
-- replace O N:   remove O first, then add N (removing a dead member restores the quorum math;
-                 adding first to 3 members with one dead would need 3 of 4). O == N re-adds a
-                 member whose data dir was lost, as a new member, never restarted with `new`.
+- replace O N:   remove O first, then add N exactly as `add` does, stale data included
+                 (removing a dead member restores the quorum math; adding first to 3 members
+                 with one dead would need 3 of 4). O == N re-adds a member whose data dir was
+                 lost, as a new member, never restarted with `new`.
 
 One change at a time: the caller holds the plan lock (`hawizard.planlock`; `hawizard.ops.change`
 does), and the change in flight is recorded (`record`) until it completes. `member add` is a
@@ -35,6 +38,7 @@ from typing import Any
 from hawizard.etcd import render
 from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, GatewayUnreachable, targets_for
 from hawizard.etcd.membership.assess import Assessment, peer_url_of, plan_label
+from hawizard.etcd.membership.joining import joining_phases
 from hawizard.etcd.membership.plan_edits import (
     in_plan_order,
     plan_with_etcd_members,
@@ -215,8 +219,6 @@ class MembershipChange:
             Phase("etcd member remove", [Step(None, f"member remove {gone}", check, apply)]),
             Phase("etcd stop removed member", [self._stop_step(node)]),
         ]
-        if self.op is Op.REPLACE and self.old == self.node:
-            phases.append(Phase("etcd old data aside", [self._set_aside_step(node)]))
         if self.op is Op.REMOVE:
             phases += [
                 Phase("etcd membership", [self._membership_step(m, remaining) for m in remaining]),
@@ -251,37 +253,24 @@ class MembershipChange:
 
         if not (self.op is Op.REPLACE and self.old == self.node):
             self.notes.append(
-                f"the data dir {data_dir} on {node.name} is kept, never deleted; move it away "
-                f"before {node.name} joins again"
+                f"the data dir {data_dir} on {node.name} is kept, never deleted; if "
+                f"{node.name} joins again, `hawizard etcd add` renames it aside first"
             )
         return Step(node.name, "stop and disable etcd (removed member)", check, apply)
 
-    def _set_aside_step(self, node: Node) -> Step:
-        """Re-adding a member in place: its data dir (lost, damaged, or recreated empty by a
-        failed restart) is renamed, never deleted, so the node joins as a new member. Only
-        before it is listed again: afterwards the data dir is the new member's own."""
-        data = self.plan.etcd.data_dir.rstrip("/")
-        url = render.peer_url(self.plan, node)
-
-        def check(host) -> bool:
-            if self._api().find(url, node.name) is not None:
-                say(host, f"{node.name} is a member again: its data dir is its own now")
-                return False
-            return host.probe(["test", "-e", f"{data}/member"]).exited == 0
-
-        def apply(host) -> None:
-            aside = f"{data}.replaced-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-            host.run(["mv", "-T", "--", data, aside])
-            say(host, f"{data} renamed to {aside} (kept, never deleted)")
-            self.notes.append(f"the old data dir of {node.name} is kept as {aside}")
-
-        return Step(node.name, "set the old data dir aside", check, apply)
-
     def _wait_leader_step(self, remaining: tuple[Node, ...], gone: str) -> Step:
         view = plan_with_etcd_members(self.plan, [n.name for n in remaining])
+        # A replace resumed after its `member add` finds NEW listed already (a learner, maybe
+        # one that never started): that is the change's own joiner, not a stranger.
+        joiner = peer_url_of(self.plan, self.node) if self.op is Op.REPLACE else ""
 
         def settled(h: ClusterHealth) -> bool:
-            return h.quorum_ok and bool(h.leader_id) and not h.not_in_plan
+            strangers = [
+                m
+                for m in h.members
+                if m.in_cluster and not m.in_plan and not (joiner and joiner in m.peer_urls)
+            ]
+            return h.quorum_ok and bool(h.leader_id) and not strangers
 
         def check(local) -> bool:
             return True
@@ -305,23 +294,30 @@ class MembershipChange:
             health_timeout=self.health_timeout,
         )
         others = tuple(n for n in joined if n.name != node.name)
-        # Stale data of a member this cluster removed (the rules read its WAL): renamed aside
-        # first, as for a member re-added in place (which the remove phases already did).
-        in_place = self.op is Op.REPLACE and self.old == self.node
-        aside = (
-            [Phase("etcd old data aside", [self._set_aside_step(node)])]
-            if self.assessment.impact.data_aside and not in_place
-            else []
-        )
         return [
-            *aside,
-            *rollout.prepare_phases(),
+            *self._joining_phases(node, rollout),
             Phase("etcd member add", [self._member_add_step(node)]),
             *rollout.start_phases(),
             Phase("etcd promote", [self._promote_step(node)]),
             Phase("etcd health", [self._wait_converged_step(joined)]),
             Phase("etcd membership", [self._membership_step(m, joined) for m in others]),
         ]
+
+    def _joining_phases(self, node: Node, rollout: EtcdRollout) -> list[Phase]:
+        """What the joining member needs before `member add` (`joining`): the same for
+        `add`, for `replace` onto another node and for a member re-added in place. Its data
+        dir is looked at only where the rules allowed a set-aside: data this cluster's WAL
+        names as a removed member's (`data_aside`), or the re-added member's own old data."""
+        in_place = self.op is Op.REPLACE and self.old == self.node
+        url = render.peer_url(self.plan, node)
+        return joining_phases(
+            self.plan,
+            node,
+            rollout,
+            set_aside=self.assessment.impact.data_aside or in_place,
+            listed=lambda: self._api().find(url, node.name),
+            notes=self.notes,
+        )
 
     def _member_add_step(self, node: Node) -> Step:
         url = render.peer_url(self.plan, node)

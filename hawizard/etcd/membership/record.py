@@ -4,13 +4,11 @@ interrupted one."""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hawizard import sidecars
 from hawizard.etcd.quorum_rules import Op
-from hawizard.localfs import read_regular_text
 
 
 class ChangeFailed(Exception):
@@ -45,17 +43,16 @@ def command_for(op: Op, node: str, old: str | None, plan_label: str) -> str:
 
 
 def pending_path(plan_path: Path) -> Path:
-    return plan_path.with_name(f"{plan_path.stem}.change.json")
+    return sidecars.record_path(plan_path, "change")
 
 
 def read_pending(plan_path: Path | None) -> PendingChange | None:
     if plan_path is None:
         return None
     path = pending_path(plan_path)
-    if not path.exists():
-        return None
     try:
-        return PendingChange(**json.loads(read_regular_text(path)))
+        data = sidecars.read_record(plan_path, "change")
+        return None if data is None else PendingChange(**data)
     except (OSError, ValueError, TypeError, RecursionError) as exc:
         raise ChangeFailed(
             f"{path}: unreadable record of an unfinished membership change ({exc}); check "
@@ -64,14 +61,8 @@ def read_pending(plan_path: Path | None) -> PendingChange | None:
 
 
 def write_pending(plan_path: Path, pending: PendingChange) -> None:
-    path = pending_path(plan_path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(pending), f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    sidecars.write_record(plan_path, "change", asdict(pending))
 
 
 def clear_pending(plan_path: Path) -> None:
-    pending_path(plan_path).unlink(missing_ok=True)
+    sidecars.clear_record(plan_path, "change")

@@ -1,7 +1,9 @@
 """Certificates: choose key type and validity, create the PKI, review every certificate.
 
-`hawizard.pki.create` and `hawizard.pki.check` run in a thread worker; the table shows the
-check's report (subject, SANs, expiry, fingerprint) before anything is copied to a node.
+`hawizard.ops.certs` runs in a thread worker; the table shows the check's report (subject,
+SANs, expiry, fingerprint) before anything is copied to a node. Create makes only what is
+missing; certificates that exist but no longer match the plan (or are due) are re-issued only
+after a confirmation that names each of them (`ops.certs.reissue`, the CLI's `--renew`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
+from hawizard.ops import Refused
 from hawizard.plan import KeyType, Plan
 from hawizard.tui import forms
 from hawizard.tui.messages import CertificatesChecked, CertificatesFailed
 from hawizard.tui.screens.base import WizardScreen
+from hawizard.tui.screens.reissue_dialog import ReissueDialog, reissue_text
 from hawizard.tui.widgets.node_form import message_text
 from hawizard.tui.widgets.status import Mark, mark_text
 
@@ -92,12 +96,16 @@ class CertificatesScreen(WizardScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         *WizardScreen.BINDINGS,
         Binding("ctrl+r", "create", "Create certificates"),
+        Binding("ctrl+e", "reissue", "Re-issue"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.report: Any = None
         self.busy = False
+        # What "Re-issue" would re-issue, judged from the last report (never a CA).
+        self.renewable: tuple[str, ...] = ()
+        self.asking = False  # the re-issue confirmation is open
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="pki-settings", classes="row"):
@@ -120,6 +128,7 @@ class CertificatesScreen(WizardScreen):
         yield Static("", id="m-pki", classes="field-error")
         with Horizontal(classes="row action-row"):
             yield Button("Create certificates", id="create-certs", variant="primary")
+            yield Button("Re-issue…", id="reissue-certs", variant="warning")
             yield Static("", id="pki-summary")
         yield DataTable(id="certs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="cert-detail")
@@ -129,6 +138,13 @@ class CertificatesScreen(WizardScreen):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.render_report())
+        self.query_one("#reissue-certs", Button).display = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Re-issue is offered (button and key) only while there is something to re-issue."""
+        if action == "reissue":
+            return bool(self.renewable)
+        return True
 
     def show_plan(self) -> None:
         pki = self.plan.pki
@@ -141,7 +157,11 @@ class CertificatesScreen(WizardScreen):
             field = self.query_one(f"#{widget_id}", Input)
             if field.value != value:
                 field.value = value
+        self.query_one("#pki-dir", Input).placeholder = self.dir_placeholder()
         self.show_setting_problems()
+        if self.asking:  # back from our own dialog: its answer decides what runs next
+            self.asking = False
+            return
         self.check_pki(self.plan, self.wizard.save_blockers())
 
     # --- settings -------------------------------------------------------------------------
@@ -163,9 +183,17 @@ class CertificatesScreen(WizardScreen):
 
     @on(Input.Changed, "#pki-dir")
     def dir_changed(self, event: Input.Changed) -> None:
+        """An empty field is the default folder beside the plan (its path is the placeholder)."""
         value = event.value.strip()
-        if value and value != self.plan.pki.dir:
+        if value != self.plan.pki.dir:
             self._set_pki(dir=value)
+            event.input.placeholder = self.dir_placeholder()
+
+    def dir_placeholder(self) -> str:
+        """What an empty PKI folder field means: the folder beside the plan file."""
+        if self.plan.source is None:
+            return "empty: <plan name>.pki beside the plan file, once saved (ctrl+s)"
+        return f"empty: {self.plan.pki_dir} (beside the plan)"
 
     def _set_pki(self, **changes: Any) -> None:
         self.set_plan(replace(self.plan, pki=replace(self.plan.pki, **changes)))
@@ -196,11 +224,14 @@ class CertificatesScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="pki")
     def create_pki(self, plan: Plan) -> None:
-        from hawizard import pki
+        from hawizard.ops import certs
 
         try:
-            outcomes = pki.create(plan)
-            report = pki.check(plan)
+            outcomes = certs.create_missing(plan)
+            report = certs.check(plan)
+        except Refused as exc:
+            self.post_message(CertificatesFailed(str(exc)))
+            return
         except OSError as exc:
             self.post_message(
                 CertificatesFailed(f"cannot write {plan.pki_dir}: {exc.strerror or exc}")
@@ -214,30 +245,103 @@ class CertificatesScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="pki")
     def check_pki(self, plan: Plan, blockers: list[str]) -> None:
-        from hawizard import pki
+        from hawizard.ops import certs
 
         if blockers:  # certificates of an invalid plan would be wrong, or not computable
             self.post_message(CertificatesFailed(f"fix the plan first: {blockers[0]}"))
             return
         try:
-            report = pki.check(plan)
+            certs.require_pki_home(plan)  # else the table would show a folder not its own
+            report = certs.check(plan)
+        except Refused as exc:
+            self.post_message(CertificatesFailed(str(exc)))
+            return
         except OSError as exc:
             self.post_message(CertificatesFailed(f"cannot read {plan.pki_dir}: {exc}"))
             return
         self.post_message(CertificatesChecked(report))
 
+    # --- re-issue what no longer matches (after a confirmation naming each) ------------------
+
+    @on(Button.Pressed, "#reissue-certs")
+    def action_reissue(self) -> None:
+        if self.busy or not self.renewable:
+            return
+        names = self.renewable
+        self.asking = True
+        reports = {r.spec.name: r for r in self.report.certificates} if self.report else {}
+        label = str(self.wizard.plan_path or "PLAN")
+        text = reissue_text(names, reports, self.plan.pki_dir, label)
+        self.app.push_screen(
+            ReissueDialog(names, text), lambda yes: self._reissue_confirmed(names, bool(yes))
+        )
+
+    def _reissue_confirmed(self, names: tuple[str, ...], yes: bool) -> None:
+        if not yes:
+            self.summary(Mark.WARN, "nothing re-issued")
+            return
+        self.busy = True
+        self.query_one("#create-certs", Button).disabled = True
+        self.query_one("#reissue-certs", Button).disabled = True
+        self.summary(Mark.RUN, f"re-issuing {len(names)} in {self.plan.pki_dir} …")
+        self.reissue_pki(self.plan, names)
+
+    @work(thread=True, exclusive=True, group="pki")
+    def reissue_pki(self, plan: Plan, names: tuple[str, ...]) -> None:
+        from hawizard.ops import certs
+
+        try:
+            outcomes = certs.reissue(plan, names)
+            report = certs.check(plan)
+        except Refused as exc:  # the PKI changed since the dialog: show it as it is now
+            try:
+                report = certs.check(plan)
+            except OSError:
+                report = None
+            if report is not None:
+                self.post_message(CertificatesChecked(report))
+            self.post_message(CertificatesFailed(f"not re-issued: {exc}", keep_table=True))
+            return
+        except OSError as exc:
+            self.post_message(
+                CertificatesFailed(f"cannot write {plan.pki_dir}: {exc.strerror or exc}")
+            )
+            return
+        except Exception as exc:  # a bug must not take the wizard down with it
+            log.exception("re-issuing certificates failed")
+            self.post_message(CertificatesFailed(f"re-issuing certificates failed: {exc}"))
+            return
+        self.post_message(CertificatesChecked(report, outcomes))
+
     def on_certificates_checked(self, message: CertificatesChecked) -> None:
+        from hawizard.ops import certs
+
         self.report = message.report
+        self.renewable = certs.reissue_candidates(self.plan, message.report)
+        button = self.query_one("#reissue-certs", Button)
+        button.display = bool(self.renewable)
+        button.label = f"Re-issue {len(self.renewable)}…"
+        self.refresh_bindings()
         self.render_report()
         if message.outcomes is not None:
             self.busy = False
             self.query_one("#create-certs", Button).disabled = False
+            button.disabled = False
             counts: dict[str, int] = {}
             for o in message.outcomes:
                 counts[o.action.value] = counts.get(o.action.value, 0) + 1
             failed = any(o.is_failure for o in message.outcomes)
             text = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
-            self.summary(Mark.BAD if failed else Mark.OK, f"{text} in {self.plan.pki_dir}")
+            if self.renewable and not failed:
+                text += f"; {len(self.renewable)} to re-issue (ctrl+e)"
+            mark = Mark.BAD if failed else Mark.WARN if self.renewable else Mark.OK
+            self.summary(mark, f"{text} in {self.plan.pki_dir}")
+        elif self.renewable:
+            self.summary(
+                Mark.WARN,
+                f"{len(self.renewable)} do not match the plan or are due: "
+                "re-issue them (ctrl+e), see the table",
+            )
         elif message.report.ok:
             self.summary(Mark.OK, f"all certificates in place in {self.plan.pki_dir}")
         else:
@@ -249,10 +353,15 @@ class CertificatesScreen(WizardScreen):
 
     def on_certificates_failed(self, message: CertificatesFailed) -> None:
         self.busy = False
-        self.report = None
-        self.query_one("#certs-table", DataTable).clear()
-        self.query_one("#cert-detail", Static).update("")
         self.query_one("#create-certs", Button).disabled = False
+        self.query_one("#reissue-certs", Button).disabled = False
+        if not message.keep_table:
+            self.report = None
+            self.renewable = ()
+            self.query_one("#reissue-certs", Button).display = False
+            self.refresh_bindings()
+            self.query_one("#certs-table", DataTable).clear()
+            self.query_one("#cert-detail", Static).update("")
         self.summary(Mark.BAD, message.error)
 
     def summary(self, mark: Mark, text: str) -> None:

@@ -348,6 +348,16 @@ class DashboardScreen(Day2Actions, Screen):
         when = "none" if age.age_s is None else f"{human_age(age.age_s)} ago"
         text = Text(f"{SYMBOL[mark]} last verified backup: {when}", end="")
         text.stylize(mark_color(self.app, mark))
+        refused = getattr(age, "refused", ())
+        if refused:  # a planted or altered record: named, never counted
+            bad = Text(
+                f"\n{SYMBOL[Mark.BAD]} refused (record fails its signature): "
+                + ", ".join(refused[:3])
+                + (f" and {len(refused) - 3} more" if len(refused) > 3 else ""),
+                end="",
+            )
+            bad.stylize(mark_color(self.app, Mark.BAD))
+            text.append_text(bad)
         line.update(text)
 
     def show_balancer_section(self, shown: bool) -> None:

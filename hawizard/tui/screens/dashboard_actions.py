@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hawizard.etcd.quorum_rules import Op
+from hawizard.tui.screens.confirm_dialog import ConfirmDialog
 from hawizard.tui.screens.member_dialog import MemberChangeDialog, checker
 from hawizard.tui.screens.password_dialog import password_asker
 from hawizard.tui.screens.rotate_dialog import RotateDialog, rotation_text
@@ -165,7 +166,8 @@ class Day2Actions:
             f"takes over {plan.etcd.defrag_max_write_ms} ms.\n\n{order_line(op)}\n\n"
             f"Same as: hawizard etcd defrag {plan.source}"
         )
-        self.app.push_screen(RotateDialog("▲ Defragment etcd", text, go="Defragment"), confirmed)
+        dialog = ConfirmDialog("▲ Defragment etcd", text, yes="Defragment", key="defrag")
+        self.app.push_screen(dialog, confirmed)
 
     def action_readiness(self) -> None:
         """The production checklist (`hawizard check`) in a dialog over the dashboard."""

@@ -28,10 +28,12 @@ from hawizard.plan import Plan
 
 def newest_snapshot(plan: Plan) -> Path | None:
     """The newest verified backup, else the newest `hawizard etcd snapshot` file."""
-    from hawizard.etcd.backup import backups, default_dir
+    from hawizard.etcd.backup import backups, plan_folder
+    from hawizard.pki.record_key import load_key
 
-    folder = plan.resolve(plan.backup.dir) if plan.backup.dir else default_dir(plan)
-    verified = [b for b in backups(folder, plan.cluster.name) if b.verified]
+    verified = [
+        b for b in backups(plan_folder(plan), plan.cluster.name, load_key(plan)) if b.verified
+    ]
     if verified:
         return verified[0].path
     base = plan.source.parent if plan.source is not None else Path.cwd()

@@ -46,6 +46,8 @@ class RolloutScreen(WizardScreen):
         *WizardScreen.BINDINGS,
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+d", "dry_run", "Dry run"),
+        # not in the footer (its snapshot stays): the log says so at the first hidden line
+        Binding("ctrl+o", "raw_output", "Raw output", show=False),
         Binding("escape", "cancel", "Cancel", show=False),
     ]
     WHAT = "rollout"  # for messages: "etcd rollout"
@@ -103,6 +105,11 @@ class RolloutScreen(WizardScreen):
     @on(Button.Pressed, "#dry-run")
     def action_dry_run(self) -> None:
         self.start(dry_run=True)
+
+    def action_raw_output(self) -> None:
+        """The installers' raw output in the log, or hawizard's own lines only (the default)."""
+        shown = self.run_view.toggle_verbose()
+        self.notify("raw output shown" if shown else "raw output hidden", timeout=2)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -7,15 +7,7 @@ never blocks on the network.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from textual import on
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.content import Content
-from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from hawizard.tui.screens.confirm_dialog import ConfirmDialog
 
 
 def rotation_text(ca: str | None, all_leaves: bool, command: str) -> str:
@@ -37,32 +29,10 @@ def rotation_text(ca: str | None, all_leaves: bool, command: str) -> str:
     )
 
 
-class RotateDialog(ModalScreen[bool]):
+class RotateDialog(ConfirmDialog):
     """Dismisses with True to start the rotation."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, title: str, text: str, go: str = "Rotate") -> None:
-        super().__init__()
-        self.title_text = title
-        self.text = text
-        self.go_label = go  # the defragmentation asks with this dialog too
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="rotate"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(Content(self.text), id="rotate-text")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(self.go_label, id="rotate-go", variant="warning")
-                yield Button("Cancel", id="rotate-cancel", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#rotate-cancel", Button).focus()  # the safe choice is the default
-
-    @on(Button.Pressed, "#rotate-go")
-    def go(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#rotate-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__(
+            title, text, yes="Rotate", key="rotate", yes_id="rotate-go", no_id="rotate-cancel"
+        )

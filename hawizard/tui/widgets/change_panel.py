@@ -45,6 +45,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+def refusal(exc) -> ChangeStopped:
+    """A `Refused` as the panel shows it: the reason, its findings, the fix."""
+    hint = [f"→ {exc.hint}"] if exc.hint else []
+    return ChangeStopped(f"refused: {exc.reason}", [*exc.details, *hint])
+
+
 # The first phases of a membership change that change the cluster itself: before them a
 # change may be cancelled (a snapshot taken, files put on the new node, nothing else).
 CLUSTER_CHANGING_PHASES = frozenset({"etcd member add", "etcd member remove"})
@@ -238,17 +245,13 @@ class ChangePanel(DefragRun, Vertical):
         """The same use case as the CLI (`ops.rotate.rotate`), confirmed by the dialog."""
         from hawizard.ops import Refused
         from hawizard.ops.rotate import rotate
-        from hawizard.planlock import PlanLocked
 
         run = self.runs_with(post, ask_password)
 
         try:
             rotation, result = rotate(plan, run, ca=ca, all_leaves=all_leaves, command=self.command)
         except Refused as exc:
-            self.post_message(ChangeStopped(f"refused: {exc.reason}", [f"→ {exc.hint}"]))
-            return
-        except PlanLocked as exc:
-            self.post_message(ChangeStopped(str(exc), ["run it again when that change is done"]))
+            self.post_message(refusal(exc))
             return
         except Exception as exc:  # say it in the panel; the dashboard keeps running
             log.exception("certificate rotation stopped")
@@ -308,15 +311,14 @@ class ChangePanel(DefragRun, Vertical):
     ) -> None:
         """The same use case as the CLI (`ops.restore`), judged again under the plan lock."""
         from hawizard.ops import Refused
-        from hawizard.ops.restore import assess, execute, locked
+        from hawizard.ops.restore import restore
 
         run = self.runs_with(post, ask_password)
 
-        try:
-            with locked(plan, self.command):
-                outcome = execute(assess(plan, snapshot), run)
+        try:  # confirmed by the dialog already: no second question here
+            outcome = restore(plan, snapshot, run, command=self.command)
         except Refused as exc:
-            self.post_message(ChangeStopped(f"refused: {exc.reason}", [f"→ {exc.hint}"]))
+            self.post_message(refusal(exc))
             return
         except Exception as exc:  # say it in the panel; the dashboard keeps running
             log.exception("restore stopped")

@@ -9,6 +9,7 @@ events reach the screen from the runner's own threads.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ from hawizard.tui.widgets.status import Mark, mark_color
 
 if TYPE_CHECKING:
     from hawizard.plan import Plan
+
+_DETAILS = 5000  # raw output lines kept for the "raw output" toggle
 
 
 def steps_per_node(phases: Iterable[Any]) -> dict[str, int]:
@@ -70,6 +73,10 @@ class RunView(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="run-view")
         self.rows: dict[str, NodeProgress] = {}
+        #: Show the tools' raw output (`Event.detail`: an installer's lines, whose expected
+        #: "policy-rc.d denied" reads as a failure) in the log; kept either way for the toggle.
+        self.verbose = False
+        self.details: deque[str] = deque(maxlen=_DETAILS)
 
     def compose(self) -> ComposeResult:
         yield Vertical(id="node-rows")
@@ -87,6 +94,7 @@ class RunView(Vertical):
     def reset(self) -> None:
         """A new run: empty log, no rows, no failure panel."""
         self.log_view.clear()
+        self.details.clear()
         self.query_one("#node-rows", Vertical).remove_children()
         self.rows = {}
         self.query_one("#phase-line", Static).update("")
@@ -111,7 +119,14 @@ class RunView(Vertical):
             self.write(Text(f"── {event.step} ({event.text})", style="bold"))
             return
         if kind == "output":
-            self.write(Text(f"{node}: {event.text}", style="dim"))
+            line = f"{node}: {event.text}"
+            if getattr(event, "detail", False):
+                self.details.append(line)
+                if not self.verbose:
+                    if len(self.details) == 1:
+                        self.write(Text("  (installer output hidden: ctrl+o shows it)", "dim"))
+                    return
+            self.write(Text(line, style="dim"))
             return
         if row is None:
             return
@@ -129,6 +144,17 @@ class RunView(Vertical):
         row.state(Mark.OK, "changed" if kind == "changed" else "ok")
         note = f" ({event.text})" if event.text else ""
         self.write(Text(f"{node}: {event.step} ✔ {kind}{note}"))
+
+    def toggle_verbose(self) -> bool:
+        """Show or hide the raw output; turning it on first writes what was kept so far."""
+        self.verbose = not self.verbose
+        if self.verbose:
+            self.write(Text(f"── raw output ({len(self.details)} lines so far)", style="bold"))
+            for line in self.details:
+                self.write(Text(line, style="dim"))
+        else:
+            self.write(Text("── raw output hidden (hawizard's own lines only)", style="bold"))
+        return self.verbose
 
     def finish(self, result: Any) -> None:
         """The run ended: each row says what it did (or how many steps did not run)."""

@@ -50,7 +50,14 @@ def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
         "last_verified_backup",
         "last_maintenance",  # issue 26: the last etcd defrag run's record (null: none yet)
     }
-    assert set(data["last_verified_backup"]) == {"state", "age_s", "path", "every_s", "dir"}
+    assert set(data["last_verified_backup"]) == {
+        "state",
+        "age_s",
+        "path",
+        "every_s",
+        "dir",
+        "refused",
+    }  # refused: records failing their signature (issue 25)
     assert data["last_verified_backup"]["state"] == "red"  # no backup taken here
     for row in data["apiservers"]:
         assert set(row) == {

@@ -334,3 +334,49 @@ def test_bad_node_install_and_package_names_are_errors():
     assert "'Bad Name' is not a package name" in found["etcd.packages[1]"]
     shape = errors_of(valid_text().replace("[etcd]\n", '[etcd]\npackages = "etcd"\n'))
     assert shape[0].field == "etcd.packages" and "list of package names" in shape[0].message
+
+
+def test_etcd_sha256_pins_are_validated_and_round_trip():
+    """Issue 25: `etcd.sha256` (optional, for install = "upload") like control_plane.sha256."""
+    from hawizard.plan import PlanError, dumps, loads
+
+    base = (
+        'version = 1\n[cluster]\nname = "t"\n'
+        '[[nodes]]\nname = "a"\naddress = "10.0.0.1"\nroles = ["etcd"]\n'
+        '[etcd]\ninstall = "{install}"\nbinaries = "."\nsha256 = {{ {pins} }}\n'
+    )
+    good = "a" * 64
+    plan = loads(base.format(install="upload", pins=f'etcd = "{good}"'))
+    assert plan.etcd.sha256 == {"etcd": good}
+    assert loads(dumps(plan)).etcd.sha256 == {"etcd": good}
+    unpinned = dumps(loads(base.format(install="upload", pins="").replace("sha256 = {  }\n", "")))
+    assert "etcd.sha256" not in unpinned and "[etcd]\n" in unpinned
+    assert "sha256" not in unpinned.split("[etcd]\n")[1].split("\n[")[0]  # not written unused
+    for install, pins, field in (
+        ("upload", 'etcd = "AB"', "etcd.sha256.etcd"),
+        ("upload", f'kube-apiserver = "{good}"', "etcd.sha256.kube-apiserver"),
+        ("package", f'etcd = "{good}"', "etcd.sha256"),
+    ):
+        try:
+            loads(base.format(install=install, pins=pins))
+        except PlanError as exc:
+            assert field in {p.field for p in exc.problems}, exc.problems
+        else:
+            raise AssertionError(f"{pins} with {install} was accepted")
+
+
+def test_monitoring_scrape_from_is_validated_and_round_trips():
+    """Issue 25 item 3: `[monitoring] scrape_from` names who may scrape the metrics ports."""
+    base = three_nodes(control_plane_endpoint="10.1.2.10:6443")
+    good = replace(
+        base, monitoring=P.MonitoringSettings(scrape_from=("10.9.0.5", "10.8.0.0/16", "fd00::1"))
+    )
+    text = P.dumps(good)
+    assert "scrape_from = [" in text
+    assert P.loads(text).monitoring.scrape_from == ("10.9.0.5", "10.8.0.0/16", "fd00::1")
+    assert "scrape_from" not in P.dumps(base)  # an unused setting is not written
+    bad = text.replace('"10.9.0.5"', '"10.9.0.300"')
+    [problem] = errors_of(bad)
+    assert problem.field == "monitoring.scrape_from[0]" and "10.9.0.300" in problem.message
+    [wrong] = errors_of(text.replace('"10.9.0.5",', "5,"))
+    assert wrong.field == "monitoring.scrape_from"

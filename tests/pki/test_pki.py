@@ -265,7 +265,7 @@ def test_modes_whatever_the_umask(tmp_path, umask):
     for d in p.dirs:
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
     secrets = {p.sa_key, p.encryption_config}
-    public = {p.sa_pub}
+    public = {p.sa_pub, p.root / ".gitignore"}  # the folder tells git to keep out
     for spec in [*pki.ca_specs(plan).values(), *pki.leaf_specs(plan)]:
         secrets.add(spec.paths.key)
         public.add(spec.paths.cert)

@@ -1,0 +1,217 @@
+"""The operation driver's contract, with small fake operations and no host at all (the way
+k0sctl's `phase/manager_test.go` tests its manager): the lock, the judgement under the lock,
+another operation in flight, confirm = no, finish on failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from hawizard import sidecars
+from hawizard.ops import Refused
+from hawizard.ops.operation import Operation, drive
+from hawizard.plan import Plan
+from hawizard.planlock import PlanLock, lock_path
+from hawizard.steps import Phase, RunResult
+
+
+@dataclass
+class Fake:
+    """Records every call the driver makes, in order."""
+
+    command: str = "hawizard fake plan.toml"
+    title: str = "fake operation"
+    record: str | None = None
+    work: bool = True
+    refuse: str = ""
+    calls: list[str] = field(default_factory=list)
+    seen_lock: list[str] = field(default_factory=list)
+
+    def assess(self, plan: Plan) -> bool:
+        self.calls.append("assess")
+        self.seen_lock.append(lock_path(plan.source).read_text())
+        if self.refuse:
+            raise Refused(self.refuse, "fix it")
+        return self.work
+
+    def begin(self, dry_run: bool) -> None:
+        self.calls.append(f"begin(dry_run={dry_run})")
+
+    def phases(self) -> list[Phase]:
+        self.calls.append("phases")
+        return [Phase("one", [])]
+
+    def finish(self, ok: bool) -> None:
+        self.calls.append(f"finish({ok})")
+
+
+def make_plan(tmp_path) -> Plan:
+    path = tmp_path / "plan.toml"
+    path.write_text("")
+    return Plan(nodes=(), source=path)
+
+
+def runner(ok: bool = True, calls: list[str] | None = None):
+    def run(plan, phases):
+        if calls is not None:
+            calls.append(f"run({len(phases)})")
+        return RunResult(dry_run=False, failures=[] if ok else ["n1: step failed"])
+
+    return run
+
+
+def test_a_fake_is_an_operation():
+    assert isinstance(Fake(), Operation)
+
+
+def test_the_order_is_lock_assess_confirm_begin_run_finish(tmp_path):
+    plan = make_plan(tmp_path)
+    op = Fake()
+    asked: list[str] = []
+
+    def confirm(o) -> bool:
+        asked.append(o.title)
+        return True
+
+    driven = drive(op, plan, runner(calls=op.calls), confirm=confirm)
+    assert driven.ok and driven.confirmed
+    assert op.calls == ["assess", "begin(dry_run=False)", "phases", "run(1)", "finish(True)"]
+    assert asked == ["fake operation"]
+    # judged under the lock, which named the command; released afterwards
+    assert '"command": "hawizard fake plan.toml"' in op.seen_lock[0]
+    assert lock_path(plan.source).read_text() == ""
+
+
+def test_a_held_lock_is_one_refusal_and_nothing_is_judged(tmp_path):
+    plan = make_plan(tmp_path)
+    op = Fake()
+    with PlanLock(plan.source, "hawizard etcd add plan.toml n4"), pytest.raises(Refused) as exc:
+        drive(op, plan, runner(), confirm=lambda o: True)
+    assert "hawizard etcd add plan.toml n4" in exc.value.reason
+    assert "run it again" in exc.value.hint
+    assert op.calls == []
+
+
+def test_a_refusal_under_the_lock_runs_nothing_and_releases_the_lock(tmp_path):
+    plan = make_plan(tmp_path)
+    op = Fake(refuse="the cluster has no quorum")
+    with pytest.raises(Refused, match="no quorum"):
+        drive(op, plan, runner(), confirm=lambda o: True)
+    assert op.calls == ["assess"]
+    with PlanLock(plan.source, "next"):  # released
+        pass
+
+
+@pytest.mark.parametrize("kind", sorted(sidecars.RECORDS))
+def test_another_operation_in_flight_refuses_naming_it_and_its_resume(tmp_path, kind):
+    plan = make_plan(tmp_path)
+    data = {"op": "add", "node": "n4", "old": None, "ca": "etcd", "snapshot": "/s/a.db"}
+    sidecars.write_record(plan.source, kind, data)
+    op = Fake()
+    with pytest.raises(Refused) as exc:
+        drive(op, plan, runner(), confirm=lambda o: True, label="plan.toml")
+    assert f"plan.{kind}.json" in exc.value.reason
+    resume = sidecars.RECORDS[kind].resume("plan.toml", data)
+    assert exc.value.hint == f"finish it first: `{resume}`"
+    assert resume.startswith("hawizard ") and "plan.toml" in resume
+    assert op.calls == []
+    # its own kind of record is a resume, not a conflict
+    own = Fake(record=kind)
+    assert drive(own, plan, runner(), confirm=lambda o: True).ok
+
+
+def test_confirm_no_runs_nothing(tmp_path):
+    plan = make_plan(tmp_path)
+    op = Fake()
+    driven = drive(op, plan, runner(calls=op.calls), confirm=lambda o: False)
+    assert not driven.confirmed and driven.result is None and not driven.ok
+    assert op.calls == ["assess"]
+
+
+def test_nothing_to_do_asks_nothing(tmp_path):
+    plan = make_plan(tmp_path)
+    op = Fake(work=False)
+    driven = drive(op, plan, runner(), confirm=lambda o: pytest.fail("asked"))
+    assert driven.nothing_to_do and driven.result is None
+    assert op.calls == ["assess"]
+
+
+def test_finish_is_called_on_failure_and_when_the_run_raises(tmp_path):
+    plan = make_plan(tmp_path)
+    op = Fake()
+    driven = drive(op, plan, runner(ok=False), confirm=lambda o: True)
+    assert not driven.ok and op.calls[-1] == "finish(False)"
+
+    def interrupted(plan, phases):
+        raise KeyboardInterrupt
+
+    op = Fake()
+    with pytest.raises(KeyboardInterrupt):
+        drive(op, plan, interrupted, confirm=lambda o: True)
+    assert op.calls[-1] == "finish(False)"
+    with PlanLock(plan.source, "next"):  # released on the way out too
+        pass
+
+
+def test_a_dry_run_asks_nothing_and_finishes_nothing(tmp_path):
+    plan = make_plan(tmp_path)
+    op = Fake()
+    driven = drive(op, plan, runner(), dry_run=True, confirm=lambda o: pytest.fail("asked"))
+    assert driven.ok
+    assert op.calls == ["assess", "begin(dry_run=True)", "phases"]
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path):
+    plan = make_plan(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    lock_path(plan.source).symlink_to(victim)
+    op = Fake()
+    with pytest.raises(Refused, match="is a symbolic link"):
+        drive(op, plan, runner(), confirm=lambda o: True)
+    assert victim.read_text() == "keep\n" and op.calls == []
+
+
+def test_held_refuses_while_another_operation_is_in_flight_and_lets_its_own_through(tmp_path):
+    from hawizard.ops.operation import held
+
+    plan = make_plan(tmp_path)
+    sidecars.write_record(plan.source, "change", {"op": "add", "node": "n4", "old": None})
+    with held(plan, "hawizard etcd add plan.toml n4", "change"):
+        assert '"command": "hawizard etcd add plan.toml n4"' in lock_path(plan.source).read_text()
+    with pytest.raises(Refused) as exc, held(plan, "hawizard patch plan.toml", "patch"):
+        pytest.fail("ran beside an unfinished membership change")
+    assert "a membership change is unfinished: add n4" in exc.value.reason
+    assert "hawizard etcd add" in exc.value.hint
+    assert lock_path(plan.source).read_text() == ""  # released
+
+
+def test_a_membership_change_refuses_while_a_rotation_is_unfinished(tmp_path, capsys):
+    """The CLI end to end (no host is reached: the refusal comes first)."""
+    from hawizard.cli import main
+    from hawizard.plan import Node, PKISettings, Role, dump
+
+    plan = Plan(
+        nodes=tuple(Node(f"n{i}", f"127.0.0.{i}", roles=(Role.ETCD,)) for i in (1, 2, 3)),
+        pki=PKISettings(dir=str(tmp_path / "pki")),
+    )
+    path = tmp_path / "plan.toml"
+    dump(plan, path)
+    sidecars.write_record(path, "rotate", {"id": "r", "kind": "ca", "ca": "etcd"})
+    assert main(["etcd", "remove", str(path), "n2", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "a certificate rotation is unfinished" in err and "plan.rotate.json" in err
+    assert f"hawizard certs rotate {path} --ca etcd" in err
+
+
+def test_an_unreadable_record_of_another_operation_refuses_with_its_problem(tmp_path):
+    plan = make_plan(tmp_path)
+    sidecars.record_path(plan.source, "restore").write_text("{not json")
+    op = Fake()
+    with pytest.raises(Refused) as exc:
+        drive(op, plan, runner(), confirm=lambda o: True, label="plan.toml")
+    assert "a restore is unfinished" in exc.value.reason and "unreadable" in exc.value.reason
+    assert "hawizard status plan.toml" in exc.value.hint
+    assert "restore is in flight" in exc.value.hint
+    assert op.calls == []
