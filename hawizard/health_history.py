@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hawizard.forecast import QuotaForecast, quota_forecast
 from hawizard.health import ClusterHealth, MemberHealth
 from hawizard.pki.inspection import RENEW_BEFORE_DAYS
 
@@ -58,6 +59,7 @@ class Sample:
     rtt_ms: float | None
     raft_index: int | None
     db_size: int | None
+    db_size_in_use: int | None = None
 
 
 class History:
@@ -77,7 +79,7 @@ class History:
             series = self._samples.setdefault(m.name, deque())
             if series and series[-1].at >= at:  # a round of the same instant again: no new point
                 series.pop()
-            series.append(Sample(at, m.rtt_ms, m.raft_index, m.db_size))
+            series.append(Sample(at, m.rtt_ms, m.raft_index, m.db_size, m.db_size_in_use))
             while series and at - series[0].at > self.window_s:
                 series.popleft()
         for gone in set(self._samples) - {m.name for m in health.members}:
@@ -97,6 +99,18 @@ class History:
 
     def db_size(self, member: str) -> list[float | None]:
         return [None if s.db_size is None else float(s.db_size) for s in self.samples(member)]
+
+    def quota_forecast(self, quota: int) -> QuotaForecast | None:
+        """When the in-use size reaches `quota` at its growth over the window: the soonest of
+        the members' forecasts (they hold the same keys; whichever gets there first raises
+        NOSPACE for all). None when the window says nothing trustworthy (`forecast`)."""
+        best: QuotaForecast | None = None
+        for name in self._samples:
+            series = [(s.at, s.db_size_in_use) for s in self.samples(name)]
+            found = quota_forecast(series, quota)
+            if found is not None and (best is None or found.days_left < best.days_left):
+                best = found
+        return best
 
     def index_rate(self, member: str) -> list[float | None]:
         """Raft index growth per second between rounds: the proposals the cluster commits."""

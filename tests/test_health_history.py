@@ -164,3 +164,22 @@ def test_sparkline_is_never_wider_than_asked_and_uses_only_bars(values, width):
     line = sparkline(values, width)
     assert len(line) == min(len(values), width)
     assert set(line) <= set(BARS) | {" "}
+
+
+def test_the_quota_forecast_comes_from_the_in_use_size_of_the_soonest_member():
+    mib = 1024**2
+    history = History(window_s=3600)
+    for i in range(12):
+        rows = tuple(
+            member(n, is_leader=n == "m1", db_size=2048 * mib, db_size_in_use=int(u))
+            for n, u in (
+                ("m1", 1024 * mib + i * 20 * 512 * mib / 86400),  # +512 MiB/day
+                ("m2", 1024 * mib + i * 20 * 128 * mib / 86400),
+                ("m3", 1024 * mib),  # flat: no forecast of its own
+            )
+        )
+        history.record(round_at(20 * i, members=rows))
+    f = history.quota_forecast(2048 * mib)
+    assert f is not None and abs(f.bytes_per_day - 512 * mib) < mib
+    assert 1.9 < f.days_left < 2.0
+    assert History().quota_forecast(2048 * mib) is None

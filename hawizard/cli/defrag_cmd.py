@@ -1,9 +1,12 @@
-"""`hawizard etcd defrag PLAN [--yes] [--dry-run] [--json]`: the CLI face of `hawizard.ops.defrag`.
+"""`hawizard etcd defrag PLAN [--yes] [--dry-run] [--if-needed] [--json]` and `hawizard etcd
+maintenance schedule|unschedule PLAN`: the CLI faces of `hawizard.ops.defrag` and `.maintenance`.
 
 It maps flags, asks for confirmation, holds the plan lock, runs the operation's phases with the
 same live view as `apply`, and prints one row per member: DB size before → after and how long
 the member was blocked. Exit codes: 0 done, 1 failed or stopped by the guard (run it again), 2
-refused (the reason and the fix) or bad input.
+refused (the reason and the fix) or bad input; with `--if-needed` below the plan's
+`[maintenance]` thresholds, 0 and nothing touched. Every run but a dry run leaves its result
+beside the plan (`hawizard.ops.maintenance.write_last`): `status` shows it.
 """
 
 from __future__ import annotations
@@ -36,43 +39,88 @@ def register(actions: argparse._SubParsersAction) -> None:
     )
     p.add_argument("plan", help="plan file")
     add_run_flags(p, dry_run_help="judge the cluster and show the order, change nothing")
+    p.add_argument(
+        "--if-needed",
+        action="store_true",
+        help="only when a member's DB is above [maintenance] defrag_above_mb with under "
+        "defrag_in_use_below of it in use (what the maintenance timer runs); else nothing",
+    )
     p.set_defaults(func=cmd_defrag)
+    m = actions.add_parser(
+        "maintenance",
+        help="install or remove the systemd timer that runs `etcd defrag --if-needed` on the "
+        "plan's [maintenance] every",
+    )
+    m.add_argument("action", choices=["schedule", "unschedule"], help="what to do")
+    m.add_argument("plan", help="plan file")
+    m.add_argument(
+        "--user", action="store_true", default=None, help="user units (default when not root)"
+    )
+    m.add_argument("--json", action="store_true", help="print the result as JSON")
+    m.set_defaults(func=cmd_maintenance)
 
 
 def cmd_defrag(args: argparse.Namespace) -> int:
-    from hawizard.cli.apply_cmd import run_phases
-    from hawizard.ops.defrag import Defrag
-    from hawizard.ops.refusal import Refused
     from hawizard.planlock import PlanLock, PlanLocked
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
     command = f"hawizard etcd defrag {args.plan}"
-    op = Defrag(plan)
     try:
         with PlanLock(plan.source, command):
-            try:
-                op.assess()
-            except Refused as exc:
-                return _refused(exc, args)
-            except OSError as exc:
-                return fail(
-                    f"cannot read the operator's client certificate: {exc}",
-                    f"run `hawizard apply {args.plan}` first (it creates the certificates)",
-                )
-            if not args.json:
-                _print_plan(op)
-            if not args.dry_run and not args.yes and not _confirm(op.title):
-                return fail("not confirmed", "pass --yes to defragment without asking")
-            op.begin(args.dry_run)
-            result = run_phases(plan, op.phases(), args)
-            op.finish(result.ok)
+            return _run(plan, args, command)
     except PlanLocked as exc:
         return fail(str(exc), "run it again when that change has finished")
     except KeyboardInterrupt:
         err_console.print(f"interrupted: run `{esc(command)}` again (members done stay done)")
         return 130
+
+
+def _run(plan, args: argparse.Namespace, command: str) -> int:
+    from hawizard.cli.apply_cmd import run_phases
+    from hawizard.ops import maintenance
+    from hawizard.ops.defrag import Defrag
+    from hawizard.ops.refusal import Refused
+
+    op = Defrag(plan)
+    record = _recorder(plan, args)
+    try:
+        op.assess()
+    except Refused as exc:
+        record("refused", exc.reason)
+        return _refused(exc, args)
+    except OSError as exc:
+        return fail(
+            f"cannot read the operator's client certificate: {exc}",
+            f"run `hawizard apply {args.plan}` first (it creates the certificates)",
+        )
+    if args.if_needed:
+        sizes = {n: (m.db_before, m.in_use_before) for n, m in op.members.items()}
+        reasons = maintenance.defrag_reasons(sizes, plan.maintenance)
+        if not reasons:
+            why = maintenance.below_thresholds(sizes, plan.maintenance)
+            record("skipped", why, op.to_json())
+            if args.json:
+                print_json({**op.to_json(), "skipped": True, "reason": why})
+            else:
+                console.print(f"nothing to do: {esc(why)}", highlight=False, soft_wrap=True)
+            return 0
+        if not args.json:
+            err_console.print(
+                "defragmentation needed: "
+                + "; ".join(f"{esc(n)} {esc(r)}" for n, r in reasons.items()),
+                highlight=False,
+                soft_wrap=True,
+            )
+    if not args.json:
+        _print_plan(op)
+    if not args.dry_run and not args.yes and not _confirm(op.title):
+        return fail("not confirmed", "pass --yes to defragment without asking")
+    op.begin(args.dry_run)
+    result = run_phases(plan, op.phases(), args)
+    op.finish(result.ok)
+    record(*maintenance.outcome_of(op, result), op.to_json())
     if op.refusal is not None:
         return _refused(op.refusal, args, op)
     if args.json:
@@ -85,6 +133,66 @@ def cmd_defrag(args: argparse.Namespace) -> int:
         elif args.dry_run:
             console.print("dry run: nothing changed", highlight=False)
     return 0 if result.ok else 1
+
+
+def _recorder(plan, args: argparse.Namespace):
+    """Keeps the run's result beside the plan (not for a dry run): what `status` and the
+    dashboard show as the last maintenance. A record that cannot be written is said, loudly
+    (journald keeps the line for a timer run), and does not change the exit code."""
+    from hawizard.ops import maintenance
+
+    def record(outcome: str, reason: str, report: dict | None = None) -> None:
+        if args.dry_run:
+            return
+        try:
+            maintenance.record_run(plan, outcome, reason, if_needed=args.if_needed, report=report)
+        except OSError as exc:
+            err_console.print(
+                f"[bold red]error[/]: the maintenance record was not written: {esc(str(exc))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    return record
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    from hawizard.ops import maintenance
+    from hawizard.ops.refusal import Refused
+
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    if args.action == "unschedule":
+        removed = maintenance.unschedule(plan, user=args.user)
+        if args.json:
+            print_json({"ok": True, "removed": [str(p) for p in removed]})
+        else:
+            console.print(
+                "removed " + ", ".join(esc(str(p)) for p in removed)
+                if removed
+                else "no maintenance units were installed",
+                highlight=False,
+            )
+        return 0
+    try:
+        done = maintenance.schedule(plan, user=args.user)
+    except Refused as exc:
+        if args.json:
+            print_json({"ok": False, "reason": exc.reason, "hint": exc.hint})
+            return 1
+        refused(exc)
+        return 1
+    if args.json:
+        print_json({"ok": True, "service": str(done.service), "timer": str(done.timer)})
+    else:
+        console.print(
+            f"[green]scheduled[/] {esc(plan.maintenance.every)}: `hawizard etcd defrag "
+            f"{esc(args.plan)} --yes --if-needed`\n  {esc(str(done.timer))}\n"
+            f"  {esc(str(done.service))}",
+            highlight=False,
+        )
+    return 0
 
 
 def _refused(exc, args: argparse.Namespace, op=None) -> int:

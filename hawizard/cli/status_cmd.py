@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hawizard import formatting as fmt
@@ -133,7 +134,9 @@ def _watch(round_, every: float, as_json: bool) -> int:
 
     def next_round() -> tuple[StatusReport, list]:
         current = round_()
-        return current, history.record(current.health)
+        events = history.record(current.health)
+        quota = max((m.quota_bytes for m in current.health.members), default=0)
+        return replace(current, forecast=history.quota_forecast(quota)), events
 
     try:
         if as_json:
@@ -206,6 +209,10 @@ def render(report: StatusReport, width: int = WIDE):
         parts.append(_offsite_line(o))
     if getattr(report, "drill", None) is not None:
         parts.append(_drill_line(report.drill))
+    if report.maintenance:
+        parts.append(_maintenance_line(report.maintenance))
+    if report.forecast is not None:
+        parts.append(Text(f"etcd {report.forecast.text()}", style="yellow"))
     lb = report.balancer
     for p in [*health.problems, *(lb.problems if lb is not None else ())]:
         parts.append(Text.from_markup(f"[red]•[/] {_esc(p)}"))
@@ -252,6 +259,26 @@ def _drill_line(d):
     return Text.from_markup(
         f"last restore drill: [bold red]failed{_esc(when)}: {_esc(j['error'])}[/]"
     )
+
+
+def _maintenance_line(last: dict):
+    """ "last maintenance: defragmented 2026-12-04T03:04:11+00:00 (m1 412 → 98 MiB, ...)"."""
+    from rich.text import Text
+
+    outcome = str(last.get("outcome", "?"))
+    style = {"defragmented": "green", "skipped": "dim", "refused": "yellow"}.get(outcome, "red")
+    sizes = []
+    for m in last.get("members") or ():
+        if isinstance(m, dict) and isinstance(m.get("db_before"), int):
+            after = m.get("db_after")
+            tail = f" → {after / 1024**2:.0f}" if isinstance(after, int) else ""
+            sizes.append(f"{m.get('name')} {m['db_before'] / 1024**2:.0f}{tail} MiB")
+    text = Text("last maintenance: ")
+    text.append(outcome, style=style)
+    text.append(f" {last.get('at', '?')}" + (f" ({', '.join(sizes)})" if sizes else ""))
+    if outcome != "defragmented" and last.get("reason"):
+        text.append(f": {last['reason']}", style="dim")
+    return text
 
 
 def _banner(health):

@@ -374,12 +374,16 @@ def render_service(
     timeout_s: int = 900,
     folder: Path | None = None,
     home: str = "yes",
+    unit: str = "",
+    what: str = "verified etcd backup",
 ) -> str:
     """The oneshot service that runs one backup: `argv` is the full command (the python that
     runs hawizard, `-m hawizard etcd backup run PLAN --keep N --dir DIR`). A system unit is
     sandboxed (`_SANDBOX`, writable only `folder`); a user unit runs as its user already and
     gets `NoNewPrivileges=` (the rest needs privileges a user manager does not have).
-    `folder` defaults to the plan's (`plan_folder`)."""
+    `folder` defaults to the plan's (`plan_folder`). The scheduled etcd maintenance
+    (`hawizard.etcd.maintenance_units`) renders its service here too, with its own `unit`
+    name, `what` it does and its writable `folder`, so both jobs run under the same sandbox."""
     if not argv:
         raise ValueError("the backup command is empty")
     if home not in ("yes", "read-only"):
@@ -387,15 +391,17 @@ def render_service(
     exec_start = " ".join(_exec_arg(a) for a in argv)
     wanted = "default.target" if user_unit else "multi-user.target"
     cluster = unit_word(plan.cluster.name, "cluster.name")
+    if not re.fullmatch(r"[a-z][a-z ]{0,60}", what):
+        raise ValueError(f"{what!r}: the job's description is lowercase words only")
     if user_unit:
         sandbox = "NoNewPrivileges=yes\n"
     else:
         where = unit_word(folder if folder is not None else plan_folder(plan), "backup folder")
         sandbox = _SANDBOX.format(folder=where, home=home)
     text = f"""\
-# written by hawizard: verified etcd backups of cluster {cluster}
+# written by hawizard: {what} of cluster {cluster}
 [Unit]
-Description=hawizard: verified etcd backup of cluster {cluster}
+Description=hawizard: {what} of cluster {cluster}
 Documentation=man:systemd.service(5)
 After=network-online.target
 
@@ -409,7 +415,7 @@ Nice=10
 [Install]
 WantedBy={wanted}
 """
-    return plain_lines(text, f"{unit_name(plan)}.service")
+    return plain_lines(text, f"{unit or unit_name(plan)}.service")
 
 
 def render_timer(plan: Plan, every_s: int) -> str:

@@ -94,7 +94,7 @@ def run_check(plan: Plan, *, say: Callable[[str], None] | None = None) -> Checkl
         balancer = balancer_f.result()
         exposure = exposure_f.result()
     checked = (
-        judge.etcd_topology(plan, health, facts, tls),
+        judge.etcd_topology(plan, health, facts, tls, _growth(plan, health)),
         judge.control_plane(plan, facts, balancer),
         judge.authentication(plan, facts),
         judge.certificates(health, served_rows(api, now)),
@@ -379,3 +379,19 @@ def find_backups(plan: Plan) -> list[Backup]:
     for x in scheduled.backups(scheduled.plan_folder(plan), plan.cluster.name, key):
         found.append(Backup(x.path, x.taken_at, x.verified, x.meta.get("revision")))
     return found
+
+
+def _growth(plan: Plan, health: Any) -> Any:
+    """The in-use size's trend across the maintenance runs' readings (kept in the record
+    beside the plan, one per `etcd defrag` run, daily with the timer) and this check's own:
+    a `hawizard.forecast.QuotaForecast`, or None when it says nothing trustworthy."""
+    from hawizard.forecast import quota_forecast
+    from hawizard.ops.maintenance import in_use_readings
+
+    if plan.source is None or health is None:
+        return None
+    now = [m.db_size_in_use for m in health.members if m.in_plan and m.db_size_in_use]
+    series = in_use_readings(plan.source)
+    if now:
+        series.append((health.checked_at.timestamp(), float(max(now))))
+    return quota_forecast(series, plan.etcd.quota_backend_bytes)

@@ -40,6 +40,10 @@ class StatusReport:
     balancer: BalancerHealth | None = None  # the endpoint (VIP holder, keepalived, haproxy)
     offsite: tuple[OffsiteAge, ...] = ()  # per [backup] target: the newest copy's age (RPO)
     drill: LastDrill | None = None  # the last `etcd backup drill`, from its signed record
+    # the last `etcd defrag` run's record (`ops.maintenance.read_last`), and the quota forecast
+    # from a history of rounds (`--watch`, the dashboard; None from a single round)
+    maintenance: dict | None = None
+    forecast: Any = None  # hawizard.forecast.QuotaForecast | None
 
     @property
     def exit_code(self) -> int:
@@ -57,8 +61,12 @@ class StatusReport:
         """ClusterHealth.to_json() plus `apiservers`: a list of {node, url, state, livez,
         readyz, failed_checks, error, latency_ms}, `control_plane_started`,
         `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
-        or none), age_s, path, every_s, dir, refused (records that fail their signature)}, and
-        `load_balancer` (BalancerHealth.to_json())."""
+        or none), age_s, path, every_s, dir, refused (records that fail their signature)},
+        `load_balancer` (BalancerHealth.to_json()), `last_maintenance`: {at, outcome
+        ("defragmented" | "skipped" | "refused" | "stopped"), reason, if_needed,
+        leader_at_start, members: [{name, db_before, db_after, in_use_before, blocked_s}]} or
+        null, and with a history `quota_forecast`: {bytes_per_day, days_left, r2, points} or
+        null (no trustworthy growth)."""
         data = self.health.to_json()
         data["apiservers"] = [apiserver_json(a) for a in self.apiservers]
         data["control_plane_started"] = self.expect_running
@@ -71,6 +79,12 @@ class StatusReport:
             data["last_offsite_backup"] = [o.to_json() for o in self.offsite]
         if self.drill is not None:
             data["last_drill"] = self.drill.to_json()
+        last = self.maintenance
+        data["last_maintenance"] = (
+            {k: v for k, v in last.items() if k != "in_use_readings"} if last else None
+        )
+        if self.forecast is not None:
+            data["quota_forecast"] = self.forecast.to_json()
         return data
 
 
@@ -152,4 +166,9 @@ def status_round(
     except OSError:
         log.exception("reading the backup folder failed")
         backup = None
-    return StatusReport(health, rows, plan.control_plane.start, backup, lb, offsite, drill)
+    from hawizard.ops.maintenance import read_last
+
+    last = read_last(plan.source) if plan.source is not None else None
+    return StatusReport(
+        health, rows, plan.control_plane.start, backup, lb, offsite, drill, maintenance=last
+    )

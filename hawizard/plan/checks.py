@@ -29,6 +29,7 @@ from hawizard.plan.model import (
     EtcdSettings,
     KeyType,
     Plan,
+    calendar_problem,
     every_seconds,
     quorum,
     tolerance,
@@ -156,6 +157,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "drill": _STR,
         "drill_identity": _STR,
     },
+    "maintenance": {"every": _STR, "defrag_above_mb": _INT, "defrag_in_use_below": _NUM},
     "load_balancer": {
         "mode": _STR,
         "nodes": _NAMES,
@@ -569,6 +571,7 @@ def validate(plan: Plan, *, text: str | None = None, source: str | None = None) 
     _check_oidc(plan, err)
     _check_monitoring(plan, names, err)
     _check_backup(plan, err)
+    _check_maintenance_schedule(plan, err)
     if plan.cluster.cni and not _CNI.fullmatch(plan.cluster.cni):
         err(
             "cluster.cni",
@@ -1003,6 +1006,25 @@ def _check_offsite(plan: Plan, err) -> None:
             "backup.s3_endpoint",
             "holds credentials (user@ or key:secret@): never put them in the plan; give the "
             "bare URL and set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or ~/.aws/credentials",
+        )
+
+
+def _check_maintenance_schedule(plan: Plan, err) -> None:
+    mt = plan.maintenance
+    if mt.every and (why := calendar_problem(mt.every)):
+        err("maintenance.every", why)
+    if not 1 <= mt.defrag_above_mb <= 8192:
+        err(
+            "maintenance.defrag_above_mb",
+            f"{mt.defrag_above_mb} must be 1-8192 (MiB of DB file below which a member is "
+            "never defragmented, e.g. 100)",
+        )
+    ratio = mt.defrag_in_use_below
+    if not (isinstance(ratio, int | float) and 0.05 <= ratio <= 0.95):
+        err(
+            "maintenance.defrag_in_use_below",
+            f"{ratio} must be a share between 0.05 and 0.95 (defragment when less than this "
+            "share of the DB file is in use, e.g. 0.5)",
         )
 
 

@@ -23,6 +23,7 @@ from hawizard.plan.model import (
     EtcdSettings,
     KeyType,
     LoadBalancerSettings,
+    MaintenanceSettings,
     MonitoringSettings,
     Node,
     OIDCSettings,
@@ -107,6 +108,7 @@ def _from_raw(raw: dict, source: Path | None) -> Plan:
         control_plane=ControlPlaneSettings(**cp),
         monitoring=_monitoring(raw.get("monitoring", {})),
         backup=_backup(raw.get("backup", {})),
+        maintenance=MaintenanceSettings(**raw.get("maintenance", {})),
         load_balancer=LoadBalancerSettings(**lb),
         version=raw.get("version", PLAN_VERSION),
         source=source,
@@ -188,6 +190,8 @@ def dumps(plan: Plan) -> str:
         doc["monitoring"] = _section(plan.monitoring, "monitoring")
     if plan.backup != BackupSettings():
         doc["backup"] = _section(plan.backup, "backup")
+    if plan.maintenance != MaintenanceSettings():
+        doc["maintenance"] = _section(plan.maintenance)
     if plan.load_balancer != LoadBalancerSettings():
         doc["load_balancer"] = _section(plan.load_balancer)
     return tomli_w.dumps(doc)

@@ -218,6 +218,46 @@ class BackupSettings:
     drill_identity: str = ""  # the age identity file the timed drill decrypts with (0600)
 
 
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    """`[maintenance]`: scheduled etcd maintenance from the operator's machine
+    (`hawizard etcd maintenance schedule` installs the systemd timer).
+
+    `every` is a systemd calendar expression (`daily`, `weekly`, `Sun *-*-* 03:00:00`); empty
+    means no schedule. Each run is `hawizard etcd defrag PLAN --yes --if-needed`: it
+    defragments only when some member's DB file is above `defrag_above_mb` MiB **and** less
+    than `defrag_in_use_below` of it holds live data (so a big but dense backend, which a
+    defragmentation would not shrink, is left alone)."""
+
+    every: str = ""
+    defrag_above_mb: int = 100
+    defrag_in_use_below: float = 0.5
+
+
+# systemd.time(7)'s shorthands, and the characters a calendar expression is made of. The
+# schedule step asks `systemd-analyze calendar` too where it exists; this is the wall that
+# keeps anything else (a newline, a quote, a `%`) out of the plan and the timer file.
+CALENDAR_SHORTHANDS = frozenset(
+    {"minutely", "hourly", "daily", "weekly", "monthly", "yearly", "quarterly", "semiannually"}
+)
+_CALENDAR = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*[,.]*)*[0-9*,:./~ -]*")
+
+
+def calendar_problem(text: str) -> str:
+    """Why `text` is not a calendar expression hawizard accepts ("" when it is)."""
+    value = str(text)
+    if value in CALENDAR_SHORTHANDS:
+        return ""
+    if value != value.strip() or len(value) > 64 or not _CALENDAR.fullmatch(value):
+        return (
+            f"{value!r} is not a systemd calendar expression (e.g. daily, weekly, "
+            '"Sun *-*-* 03:00:00", "*-*-* 02:30:00")'
+        )
+    if not value or not any(c.isdigit() or c == "*" for c in value):
+        return f'{value!r} names days but no time (e.g. "Sun *-*-* 03:00:00")'
+    return ""
+
+
 _EVERY = re.compile(r"^([1-9][0-9]{0,6})([smhd]?)$")
 MAX_BACKUP_EVERY = 7 * 86400
 
@@ -242,6 +282,7 @@ class Plan:
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     load_balancer: LoadBalancerSettings = field(default_factory=LoadBalancerSettings)
     version: int = PLAN_VERSION
     # Where the plan was read from: relative paths in it resolve against this file's folder.

@@ -128,6 +128,7 @@ def etcd_topology(
     health: Any,  # hawizard.health.ClusterHealth | None
     facts: Mapping[str, NodeFacts],
     tls: Mapping[str, TLSProbe],
+    growth: Any = None,  # hawizard.forecast.QuotaForecast | None: the in-use size's trend
 ) -> Item:
     f = _Findings()
     members = plan.etcd_nodes
@@ -186,7 +187,7 @@ def etcd_topology(
                 f"{health.healthy_count}/{health.member_count} members healthy, "
                 f"leader {health.leader_name or '?'}",
             )
-        _backend_space(f, plan, health)
+        _backend_space(f, plan, health, growth)
     for m in members:
         nf = facts.get(m.name)
         if nf is None or not nf.ok:
@@ -242,10 +243,22 @@ FRAGMENTED_IN_USE = 0.5
 QUOTA_WARN = 0.75  # the DB's share of the quota that earns a warning (as the dashboard's ▲)
 
 
-def _backend_space(f: _Findings, plan: Plan, health: Any) -> None:
-    """NOSPACE, the quota and fragmentation, each with the command that fixes it."""
+QUOTA_FORECAST_WARN_DAYS = 7.0  # a forecast nearer than this earns a warning
+
+
+def _backend_space(f: _Findings, plan: Plan, health: Any, growth: Any = None) -> None:
+    """NOSPACE, the quota, its forecast and fragmentation, each with the command that fixes
+    it."""
     defrag = f"hawizard etcd defrag {_plan_arg(plan)}"
     quota = plan.etcd.quota_backend_bytes
+    if growth is not None and growth.days_left < QUOTA_FORECAST_WARN_DAYS:
+        f.add(
+            Verdict.WARN,
+            f"{growth.text()} (the {quota / 1024**2:.0f} MiB quota; fit over "
+            f"{growth.points} maintenance readings)",
+            f"{defrag} frees only history: if the live data keeps growing, raise "
+            "etcd.quota_backend_bytes and hawizard apply",
+        )
     if "NOSPACE" in health.alarms:
         f.add(
             Verdict.FAIL,

@@ -48,6 +48,7 @@ def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
         "apiservers",
         "control_plane_started",
         "last_verified_backup",
+        "last_maintenance",  # issue 26: the last etcd defrag run's record (null: none yet)
     }
     assert set(data["last_verified_backup"]) == {
         "state",
@@ -73,6 +74,24 @@ def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
     assert [set(m) for m in data["members"]] == [MEMBER_KEYS] * 3
     assert sum(m["is_leader"] for m in data["members"]) == 1
     assert data["tolerates"] == 1 and data["quorum"] == 2
+
+
+def test_json_and_text_show_the_last_maintenance(etcd_cluster: LocalEtcd, capsys) -> None:
+    from hawizard.ops.maintenance import record_path, result_record, write_last
+
+    report = {"members": [{"name": "m1", "db_before": 412 * 1024**2, "db_after": 98 * 1024**2}]}
+    doc = result_record("defragmented", "blocked m1 1.20 s", if_needed=True, report=report)
+    write_last(etcd_cluster.plan_path, doc)
+    try:
+        _, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json")
+        last = json.loads(out)["last_maintenance"]
+        assert last["outcome"] == "defragmented" and last["at"] == doc["at"]
+        assert last["members"][0]["db_after"] == 98 * 1024**2
+        assert "in_use_readings" not in last
+        _, text, _ = _status(capsys, str(etcd_cluster.plan_path))
+        assert "last maintenance: defragmented" in text and "m1 412 → 98 MiB" in text
+    finally:
+        record_path(etcd_cluster.plan_path).unlink()
 
 
 def test_ssh_fallback_keeps_the_direct_path_when_it_works(etcd_cluster: LocalEtcd, capsys):
@@ -234,3 +253,50 @@ def test_every_member_state_has_its_colour() -> None:
     from hawizard.health import MemberState
 
     assert set(_MEMBER_STYLE) == {s.value for s in MemberState}
+
+
+def test_watch_json_adds_the_quota_forecast_once_the_history_supports_one(capsys):
+    """`--watch`'s rounds (here made with their own `checked_at`, 20 s apart, in-use size
+    growing 1 GiB/day toward a 2 GiB quota) give a `quota_forecast` from the 6th round on."""
+    import datetime as dt
+    from dataclasses import replace
+
+    from hawizard.cli.status_cmd import _watch
+    from hawizard.health import ClusterHealth, MemberHealth, State
+    from hawizard.ops.status import StatusReport
+
+    start = dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC)
+    count = {"n": 0}
+    member = MemberHealth("m1", "https://127.0.0.1:2379", True, True, True, True, is_leader=True)
+
+    def round_():
+        i = count["n"]
+        if i == 8:
+            raise KeyboardInterrupt
+        count["n"] += 1
+        in_use = int(1024**3 + i * 20 * 1024**3 / 86400)
+        row = replace(member, db_size=in_use, db_size_in_use=in_use)
+        health = ClusterHealth(
+            members=(row,),
+            member_count=1,
+            voter_count=1,
+            healthy_count=1,
+            healthy_voters=1,
+            quorum=1,
+            tolerates=0,
+            design_tolerance=0,
+            quorum_ok=True,
+            state=State.HEALTHY,
+            leader_id="1",
+            leader_name="m1",
+            checked_at=start + dt.timedelta(seconds=20 * i),
+        )
+        return StatusReport(health, (), False)
+
+    _watch(round_, 0.0, True)
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(docs) == 8
+    assert all("quota_forecast" not in d for d in docs[:5])  # too few points yet
+    forecast = docs[-1]["quota_forecast"]
+    assert abs(forecast["bytes_per_day"] - 1024**3) < 1024**2
+    assert 0.99 <= forecast["days_left"] <= 1.0 and forecast["points"] == 8

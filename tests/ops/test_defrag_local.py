@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from dataclasses import replace
 
 import pytest
@@ -15,6 +16,7 @@ from fixtures.local_etcd import ETCD, LocalEtcd
 
 from hawizard.cli import main
 from hawizard.etcd.cluster_api import ClusterAPI, EtcdRefused, targets_for
+from hawizard.etcd.maintenance import Maintenance
 from hawizard.etcd.probe import cluster_health
 from hawizard.ops.defrag import Defrag
 from hawizard.ops.refusal import Refused
@@ -173,3 +175,65 @@ def test_the_guard_stops_when_a_test_write_is_slower_than_the_plan_allows(tmp_pa
             result.failures[0].error
         )
         assert finished_order(etcd) == [op.order[0]]
+
+
+def test_if_needed_skips_below_the_thresholds_and_defragments_above(tmp_path, capsys):
+    """What the maintenance timer runs (`--yes --if-needed`), on real etcd: below
+    `[maintenance] defrag_above_mb` nothing is touched (etcd's log has no defragmentation)
+    and the record says "skipped"; with the threshold under the DB size, the same command
+    defragments every member and the record beside the plan keeps each one's before → after."""
+    from hawizard.ops.maintenance import read_last
+    from hawizard.plan import MaintenanceSettings
+
+    with LocalEtcd(tmp_path / "c", name="ifneeded") as etcd:
+        base = replace(etcd.plan, etcd=replace(etcd.plan.etcd, defrag_keep_revisions=10))
+        churn(base, total=240, size=40_000, keys=4)  # ~9.6 MB of history, 4 live keys
+        high = MaintenanceSettings(every="daily", defrag_above_mb=100, defrag_in_use_below=0.5)
+        dump(replace(base, maintenance=high), etcd.plan_path)
+        argv = ["etcd", "defrag", str(etcd.plan_path), "--yes", "--if-needed", "--json"]
+        assert main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["skipped"] is True and "no member is above 100 MiB" in doc["reason"]
+        assert finished_order(etcd) == []
+        last = read_last(etcd.plan_path)
+        assert last["outcome"] == "skipped" and last["if_needed"] is True
+        assert all(m["db_after"] is None for m in last["members"])
+
+        # Uncompacted history is live data to etcd (dbSizeInUse ~95 % here): what frees it is
+        # etcd's own periodic compaction (auto-compaction-retention), done here by hand, then
+        # a few writes so bbolt's pending pages count as free.
+        low = replace(high, defrag_above_mb=1)
+        dump(replace(base, maintenance=low), etcd.plan_path)
+        assert main(argv) == 0
+        assert json.loads(capsys.readouterr().out)["skipped"] is True
+        revision = Maintenance(base).status(base.etcd_nodes[0]).revision
+        Maintenance(base).compact(revision - 10)
+        deadline = time.monotonic() + 30
+        while Maintenance(base).status(base.etcd_nodes[0]).db_size_in_use > 0.3 * revision * 40e3:
+            assert time.monotonic() < deadline, "the compacted pages never counted as free"
+            time.sleep(0.5)
+            churn(base, total=1, size=10, keys=1)  # a commit releases bbolt's pending pages
+        assert main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["ok"] is True and "skipped" not in doc, json.dumps(doc)
+        assert sorted(finished_order(etcd)) == sorted(etcd.names)
+        last = read_last(etcd.plan_path)
+        assert last["outcome"] == "defragmented" and last["reason"].startswith("blocked ")
+        for m in last["members"]:
+            assert m["db_after"] <= 0.6 * m["db_before"], m
+
+
+def test_if_needed_with_a_member_down_is_refused_and_recorded(tmp_path, capsys):
+    """The timer's run on a sick cluster: exit 2, nothing touched, and the record says why."""
+    from hawizard.ops.maintenance import read_last
+    from hawizard.plan import MaintenanceSettings
+
+    with LocalEtcd(tmp_path / "c", name="ifneededdown") as etcd:
+        dump(replace(etcd.plan, maintenance=MaintenanceSettings(every="daily")), etcd.plan_path)
+        etcd.stop("m2")
+        argv = ["etcd", "defrag", str(etcd.plan_path), "--yes", "--if-needed"]
+        assert main(argv) == 2
+        assert "every member must be healthy" in capsys.readouterr().err
+        last = read_last(etcd.plan_path)
+        assert last["outcome"] == "refused" and "every member must be healthy" in last["reason"]
+        assert finished_order(etcd) == []

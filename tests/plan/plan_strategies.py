@@ -159,6 +159,11 @@ VALID: dict[str, dict[str, st.SearchStrategy]] = {
         "virtual_router_id": st.integers(0, 255),
         "advert_interval": st.sampled_from([1.0, 0.5, 0.01, 40.95, 3]),
     },
+    "maintenance": {
+        "every": st.sampled_from(["", "daily", "weekly", "Sun *-*-* 03:00:00", "*-*-* 02:30"]),
+        "defrag_above_mb": st.sampled_from([1, 100, 8192]),
+        "defrag_in_use_below": st.sampled_from([0.05, 0.5, 0.95]),
+    },
 }
 
 

@@ -93,3 +93,67 @@ def test_quota_shown_against_the_plans_quota():
     )
     h = build(p, [r])
     assert h.member("infra0").db_quota_pct == 50.0
+
+
+# --- [maintenance]: the schedule and the defragmentation thresholds ------------------------
+
+
+def with_maintenance(**settings) -> P.Plan:
+    return replace(plan(), maintenance=P.MaintenanceSettings(**settings))
+
+
+def test_maintenance_is_absent_by_default_and_round_trips_when_set():
+    assert "[maintenance]" not in P.dumps(plan())
+    p = with_maintenance(every="Sun *-*-* 03:00:00", defrag_above_mb=200, defrag_in_use_below=0.4)
+    text = P.dumps(p)
+    assert "[maintenance]" in text and 'every = "Sun *-*-* 03:00:00"' in text
+    assert P.loads(text) == p
+    assert errors(p) == []
+
+
+@pytest.mark.parametrize(
+    "every", ["daily", "weekly", "hourly", "*-*-* 02:30:00", "Mon..Fri 03:00", "Sat,Sun 4:00"]
+)
+def test_calendar_expressions_accepted(every):
+    assert errors(with_maintenance(every=every)) == []
+
+
+@pytest.mark.parametrize(
+    "every, words",
+    [
+        ("daily\n", "not a systemd calendar expression"),
+        ("every day", "not a systemd calendar expression"),
+        ("%h", "not a systemd calendar expression"),
+        ('daily"\nExecStart=/bin/sh', "not a systemd calendar expression"),
+        ("Sun", "names days but no time"),
+        ("*-*-* " + "0" * 70, "not a systemd calendar expression"),
+    ],
+)
+def test_bad_calendar_named_with_an_example(every, words):
+    found = errors(with_maintenance(every=every))
+    mine = [x for x in found if x.field == "maintenance.every" and "calendar" in x.message]
+    mine += [x for x in found if x.field == "maintenance.every" and "no time" in x.message]
+    assert len(mine) == 1  # (a control character is named once more by the generic string check)
+    assert words in mine[0].message and "Sun *-*-* 03:00:00" in mine[0].message
+
+
+@pytest.mark.parametrize(
+    "settings, field, words",
+    [
+        ({"defrag_above_mb": 0}, "maintenance.defrag_above_mb", "1-8192"),
+        ({"defrag_above_mb": 9000}, "maintenance.defrag_above_mb", "1-8192"),
+        ({"defrag_in_use_below": 0.0}, "maintenance.defrag_in_use_below", "0.05 and 0.95"),
+        ({"defrag_in_use_below": 1.5}, "maintenance.defrag_in_use_below", "e.g. 0.5"),
+        ({"defrag_in_use_below": float("nan")}, "maintenance.defrag_in_use_below", "share"),
+    ],
+)
+def test_bad_thresholds_name_the_field_and_the_fix(settings, field, words):
+    (problem,) = errors(with_maintenance(**settings))
+    assert problem.field == field and words in problem.message
+
+
+def test_a_wrong_type_in_the_toml_is_refused_naming_the_field():
+    text = P.dumps(plan()) + '\n[maintenance]\ndefrag_above_mb = "lots"\n'
+    with pytest.raises(P.PlanError) as exc:
+        P.loads(text)
+    assert "maintenance.defrag_above_mb" in str(exc.value)

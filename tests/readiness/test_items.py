@@ -370,3 +370,20 @@ def test_the_live_balancer_in_the_control_plane_item():
     assert (
         any("balancer: split brain" in e for e in item.evidence) and "hawizard status" in item.fix
     )
+
+
+def test_a_quota_forecast_under_7_days_warns_with_the_command():
+    from hawizard.forecast import QuotaForecast
+
+    plan = replace(three(), source=None)
+    mib = 1024**2
+    h = with_space(health(plan), 300 * mib, 250 * mib)
+    soon = QuotaForecast(bytes_per_day=400 * mib, days_left=4.4, r2=0.97, points=9)
+    item = I.etcd_topology(plan, h, all_facts(plan), tls_ok(plan), soon)
+    assert item.verdict is Verdict.WARN
+    assert any(
+        "quota reached in ~4.4 days" in e and "9 maintenance readings" in e for e in item.evidence
+    )
+    assert "hawizard etcd defrag PLAN" in item.fix and "quota_backend_bytes" in item.fix
+    later = replace(soon, days_left=30.0)
+    assert I.etcd_topology(plan, h, all_facts(plan), tls_ok(plan), later).verdict is Verdict.OK

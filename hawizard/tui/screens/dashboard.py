@@ -71,6 +71,7 @@ class DashboardScreen(Day2Actions, Screen):
         Binding("c", "rotate_cert", "Rotate cert"),
         Binding("D", "restore", "Restore"),
         Binding("k", "readiness", "Checklist"),
+        Binding("m", "maintenance", "Defrag"),
         Binding("e", "events", "Events"),
         Binding("C", "cancel_change", "Cancel change"),
         Binding("escape", "close_change", "Close log", show=False),  # the panel says so
@@ -88,6 +89,8 @@ class DashboardScreen(Day2Actions, Screen):
         self.backup_age: Any = None  # BackupAge, read by the probe worker (files, not network)
         self.offsite_ages: Any = ()  # OffsiteAge per [backup] target, from the local records
         self.last_drill: Any = None  # LastDrill: the last `etcd backup drill`
+        self.last_maintenance: dict | None = None  # the last etcd defrag run's record
+        self.forecast: Any = None  # QuotaForecast from the history, when it means something
 
     @property
     def wizard(self) -> WizardApp:
@@ -107,6 +110,7 @@ class DashboardScreen(Day2Actions, Screen):
             yield Static("", id="quorum-banner", classes="banner")
             yield Static("", id="dash-info")
             yield Static("", id="backup-age")
+            yield Static("", id="maintenance")
             yield Label("etcd members", classes="section-title")
             # the row cursor picks the member to remove or replace; a red row stays red under it
             yield DataTable(
@@ -135,6 +139,7 @@ class DashboardScreen(Day2Actions, Screen):
         self.app.theme_changed_signal.subscribe(self, lambda _t: self.repaint())
         self.show_change_panel(False)
         self.query_one("#events").display = False
+        self.query_one("#maintenance").display = False  # until there is a run or a forecast
 
     def on_screen_resume(self) -> None:
         if self._shown_plan is not self.plan:
@@ -185,6 +190,7 @@ class DashboardScreen(Day2Actions, Screen):
         self.backup_age = report.backup
         self.offsite_ages = getattr(report, "offsite", ())
         self.last_drill = getattr(report, "drill", None)
+        self.last_maintenance = report.maintenance
         self.post_message(HealthChecked(report.health, list(report.apiservers), report.balancer))
 
     def on_health_checked(self, message: HealthChecked) -> None:
@@ -278,6 +284,8 @@ class DashboardScreen(Day2Actions, Screen):
             from hawizard.ops.recover import both_paths
 
             details.append(both_paths(self.plan))
+        if "NOSPACE" in health.alarms:  # the alarm banner offers the fix
+            details.insert(0, "NOSPACE: m defragments and disarms")
         self.show_banner(mark, cls, f"{label}   {health.summary}", " · ".join(details))
         history = self.poller.history
         members = {m.name: member_cells(m, history) for m in health.members}
@@ -303,6 +311,20 @@ class DashboardScreen(Day2Actions, Screen):
         box.update(findings[1:])
         box.display = bool(findings)
         self.show_backup_age()
+        self.show_maintenance(health)
+
+    def show_maintenance(self, health: ClusterHealth) -> None:
+        """The last `etcd defrag` run (its record beside the plan) and, once the history
+        supports one, "quota reached in ~N days" (`forecast`); `m` is the action."""
+        from hawizard.tui.widgets.maintenance_line import maintenance_text
+
+        quota = max((m.quota_bytes for m in health.members), default=0)
+        forecast = self.poller.history.quota_forecast(quota) if quota else None
+        self.forecast = forecast
+        text = maintenance_text(self.last_maintenance, forecast, self.app)
+        line = self.query_one("#maintenance", Static)
+        line.display = bool(text)
+        line.update(text)
 
     def show_events(self) -> None:
         """The newest events (leader changes, members down and back, term jumps, alarms,

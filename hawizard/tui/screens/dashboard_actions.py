@@ -1,7 +1,8 @@
 """The dashboard's day-2 actions: add, remove and replace a member, rotate certificates,
-restore from a snapshot, the production checklist. Each opens a dialog that shows what the
-use case says (`hawizard.ops`), and a confirmed action runs in the `ChangePanel` below the
-tables while the polling goes on; the plan it leaves behind becomes the app's plan.
+restore from a snapshot, defragment etcd (`m`: a dry run first), the production checklist.
+Each opens a dialog that shows what the use case says (`hawizard.ops`), and a confirmed
+action runs in the `ChangePanel` below the tables while the polling goes on; the plan it
+leaves behind becomes the app's plan.
 
 A mixin of `DashboardScreen`, kept apart so the screen file is the tables and the loop.
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hawizard.etcd.quorum_rules import Op
+from hawizard.tui.screens.confirm_dialog import ConfirmDialog
 from hawizard.tui.screens.member_dialog import MemberChangeDialog, checker
 from hawizard.tui.screens.password_dialog import password_asker
 from hawizard.tui.screens.rotate_dialog import RotateDialog, rotation_text
 from hawizard.tui.widgets.change_panel import ChangePanel
+from hawizard.tui.widgets.defrag_run import DefragPreviewed, order_line
 
 if TYPE_CHECKING:
     from hawizard.health import ClusterHealth
@@ -132,6 +135,39 @@ class Day2Actions:
                 self.refresh_bindings()
 
         self.app.push_screen(RestoreDialog(plan, self.health), confirmed)
+
+    def action_maintenance(self) -> None:
+        """`hawizard etcd defrag` from the dashboard: a dry run in the change panel first (the
+        order: followers first, the member that leads last), then a confirmation, then the
+        run; the alarm banner and the quota column point at this key."""
+        if self.change_health() is None:
+            return
+        plan = self.plan
+        if plan.source is None:
+            self.notify("save the plan first (ctrl+s): the run's record lives beside it")
+            return
+        self.show_change_panel(True)
+        self.change_panel.start_defrag(plan, password_asker(self.app), dry_run=True)
+        self.refresh_bindings()
+
+    def on_defrag_previewed(self, message: DefragPreviewed) -> None:
+        op, plan = message.op, message.plan
+
+        def confirmed(go: bool | None) -> None:
+            if go and not self.change_panel.running:
+                self.change_panel.start_defrag(plan, password_asker(self.app), dry_run=False)
+                self.refresh_bindings()
+
+        text = (
+            f"Compact the history (keeping {plan.etcd.defrag_keep_revisions} revisions), then "
+            "defragment one member at a time: each is blocked (no read, no write) for seconds "
+            "per GB while the others serve; leadership is handed away before the leader's "
+            "turn. A guard stops between members when one does not answer or a test write "
+            f"takes over {plan.etcd.defrag_max_write_ms} ms.\n\n{order_line(op)}\n\n"
+            f"Same as: hawizard etcd defrag {plan.source}"
+        )
+        dialog = ConfirmDialog("▲ Defragment etcd", text, yes="Defragment", key="defrag")
+        self.app.push_screen(dialog, confirmed)
 
     def action_readiness(self) -> None:
         """The production checklist (`hawizard check`) in a dialog over the dashboard."""

@@ -35,6 +35,7 @@ from hawizard.tui.messages import (
     RunStarted,
     poster,
 )
+from hawizard.tui.widgets.defrag_run import DefragRun
 from hawizard.tui.widgets.run_view import RunView, steps_per_node, ui_runner
 from hawizard.tui.widgets.status import SYMBOL, Mark, mark_color
 
@@ -56,7 +57,7 @@ def refusal(exc) -> ChangeStopped:
 CLUSTER_CHANGING_PHASES = frozenset({"etcd member add", "etcd member remove"})
 
 
-class ChangePanel(Vertical):
+class ChangePanel(DefragRun, Vertical):
     class Finished(Message):
         """The change ended; `plan` is the plan to adopt (None: keep the current one)."""
 

@@ -110,7 +110,8 @@ def trend_cells(m: MemberHealth, history: History | None, row: Mark | None) -> d
         quota: Cell = ("—", row)
     else:
         warn = pct >= QUOTA_WARN_PCT
-        quota = (f"▲ {pct:.0f}%" if warn else f"{pct:.0f}%", Mark.WARN if warn else row)
+        # near the quota the cell names the key that defragments (the dashboard's `m`)
+        quota = (f"▲ {pct:.0f}% m" if warn else f"{pct:.0f}%", Mark.WARN if warn else row)
     return {
         "lat_trend": (sparkline(latency, SPARK) or "—", row),
         "rate": (
