@@ -1,0 +1,206 @@
+"""The recorder's SQLite file beside the plan: append rounds and operation events, read a span.
+
+One table, `entries(id, ts, kind, body)`, indexed on `(ts, kind)`: `kind` is "round" (a
+compact round, `hawizard.recorder.rounds`) or "op" (an operation's start, end or result);
+`body` is compact JSON. The dashboard's events (leader changes, members down and back, ...)
+are not stored: they are derived from consecutive rounds (`timeline`), so they can never
+disagree with the rounds they come from.
+
+Bounded by age and size (`[monitoring] record_days`, `record_mb`): the oldest rows go first,
+checked when the file is opened and every `PRUNE_EVERY` appends; `auto_vacuum = INCREMENTAL`
+gives the freed pages back to the file system. The file is opened safely (no symlink is
+followed, 0600: `sidecars.open_database_file`) and written in WAL mode, so a reader (an
+incident export, a replay) never blocks the recording dashboard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from hawizard import sidecars
+from hawizard.recorder.rounds import BadRound, Round, decode
+
+PRUNE_EVERY = 500
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS entries ("
+    " id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts, kind)",
+)
+
+
+class RecorderError(OSError):
+    """The store cannot be used (not SQLite, damaged, refused): the message says which file."""
+
+
+class Store:
+    """One open recorder file; thread-safe (the dashboard appends from its probe worker)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, max_days: float, max_mb: float):
+        self.path = path
+        self._conn = conn
+        self.max_age_s = max_days * 86400.0
+        self.max_bytes = int(max_mb * (1 << 20))
+        self._lock = threading.Lock()
+        self._appended = 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        max_days: float = 7,
+        max_mb: float = 100,
+        create: bool = True,
+    ) -> Store:
+        """Open (or create) the store. Raises `UnsafeSidecar`, `RecorderError`,
+        `FileNotFoundError` (create=False and nothing recorded yet)."""
+        path = Path(path)
+        if not create and not path.exists():
+            raise FileNotFoundError(2, "nothing recorded yet", str(path))
+        fd = sidecars.open_database_file(path)
+        os.close(fd)  # checked and made 0600; SQLite opens it by name next
+        try:
+            conn = sqlite3.connect(os.fspath(path), check_same_thread=False, timeout=10)
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes on a new file
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.commit()
+        except sqlite3.DatabaseError as exc:
+            raise RecorderError(
+                5, f"{path} is not a hawizard recording ({exc}): move it aside", str(path)
+            ) from None
+        store = cls(path, conn, max_days, max_mb)
+        store.prune()
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing --------------------------------------------------------------------------
+
+    def append(self, kind: str, at: dt.datetime, body: Mapping[str, Any]) -> None:
+        """One row; the bounds are enforced every `PRUNE_EVERY` appends."""
+        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO entries (ts, kind, body) VALUES (?, ?, ?)",
+                (at.timestamp(), kind, text),
+            )
+            self._conn.commit()
+            self._appended += 1
+            due = self._appended % PRUNE_EVERY == 0
+        if due:
+            self.prune()
+
+    def append_round(self, doc: Mapping[str, Any]) -> None:
+        """A round as `rounds.encode` made it."""
+        self.append("round", dt.datetime.fromisoformat(doc["at"]), doc)
+
+    def append_op(self, at: dt.datetime, command: str, phase: str, result: str = "") -> None:
+        """An operation's `phase` ("start", "end") and its result ("ok", "failed", ...)."""
+        self.append("op", at, {"command": command, "phase": phase, "result": result})
+
+    def prune(self, now: float | None = None) -> int:
+        """Drop rows older than the age bound, then the oldest until the size bound holds.
+        Returns how many rows went."""
+        now = time.time() if now is None else now
+        with self._lock:
+            cur = self._conn.execute("DELETE FROM entries WHERE ts < ?", (now - self.max_age_s,))
+            gone = cur.rowcount
+            while self._used_bytes() > self.max_bytes:
+                (count,) = self._conn.execute("SELECT COUNT(*) FROM entries").fetchone()
+                if count == 0:
+                    break
+                cur = self._conn.execute(
+                    "DELETE FROM entries WHERE id IN "
+                    "(SELECT id FROM entries ORDER BY ts, id LIMIT ?)",
+                    (max(1, count // 10),),
+                )
+                gone += cur.rowcount
+            self._conn.commit()
+            if gone:
+                self._conn.execute("PRAGMA incremental_vacuum")
+                self._conn.commit()
+        return gone
+
+    def _used_bytes(self) -> int:
+        (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+        (free,) = self._conn.execute("PRAGMA freelist_count").fetchone()
+        (size,) = self._conn.execute("PRAGMA page_size").fetchone()
+        return (pages - free) * size
+
+    # --- reading --------------------------------------------------------------------------
+
+    def _rows(self, kind: str, since: dt.datetime | None, until: dt.datetime | None):
+        low = -1e18 if since is None else since.timestamp()
+        high = 1e18 if until is None else until.timestamp()
+        with self._lock:
+            return self._conn.execute(
+                "SELECT ts, body FROM entries WHERE kind = ? AND ts >= ? AND ts <= ? "
+                "ORDER BY ts, id",
+                (kind, low, high),
+            ).fetchall()
+
+    def rounds(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> Iterator[Round]:
+        """The rounds in [since, until], oldest first; a damaged row is skipped."""
+        for _ts, body in self._rows("round", since, until):
+            try:
+                yield decode(json.loads(body))
+            except (BadRound, ValueError):
+                continue
+
+    def round_before(self, at: dt.datetime) -> Round | None:
+        """The last round at or before `at` (the baseline a span starts from)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT body FROM entries WHERE kind = 'round' AND ts <= ? "
+                "ORDER BY ts DESC, id DESC LIMIT 1",
+                (at.timestamp(),),
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            return decode(json.loads(row[0]))
+        except (BadRound, ValueError):
+            return None
+
+    def ops(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[tuple[dt.datetime, dict[str, Any]]]:
+        """Operation events in [since, until], oldest first."""
+        out = []
+        for ts, body in self._rows("op", since, until):
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                out.append((dt.datetime.fromtimestamp(ts, dt.UTC), doc))
+        return out
+
+    def span(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """The times of the first and the last row, or None when empty."""
+        with self._lock:
+            low, high = self._conn.execute("SELECT MIN(ts), MAX(ts) FROM entries").fetchone()
+        if low is None:
+            return None
+        return dt.datetime.fromtimestamp(low, dt.UTC), dt.datetime.fromtimestamp(high, dt.UTC)
