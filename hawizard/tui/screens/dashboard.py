@@ -181,6 +181,7 @@ class DashboardScreen(Day2Actions, Screen):
             self.post_message(HealthFailed(f"probe round failed: {exc}"))
             return
         self.backup_age = report.backup
+        self.wizard.recorder.record(plan, report)  # this worker's thread, not the UI's
         self.post_message(HealthChecked(report.health, list(report.apiservers), report.balancer))
 
     def on_health_checked(self, message: HealthChecked) -> None:
