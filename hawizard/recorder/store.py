@@ -1,10 +1,12 @@
 """The recorder's SQLite file beside the plan: append rounds and operation events, read a span.
 
 One table, `entries(id, ts, kind, body)`, indexed on `(ts, kind)`: `kind` is "round" (a
-compact round, `hawizard.recorder.rounds`) or "op" (an operation's start, end or result);
-`body` is compact JSON. The dashboard's events (leader changes, members down and back, ...)
-are not stored: they are derived from consecutive rounds (`timeline`), so they can never
-disagree with the rounds they come from.
+compact round, `hawizard.recorder.rounds`), "certs" (the certificates' expiry, written only
+when it differs from the last one: it changes once a day but made half of every round), or
+"op" (an operation's start, end or result); `body` is compact JSON. A round read back gets
+the certificates of the last "certs" row at or before it. The dashboard's events (leader
+changes, members down and back, ...) are not stored: they are derived from consecutive
+rounds (`timeline`), so they can never disagree with the rounds they come from.
 
 Bounded by age and size (`[monitoring] record_days`, `record_mb`): the oldest rows go first,
 checked when the file is opened and every `PRUNE_EVERY` appends; `auto_vacuum = INCREMENTAL`
@@ -50,6 +52,7 @@ class Store:
         self.max_bytes = int(max_mb * (1 << 20))
         self._lock = threading.Lock()
         self._appended = 0
+        self._last_certs: Any = self._certs_at(1e18)
 
     @classmethod
     def open(
@@ -110,8 +113,15 @@ class Store:
             self.prune()
 
     def append_round(self, doc: Mapping[str, Any]) -> None:
-        """A round as `rounds.encode` made it."""
-        self.append("round", dt.datetime.fromisoformat(doc["at"]), doc)
+        """A round as `rounds.encode` made it; its certificates go to a "certs" row when they
+        changed since the last one."""
+        at = dt.datetime.fromisoformat(doc["at"])
+        body = dict(doc)
+        certs = body.pop("cert", [])
+        if certs != self._last_certs:
+            self.append("certs", at, {"cert": certs})
+            self._last_certs = certs
+        self.append("round", at, body)
 
     def append_op(self, at: dt.datetime, command: str, phase: str, result: str = "") -> None:
         """An operation's `phase` ("start", "end") and its result ("ok", "failed", ...)."""
@@ -122,23 +132,45 @@ class Store:
         Returns how many rows went."""
         now = time.time() if now is None else now
         with self._lock:
-            cur = self._conn.execute("DELETE FROM entries WHERE ts < ?", (now - self.max_age_s,))
-            gone = cur.rowcount
+            gone = self._delete_before(now - self.max_age_s)
             while self._used_bytes() > self.max_bytes:
                 (count,) = self._conn.execute("SELECT COUNT(*) FROM entries").fetchone()
-                if count == 0:
-                    break
-                cur = self._conn.execute(
-                    "DELETE FROM entries WHERE id IN "
-                    "(SELECT id FROM entries ORDER BY ts, id LIMIT ?)",
+                row = self._conn.execute(
+                    "SELECT ts FROM entries ORDER BY ts, id LIMIT 1 OFFSET ?",
                     (max(1, count // 10),),
-                )
-                gone += cur.rowcount
+                ).fetchone()
+                if row is None:
+                    break
+                dropped = self._delete_before(row[0])
+                if not dropped:
+                    break
+                gone += dropped
             self._conn.commit()
             if gone:
                 self._conn.execute("PRAGMA incremental_vacuum")
                 self._conn.commit()
         return gone
+
+    def _delete_before(self, cutoff: float) -> int:
+        """Rows older than `cutoff` go; the last "certs" row among them is kept, stamped
+        `cutoff`, since the rounds after it still need it."""
+        self._conn.execute(
+            "UPDATE entries SET ts = ? WHERE id = (SELECT id FROM entries WHERE kind = 'certs' "
+            "AND ts < ? ORDER BY ts DESC, id DESC LIMIT 1)",
+            (cutoff, cutoff),
+        )
+        return self._conn.execute("DELETE FROM entries WHERE ts < ?", (cutoff,)).rowcount
+
+    def _certs_at(self, ts: float) -> Any:
+        row = self._conn.execute(
+            "SELECT body FROM entries WHERE kind = 'certs' AND ts <= ? "
+            "ORDER BY ts DESC, id DESC LIMIT 1",
+            (ts,),
+        ).fetchone()
+        try:
+            return json.loads(row[0])["cert"] if row else []
+        except (ValueError, KeyError, TypeError):
+            return []
 
     def _used_bytes(self) -> int:
         (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
@@ -161,26 +193,41 @@ class Store:
     def rounds(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> Iterator[Round]:
-        """The rounds in [since, until], oldest first; a damaged row is skipped."""
-        for _ts, body in self._rows("round", since, until):
+        """The rounds in [since, until], oldest first, each with the certificates of its
+        time; a damaged row is skipped."""
+        low = -1e18 if since is None else since.timestamp()
+        high = 1e18 if until is None else until.timestamp()
+        with self._lock:
+            certs = self._certs_at(low)
+            rows = self._conn.execute(
+                "SELECT kind, body FROM entries WHERE kind IN ('round', 'certs') "
+                "AND ts >= ? AND ts <= ? ORDER BY ts, id",
+                (low, high),
+            ).fetchall()
+        for kind, body in rows:
             try:
-                yield decode(json.loads(body))
-            except (BadRound, ValueError):
+                doc = json.loads(body)
+                if kind == "certs":
+                    certs = doc["cert"]
+                    continue
+                yield decode({**doc, "cert": certs})
+            except (BadRound, ValueError, KeyError, TypeError):
                 continue
 
     def round_before(self, at: dt.datetime) -> Round | None:
         """The last round at or before `at` (the baseline a span starts from)."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT body FROM entries WHERE kind = 'round' AND ts <= ? "
+                "SELECT ts, body FROM entries WHERE kind = 'round' AND ts <= ? "
                 "ORDER BY ts DESC, id DESC LIMIT 1",
                 (at.timestamp(),),
             ).fetchone()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            certs = self._certs_at(row[0])
         try:
-            return decode(json.loads(row[0]))
-        except (BadRound, ValueError):
+            return decode({**json.loads(row[1]), "cert": certs})
+        except (BadRound, ValueError, TypeError):
             return None
 
     def ops(

@@ -150,3 +150,20 @@ def test_timeline_vip_moves():
     b = rounds.Round(at(healthy, 2), vip_holders=("lb2",))
     (entry,) = timeline.transitions([a, b])
     assert entry.kind == "vip" and entry.text == "VIP now held by lb2 (was lb1)"
+
+
+def test_certificates_are_stored_when_they_change_and_survive_pruning(tmp_path):
+    _plan, healthy = recorded("lab-three-healthy")
+    assert healthy.certificates, "the recorded round has certificates"
+    with Store.open(tmp_path / "r.sqlite", max_days=1) as store:
+        for hour in range(0, 48, 6):
+            store.append_round(rounds.encode(at(healthy, hour * 3600)))
+        count = store._conn.execute("SELECT COUNT(*) FROM entries WHERE kind = 'certs'")
+        assert count.fetchone()[0] == 1  # the same certificates: one row for eight rounds
+        store.prune(now=(T0 + dt.timedelta(hours=47)).timestamp())
+        kept = list(store.rounds())
+        assert len(kept) == 4  # hours 24..42
+        expected = [c.days_left for c in healthy.certificates]
+        assert all([c.days_left for c in r.health.certificates] == expected for r in kept)
+        mid = store.round_before(T0 + dt.timedelta(hours=31))
+        assert [c.name for c in mid.health.certificates] == [c.name for c in healthy.certificates]
