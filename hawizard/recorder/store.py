@@ -9,7 +9,8 @@ changes, members down and back, ...) are not stored: they are derived from conse
 rounds (`timeline`), so they can never disagree with the rounds they come from.
 
 Bounded by age and size (`[monitoring] record_days`, `record_mb`): the oldest rows go first,
-checked when the file is opened and every `PRUNE_EVERY` appends; `auto_vacuum = INCREMENTAL`
+checked when the file is opened and every `PRUNE_EVERY` appends (past 95 % of the size
+bound, the oldest go until 90 %); `auto_vacuum = INCREMENTAL`
 gives the freed pages back to the file system. The file is opened safely (no symlink is
 followed, 0600: `sidecars.open_database_file`) and written in WAL mode, so a reader (an
 incident export, a replay) never blocks the recording dashboard.
@@ -133,7 +134,12 @@ class Store:
         now = time.time() if now is None else now
         with self._lock:
             gone = self._delete_before(now - self.max_age_s)
-            while self._used_bytes() > self.max_bytes:
+            # past 95 % of the bound, down to 90 %: the appends until the next check
+            # (PRUNE_EVERY rounds, ~0.5 MiB for 5 members) still fit under it
+            if self._used_bytes() <= self.max_bytes * 0.95:
+                self._conn.commit()
+                return gone
+            while self._used_bytes() > self.max_bytes * 0.9:
                 (count,) = self._conn.execute("SELECT COUNT(*) FROM entries").fetchone()
                 row = self._conn.execute(
                     "SELECT ts FROM entries ORDER BY ts, id LIMIT 1 OFFSET ?",

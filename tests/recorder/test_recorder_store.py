@@ -114,6 +114,7 @@ def test_the_size_bound_holds(tmp_path):
         assert 0 < len(kept) < 3000
         assert kept[-1].at == T0 + dt.timedelta(seconds=2999)  # the newest stay
         assert store._used_bytes() <= 1 << 20
+    assert os.path.getsize(path) <= 1 << 20  # the file itself, freed pages given back
 
 
 def test_parse_time():
