@@ -84,3 +84,19 @@ def test_member_killed_and_restarted_under_a_recording_watch(
     assert main(["incident", str(path), "--since", "2m"]) == 0
     md = capsys.readouterr().out
     assert md.index(f"{victim} unhealthy") < md.index(f"{victim} healthy again")
+
+
+def test_replay_input_errors(etcd_cluster: LocalEtcd, tmp_path, capsys):
+    path, _ = _plan_copy(etcd_cluster, tmp_path)
+    assert main(["dashboard", str(path), "--since", "2m"]) == 2
+    assert "--since and --until choose what --replay shows" in capsys.readouterr().err
+    assert main(["dashboard", str(path), "--replay"]) == 2
+    assert "nothing recorded for this plan yet" in capsys.readouterr().err
+    assert main(["dashboard", str(path), "--replay", "--until", "noon"]) == 2
+    assert "--until 'noon' is neither" in capsys.readouterr().err
+    from hawizard.ops.recording import open_store
+    from hawizard.plan import load
+
+    open_store(load(path)).close()
+    assert main(["dashboard", str(path), "--replay", "--since", "1h"]) == 2
+    assert "no round recorded between" in capsys.readouterr().err

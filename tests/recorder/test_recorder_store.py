@@ -168,3 +168,21 @@ def test_certificates_are_stored_when_they_change_and_survive_pruning(tmp_path):
         assert all([c.days_left for c in r.health.certificates] == expected for r in kept)
         mid = store.round_before(T0 + dt.timedelta(hours=31))
         assert [c.name for c in mid.health.certificates] == [c.name for c in healthy.certificates]
+
+
+def test_plan_bounds_are_validated_and_named():
+    from hawizard.plan import dumps, loads, validate
+
+    plan, _ = recorded("lab-three-healthy")
+    assert "record_days" not in dumps(plan)  # defaults are not written into plans
+    bad = dataclasses.replace(
+        plan, monitoring=dataclasses.replace(plan.monitoring, record_days=0, record_mb=-5)
+    )
+    fields = {p.field: p.message for p in validate(bad)}
+    assert "1-366 days" in fields["monitoring.record_days"]
+    assert "1-100000 MiB" in fields["monitoring.record_mb"]
+    kept = dataclasses.replace(
+        plan, monitoring=dataclasses.replace(plan.monitoring, record_days=3, record_mb=20)
+    )
+    again = loads(dumps(kept))
+    assert (again.monitoring.record_days, again.monitoring.record_mb) == (3, 20)
