@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="show the flight recorder's rounds instead of probing (←/→ step, space plays, "
         "[ ] speed, n/N next/previous event)",
     )
-    dashboard.add_argument("--since", metavar="T", help="with --replay: from (default 24h)")
+    dashboard.add_argument("--since", metavar="T", help="with --replay: from (default 1h)")
     dashboard.add_argument("--until", metavar="T", help="with --replay: to (default now)")
     dashboard.add_argument(
         "--no-record",
@@ -108,7 +108,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     now = dt.datetime.now(dt.UTC)
     try:
-        since = parse_time(args.since or "24h", now, "--since")
+        since = parse_time(args.since or "1h", now, "--since")
         until = parse_time(args.until, now, "--until") if args.until else now
     except TimeSpecError as exc:
         return fail(str(exc))
