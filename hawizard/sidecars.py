@@ -46,6 +46,7 @@ __all__ = [
     "read_json",
     "read_record",
     "record_path",
+    "recorder_path",
     "write_json",
     "write_record",
 ]
@@ -73,6 +74,12 @@ def lock_path(plan_path: str | os.PathLike[str]) -> Path:
 def journal_path(plan_path: str | os.PathLike[str]) -> Path:
     path = _plan(plan_path)
     return path.with_name(f"{path.stem}.journal.json")
+
+
+def recorder_path(plan_path: str | os.PathLike[str]) -> Path:
+    """`<plan stem>.record.sqlite`: the flight recorder's rounds (`hawizard.recorder`)."""
+    path = _plan(plan_path)
+    return path.with_name(f"{path.stem}.record.sqlite")
 
 
 def _rotate_resume(label: str, data: dict) -> str:
@@ -179,6 +186,23 @@ def _open_regular(path: Path, flags: int, mode: int = 0o600) -> int:
 def open_lock_file(path: Path) -> int:
     """The lock file's descriptor (created 0600 if missing), never through a symlink."""
     return _open_regular(path, os.O_RDWR | os.O_CREAT)
+
+
+def open_database_file(path: Path) -> int:
+    """A descriptor on the SQLite file at `path` (created 0600 if missing, made 0600 if not),
+    refused if it or its journal files are symlinks or not regular files: checked before
+    SQLite opens it by name, as sqlite3 cannot be told not to follow a link."""
+    for extra in ("-journal", "-wal", "-shm"):
+        side = path.with_name(path.name + extra)
+        try:
+            mode = os.lstat(side).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise _refuse(side, _kind(mode))
+    fd = _open_regular(path, os.O_RDWR | os.O_CREAT)
+    os.fchmod(fd, 0o600)
+    return fd
 
 
 def read_bytes(path: Path) -> bytes | None:

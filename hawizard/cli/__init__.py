@@ -20,6 +20,7 @@ GROUPS = (
     "lab",
     "apply",
     "status",
+    "incident",
     "check",
     "etcd",
     "patch",

@@ -81,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="reach members that do not answer directly through an SSH tunnel to their host "
         "(the table says which path answered)",
     )
+    status.add_argument(
+        "--record",
+        action="store_true",
+        help="with --watch: append every round to the plan's flight recorder "
+        "(<plan>.record.sqlite; read it with `hawizard incident`)",
+    )
     status.set_defaults(func=cmd_status)
 
 
@@ -111,6 +117,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         ssh = probe.SshMode.FALLBACK if args.ssh_fallback else probe.SshMode.OFF
         return status_round(plan, args.timeout, tls=tls, ssh=ssh)
+
+    if args.record and args.watch is None:
+        return fail(
+            "--record needs --watch SECONDS", f"e.g. hawizard status {args.plan} --watch 2 --record"
+        )
+    if args.record:
+        from hawizard.ops.recording import open_store, record_report
+
+        try:
+            store = open_store(plan)
+        except OSError as exc:
+            return fail(f"cannot record: {exc.strerror or exc}")
+        probe_only = round_
+
+        def round_():
+            report = probe_only()
+            record_report(store, report)
+            return report
 
     if args.watch is None:
         report = round_()

@@ -35,6 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=2.0,
         help="seconds between probe rounds (default 2)",
     )
+    dashboard.add_argument(
+        "--replay",
+        action="store_true",
+        help="show the flight recorder's rounds instead of probing (←/→ step, space plays, "
+        "[ ] speed, n/N next/previous event)",
+    )
+    dashboard.add_argument("--since", metavar="T", help="with --replay: from (default 1h)")
+    dashboard.add_argument("--until", metavar="T", help="with --replay: to (default now)")
+    dashboard.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not append the rounds to the plan's flight recorder (<plan>.record.sqlite)",
+    )
     _theme_option(dashboard)
     dashboard.set_defaults(func=cmd_dashboard)
 
@@ -72,10 +85,55 @@ def cmd_wizard(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     if not math.isfinite(args.interval) or not 0 < args.interval <= 86400:
         return fail("--interval must be a positive number of seconds (finite, at most 86400)")
-    app = _make_app(args, args.plan, "dashboard", interval=args.interval)
+    if args.replay:
+        return _replay(args)
+    if args.since or args.until:
+        return fail("--since and --until choose what --replay shows", "add --replay")
+    app = _make_app(args, args.plan, "dashboard", interval=args.interval, record=not args.no_record)
     if app is None:
         return 2
     app.run()
     if app.return_code:
         err_console.print("dashboard stopped with an error")
+    return app.return_code or 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """The dashboard over recorded rounds: nothing is probed."""
+    import datetime as dt
+
+    from hawizard.ops.recording import open_store
+    from hawizard.recorder.timespec import TimeSpecError, parse_time
+    from hawizard.tui.replay_app import ReplayApp
+
+    now = dt.datetime.now(dt.UTC)
+    try:
+        since = parse_time(args.since or "1h", now, "--since")
+        until = parse_time(args.until, now, "--until") if args.until else now
+    except TimeSpecError as exc:
+        return fail(str(exc))
+    plan = load_plan(args.plan)
+    if plan is None:
+        return 2
+    try:
+        with open_store(plan, create=False) as store:
+            rounds = list(store.rounds(since, until))
+    except FileNotFoundError:
+        return fail(
+            "nothing recorded for this plan yet",
+            f"record with: hawizard status {args.plan} --watch 2 --record (or the dashboard)",
+        )
+    except OSError as exc:
+        return fail(f"cannot read the recording: {exc.strerror or exc}")
+    if not rounds:
+        return fail(
+            f"no round recorded between {since:%Y-%m-%d %H:%M:%S} and "
+            f"{until:%Y-%m-%d %H:%M:%S} UTC",
+            "widen --since / --until (hawizard incident shows what the recording holds)",
+        )
+    try:
+        app = ReplayApp(plan, Path(args.plan).resolve(), rounds, theme=args.theme)
+    except ValueError as exc:
+        return fail(str(exc), "pick one with --theme, e.g. --theme light")
+    app.run()
     return app.return_code or 0

@@ -15,7 +15,9 @@ half-done rotation. Now a use case is an `Operation` (its judgement and its phas
    what the operator was shown and what runs; `False` means there is nothing to do;
 4. `confirm(op)` once (never in a dry run): `False` stops here, nothing has changed;
 5. `op.begin(dry_run)`, `run(plan, op.phases())` on the face's runner, then
-   `op.finish(ok)` — also when the run failed or raised (Ctrl-C), never in a dry run.
+   `op.finish(ok)` — also when the run failed or raised (Ctrl-C), never in a dry run;
+   the start and the end with its result ("ok", "failed", "interrupted") go to the flight
+   recorder where the plan has one (`ops.recording.mark_operation`).
 
 A use case that is not an `Operation` yet (a membership change: its apiserver update is a
 second run that depends on the first) takes steps 1 and 2 with `held(...)`.
@@ -187,10 +189,16 @@ def _judged(
     op.begin(dry_run)
     if dry_run:
         return Driven(op, run(plan, op.phases()))
+    from hawizard.ops.recording import mark_operation
+
+    mark_operation(plan, op.command, "start")
     ok = False
+    outcome = "interrupted"
     try:
         result = run(plan, op.phases())
         ok = result.ok
+        outcome = "ok" if ok else "failed"
     finally:
         op.finish(ok)
+        mark_operation(plan, op.command, "end", outcome)
     return Driven(op, result)

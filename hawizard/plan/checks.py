@@ -143,6 +143,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "node_exporter_port": _INT,
         "haproxy_metrics_port": _INT,
         "scrape_from": _ADDRESSES,
+        "record_days": _INT,
+        "record_mb": _INT,
     },
     "backup": {
         "every": _STR,
@@ -916,6 +918,10 @@ def _check_monitoring(plan: Plan, names: dict[str, int], err) -> None:
     if not 1 <= m.scrape_interval <= 3600:
         err("monitoring.scrape_interval", f"{m.scrape_interval} must be 1-3600 seconds (e.g. 15)")
     _port(m.node_exporter_port, "monitoring.node_exporter_port", err)
+    if not 1 <= m.record_days <= 366:
+        err("monitoring.record_days", f"{m.record_days} must be 1-366 days (e.g. 7)")
+    if not 1 <= m.record_mb <= 100_000:
+        err("monitoring.record_mb", f"{m.record_mb} must be 1-100000 MiB (e.g. 100)")
     _port(m.haproxy_metrics_port, "monitoring.haproxy_metrics_port", err)
     for i, source in enumerate(m.scrape_from):
         try:

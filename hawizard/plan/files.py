@@ -134,6 +134,8 @@ def _backup(raw: dict) -> BackupSettings:
 _OPTIONAL = {
     ("pki", "dir"): "",  # `<plan-stem>.pki/` beside the plan
     ("monitoring", "scrape_from"): (),
+    ("monitoring", "record_days"): 7,
+    ("monitoring", "record_mb"): 100,
     ("cluster", "cni"): "",
     ("control_plane", "oidc"): None,
     ("etcd", "packages"): (),  # the distribution's default package names

@@ -194,6 +194,10 @@ class MonitoringSettings:
     #: exporter): IP addresses or networks, besides `prometheus_node`, each node itself and
     #: the machine that runs `apply`; every other source is refused by the nodes' nftables.
     scrape_from: tuple[str, ...] = ()
+    #: The flight recorder's bounds (`hawizard.recorder`): rounds older than `record_days`
+    #: go first, then the oldest until the file holds at most `record_mb` MiB.
+    record_days: int = 7
+    record_mb: int = 100
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,12 @@ class WizardApp(App[int]):
         readiness_check: Callable[[Plan], Checklist] | None = None,
         backend: Backend | None = None,
         theme_dirs: list[Path] | None = None,
+        record: bool = False,
     ) -> None:
         super().__init__()
+        from hawizard.tui.recording import RoundRecorder
+
+        self.recorder = RoundRecorder(record)  # the dashboard's rounds into the plan's store
         self.plan = plan if plan is not None else Plan(nodes=())
         self.plan_path = plan_path
         self.labs_root = labs_root

@@ -191,6 +191,7 @@ class DashboardScreen(Day2Actions, Screen):
         self.offsite_ages = getattr(report, "offsite", ())
         self.last_drill = getattr(report, "drill", None)
         self.last_maintenance = report.maintenance
+        self.wizard.recorder.record(plan, report)  # this worker's thread, not the UI's
         self.post_message(HealthChecked(report.health, list(report.apiservers), report.balancer))
 
     def on_health_checked(self, message: HealthChecked) -> None:
