@@ -80,6 +80,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="reach members that do not answer directly through an SSH tunnel to their host "
         "(the table says which path answered)",
     )
+    status.add_argument(
+        "--etcd-only",
+        action="store_true",
+        help="ask etcd's members only (no apiservers, load balancer or backup record): "
+        "the fast check for scripts that poll; same exit codes for etcd",
+    )
     status.set_defaults(func=cmd_status)
 
 
@@ -109,7 +115,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         from hawizard.ops.status import status_round
 
         ssh = probe.SshMode.FALLBACK if args.ssh_fallback else probe.SshMode.OFF
-        return status_round(plan, args.timeout, tls=tls, ssh=ssh)
+        return status_round(plan, args.timeout, tls=tls, ssh=ssh, etcd_only=args.etcd_only)
 
     if args.watch is None:
         report = round_()

@@ -37,6 +37,7 @@ class StatusReport:
     expect_running: bool  # control_plane.start: a staged control plane is not "down"
     backup: BackupAge | None = None  # the last verified backup (never changes the exit code)
     balancer: BalancerHealth | None = None  # the endpoint (VIP holder, keepalived, haproxy)
+    etcd_only: bool = False  # `status --etcd-only`: apiservers, balancer, backup not asked
 
     @property
     def exit_code(self) -> int:
@@ -55,8 +56,11 @@ class StatusReport:
         readyz, failed_checks, error, latency_ms}, `control_plane_started`,
         `last_verified_backup`: {state ("ok" | "yellow" older than 2x the schedule | "red" 4x
         or none), age_s, path, every_s, dir, refused (records that fail their signature)}, and
-        `load_balancer` (BalancerHealth.to_json())."""
+        `load_balancer` (BalancerHealth.to_json()). An `etcd_only` round has none of those
+        keys (it did not ask them) but `"scope": "etcd"` and `exit_code`."""
         data = self.health.to_json()
+        if self.etcd_only:
+            return {**data, "scope": "etcd", "exit_code": self.exit_code}
         data["apiservers"] = [apiserver_json(a) for a in self.apiservers]
         data["control_plane_started"] = self.expect_running
         data["exit_code"] = self.exit_code
@@ -87,6 +91,7 @@ def status_round(
     etcd_probe: EtcdProbe | None = None,
     apiserver_probe: ApiserverProbe | None = None,
     balancer_probe: BalancerProbe | None = None,
+    etcd_only: bool = False,
     **probe_options: Any,
 ) -> StatusReport:
     """etcd members, apiservers and the balancer probed concurrently: the slowest bounds the
@@ -97,7 +102,16 @@ def status_round(
     ssh). An etcd probe that cannot run (no client certificate: `OSError`/`ValueError`)
     raises; an apiserver or balancer probe that fails is logged and left out, so etcd is
     still shown.
+
+    `etcd_only` asks etcd's members and nothing else: no apiserver, no balancer (no SSH, so
+    paramiko is not even imported unless `ssh` asks for the fallback), no backup folder:
+    `hawizard status --etcd-only`, for scripts that poll.
     """
+    if etcd_only:
+        from hawizard.etcd.probe import cluster_health
+
+        health = etcd_probe(plan) if etcd_probe else cluster_health(plan, timeout, **probe_options)
+        return StatusReport(health, (), plan.control_plane.start, etcd_only=True)
     budget = plan.etcd.probe_timeout if timeout is None else timeout
 
     # imported where used: a probe that is replaced costs no import, and the round starts
