@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from hawizard.plan import Plan
 
 log = logging.getLogger(__name__)
+
+# `on_etcd` is called only if the round's other probes are not done this long after etcd's:
+# a frame that the whole round would follow within it is not worth drawing twice.
+EARLY_AFTER_S = 0.05
 
 EtcdProbe = Callable[["Plan"], "ClusterHealth"]
 ApiserverProbe = Callable[["Plan"], "list[ApiserverHealth]"]
@@ -92,6 +96,7 @@ def status_round(
     apiserver_probe: ApiserverProbe | None = None,
     balancer_probe: BalancerProbe | None = None,
     etcd_only: bool = False,
+    on_etcd: Callable[[ClusterHealth], None] | None = None,
     **probe_options: Any,
 ) -> StatusReport:
     """etcd members, apiservers and the balancer probed concurrently: the slowest bounds the
@@ -105,7 +110,9 @@ def status_round(
 
     `etcd_only` asks etcd's members and nothing else: no apiserver, no balancer (no SSH, so
     paramiko is not even imported unless `ssh` asks for the fallback), no backup folder:
-    `hawizard status --etcd-only`, for scripts that poll.
+    `hawizard status --etcd-only`, for scripts that poll. `on_etcd` is called with etcd's
+    health as soon as it is judged if the other probes still run `EARLY_AFTER_S` later (the
+    dashboard's first frame: SSH to the balancer nodes takes longer than etcd's members).
     """
     if etcd_only:
         from hawizard.etcd.probe import cluster_health
@@ -136,6 +143,9 @@ def status_round(
         masters = pool.submit(ask_apiservers, plan) if plan.control_plane_nodes else None
         endpoint = pool.submit(balancer_probe or balancer, plan)
         health = (etcd_probe or etcd)(plan)
+        pending = [f for f in (masters, endpoint) if f is not None]
+        if on_etcd is not None and wait(pending, timeout=EARLY_AFTER_S).not_done:
+            on_etcd(health)  # only worth an early frame while a slower probe still runs
         rows: tuple[ApiserverHealth, ...] = ()
         if masters is not None:
             try:
