@@ -14,16 +14,19 @@ its start the frame was complete:
 
 `status --etcd-only` (a whole process, same plan) runs in the same interleaved rounds as the
 same-run baseline: what the terminal shows without Textual. Medians; the load average is
-printed beside them. Target: both frames ≤ 0.5 s on an idle machine.
+printed beside them. Target: both frames ≤ 0.5 s on an idle machine. `--compare DIR` times
+another checkout's frames in the same rounds (e.g. the code before a change, `git archive`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 CHILD = r"""
@@ -64,14 +67,30 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-def child_seconds(which: str, plan: str) -> float:
+CPU: dict[str, list[float]] = {}
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def child_seconds(which: str, plan: str, code: str | None = None) -> float:
     """Seconds from the child's own start to its complete frame, plus the interpreter's start
-    before it (measured from here)."""
-    start = time.monotonic()
+    before it (measured from here). The child's whole CPU time (to its exit, a little past
+    the frame) goes to CPU[which]."""
+    env = {**os.environ, "PYTHONPATH": code} if code else None
+    start, cpu = time.monotonic(), _children_cpu()
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, which, plan], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", CHILD, which, plan],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tempfile.gettempdir(),  # `-c` puts the working directory first on sys.path
     )
     total = time.monotonic() - start
+    CPU.setdefault(which + (" (compare)" if code else ""), []).append(_children_cpu() - cpu)
     if done.returncode != 0:
         raise SystemExit(f"{which}: {done.stderr[-2000:]}")
     inside = float(done.stdout.strip().splitlines()[-1])
@@ -87,13 +106,14 @@ def _interpreter_start() -> float:
 
 
 def status_seconds(plan: str) -> float:
-    start = time.monotonic()
+    start, cpu = time.monotonic(), _children_cpu()
     subprocess.run(
         [sys.executable, "-m", "hawizard", "status", plan, "--json", "--etcd-only"],
         capture_output=True,
         timeout=60,
         check=False,
     )
+    CPU.setdefault("status --etcd-only", []).append(_children_cpu() - cpu)
     return time.monotonic() - start
 
 
@@ -101,12 +121,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plan", required=True, help="plan of a running cluster")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--compare", metavar="DIR", help="also time another checkout's hawizard (PYTHONPATH=DIR)"
+    )
     args = parser.parse_args()
     cases = {
         "dashboard": lambda: child_seconds("dashboard", args.plan),
         "wizard": lambda: child_seconds("wizard", args.plan),
         "status --etcd-only": lambda: status_seconds(args.plan),
     }
+    if args.compare:
+        for which in ("dashboard", "wizard"):
+            cases[f"{which} (compare)"] = lambda w=which: child_seconds(w, args.plan, args.compare)
     times: dict[str, list[float]] = {k: [] for k in cases}
     loads = []
     names = list(cases)
@@ -122,7 +148,11 @@ def main() -> int:
     for name in names:
         med = statistics.median(times[name])
         spread = f"{min(times[name]):.3f}–{max(times[name]):.3f}"
-        print(f"{name:20} median {med:.3f} s ({spread})  {med / base:.2f}× status --etcd-only")
+        cpu = statistics.median(CPU[name])
+        print(
+            f"{name:20} median {med:.3f} s ({spread})  {med / base:.2f}× status --etcd-only"
+            f"  CPU {cpu:.3f} s"
+        )
     return 0
 
 
