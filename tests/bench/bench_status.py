@@ -15,6 +15,7 @@ Each round runs, in an order that rotates every round so load hits all alike:
 For each: median wall time and median CPU time (user + sys of the child, which load does not
 inflate the way it does wall time) and the ratio to etcdctl. The load average is printed
 beside the figures. Target: the fast path ≤ 0.15 s whole-process on an idle machine.
+`--compare DIR` adds another checkout's full `status --json` (e.g. the code before a change).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,11 +36,21 @@ HAWIZARD = [sys.executable, "-m", "hawizard"]
 TIMEOUT = 60
 
 
-def timed(argv: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds of the child, exit code) of one whole process."""
+def timed(argv: list[str], code: str | None = None) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of the child, exit code) of one whole process; `code`: the
+    checkout whose hawizard runs (PYTHONPATH; from outside any checkout, as `-m` puts the
+    working directory first on sys.path)."""
+    env = {**os.environ, "PYTHONPATH": code} if code else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, timeout=TIMEOUT, check=False)
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -74,14 +86,16 @@ def etcdctl_argv(plan_path: str) -> list[str]:
     ]
 
 
-def bench(plan: str, rounds: int) -> None:
-    cases = {
-        "status --etcd-only": [*HAWIZARD, "status", plan, "--json", "--etcd-only"],
-        "status (full)": [*HAWIZARD, "status", plan, "--json"],
-        "etcdctl": etcdctl_argv(plan),
+def bench(plan: str, rounds: int, compare: str | None = None) -> None:
+    cases: dict[str, tuple[list[str], str | None]] = {
+        "status --etcd-only": ([*HAWIZARD, "status", plan, "--json", "--etcd-only"], None),
+        "status (full)": ([*HAWIZARD, "status", plan, "--json"], None),
+        "etcdctl": (etcdctl_argv(plan), None),
     }
-    for argv in cases.values():  # warm the page cache and the members' TLS session state
-        timed(argv)
+    if compare:
+        cases["status (full, compare)"] = ([*HAWIZARD, "status", plan, "--json"], compare)
+    for argv, code in cases.values():  # warm the page cache
+        timed(argv, code)
     walls: dict[str, list[float]] = {k: [] for k in cases}
     cpus: dict[str, list[float]] = {k: [] for k in cases}
     loads = []
@@ -89,7 +103,7 @@ def bench(plan: str, rounds: int) -> None:
     for r in range(rounds):
         loads.append(os.getloadavg()[0])
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            wall, cpu, _ = timed(cases[name])
+            wall, cpu, _ = timed(*cases[name])
             walls[name].append(wall)
             cpus[name].append(cpu)
     base_wall = statistics.median(walls["etcdctl"])
@@ -113,11 +127,14 @@ def main() -> int:
     parser.add_argument("--lab", help="bring this lab up, apply it, bench, remove it")
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--compare", metavar="DIR", help="also time another checkout's full status (PYTHONPATH)"
+    )
     args = parser.parse_args()
     if bool(args.plan) == bool(args.lab):
         parser.error("give --plan PLAN or --lab NAME")
     if args.plan:
-        bench(args.plan, args.rounds)
+        bench(args.plan, args.rounds, args.compare)
         return 0
     try:
         up = hw("lab", "up", "--name", args.lab, "--nodes", str(args.nodes))
@@ -127,7 +144,7 @@ def main() -> int:
         applied = hw("apply", plan, "--yes")
         if applied.returncode != 0:
             raise SystemExit(f"apply failed: {applied.stdout[-2000:]}{applied.stderr[-2000:]}")
-        bench(plan, args.rounds)
+        bench(plan, args.rounds, args.compare)
     finally:
         hw("lab", "down", "--name", args.lab, "--purge")
     return 0
