@@ -20,7 +20,6 @@ from hawizard.cli.output import (
     print_failures,
     print_json,
 )
-from hawizard.etcd.backup import human_age
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -162,6 +161,8 @@ def _show_outcome(outcome, command: str, args) -> None:
         f"{esc(getattr(health, 'summary', ''))}",
         highlight=False,
     )
+    from hawizard.etcd.backup import human_age  # here: `hawizard etcd …` need not load it
+
     before = a.record.cluster_id_before or "unknown"
     console.print(
         f"  cluster ID {esc(before)} → {esc(getattr(health, 'cluster_id', '?'))} (new)",

@@ -87,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --watch: append every round to the plan's flight recorder "
         "(<plan>.record.sqlite; read it with `hawizard incident`)",
     )
+    status.add_argument(
+        "--etcd-only",
+        action="store_true",
+        help="ask etcd's members only (no apiservers, load balancer or backup record): "
+        "the fast check for scripts that poll; same exit codes for etcd",
+    )
     status.set_defaults(func=cmd_status)
 
 
@@ -116,7 +122,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         from hawizard.ops.status import status_round
 
         ssh = probe.SshMode.FALLBACK if args.ssh_fallback else probe.SshMode.OFF
-        return status_round(plan, args.timeout, tls=tls, ssh=ssh)
+        return status_round(plan, args.timeout, tls=tls, ssh=ssh, etcd_only=args.etcd_only)
 
     if args.record and args.watch is None:
         return fail(

@@ -591,10 +591,13 @@ def cluster_health(
     timeout = plan.etcd.probe_timeout if timeout is None else timeout
     start = time.monotonic()
     connector = ssh_connector(plan) if ssh is not SshMode.OFF else None
-    results = probe_round(
-        targets(plan), tls or ClientTLS.for_plan(plan), timeout, ssh=connector, ssh_mode=ssh
-    )
-    local, expected = local_certificates(plan)
+    # the local PKI is read while the members answer: the files cost about as much as a round
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-certs") as pool:
+        certs = pool.submit(local_certificates, plan)
+        results = probe_round(
+            targets(plan), tls or ClientTLS.for_plan(plan), timeout, ssh=connector, ssh_mode=ssh
+        )
+        local, expected = certs.result()
     return build(plan, results, local, expected, duration_s=time.monotonic() - start)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from hawizard.plan import Plan
 
 log = logging.getLogger(__name__)
+
+# `on_etcd` is called only if the round's other probes are not done this long after etcd's:
+# a frame that the whole round would follow within it is not worth drawing twice.
+EARLY_AFTER_S = 0.05
 
 EtcdProbe = Callable[["Plan"], "ClusterHealth"]
 ApiserverProbe = Callable[["Plan"], "list[ApiserverHealth]"]
@@ -44,6 +48,7 @@ class StatusReport:
     # from a history of rounds (`--watch`, the dashboard; None from a single round)
     maintenance: dict | None = None
     forecast: Any = None  # hawizard.forecast.QuotaForecast | None
+    etcd_only: bool = False  # `status --etcd-only`: apiservers, balancer, backup not asked
 
     @property
     def exit_code(self) -> int:
@@ -66,8 +71,11 @@ class StatusReport:
         ("defragmented" | "skipped" | "refused" | "stopped"), reason, if_needed,
         leader_at_start, members: [{name, db_before, db_after, in_use_before, blocked_s}]} or
         null, and with a history `quota_forecast`: {bytes_per_day, days_left, r2, points} or
-        null (no trustworthy growth)."""
+        null (no trustworthy growth). An `etcd_only` round has none
+        of those keys (it did not ask them) but `"scope": "etcd"` and `exit_code`."""
         data = self.health.to_json()
+        if self.etcd_only:
+            return {**data, "scope": "etcd", "exit_code": self.exit_code}
         data["apiservers"] = [apiserver_json(a) for a in self.apiservers]
         data["control_plane_started"] = self.expect_running
         data["exit_code"] = self.exit_code
@@ -108,6 +116,8 @@ def status_round(
     etcd_probe: EtcdProbe | None = None,
     apiserver_probe: ApiserverProbe | None = None,
     balancer_probe: BalancerProbe | None = None,
+    etcd_only: bool = False,
+    on_etcd: Callable[[ClusterHealth], None] | None = None,
     **probe_options: Any,
 ) -> StatusReport:
     """etcd members, apiservers and the balancer probed concurrently: the slowest bounds the
@@ -118,7 +128,18 @@ def status_round(
     ssh). An etcd probe that cannot run (no client certificate: `OSError`/`ValueError`)
     raises; an apiserver or balancer probe that fails is logged and left out, so etcd is
     still shown.
+
+    `etcd_only` asks etcd's members and nothing else: no apiserver, no balancer (no SSH, so
+    paramiko is not even imported unless `ssh` asks for the fallback), no backup folder:
+    `hawizard status --etcd-only`, for scripts that poll. `on_etcd` is called with etcd's
+    health as soon as it is judged if the other probes still run `EARLY_AFTER_S` later (the
+    dashboard's first frame: SSH to the balancer nodes takes longer than etcd's members).
     """
+    if etcd_only:
+        from hawizard.etcd.probe import cluster_health
+
+        health = etcd_probe(plan) if etcd_probe else cluster_health(plan, timeout, **probe_options)
+        return StatusReport(health, (), plan.control_plane.start, etcd_only=True)
     budget = plan.etcd.probe_timeout if timeout is None else timeout
 
     # imported where used: a probe that is replaced costs no import, and the round starts
@@ -143,6 +164,9 @@ def status_round(
         masters = pool.submit(ask_apiservers, plan) if plan.control_plane_nodes else None
         endpoint = pool.submit(balancer_probe or balancer, plan)
         health = (etcd_probe or etcd)(plan)
+        pending = [f for f in (masters, endpoint) if f is not None]
+        if on_etcd is not None and wait(pending, timeout=EARLY_AFTER_S).not_done:
+            on_etcd(health)  # only worth an early frame while a slower probe still runs
         rows: tuple[ApiserverHealth, ...] = ()
         if masters is not None:
             try:

@@ -110,7 +110,7 @@ class WizardApp(App[int]):
 
         self.theme = self._initial_theme
         for name, factory in registry.SCREENS.items():
-            self.install_screen(factory(), name)
+            self.install_screen(factory, name)  # type: ignore[arg-type]  # made on first use
         self.push_screen(self.start_at)
 
     # --- the plan ---------------------------------------------------------------------------

@@ -68,8 +68,11 @@ class Backend:
         """After a failed round: the client certificate may exist by the next one."""
         self._etcd = None
 
-    def status_round(self, plan: Plan) -> StatusReport:
-        """`hawizard.ops.status.status_round`, as `hawizard status` runs it, with these probes."""
+    def status_round(
+        self, plan: Plan, on_etcd: Callable[[ClusterHealth], None] | None = None
+    ) -> StatusReport:
+        """`hawizard.ops.status.status_round`, as `hawizard status` runs it, with these probes
+        (`on_etcd`: etcd's part as soon as it is in)."""
         from hawizard.ops.status import status_round
 
         return status_round(
@@ -77,4 +80,5 @@ class Backend:
             etcd_probe=self.etcd_probe(),
             apiserver_probe=self.apiserver_probe,
             balancer_probe=self.balancer_probe,
+            on_etcd=on_etcd,
         )

@@ -107,6 +107,15 @@ class HealthChecked(WorkerMessage, bubble=False):
         self.balancer = balancer  # hawizard.balancer.probe.BalancerHealth, or None
 
 
+class EtcdChecked(WorkerMessage, bubble=False):
+    """The etcd part of the dashboard's first round, posted before the round's slower probes
+    (SSH to the balancer nodes, the apiservers) end: `health` is a `ClusterHealth`."""
+
+    def __init__(self, health: Any) -> None:
+        super().__init__()
+        self.health = health
+
+
 class HealthFailed(WorkerMessage, bubble=False):
     """The round could not even start (no client certificate, no etcd node, …)."""
 

@@ -94,6 +94,61 @@ def test_json_and_text_show_the_last_maintenance(etcd_cluster: LocalEtcd, capsys
         record_path(etcd_cluster.plan_path).unlink()
 
 
+def test_etcd_only_asks_etcd_alone(etcd_cluster: LocalEtcd, capsys, monkeypatch) -> None:
+    """`--etcd-only` (issue 30): the members and their certificates, none of the other keys,
+    the same exit code; the table shows the members and no apiserver section."""
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json", "--etcd-only")
+    data = json.loads(out)
+    assert rc == 0 and data["exit_code"] == 0 and data["state"] == "healthy"
+    assert set(data) == DOCUMENTED_KEYS | {"scope"} and data["scope"] == "etcd"
+    assert [set(m) for m in data["members"]] == [MEMBER_KEYS] * 3
+    monkeypatch.setattr(output.console, "_width", 200)
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--etcd-only")
+    assert rc == 0 and "3/3 healthy" in out and "kube-apiservers" not in out
+    etcd_cluster.stop("m3")
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json", "--etcd-only")
+    assert rc == 1 and json.loads(out)["state"] == "degraded"
+
+
+# What a scripted `status --etcd-only --json` must not import: the other faces, SSH, the
+# other command groups and the probes it does not run (issue 30: each costs every poll).
+HEAVY = (
+    "textual",
+    "rich",
+    "paramiko",
+    "fabric",
+    "invoke",
+    "hawizard.balancer",
+    "hawizard.control_plane",
+    "hawizard.etcd.backup",
+    "hawizard.cli.apply_cmd",
+    "hawizard.cli.restore_cmd",
+    "hawizard.tui",
+)
+
+
+def test_etcd_only_process_imports_nothing_heavy(etcd_cluster: LocalEtcd) -> None:
+    """A whole `hawizard status --json --etcd-only` process, counted by module, not timed."""
+    script = (
+        "import contextlib, io, sys\n"
+        "from hawizard.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    rc = main(sys.argv[1:])\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}\n"
+        f"               or m.startswith({HEAVY!r}))\n"
+        "print(rc, heavy, '\\n' in out.getvalue())\n"
+    )
+    argv = ["status", str(etcd_cluster.plan_path), "--json", "--etcd-only"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "0 [] True", done.stderr
+    full = subprocess.run(
+        [sys.executable, "-c", script, *argv[:-1]], capture_output=True, text=True, timeout=60
+    )
+    assert "hawizard.etcd.backup" in full.stdout  # the check can see an import when one is made
+
+
 def test_ssh_fallback_keeps_the_direct_path_when_it_works(etcd_cluster: LocalEtcd, capsys):
     rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json", "--ssh-fallback")
     assert rc == 0 and {m["path"] for m in json.loads(out)["members"]} == {"direct"}

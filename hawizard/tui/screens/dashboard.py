@@ -29,7 +29,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 from hawizard.health_history import BAD_EVENTS, GOOD_EVENTS
 from hawizard.plan import Plan
 from hawizard.tui.backend import Backend
-from hawizard.tui.messages import HealthChecked, HealthFailed
+from hawizard.tui.messages import EtcdChecked, HealthChecked, HealthFailed
 from hawizard.tui.poller import Poller
 from hawizard.tui.screens.dashboard_actions import Day2Actions
 from hawizard.tui.widgets.change_panel import ChangePanel
@@ -172,8 +172,11 @@ class DashboardScreen(Day2Actions, Screen):
         if not plan.etcd_nodes:
             self.post_message(HealthFailed("the plan has no etcd node", "add some on Nodes"))
             return
+        first = self.health is None  # show its members before SSH has answered (issue 30)
         try:
-            report = backend.status_round(plan)
+            report = backend.status_round(
+                plan, (lambda h: self.post_message(EtcdChecked(h))) if first else None
+            )
         except (OSError, ValueError) as exc:
             self.post_message(
                 HealthFailed(
@@ -203,6 +206,10 @@ class DashboardScreen(Day2Actions, Screen):
         self.show_events()
         self.show_balancer(message.balancer)
         self.poller.ended(True, rearm=self.rearm_wanted)
+
+    def on_etcd_checked(self, message: EtcdChecked) -> None:
+        if self.health is None:  # the first round's members, until the whole round is in
+            self.show(message.health, [])
 
     def on_health_failed(self, message: HealthFailed) -> None:
         self.rounds += 1

@@ -20,7 +20,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import RichLog, Static
 
-from hawizard.steps import LOCAL
 from hawizard.tui.messages import RunnerEvent
 from hawizard.tui.widgets.node_progress import NodeProgress
 from hawizard.tui.widgets.status import Mark, mark_color
@@ -29,6 +28,10 @@ if TYPE_CHECKING:
     from hawizard.plan import Plan
 
 _DETAILS = 5000  # raw output lines kept for the "raw output" toggle
+# `hawizard.steps.LOCAL`, the node name of local steps; not imported from there so that the
+# dashboard, which composes a (hidden) RunView, does not load the engine and paramiko for its
+# first frame (issue 30); tests/tui pin that the two stay equal.
+LOCAL = "(local)"
 
 
 def steps_per_node(phases: Iterable[Any]) -> dict[str, int]:
