@@ -174,7 +174,7 @@ def assess(plan: Plan, to: str | None = None, health=None, record: dict | None =
     try:
         target = target_version(plan, to)
         health = health or cluster_health(plan)
-        stopped = _stopped(record, target, health)
+        stopped = _stopped(record, target, health, str(plan.source or "PLAN"))
         current = judge_cluster(health, target, stopped)
     except UpgradeRefused as exc:
         raise Refused(exc.reason, exc.hint) from None
@@ -186,7 +186,7 @@ def assess(plan: Plan, to: str | None = None, health=None, record: dict | None =
     )
 
 
-def _stopped(record: dict | None, target: Version, health) -> frozenset[str]:
+def _stopped(record: dict | None, target: Version, health, label: str) -> frozenset[str]:
     """The member the unfinished upgrade (to the same target) stopped and did not see back,
     if it is down now; refuses a record of an upgrade to another version."""
     if not record:
@@ -194,7 +194,7 @@ def _stopped(record: dict | None, target: Version, health) -> frozenset[str]:
     if record.get("target") and record["target"] != str(target):
         raise UpgradeRefused(
             f"an upgrade to etcd {record['target']} has not finished",
-            f"finish it first: `hawizard etcd upgrade PLAN --to {record['target']}`",
+            f"finish it first: `hawizard etcd upgrade {label} --to {record['target']}`",
         )
     name = record.get("member") or ""
     row = next((m for m in health.members if m.name == name and m.in_plan), None)
