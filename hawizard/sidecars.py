@@ -2,8 +2,8 @@
 
 Beside `plan.toml` hawizard keeps: the lock (`plan.toml.lock`), the run journal
 (`plan.journal.json`) and one record per kind of operation in flight (`plan.change.json`,
-`plan.rotate.json`, `plan.patch.json`, `plan.restore.json`, ...). A plan folder may be
-shared, and hawizard often runs as root, so a planted symlink there must never turn a
+`plan.rotate.json`, `plan.patch.json`, `plan.restore.json`, `plan.upgrade.json`, ...). A plan
+folder may be shared, and hawizard often runs as root, so a planted symlink there must never turn a
 write into the truncation of some other file. Hence, for every sidecar:
 
 - opened with `O_NOFOLLOW` (a symlink is refused, never followed) and `O_NONBLOCK`
@@ -110,6 +110,12 @@ def _recover_resume(label: str, data: dict) -> str:
     return f"hawizard etcd recover {label}"
 
 
+def _upgrade_resume(label: str, data: dict) -> str:
+    return f"hawizard etcd upgrade {label}" + (
+        f" --to {data['target']}" if data.get("target") else ""
+    )
+
+
 @dataclass(frozen=True)
 class RecordKind:
     """One kind of operation in flight: `<plan stem>.<suffix>` while it is unfinished."""
@@ -136,6 +142,7 @@ RECORDS: dict[str, RecordKind] = {
     "patch": RecordKind("patch.json", "an OS patch run", _patch_resume),
     "restore": RecordKind("restore.json", "a restore", _restore_resume),
     "recover": RecordKind("recover.json", "a recovery from a survivor", _recover_resume),
+    "upgrade": RecordKind("upgrade.json", "an etcd upgrade", _upgrade_resume),
 }
 
 

@@ -54,10 +54,12 @@ def parse_ops(text: str | None, self_test: bool) -> list[str]:
         base, at, fault = op.partition("@")
         if base not in ORDER:
             raise ValueError(f"unknown operation {base!r}")
-        if at and (base not in FAULTABLE or fault not in FAULTS):
+        fault, colon, seed = fault.partition(":")
+        bad_seed = colon and not seed.isdigit()
+        if at and (base not in FAULTABLE or fault not in FAULTS or bad_seed):
             raise ValueError(
-                f"{op!r}: faults are {', '.join(FAULTS)} on {', '.join(FAULTABLE)} "
-                "(e.g. rotate-ca@kill)"
+                f"{op!r}: faults are {', '.join(FAULTS)} on {', '.join(FAULTABLE)}, "
+                "optionally with a seed to replay (e.g. rotate-ca@kill, upgrade@kill:25698)"
             )
     if sum(op.partition("@")[0] == "upgrade" for op in asked) > 1:
         raise ValueError("one upgrade per round (3.5.0 → 3.5.1 happens once)")

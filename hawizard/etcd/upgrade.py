@@ -83,10 +83,16 @@ def judge_path(current: Version, target: Version) -> None:
         )
 
 
-def judge_cluster(health: ClusterHealth, target: Version) -> Version:
+def judge_cluster(
+    health: ClusterHealth, target: Version, stopped: frozenset[str] = frozenset()
+) -> Version:
     """The version the cluster runs now; refuse unless every member is healthy and on one
-    version (old and `target` only: an interrupted upgrade may be resumed)."""
+    version (old and `target` only: an interrupted upgrade may be resumed). `stopped`: the
+    member(s) an interrupted upgrade stopped itself (its record says so), which may be down
+    while the others hold the quorum: the resume starts them first."""
     sick = [m.name for m in health.members if m.in_plan and not m.healthy]
+    if set(sick) <= stopped and health.quorum_ok and health.leader_name:
+        sick = []
     if sick or not health.quorum_ok or not health.leader_name:
         who = ", ".join(sick) or "no leader"
         raise UpgradeRefused(
@@ -101,7 +107,8 @@ def judge_cluster(health: ClusterHealth, target: Version) -> Version:
             "member for its upgrade would stop every write",
             "grow the cluster to 3 members first (`hawizard etcd add`), or upgrade it offline",
         )
-    versions = {m.name: m.version for m in health.members if m.in_plan}
+    down = {m.name for m in health.members if m.in_plan and not m.healthy}
+    versions = {m.name: m.version for m in health.members if m.in_plan and m.name not in down}
     if any(not v for v in versions.values()):
         raise UpgradeRefused(
             "a member did not report its version", "check `hawizard status PLAN --json`"
@@ -119,10 +126,15 @@ def judge_cluster(health: ClusterHealth, target: Version) -> Version:
     return current
 
 
-def upgrade_order(health: ClusterHealth, plan_order: Sequence[str]) -> list[str]:
-    """Followers in plan order, then the leader."""
+def upgrade_order(
+    health: ClusterHealth, plan_order: Sequence[str], first: Iterable[str] = ()
+) -> list[str]:
+    """Followers in plan order, then the leader; `first` (members an interrupted upgrade left
+    stopped) before every other: the cluster is one member short until they are back."""
     leader = health.leader_name
-    return [n for n in plan_order if n != leader] + ([leader] if leader in plan_order else [])
+    front = [n for n in plan_order if n in set(first) and n != leader]
+    rest = [n for n in plan_order if n != leader and n not in front]
+    return front + rest + ([leader] if leader in plan_order else [])
 
 
 # --- the cluster version ---------------------------------------------------------------------

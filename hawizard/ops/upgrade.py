@@ -9,13 +9,21 @@ before it changes (running version and files on disk), so a run interrupted afte
 resumes where it stopped when it is run again; `apply` after changing `etcd.binaries` takes the
 same road (`EtcdRollout`'s rolling-upgrade phase) instead of swapping files under running
 members.
+
+The upgrade in flight is recorded in `<plan stem>.upgrade.json` (target, started, and the
+member between its stop and its start, written before the stop). A run killed in that window
+leaves the member stopped; the same command resumes it: the judgement lets exactly that member
+be down (the others must hold the quorum) and upgrades it first. A member down for any other
+reason still refuses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from hawizard import sidecars
 from hawizard.etcd.upgrade import (
     UpgradeRefused,
     Version,
@@ -46,6 +54,14 @@ class Upgrade:
     snapshot_taker: Callable[[], object] | None = None
     snapshot: object | None = None
     cluster_version: dict = field(default_factory=dict)
+    resumed: frozenset[str] = frozenset()  # members an interrupted run left stopped
+    #: called with a member's name before its stop and "" once it is back (the record)
+    on_member: Callable[[str], None] = lambda _name: None
+
+    @property
+    def snapshot_from(self) -> str:
+        """The member the snapshot is taken from: the first in order that is serving."""
+        return next(n for n in self.order if n not in self.resumed)
 
     @property
     def title(self) -> str:
@@ -86,6 +102,10 @@ class Upgrade:
 
         def apply(host) -> None:
             say = host.on_output or (lambda _line: None)
+            if name in self.resumed:
+                say(f"{name}: stopped by the interrupted upgrade; starting it on {self.target}")
+            if not host.dry_run:
+                self.on_member(name)
             upgrade_member(
                 host,
                 self.plan,
@@ -95,6 +115,8 @@ class Upgrade:
                 hand_to=last if name != last else "",
                 say=say,
             )
+            if not host.dry_run:
+                self.on_member("")
 
         return Step(
             name,
@@ -143,55 +165,109 @@ def settled_cluster_version(plan: Plan, target: Version, timeout: float = 30.0) 
         time.sleep(1.0)
 
 
-def assess(plan: Plan, to: str | None = None, health=None) -> Upgrade:
+def assess(plan: Plan, to: str | None = None, health=None, record: dict | None = None) -> Upgrade:
     """Judge an upgrade of the running cluster to `to` (default `etcd.version`); raise
-    `Refused` with the reason and the fix, before anything changed."""
+    `Refused` with the reason and the fix, before anything changed. `record`: the unfinished
+    upgrade's record; the member it names as stopped may be down (it is resumed first)."""
     from hawizard.etcd.probe import cluster_health
 
     try:
         target = target_version(plan, to)
         health = health or cluster_health(plan)
-        current = judge_cluster(health, target)
+        stopped = _stopped(record, target, health, str(plan.source or "PLAN"))
+        current = judge_cluster(health, target, stopped)
     except UpgradeRefused as exc:
         raise Refused(exc.reason, exc.hint) from None
     names = [m.name for m in plan.etcd_nodes]
-    order = upgrade_order(health, names)
-    pending = tuple(n for n in order if health.member(n).version != str(target))
-    return Upgrade(plan, current, target, tuple(order), health.leader_name, pending)
+    order = upgrade_order(health, names, first=stopped)
+    pending = tuple(n for n in order if n in stopped or health.member(n).version != str(target))
+    return Upgrade(
+        plan, current, target, tuple(order), health.leader_name, pending, resumed=stopped
+    )
+
+
+def _stopped(record: dict | None, target: Version, health, label: str) -> frozenset[str]:
+    """The member the unfinished upgrade (to the same target) stopped and did not see back,
+    if it is down now; refuses a record of an upgrade to another version."""
+    if not record:
+        return frozenset()
+    if record.get("target") and record["target"] != str(target):
+        raise UpgradeRefused(
+            f"an upgrade to etcd {record['target']} has not finished",
+            f"finish it first: `hawizard etcd upgrade {label} --to {record['target']}`",
+        )
+    name = record.get("member") or ""
+    row = next((m for m in health.members if m.name == name and m.in_plan), None)
+    return frozenset({name}) if row is not None and not row.healthy else frozenset()
+
+
+def read_record(plan: Plan) -> dict | None:
+    """The unfinished upgrade's record, or None; an unreadable one refuses."""
+    if plan.source is None:
+        return None
+    try:
+        return sidecars.read_record(plan.source, "upgrade")
+    except (OSError, ValueError) as exc:
+        raise Refused(
+            f"{sidecars.record_path(plan.source, 'upgrade')}: unreadable upgrade record ({exc})",
+            "it names the member an interrupted upgrade stopped; fix it, or remove it once "
+            "every member is healthy",
+        ) from None
 
 
 @dataclass
 class UpgradeOperation:
     """`etcd upgrade` as an Operation (`ops.operation.drive`): judged under the plan lock;
-    no record of its own (each member's step re-checks, so the same command resumes)."""
+    its record (`.upgrade.json`) names the member between its stop and its start, so a run
+    killed there resumes (each member's step re-checks, so the rest resumes by itself)."""
 
     command: str
     to: str | None = None
     trust_new: bool = False
     on_assessed: Callable[[Upgrade], None] | None = None
     title: str = "etcd upgrade"
-    record: str | None = None
+    record: str | None = "upgrade"
     upgrade: Upgrade | None = None
+    data: dict = field(default_factory=dict)
 
     def assess(self, plan: Plan) -> bool:
-        self.upgrade = assess(plan, self.to)
+        found = read_record(plan)
+        self.upgrade = assess(plan, self.to, record=found)
         self.title = self.upgrade.title
+        self.data = found or {}
+        if not self.upgrade.pending and found is not None and plan.source is not None:
+            sidecars.clear_record(plan.source, "upgrade")  # finished, but killed before finish
         if self.upgrade.pending and self.on_assessed is not None:
             self.on_assessed(self.upgrade)
         return bool(self.upgrade.pending)
 
     def begin(self, dry_run: bool) -> None:
-        assert self.upgrade is not None
-        self.upgrade.snapshot_taker = snapshot_taker(
-            self.upgrade.plan, self.upgrade.order[0], trust_new=self.trust_new
-        )
+        u = self.upgrade
+        assert u is not None
+        u.snapshot_taker = snapshot_taker(u.plan, u.snapshot_from, trust_new=self.trust_new)
+        if dry_run or u.plan.source is None:
+            return
+        source = u.plan.source
+        self.data = {
+            "target": str(u.target),
+            "started": self.data.get("started") or datetime.now(UTC).isoformat(timespec="seconds"),
+            "member": self.data.get("member", ""),
+        }
+        sidecars.write_record(source, "upgrade", self.data)
+
+        def on_member(name: str) -> None:
+            self.data["member"] = name
+            sidecars.write_record(source, "upgrade", self.data)
+
+        u.on_member = on_member
 
     def phases(self) -> list[Phase]:
         assert self.upgrade is not None
         return self.upgrade.phases()
 
     def finish(self, ok: bool) -> None:
-        return None
+        if ok and self.upgrade is not None and self.upgrade.plan.source is not None:
+            sidecars.clear_record(self.upgrade.plan.source, "upgrade")
 
 
 def upgrade(

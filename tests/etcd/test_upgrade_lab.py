@@ -243,3 +243,74 @@ def test_debians_3_4_package_to_uploaded_3_5_moves_the_cluster_version(lab, tmp_
             assert exe.strip() == "/usr/local/bin/etcd"
     finally:
         lab.reset(*names)
+
+
+def _hawizard(*argv: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hawizard", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the kill reaches its ssh children
+        **kw,
+    )
+
+
+def test_upgrade_killed_between_a_members_stop_and_start_resumes(lab, tmp_path):
+    """Issue 29 (`lab prove --ops upgrade@kill`, seed 25698): `etcd upgrade` SIGKILLed while
+    its first member is stopped left that member down, and the re-run refused ("not every
+    member is healthy"). The kill here is real, at that moment: the member's unit is polled
+    over the lab and the CLI's process group is killed once it is inactive."""
+    import os
+    import signal
+    import time
+
+    from hawizard import sidecars
+
+    lab.reset(*(n.name for n in lab.nodes[:3]))
+    plan = bootstrap(lab, tmp_path)
+    new = save(with_binaries(plan, etcd_351(), "3.5.1"), tmp_path / "plan.toml")
+    first = assess(new).order[0]
+    with loop_for(new) as loop:
+        proc = _hawizard("etcd", "upgrade", str(tmp_path / "plan.toml"), "--yes")
+        try:
+            deadline = time.monotonic() + 300
+            state = "active"
+            while time.monotonic() < deadline and proc.poll() is None:
+                state = lab.exec(
+                    first, ["systemctl", "is-active", "etcd"], check=False
+                ).stdout.strip()
+                if state in ("inactive", "failed"):
+                    break
+                time.sleep(0.05)
+            assert proc.poll() is None, f"the upgrade ended before {first} stopped"
+            assert state in ("inactive", "failed"), state
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        time.sleep(2)  # a start racing the kill would show here
+        assert (
+            lab.exec(first, ["systemctl", "is-active", "etcd"], check=False).stdout.strip()
+            != "active"
+        )
+        record = sidecars.read_record(new.source, "upgrade")
+        assert record is not None and record["member"] == first and record["target"] == "3.5.1"
+        # the record names only that member: another one down would still refuse
+        other = next(m.name for m in new.etcd_nodes if m.name != first)
+        with pytest.raises(Refused, match=f"not every member is healthy \\({first}"):
+            assess(new, record={**record, "member": other})
+        again = subprocess.run(
+            [sys.executable, "-m", "hawizard", "etcd", "upgrade", str(new.source), "--yes"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert again.returncode == 0, again.stderr[-2000:]
+    assert loop.failed == 0, loop.errors[:5]
+    assert loop.ok > 10 and loop.missing() == []
+    assert set(versions(new).values()) == {"3.5.1"}
+    health = cluster_health(new)
+    assert health.converged and all(m.healthy for m in health.members), health.summary
+    assert sidecars.read_record(new.source, "upgrade") is None  # finished: no record left

@@ -111,6 +111,26 @@ def test_an_interrupted_upgrade_may_resume():
     assert "m1 3.5.0, m2 3.5.1, m3 3.5.0" in warning and mixed.state.value == "healthy"
 
 
+def test_only_the_member_the_interrupted_upgrade_stopped_may_be_down():
+    """Issue 29 (`upgrade@kill`): a run killed between a member's stop and its start left it
+    down; its record names it, so the re-run judges the others and starts it first."""
+    health = health_of(
+        [
+            with_version(answered("m1"), "3.5.0"),
+            with_version(answered("m2"), "3.5.0"),
+            down("m3"),
+        ]
+    )
+    assert judge_cluster(health, V("3.5.1"), stopped=frozenset({"m3"})) == V("3.5.0")
+    assert upgrade_order(health, ["m1", "m2", "m3"], first={"m3"}) == ["m3", "m2", "m1"]
+    # a member down for any other reason (not the one the upgrade stopped) still refuses
+    with pytest.raises(UpgradeRefused, match=r"not every member is healthy \(m3\)"):
+        judge_cluster(health, V("3.5.1"), stopped=frozenset({"m2"}))
+    two_down = health_of([with_version(answered("m1"), "3.5.0"), down("m2"), down("m3")])
+    with pytest.raises(UpgradeRefused, match="not every member is healthy"):
+        judge_cluster(two_down, V("3.5.1"), stopped=frozenset({"m2", "m3"}))
+
+
 def test_a_cluster_that_tolerates_no_failure_is_refused():
     one = health_of([answered("m1", members=("m1",))], n=1)
     with pytest.raises(UpgradeRefused, match="tolerates no failure"):

@@ -131,13 +131,15 @@ def test_ops_are_parsed_in_the_harness_order_with_faults():
 
     assert parse_ops("restore,defrag@kill,defrag", False) == ["defrag", "defrag@kill", "restore"]
     assert parse_ops(None, True) == []
-    assert "leader-loss" in parse_ops("all", False) and "recover" not in parse_ops("all", False)
+    assert "leader-loss" in parse_ops("all", False) and "recover" in parse_ops("all", False)
+    assert parse_ops("upgrade@kill:25698", False) == ["upgrade@kill:25698"]
     assert parse_ops("all,rotate-ca@kill", False).count("rotate-ca@kill") == 1
     for bad, why in (
         ("bogus", "unknown operation 'bogus'"),
         ("leader-loss@kill", "faults are kill, poweroff"),
         ("defrag@melt", "faults are"),
         ("upgrade,upgrade@kill", "one upgrade per round"),
+        ("upgrade@kill:soon", "with a seed to replay"),
     ):
         with pytest.raises(ValueError, match=re.escape(why)):
             parse_ops(bad, False)

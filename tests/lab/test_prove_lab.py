@@ -3,7 +3,7 @@ and every operation must lose nothing (planned ones: not a single failed request
 
 The faults inside operations (`OP@kill`, `OP@poweroff`) strike at a random moment, so they
 are not a CI test: tests/bench/bench_prove.py runs them (`--ops ...,rotate-ca@kill`).
-`recover` is a slot until `hawizard.ops.recover` lands.
+`recover` loses 2 of 3 members for real (quorum lost: failed writes are allowed, lost ones not).
 
 One run, one lab bring-up: `--self-test --ops …` gives the self-test row first, then one row
 per operation; the exit code is 1 because the self-test row is (rightly) not ok.
@@ -24,7 +24,7 @@ from hawizard.lab.prove.operations import PLANNED
 pytestmark = pytest.mark.lab
 
 LAB = os.environ.get("HAWIZARD_TEST_LAB", "hwtest")[:11] + "p"
-OPS = ("upgrade", "leader-loss", "defrag", "rotate-ca", "replace", "patch", "restore")
+OPS = ("upgrade", "leader-loss", "defrag", "rotate-ca", "replace", "patch", "recover", "restore")
 
 
 def test_prove_self_test_and_operations(capsys):

@@ -135,9 +135,10 @@ def _operate(ctx: Context, op: str) -> Outcome:
         from hawizard.lab.prove.faults import run_faulted
 
         base, _, fault = op.partition("@")
+        fault, _, seed = fault.partition(":")  # `upgrade@kill:25698` replays a schedule
         ctx.say(f"{op}: running")
         try:
-            return run_faulted(ctx, base, fault)
+            return run_faulted(ctx, base, fault, int(seed) if seed else None)
         except Exception as exc:  # reported in the scorecard like any failed operation
             return Outcome(False, f"{type(exc).__name__}: {exc}"[:300])
     if not available(op):

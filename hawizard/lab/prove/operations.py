@@ -3,9 +3,9 @@
 Every operation is a function `(ctx) -> Outcome`: it runs while the recording workload
 writes, and returns whether it finished and, for `restore`, its declared loss window. They
 call the same functions as the CLI (`ops.defrag.Defrag` through `ops.operation.drive`,
-`ops.rotate.rotate`, `ops.upgrade.upgrade`, `ops.change.change`, `ops.restore.restore`),
-with `--yes` semantics (no confirmation). `recover` is a slot: it runs
-`hawizard.ops.recover` when that module exists and is reported "not available" otherwise.
+`ops.rotate.rotate`, `ops.upgrade.upgrade`, `ops.change.change`, `ops.restore.restore`,
+`ops.recover.RecoverOperation` through `ops.operation.drive`), with `--yes` semantics (no
+confirmation).
 """
 
 from __future__ import annotations
@@ -242,9 +242,30 @@ def restore(ctx: Context) -> Outcome:
 
 
 def recover(ctx: Context) -> Outcome:
-    """The slot for `etcd recover` (survivor recovery): wired when `hawizard.ops.recover`
-    lands."""
-    return Outcome(False, "not available: hawizard.ops.recover is not in this build")
+    """Quorum lost for real, then `etcd recover` (`ops.recover.RecoverOperation` through the
+    driver, as the CLI runs it with `--yes`): both followers stopped and their data dirs
+    moved away (as tests/ops/test_recover_lab.py loses them), so the leader, which holds
+    every acknowledged write, is the one survivor. Writes fail while the quorum is lost (not
+    a planned operation); none acknowledged may be lost."""
+    from hawizard.etcd.probe import cluster_health
+    from hawizard.ops.operation import drive
+    from hawizard.ops.recover import RecoverOperation
+
+    plan = ctx.plan
+    leader = cluster_health(plan).leader_name
+    if not leader:
+        return Outcome(False, "no leader: nothing to keep")
+    lost = [m.name for m in plan.etcd_nodes if m.name != leader][:2]
+    data = plan.etcd.data_dir
+    stamp = f"{time.time():.0f}"
+    for name in lost:
+        ctx.say(f"recover: {name} lost (etcd stopped, {data} moved away)")
+        ctx.lab.exec(name, ["systemctl", "stop", "etcd"], timeout=60)
+        ctx.lab.exec(name, ["mv", "-T", data, f"{data}.lost-by-prove-{stamp}"])
+    op = RecoverOperation(f"hawizard etcd recover {ctx.plan_path}")
+    driven = drive(op, plan, ctx.run)
+    survivor = op.survey.survivor.name if op.survey is not None else "?"
+    return _ok(driven.result, f"{', '.join(lost)} lost; recovered from {survivor}")
 
 
 def patch(ctx: Context) -> Outcome:
