@@ -27,6 +27,8 @@ converged cluster has nothing to do. The caller holds the plan lock (`patch` doe
 
 A dry run lists the updates per node from the package indexes as they are (`apt-get update`
 changes the node's index files, so it only runs in a real run) and changes nothing.
+
+The node survey (read-only facts) is `ops.patch_facts`; the VIP hand-off is `balancer.handoff`.
 """
 
 from __future__ import annotations
@@ -43,11 +45,24 @@ from pathlib import Path
 
 from hawizard import os_packages as pkg
 from hawizard import sidecars
+from hawizard.balancer.handoff import (
+    keepalived_stopped_here,
+    start_keepalived_again,
+    stop_keepalived,
+    wait_vip_elsewhere,
+)
 from hawizard.control_plane.probe import probe_apiserver
 from hawizard.etcd.probe import ClientTLS, cluster_health
 from hawizard.health import ClusterHealth
+from hawizard.ops.patch_facts import (
+    NodeSurvey,
+    holds_address,
+    security_pinned,
+    survey_node,
+    vip_node,
+)
 from hawizard.ops.refusal import Refused
-from hawizard.os_packages import Manager, System, Update
+from hawizard.os_packages import Update
 from hawizard.plan import BalancerMode, Node, Plan
 from hawizard.steps import Phase, RunResult, Step
 
@@ -66,10 +81,8 @@ log = logging.getLogger(__name__)
 REBOOT_CHOICES = ("auto", "never")
 HEALTH_TIMEOUT = 180.0
 REBOOT_TIMEOUT = 600.0  # a real server may take minutes to POST and boot
-VIP_TIMEOUT = 30.0
 UPGRADE_TIMEOUT = 3600.0
 CATCH_UP_WINDOW = 100  # raft entries behind the leader that still count as caught up
-KEEPALIVED_MARKER = "/run/hawizard-patch-keepalived-stopped"
 SURVEY_PARALLEL = 10
 
 
@@ -87,135 +100,6 @@ def command_for(plan_label: str, all_updates: bool = False, reboot: str = "auto"
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-# --- what each node has to do ---------------------------------------------------------------
-
-
-@dataclass
-class NodeSurvey:
-    """One node as the survey found it (read-only SSH)."""
-
-    node: str
-    system: System
-    updates: list[Update]  # what this run would install (security only unless --all)
-    skipped: int  # updates left out because they are not security updates
-    reboot_required: str  # yes / no / unknown
-    holds_vip: bool = False
-    keepalived_stopped: bool = False  # the marker: an interrupted run stopped it
-    apiserver: bool = False  # kube-apiserver is active
-
-    def has_work(self, reboot: str) -> bool:
-        return (
-            bool(self.updates)
-            or (reboot == "auto" and self.reboot_required == "yes")
-            or self.keepalived_stopped
-        )
-
-
-def _pinned(system: System, security_only: bool) -> bool:
-    """apt's security-only listing and install read the security pin (os_packages)."""
-    return security_only and system.manager is Manager.APT
-
-
-def _survey_script(system: System, security_only: bool, vip: str) -> str:
-    lst = pkg.shell(pkg.list_argv(system, security_only=security_only))
-    vip_check = "ip -br -4 addr show" if vip else "true"
-    pinned = _pinned(system, security_only)
-    everything = pkg.shell(pkg.list_argv(system, security_only=False))
-    return "; ".join(
-        [
-            *([f"{pkg.security_pin_script()} 2>&1"] if pinned else []),
-            f"echo --list--; {lst} 2>&1; echo --rc=$?--",
-            # what security only leaves out: the unpinned simulation
-            *([f"echo --all--; {everything} 2>&1"] if pinned else []),
-            f"echo --reboot--; {pkg.reboot_required_script(system)}",
-            f"echo --vip--; {vip_check}",
-            f"echo --marker--; test -e {KEEPALIVED_MARKER} && echo yes || echo no",
-            "echo --apiserver--; systemctl is-active --quiet kube-apiserver && echo yes || echo no",
-        ]
-    )
-
-
-def holds_address(ip_br_output: str, address: str) -> bool:
-    """Whether `ip -br -4 addr show` lists `address` on any interface (exact match)."""
-    for line in ip_br_output.splitlines():
-        if any(tok.split("/", 1)[0] == address for tok in line.split()[2:]):
-            return True
-    return False
-
-
-def _sections(text: str) -> dict[str, str]:
-    out: dict[str, list[str]] = {}
-    current = ""
-    for line in text.splitlines():
-        if line.startswith("--") and line.endswith("--") and not line.startswith("--rc="):
-            current = line.strip("-")
-            out[current] = []
-        elif current:
-            out[current].append(line)
-    return {k: "\n".join(v) for k, v in out.items()}
-
-
-def survey_node(
-    plan: Plan,
-    node: Node,
-    *,
-    security_only: bool,
-    refresh: bool,
-    trust_new: bool = False,
-    sudo_password=None,
-) -> NodeSurvey:
-    """Ask one node what it would upgrade (refreshing its indexes first when `refresh`)."""
-    from hawizard.remote import Host
-
-    vip = plan.endpoint_host_port[0] if _vip_node(plan, node) else ""
-    with Host.from_plan(plan, node, trust_new=trust_new, sudo_password=sudo_password) as host:
-        system = pkg.parse_detect(host.probe(pkg.DETECT_SCRIPT, sudo=False, timeout=30).stdout)
-        if system.manager is Manager.UNKNOWN:
-            raise Refused(
-                f"{node.name}: no apt-get, dnf or yum found",
-                "hawizard patches Debian/Ubuntu (apt) and RHEL-family (dnf/yum) nodes",
-            )
-        if security_only and not system.security_supported:
-            raise Refused(
-                f"{node.name}: {system.distro or 'this distribution'} does not mark security "
-                "updates hawizard can tell apart",
-                "pass --all to install every available update",
-            )
-        if refresh:
-            host.run(pkg.refresh_argv(system), timeout=600, stream=False)
-        answer = host.probe(_survey_script(system, security_only, vip), timeout=300).stdout
-    parts = _sections(answer)
-    listing = parts.get("list", "")
-    rc = next((ln for ln in answer.splitlines() if ln.startswith("--rc=")), "--rc=0--")
-    code = int(rc[5:-2] or 0)
-    if code not in ((0, 100) if system.manager is not Manager.APT else (0,)):
-        raise Refused(
-            f"{node.name}: listing the updates failed (exit {code}): "
-            + " / ".join(listing.strip().splitlines()[-3:]),
-            f"run `{pkg.shell(pkg.list_argv(system, security_only=security_only))}` on "
-            f"{node.name} and fix what it says",
-        )
-    everything = pkg.parse_updates(system, parts.get("all", listing), security_only=False)
-    chosen = pkg.parse_updates(system, listing, security_only=security_only)
-    skipped = len(everything) - len(chosen) if system.manager is Manager.APT else 0
-    return NodeSurvey(
-        node.name,
-        system,
-        chosen,
-        skipped,
-        parts.get("reboot", "").strip() or "unknown",
-        holds_vip=bool(vip) and holds_address(parts.get("vip", ""), vip),
-        keepalived_stopped=parts.get("marker", "").strip() == "yes",
-        apiserver=parts.get("apiserver", "").strip() == "yes",
-    )
-
-
-def _vip_node(plan: Plan, node: Node) -> bool:
-    return plan.balancer_mode == BalancerMode.VIP and any(
-        b.name == node.name for b in plan.balancer_nodes
-    )
 
 
 # --- the patch record -----------------------------------------------------------------------
@@ -344,7 +228,7 @@ class Patching:
         for name in self.order:
             node = self.plan.node(name)
             steps = [self._gate_step(node)]
-            if _vip_node(self.plan, node):
+            if vip_node(self.plan, node):
                 steps.append(self._vip_step(node))
             steps += [self._upgrade_step(node), self._reboot_step(node), self._back_step(node)]
             out.append(Phase(f"patch {name}", steps))
@@ -371,11 +255,10 @@ class Patching:
             return holds_address(out, vip)
 
         def apply(host) -> None:
-            host.run(["touch", KEEPALIVED_MARKER])
-            host.run(["systemctl", "stop", "keepalived"], timeout=60)
+            stop_keepalived(host)
             if host.dry_run:
                 return
-            holder = self._wait_vip_elsewhere(node.name)
+            holder = wait_vip_elsewhere(self.plan, node.name)
             entry = self._entries.get(node.name)
             if entry is not None:
                 entry.vip_moved_to = holder
@@ -394,7 +277,7 @@ class Patching:
                 found[:] = survey.updates
             else:
                 argv = pkg.list_argv(survey.system, security_only=self.security_only)
-                if _pinned(survey.system, self.security_only):
+                if security_pinned(survey.system, self.security_only):
                     host.probe(pkg.security_pin_script(), timeout=60)
                 listing = host.probe(argv, timeout=300).stdout
                 found[:] = pkg.parse_updates(
@@ -405,7 +288,7 @@ class Patching:
         def apply(host) -> None:
             start = time.monotonic()
             argv = pkg.upgrade_argv(survey.system, found, security_only=self.security_only)
-            if _pinned(survey.system, self.security_only):
+            if security_pinned(survey.system, self.security_only):
                 host.run(pkg.security_pin_script(), timeout=60)
             host.run(argv, timeout=UPGRADE_TIMEOUT)
             entry = self._entries.get(node.name)
@@ -456,14 +339,13 @@ class Patching:
         def check(host) -> bool:
             if host.dry_run:
                 return False
-            restart = _vip_node(self.plan, node) and host.exists(KEEPALIVED_MARKER)
+            restart = vip_node(self.plan, node) and keepalived_stopped_here(host)
             return restart or node.name in self._entries
 
         def apply(host) -> None:
             start = time.monotonic()
-            if _vip_node(self.plan, node) and host.exists(KEEPALIVED_MARKER):
-                host.run(["systemctl", "start", "keepalived"], timeout=60)
-                host.run(["rm", "-f", KEEPALIVED_MARKER])
+            if vip_node(self.plan, node) and keepalived_stopped_here(host):
+                start_keepalived_again(host)
             if node.is_etcd:
                 self._wait_member_caught_up(node.name)
             if survey.apiserver:
@@ -546,24 +428,6 @@ class Patching:
         from hawizard.control_plane.rollout import wait_apiserver_ready
 
         wait_apiserver_ready(self.plan, node, self.health_timeout)
-
-    def _wait_vip_elsewhere(self, name: str) -> str:
-        from hawizard.balancer.probe import probe_balancer
-
-        deadline = time.monotonic() + VIP_TIMEOUT
-        while True:
-            lb = probe_balancer(self.plan)
-            others = [h for h in (lb.holders if lb else []) if h != name]
-            if len(others) == 1 and name not in (lb.holders if lb else []):
-                return others[0]
-            if time.monotonic() >= deadline:
-                holders = ", ".join(lb.holders) if lb else "?"
-                raise RuntimeError(
-                    f"no other balancer node took the VIP within {VIP_TIMEOUT:g} s of "
-                    f"stopping keepalived on {name} (holders: {holders})"
-                    f"; start it again with `systemctl start keepalived` on {name}"
-                )
-            time.sleep(0.5)
 
 
 def _etcd_problems(health: ClusterHealth) -> list[str]:

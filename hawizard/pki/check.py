@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from hawizard.pki import service_keys
 from hawizard.pki.inspection import CertReport, Status, ca_certificate, inspect_cert, worst
 from hawizard.pki.layout import Layout, paths
-from hawizard.pki.service_keys import FileReport
+from hawizard.pki.service_keys import (
+    FileReport,
+    inspect_encryption_config,
+    inspect_sa_keys,
+)
 from hawizard.pki.specs import CA, ca_specs, leaf_specs, needs_kubernetes
 from hawizard.plan import Plan
 
@@ -50,7 +53,7 @@ def check(plan: Plan, now: dt.datetime | None = None) -> PKIReport:
             inspect_cert(spec, ca_certs[spec.ca], plan.pki.key.value, now, plan.pki.cert_days)
         )
     files = (
-        (service_keys.inspect_sa_keys(layout), service_keys.inspect_encryption_config(layout))
+        (inspect_sa_keys(layout), inspect_encryption_config(layout))
         if needs_kubernetes(plan)
         else ()
     )

@@ -20,7 +20,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from hawizard.localfs import tighten_file
-from hawizard.pki import service_keys
 from hawizard.pki.inspection import Status, ca_certificate, inspect_cert, load_certificate
 from hawizard.pki.issuing import Issuer, issue, make_ca
 from hawizard.pki.keys import (
@@ -39,7 +38,14 @@ from hawizard.pki.layout import (
     write_public,
     write_secret,
 )
-from hawizard.pki.service_keys import FileReport
+from hawizard.pki.service_keys import (
+    FileReport,
+    create_encryption_config,
+    create_sa_keys,
+    inspect_encryption_config,
+    inspect_sa_keys,
+    write_sa_pub,
+)
 from hawizard.pki.specs import CA, CertSpec, ca_specs, leaf_specs, needs_kubernetes
 from hawizard.plan import Plan
 
@@ -48,7 +54,7 @@ if TYPE_CHECKING:
 
     from hawizard.pki.check import PKIReport
 
-# The service-account key pair's name in reports and outcomes (`service_keys.inspect_sa_keys`).
+# The service-account key pair's name in reports and outcomes (`pki.service_keys.inspect_sa_keys`).
 SA_KEYS = "kubernetes/sa"
 
 
@@ -204,12 +210,12 @@ def _ensure_leaf(
 
 def _ensure_sa_keys(plan: Plan, layout: Layout, *, renew: bool) -> Outcome:
     notes = _tighten(layout.sa_key)
-    report = service_keys.inspect_sa_keys(layout)
+    report = inspect_sa_keys(layout)
     if report.status is Status.MISSING:
-        service_keys.create_sa_keys(layout, plan.pki.key)
+        create_sa_keys(layout, plan.pki.key)
         return _file_outcome(report, Action.CREATED, Status.OK, [])
     if report.status is Status.MISMATCH and renew:
-        service_keys.write_sa_pub(layout)
+        write_sa_pub(layout)
         return _file_outcome(report, Action.RENEWED, Status.OK, notes + report.problems)
     if report.status.is_failure:
         problems = notes + report.problems
@@ -221,9 +227,9 @@ def _ensure_sa_keys(plan: Plan, layout: Layout, *, renew: bool) -> Outcome:
 
 def _ensure_encryption_config(layout: Layout) -> Outcome:
     notes = _tighten(layout.encryption_config)
-    report = service_keys.inspect_encryption_config(layout)
+    report = inspect_encryption_config(layout)
     if report.status is Status.MISSING:
-        service_keys.create_encryption_config(layout)
+        create_encryption_config(layout)
         return _file_outcome(report, Action.CREATED, Status.OK, [])
     problems = notes + report.problems
     if report.status.is_failure:
