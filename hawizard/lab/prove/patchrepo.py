@@ -21,22 +21,24 @@ REPO_DIR = "/srv/hawizard-prove"
 SOURCES = f"deb [trusted=yes] file:{REPO_DIR} ./\n"
 
 
-def _deb(out: Path, version: str, postinst: str = "") -> Path:
-    root = out / f".build-{version}"
+def build_deb(out: Path, name: str, version: str, *, postinst: str = "") -> Path:
+    """`name_version_all.deb` holding `/usr/share/doc/NAME/version` (and `postinst` if any):
+    the smallest real package a patch run can update (the patch lab tests build theirs too)."""
+    root = out / f".build-{name}-{version}"
     (root / "DEBIAN").mkdir(parents=True)
-    doc = root / "usr/share/doc" / MARKER
+    doc = root / "usr/share/doc" / name
     doc.mkdir(parents=True)
     (doc / "version").write_text(f"{version}\n")
     (root / "DEBIAN/control").write_text(
-        f"Package: {MARKER}\nVersion: {version}\nArchitecture: all\n"
+        f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
         "Maintainer: hawizard <prove@hawizard.invalid>\nSection: misc\nPriority: optional\n"
-        f"Description: hawizard lab prove marker {version}\n"
+        f"Description: hawizard marker {version}\n"
     )
     if postinst:
         script = root / "DEBIAN/postinst"
         script.write_text(f"#!/bin/sh\nset -e\n{postinst}\n")
         script.chmod(0o755)
-    deb = out / f"{MARKER}_{version}_all.deb"
+    deb = out / f"{name}_{version}_all.deb"
     build = ["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)]
     subprocess.run(build, check=True, capture_output=True, timeout=60)
     return deb
@@ -47,7 +49,10 @@ def _repo(folder: Path) -> bytes:
     repo = folder / "patch-repo"
     shutil.rmtree(repo, ignore_errors=True)  # built afresh for every patch run
     repo.mkdir(parents=True)
-    debs = [_deb(repo, "1.0"), _deb(repo, "1.1", "touch /run/reboot-required")]
+    debs = [
+        build_deb(repo, MARKER, "1.0"),
+        build_deb(repo, MARKER, "1.1", postinst="touch /run/reboot-required"),
+    ]
     stanzas = []
     for deb in debs:
         fields = subprocess.run(
