@@ -19,8 +19,8 @@ firewall and enabling it would wipe kube-proxy's or Docker's rules at every rest
 and never touches another table; `hawizard-firewall.service` (oneshot, RemainAfterExit,
 enabled) loads it at boot before etcd, keepalived and haproxy, `stop` removes it; `apply`
 replaces it with `nft -f` itself (see `_load`). The chain only drops or rejects (policy
-accept), so it never opens what the operator's own rules close. A re-apply compares the file and checks that the unit is active
-and the table loaded: nothing changes on a converged node.
+accept), so it never opens what the operator's own rules close. A re-apply compares the file
+and checks that the unit is active and the table loaded: nothing changes on a converged node.
 
 Every domain that needs the table puts `firewall_step` in its phase (it renders the node's
 whole table, so whichever runs first writes it and the others find it converged).
@@ -207,8 +207,8 @@ def operator_address(host) -> str:
 
 def firewall_step(plan: Plan, node: Node, title: str = "firewall (nftables)") -> Step:
     """Install nftables when `nft` is missing, write the table and the unit (the table checked
-    by `nft -c` first), then load it with `nft -f` and start the unit when it is not active. `title` keeps
-    the journal keys apart when several phases carry the step for one node."""
+    by `nft -c` first), then load it with `nft -f` and start the unit when it is not active.
+    `title` keeps the journal keys apart when several phases carry the step for one node."""
 
     def files(host) -> tuple[str, list[RemoteFile]]:
         text = render_nft(plan, node, operator_address(host))
