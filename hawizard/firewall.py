@@ -17,10 +17,10 @@ that file, which starts with `flush ruleset` — editing it would take over the 
 firewall and enabling it would wipe kube-proxy's or Docker's rules at every restart. Our table
 (`inet hawizard`) is replaced atomically by one `nft -f` transaction (declare, delete, define)
 and never touches another table; `hawizard-firewall.service` (oneshot, RemainAfterExit,
-enabled) loads it at boot before etcd, keepalived and haproxy, `reload` replaces it, `stop`
-removes it. The chain only drops or rejects (policy accept), so it never opens what the
-operator's own rules close. A re-apply compares the file and checks that the unit is active
-and the table loaded: nothing changes on a converged node.
+enabled) loads it at boot before etcd, keepalived and haproxy, `stop` removes it; `apply`
+replaces it with `nft -f` itself (see `_load`). The chain only drops or rejects (policy
+accept), so it never opens what the operator's own rules close. A re-apply compares the file
+and checks that the unit is active and the table loaded: nothing changes on a converged node.
 
 Every domain that needs the table puts `firewall_step` in its phase (it renders the node's
 whole table, so whichever runs first writes it and the others find it converged).
@@ -29,6 +29,7 @@ whole table, so whichever runs first writes it and the others find it converged)
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from dataclasses import dataclass
 
 from hawizard import packages
@@ -60,6 +61,7 @@ NFT = "/usr/sbin/nft"
 # VRRP's IP protocol number: a name needs /etc/protocols, which a minimal host lacks
 # ("Could not resolve protocol name", measured on the lab's minbase nodes)
 VRRP_PROTO = 112
+JOURNAL_LINES = 12  # nft reports its error in a few lines; systemd adds two
 
 
 class FirewallError(Exception):
@@ -205,8 +207,8 @@ def operator_address(host) -> str:
 
 def firewall_step(plan: Plan, node: Node, title: str = "firewall (nftables)") -> Step:
     """Install nftables when `nft` is missing, write the table and the unit (the table checked
-    by `nft -c` first), then load it: start, or reload when the file changed. `title` keeps
-    the journal keys apart when several phases carry the step for one node."""
+    by `nft -c` first), then load it with `nft -f` and start the unit when it is not active.
+    `title` keeps the journal keys apart when several phases carry the step for one node."""
 
     def files(host) -> tuple[str, list[RemoteFile]]:
         text = render_nft(plan, node, operator_address(host))
@@ -241,14 +243,43 @@ def firewall_step(plan: Plan, node: Node, title: str = "firewall (nftables)") ->
         if any(f.path == FIREWALL_UNIT for f in stale):
             host.run(["systemctl", "daemon-reload"])
         host.run(["systemctl", "enable", "--quiet", FIREWALL_SERVICE])
-        active = host.probe(["systemctl", "is-active", FIREWALL_SERVICE]).stdout.strip()
-        if active == "active":
-            host.run(["systemctl", "reload", FIREWALL_SERVICE])  # atomic replace of our table
-        else:
-            host.run(["systemctl", "start", FIREWALL_SERVICE])
+        _load(host, node)
         say(host, f"nftables table {TABLE} loaded: {_summary(node_rules(plan, node))}")
 
     return Step(node.name, title, check, apply)
+
+
+def _load(host, node: Node) -> None:
+    """Load the table with `nft -f` ourselves (one atomic transaction: nft's own error comes
+    back), then start the unit when it is not active, so it loads the table at boot too.
+
+    Not `systemctl reload`: on the lab's nodes the reload of this oneshot, RemainAfterExit
+    unit intermittently failed with `status=219/CGROUP` (systemd could not put the control
+    process in the unit's emptied cgroup) while the table itself was fine (`nft -c` 0), and
+    systemd's message said only "see systemctl status"."""
+    loaded = host.run([NFT, "-f", NFT_FILE], check=False)
+    if loaded.exited != 0:
+        said = (loaded.stderr or loaded.stdout).strip() or "nothing"
+        raise FirewallError(
+            f"{node.name}: nft refused {NFT_FILE} (exit {loaded.exited}; the old table is "
+            f"unchanged): {said}"
+        )
+    active = host.probe(["systemctl", "is-active", FIREWALL_SERVICE]).stdout.strip()
+    if active == "active":
+        return
+    for _attempt in range(2):  # 219/CGROUP is systemd's, not the table's: once more
+        result = host.run(["systemctl", "start", FIREWALL_SERVICE], check=False)
+        if result.exited == 0:
+            return
+        host.run(["systemctl", "reset-failed", FIREWALL_SERVICE], check=False)
+    journal = host.probe(
+        f"journalctl --no-pager -o cat -n {JOURNAL_LINES} -u {shlex.quote(FIREWALL_SERVICE)}"
+    ).stdout.strip()
+    said = journal or (result.stderr or result.stdout).strip() or "nothing"
+    raise FirewallError(
+        f"{node.name}: the table is loaded, but systemctl start {FIREWALL_SERVICE} failed "
+        f"(exit {result.exited}), so it would not come back at boot; its journal says:\n{said}"
+    )
 
 
 def _summary(rules: NodeRules) -> str:

@@ -184,7 +184,8 @@ def test_changed_setting_rolls_one_member_at_a_time(lab, cluster):
         assert "etcd_server_has_leader 1" in metrics.stdout
     finally:
         dump(cluster, cluster.source)
-        assert run(load(cluster.source)).ok
+        restored = run(load(cluster.source))
+        assert restored.ok, restored.failures
 
 
 def test_dry_run_changes_nothing_on_the_nodes(lab, tmp_path):
