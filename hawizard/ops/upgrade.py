@@ -225,6 +225,8 @@ class UpgradeOperation:
     to: str | None = None
     trust_new: bool = False
     on_assessed: Callable[[Upgrade], None] | None = None
+    #: A dry run writes nothing beside the plan, not even the removal of a finished record.
+    dry_run: bool = False
     title: str = "etcd upgrade"
     record: str | None = "upgrade"
     upgrade: Upgrade | None = None
@@ -235,7 +237,8 @@ class UpgradeOperation:
         self.upgrade = assess(plan, self.to, record=found)
         self.title = self.upgrade.title
         self.data = found or {}
-        if not self.upgrade.pending and found is not None and plan.source is not None:
+        done = not self.upgrade.pending and found is not None
+        if done and not self.dry_run and plan.source is not None:
             sidecars.clear_record(plan.source, "upgrade")  # finished, but killed before finish
         if self.upgrade.pending and self.on_assessed is not None:
             self.on_assessed(self.upgrade)
@@ -286,7 +289,7 @@ def upgrade(
     it was confirmed. Raises `Refused`; lets `OSError` (no client certificate) through."""
     from hawizard.ops.operation import drive
 
-    op = UpgradeOperation(command, to, trust_new, on_assessed)
+    op = UpgradeOperation(command, to, trust_new, on_assessed, dry_run)
     ask = None if confirm is None else (lambda o: confirm(o.upgrade))
     driven = drive(op, plan, run, dry_run=dry_run, confirm=ask)
     assert op.upgrade is not None

@@ -314,3 +314,24 @@ def test_upgrade_killed_between_a_members_stop_and_start_resumes(lab, tmp_path):
     health = cluster_health(new)
     assert health.converged and all(m.healthy for m in health.members), health.summary
     assert sidecars.read_record(new.source, "upgrade") is None  # finished: no record left
+    # a record left by a run killed after its last member but before `finish`: a dry run
+    # writes nothing beside the plan (not even this removal); a real run clears it
+    sidecars.write_record(new.source, "upgrade", {**record, "member": ""})
+    dry = subprocess.run(
+        [sys.executable, "-m", "hawizard", "etcd", "upgrade", str(new.source), "--dry-run"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert sidecars.read_record(new.source, "upgrade") is not None
+    real = subprocess.run(
+        [sys.executable, "-m", "hawizard", "etcd", "upgrade", str(new.source), "--yes"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert real.returncode == 0, real.stderr[-2000:]
+    assert sidecars.read_record(new.source, "upgrade") is None
