@@ -15,7 +15,6 @@ import argparse
 import sys
 
 from hawizard.cli.output import (
-    add_run_flags,
     console,
     err_console,
     esc,
@@ -25,27 +24,28 @@ from hawizard.cli.output import (
     print_json,
     refused,
 )
+from hawizard.cli.plan_command import add_plan_command
 
 
 def register(actions: argparse._SubParsersAction) -> None:
-    p = actions.add_parser(
+    p = add_plan_command(
+        actions,
         "defrag",
+        cmd_defrag,
         help="compact, then defragment one member at a time (the leader last) and clear a "
         "NOSPACE alarm; no failed request",
         description="Compacts the history (keeping etcd.defrag_keep_revisions), defragments "
         "the followers one at a time, hands leadership away and defragments the old leader "
         "last; stops between members when one does not answer or a test write is slower than "
         "etcd.defrag_max_write_ms. A NOSPACE alarm is disarmed once the cluster fits its quota.",
+        dry_run_help="judge the cluster and show the order, change nothing",
     )
-    p.add_argument("plan", help="plan file")
-    add_run_flags(p, dry_run_help="judge the cluster and show the order, change nothing")
     p.add_argument(
         "--if-needed",
         action="store_true",
         help="only when a member's DB is above [maintenance] defrag_above_mb with under "
         "defrag_in_use_below of it in use (what the maintenance timer runs); else nothing",
     )
-    p.set_defaults(func=cmd_defrag)
     m = actions.add_parser(
         "maintenance",
         help="install or remove the systemd timer that runs `etcd defrag --if-needed` on the "

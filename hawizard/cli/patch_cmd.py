@@ -9,29 +9,24 @@ from __future__ import annotations
 
 import argparse
 
-from hawizard.cli.output import (
-    add_run_flags,
-    console,
-    err_console,
-    esc,
-    fail,
-    load_plan,
-    print_failures,
-    print_json,
-)
+from hawizard.cli.output import console, err_console, esc, fail, print_failures, print_json
+from hawizard.cli.plan_command import add_plan_command, load_plan_to_run
 
 
 def register(actions: argparse._SubParsersAction) -> None:
-    p = actions.add_parser(
+    p = add_plan_command(
+        actions,
         "patch",
+        cmd_patch,
         help="OS updates (and reboots) on every node, one node at a time, quorum-safe",
         description="Install OS package updates on every node of the plan, one node at a "
         "time: check the cluster can lose the node, move the VIP away, upgrade, reboot when "
         "the system asks for it, wait until etcd (and the apiserver) are back, then the next "
         "node. Security updates only by default where the distribution marks them. An "
         "interrupted run resumes when run again.",
+        changes=False,
+        all_updates=False,
     )
-    p.add_argument("plan", help="plan file")
     which = p.add_mutually_exclusive_group()
     which.add_argument(
         "--security-only",
@@ -54,8 +49,6 @@ def register(actions: argparse._SubParsersAction) -> None:
         action="store_true",
         help="list the updates per node (indexes as they are) and what would run; change nothing",
     )
-    add_run_flags(p, dry_run_help="", changes=False)
-    p.set_defaults(func=cmd_patch, all_updates=False)
 
 
 def cmd_patch(args: argparse.Namespace) -> int:
@@ -65,7 +58,7 @@ def cmd_patch(args: argparse.Namespace) -> int:
     from hawizard.ops.patch import command_for, patch
     from hawizard.remote import SudoPassword
 
-    plan = load_plan(args.plan)
+    plan = load_plan_to_run(args)
     if plan is None:
         return 2
     command = command_for(args.plan, args.all_updates, args.reboot)

@@ -11,31 +11,23 @@ from __future__ import annotations
 import argparse
 import time
 
-from hawizard.cli.output import (
-    add_run_flags,
-    console,
-    err_console,
-    esc,
-    fail,
-    load_plan,
-    print_failures,
-    print_json,
-)
+from hawizard.cli.output import console, err_console, esc, fail, print_failures, print_json
+from hawizard.cli.plan_command import add_plan_command, load_plan_to_run
 
 
 def register(actions: argparse._SubParsersAction) -> None:
-    p = actions.add_parser(
+    p = add_plan_command(
+        actions,
         "recover",
+        cmd_recover,
         help="quorum lost: rebuild the cluster from the member with the newest data",
         description="Survey every member's data dir, restart the best survivor once with "
         "--force-new-cluster and add the others back one at a time. Keeps every write the "
         "survivor committed (a restore loses those after the snapshot). Refused while the "
         "cluster may have quorum. Old data dirs are kept. Resumes when run again.",
+        dry_run_help="survey and show what would run; change nothing",
     )
-    p.add_argument("plan", help="plan file")
     p.add_argument("--from", dest="source", metavar="NODE", default="", help="the survivor")
-    add_run_flags(p, dry_run_help="survey and show what would run; change nothing")
-    p.set_defaults(func=cmd_recover)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -44,9 +36,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from hawizard.ops.operation import drive
     from hawizard.ops.recover import RecoverOperation
 
-    if not 1 <= args.parallel <= 64:
-        return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
-    plan = load_plan(args.plan)
+    plan = load_plan_to_run(args)
     if plan is None:
         return 2
     command = f"hawizard etcd recover {args.plan}"

@@ -10,29 +10,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hawizard.cli.output import (
-    add_run_flags,
-    console,
-    err_console,
-    esc,
-    fail,
-    load_plan,
-    print_failures,
-    print_json,
-)
+from hawizard.cli.output import console, err_console, esc, fail, print_failures, print_json
+from hawizard.cli.plan_command import add_plan_command, load_plan_to_run
 
 
 def register(actions: argparse._SubParsersAction) -> None:
-    p = actions.add_parser(
+    p = add_plan_command(
+        actions,
         "restore",
+        cmd_restore,
         help="disaster recovery: rebuild every member from one snapshot (quorum lost)",
         description="Restore every etcd member of the plan from SNAPSHOT as a new cluster "
         "(new cluster ID). Refused while the cluster has quorum. Old data dirs are moved "
         "aside, never deleted. An interrupted restore resumes when run again.",
+        dry_run_help="check everything and show what would run; change nothing",
     )
-    p.add_argument("plan", help="plan file")
     p.add_argument("snapshot", help="snapshot file (from `hawizard etcd snapshot` or a backup)")
-    add_run_flags(p, dry_run_help="check everything and show what would run; change nothing")
     p.add_argument(
         "--force-while-healthy",
         action="store_true",
@@ -44,7 +37,6 @@ def register(actions: argparse._SubParsersAction) -> None:
         help="without a terminal: the cluster's name, the second confirmation for "
         "--force-while-healthy",
     )
-    p.set_defaults(func=cmd_restore)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -52,9 +44,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from hawizard.ops import Refused
     from hawizard.ops.restore import restore
 
-    if not 1 <= args.parallel <= 64:
-        return fail(f"--parallel {args.parallel} is out of range", "give a number from 1 to 64")
-    plan = load_plan(args.plan)
+    plan = load_plan_to_run(args)
     if plan is None:
         return 2
     import time

@@ -366,6 +366,38 @@ def protect_home(paths: list[Path]) -> str:
     return "yes"
 
 
+def job_service_section(
+    plan: Plan,
+    argv: list[str],
+    *,
+    user_unit: bool,
+    folder: Path | None,
+    home: str,
+    timeout_s: int,
+) -> str:
+    """The `[Service]` section every scheduled hawizard job shares (backup, maintenance,
+    restore drill): a oneshot of `argv`, quoted for systemd, private files, low priority, and
+    for a system unit the sandbox (`_SANDBOX`: writable only `folder`, the plan's backup
+    folder by default; `home` is ProtectHome=). One renderer, so no job's unit can drift to a
+    weaker sandbox than the others'."""
+    if home not in ("yes", "read-only"):
+        raise ValueError(f"ProtectHome={home!r}: expected yes or read-only")
+    exec_start = " ".join(_exec_arg(a) for a in argv)
+    if user_unit:
+        sandbox = "NoNewPrivileges=yes\n"
+    else:
+        where = unit_word(folder if folder is not None else plan_folder(plan), "backup folder")
+        sandbox = _SANDBOX.format(folder=where, home=home)
+    return f"""\
+[Service]
+Type=oneshot
+ExecStart={exec_start}
+TimeoutStartSec={timeout_s}
+UMask=0077
+Nice=10
+{sandbox}"""
+
+
 def render_service(
     plan: Plan,
     argv: list[str],
@@ -386,18 +418,13 @@ def render_service(
     name, `what` it does and its writable `folder`, so both jobs run under the same sandbox."""
     if not argv:
         raise ValueError("the backup command is empty")
-    if home not in ("yes", "read-only"):
-        raise ValueError(f"ProtectHome={home!r}: expected yes or read-only")
-    exec_start = " ".join(_exec_arg(a) for a in argv)
+    service = job_service_section(
+        plan, argv, user_unit=user_unit, folder=folder, home=home, timeout_s=timeout_s
+    )
     wanted = "default.target" if user_unit else "multi-user.target"
     cluster = unit_word(plan.cluster.name, "cluster.name")
     if not re.fullmatch(r"[a-z][a-z ]{0,60}", what):
         raise ValueError(f"{what!r}: the job's description is lowercase words only")
-    if user_unit:
-        sandbox = "NoNewPrivileges=yes\n"
-    else:
-        where = unit_word(folder if folder is not None else plan_folder(plan), "backup folder")
-        sandbox = _SANDBOX.format(folder=where, home=home)
     text = f"""\
 # written by hawizard: {what} of cluster {cluster}
 [Unit]
@@ -405,13 +432,7 @@ Description=hawizard: {what} of cluster {cluster}
 Documentation=man:systemd.service(5)
 After=network-online.target
 
-[Service]
-Type=oneshot
-ExecStart={exec_start}
-TimeoutStartSec={timeout_s}
-UMask=0077
-Nice=10
-{sandbox}
+{service}
 [Install]
 WantedBy={wanted}
 """

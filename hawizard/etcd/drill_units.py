@@ -2,7 +2,8 @@
 `python -m hawizard etcd backup drill PLAN [--identity FILE]` that often (issue 28).
 
 A sibling of the backup units (`etcd.backup.render_service` / `render_timer`), kept apart so
-those keep their shape: the same quoting of ExecStart (`_exec_arg`) and, for a system unit,
+those keep their shape; the `[Service]` section is the same renderer's
+(`etcd.backup.job_service_section`): the same quoting of ExecStart and, for a system unit,
 the same sandbox (writable only the backup folder, where the drill leaves its signed
 outcome; its throwaway etcd lives in the unit's private /tmp and on loopback).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hawizard.etcd.backup import _SANDBOX, _exec_arg, plan_folder
+from hawizard.etcd.backup import job_service_section
 from hawizard.plan import Plan
 from hawizard.plan.model import MAX_BACKUP_EVERY
 from hawizard.textguard import plain_lines, unit_word
@@ -35,15 +36,10 @@ def render_drill_service(
     """The oneshot service that runs one drill (`argv`: the full command)."""
     if not argv:
         raise ValueError("the drill command is empty")
-    if home not in ("yes", "read-only"):
-        raise ValueError(f"ProtectHome={home!r}: expected yes or read-only")
-    exec_start = " ".join(_exec_arg(a) for a in argv)
+    service = job_service_section(
+        plan, argv, user_unit=user_unit, folder=folder, home=home, timeout_s=timeout_s
+    )
     cluster = unit_word(plan.cluster.name, "cluster.name")
-    if user_unit:
-        sandbox = "NoNewPrivileges=yes\n"
-    else:
-        where = unit_word(folder if folder is not None else plan_folder(plan), "backup folder")
-        sandbox = _SANDBOX.format(folder=where, home=home)
     text = f"""\
 # written by hawizard: restore drills of cluster {cluster}'s newest off-site backup
 [Unit]
@@ -51,13 +47,7 @@ Description=hawizard: restore drill of cluster {cluster}'s newest off-site backu
 Documentation=man:systemd.service(5)
 After=network-online.target
 
-[Service]
-Type=oneshot
-ExecStart={exec_start}
-TimeoutStartSec={timeout_s}
-UMask=0077
-Nice=10
-{sandbox}
+{service}
 [Install]
 WantedBy={"default.target" if user_unit else "multi-user.target"}
 """

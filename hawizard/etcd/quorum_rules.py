@@ -8,14 +8,23 @@ what to do instead. The CLI, the dashboard's confirmation dialog and the tests s
 
 Numbers are about *voting* members (learners do not vote): `quorum(voters)` must be healthy
 for any change to be committed, and `tolerates` is how many more voters may fail.
+
+The values the rules read and return (`Op`, `Member`, `Membership`, `TargetState`,
+`ChangeImpact`) live in `hawizard.etcd.quorum_model` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from typing import Any
 
+from hawizard.etcd.quorum_model import (
+    ChangeImpact,
+    Member,
+    Membership,
+    Op,
+    TargetState,
+)
 from hawizard.plan import quorum
 
 __all__ = [
@@ -26,189 +35,6 @@ __all__ = [
     "TargetState",
     "plan_change",
 ]
-
-_UNSTARTED = "(unstarted "  # how `health.build` names a listed member that never started
-
-
-class Op(StrEnum):
-    ADD = "add"
-    REMOVE = "remove"
-    REPLACE = "replace"
-
-
-@dataclass(frozen=True)
-class Member:
-    """One entry of the member list, with what the probes said about it."""
-
-    name: str  # "" for a member added but never started
-    id: str = ""  # hex
-    voter: bool = True  # False: a learner
-    healthy: bool = False
-    peer_urls: tuple[str, ...] = ()
-    in_plan: bool = True
-
-    @property
-    def started(self) -> bool:
-        return bool(self.name)
-
-    @property
-    def label(self) -> str:
-        return self.name or f"the unstarted member {self.id or '?'}"
-
-
-@dataclass(frozen=True)
-class Membership:
-    """The cluster's member list as the rules see it; `known=False` when no member answered."""
-
-    members: tuple[Member, ...] = ()
-    known: bool = True
-    cluster_id: str = ""  # hex; "" when the members did not agree on one (or none answered)
-
-    @classmethod
-    def from_health(cls, health: Any) -> Membership:
-        """From a `hawizard.health.ClusterHealth`: every listed member (probed or not)."""
-        rows = list(health.members)
-        if rows and all(m.in_cluster is None for m in rows):
-            return cls((), known=False)
-        members = []
-        for m in rows:
-            if m.in_cluster is not True:
-                continue  # a planned node that is not (yet) a member
-            started = not (not m.in_plan and m.name.startswith(_UNSTARTED))
-            members.append(
-                Member(
-                    name=m.name if started else "",
-                    id=m.id,
-                    voter=not m.is_learner,
-                    healthy=bool(m.healthy and m.reachable),
-                    peer_urls=tuple(m.peer_urls),
-                    in_plan=m.in_plan,
-                )
-            )
-        cluster_id = getattr(health, "cluster_id", "")
-        return cls(tuple(members), known=bool(members), cluster_id=cluster_id)
-
-    @property
-    def voters(self) -> tuple[Member, ...]:
-        return tuple(m for m in self.members if m.voter)
-
-    @property
-    def healthy_voters(self) -> int:
-        return sum(m.healthy for m in self.voters)
-
-    @property
-    def quorum(self) -> int:
-        return quorum(len(self.voters)) if self.voters else 0
-
-    @property
-    def quorum_ok(self) -> bool:
-        return bool(self.voters) and self.healthy_voters >= self.quorum
-
-    @property
-    def tolerates(self) -> int:
-        return self.healthy_voters - self.quorum if self.quorum_ok else 0
-
-    @property
-    def pending(self) -> tuple[Member, ...]:
-        """Learners and members that were added but never started: a change in flight."""
-        return tuple(m for m in self.members if not m.voter or not m.started)
-
-    def find(self, name: str, peer_url: str = "") -> Member | None:
-        """By peer URL first (an unstarted member has no name yet), then by name."""
-        for m in self.members:
-            if peer_url and peer_url in m.peer_urls:
-                return m
-        for m in self.members:
-            if name and m.name == name:
-                return m
-        return None
-
-    def without(self, member: Member) -> Membership:
-        return replace(self, members=tuple(m for m in self.members if m is not member))
-
-
-@dataclass(frozen=True)
-class TargetState:
-    """What SSH showed about the node to add: reachable, and whether it holds etcd data."""
-
-    reachable: bool = True
-    has_data: bool = False
-    error: str = ""
-    # Whose data it is, from its WAL (`hawizard.etcd.data_dir`); "" when it could not be read.
-    data_member_id: str = ""
-    data_cluster_id: str = ""
-
-
-@dataclass(frozen=True)
-class ChangeImpact:
-    """The verdict on one change, with quorum and failure tolerance before and after.
-
-    `after_*` assume the change completes and a new member is healthy. `tolerance` is how many
-    more voting members may fail while the rest still form a quorum. When refused, `reason`
-    says why and `suggestion` is the command to run instead (may be empty).
-    """
-
-    op: Op
-    node: str
-    old: str | None
-    allowed: bool
-    reason: str
-    suggestion: str
-    before_members: int
-    after_members: int
-    before_quorum: int
-    after_quorum: int
-    before_healthy: int
-    after_healthy: int
-    before_tolerance: int
-    after_tolerance: int
-    resume: bool = False
-    notes: tuple[str, ...] = field(default=())
-    # The node to add holds stale data of a member this cluster removed: it is renamed aside
-    # (kept, never deleted) before the node joins.
-    data_aside: bool = False
-
-    @property
-    def title(self) -> str:
-        if self.op is Op.REPLACE:
-            return f"replace {self.old} with {self.node}"
-        return f"{self.op.value} {self.node}"
-
-    @property
-    def summary(self) -> str:
-        """E.g. "3 → 4 members · quorum 2 → 3 · tolerates 1 → 1 failure"."""
-        unit = "failure" if self.after_tolerance == 1 else "failures"
-        return (
-            f"{self.before_members} → {self.after_members} members · quorum "
-            f"{self.before_quorum} → {self.after_quorum} · tolerates "
-            f"{self.before_tolerance} → {self.after_tolerance} {unit}"
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "op": self.op.value,
-            "node": self.node,
-            "old": self.old,
-            "allowed": self.allowed,
-            "resume": self.resume,
-            "reason": self.reason,
-            "suggestion": self.suggestion,
-            "summary": self.summary,
-            "before": {
-                "members": self.before_members,
-                "quorum": self.before_quorum,
-                "healthy": self.before_healthy,
-                "tolerance": self.before_tolerance,
-            },
-            "after": {
-                "members": self.after_members,
-                "quorum": self.after_quorum,
-                "healthy": self.after_healthy,
-                "tolerance": self.after_tolerance,
-            },
-            "notes": list(self.notes),
-            "data_aside": self.data_aside,
-        }
 
 
 @dataclass(frozen=True)
@@ -335,56 +161,11 @@ def _add(
         return _no_list(), (voters + 1, healthy + 1)
     mine = ms.find(node, peer_url)
     if mine is not None and mine.voter and mine.started:
-        after = (voters, healthy)
-        if resuming:
-            return _ok(
-                f"{node} is already a voting member: finishing the change", resume=True
-            ), after
-        return (
-            _no(
-                f"{node} is already a voting member of the cluster",
-                f"hawizard status {p}  (if its data dir was lost, re-add it: "
-                f"hawizard etcd replace {p} {node} {node})",
-            ),
-            after,
-        )
+        return _already_voter(node, resuming, p), (voters, healthy)
     after = (voters + 1, healthy + 1)
-    if not ms.quorum_ok:
-        return _quorum_lost(ms, p), after
-    down = [m for m in ms.voters if not m.healthy]
-    if down:
-        names = ", ".join(m.label for m in down)
-        first = down[0].name or down[0].id
-        return (
-            _no(
-                f"{names} {'is' if len(down) == 1 else 'are'} down: adding a member would raise "
-                f"the quorum from {ms.quorum} to {quorum(voters + 1)} of {voters + 1} while only "
-                f"{healthy} members are healthy, so the cluster would tolerate fewer failures",
-                f"hawizard etcd replace {p} {first} {node}",
-            ),
-            after,
-        )
-    others = [m for m in ms.pending if m is not mine]
-    if others:
-        who = others[0]
-        return (
-            _no(
-                f"{who.label} is still joining ({'learner' if who.started else 'not started'}): "
-                "one member joins at a time",
-                f"hawizard etcd add {p} {who.name}"
-                if who.name
-                else f"hawizard status {p}  (then finish or remove that member)",
-            ),
-            after,
-        )
-    if target is not None and not target.reachable:
-        return (
-            _no(
-                f"cannot reach {node} over SSH: {target.error or 'no answer'}",
-                f"hawizard plan check {p}",
-            ),
-            after,
-        )
+    refusal = _cannot_add_now(ms, node, mine, target, p)
+    if refusal is not None:
+        return refusal, after
     aside: tuple[str, ...] = ()
     # A listed learner's own WAL (it ran under its new ID, then stopped) is its own data.
     own = bool(target and mine and mine.id and mine.id == target.data_member_id)
@@ -407,6 +188,54 @@ def _add(
         notes=aside,
         data_aside=bool(aside),
     ), after
+
+
+def _already_voter(node: str, resuming: bool, p: str) -> _Verdict:
+    """The node to add votes already: the end state of an add that is being resumed, or a
+    mistake (then re-adding in place is the way to replace its lost data)."""
+    if resuming:
+        return _ok(f"{node} is already a voting member: finishing the change", resume=True)
+    return _no(
+        f"{node} is already a voting member of the cluster",
+        f"hawizard status {p}  (if its data dir was lost, re-add it: "
+        f"hawizard etcd replace {p} {node} {node})",
+    )
+
+
+def _cannot_add_now(
+    ms: Membership, node: str, mine: Member | None, target: TargetState | None, p: str
+) -> _Verdict | None:
+    """Why no member may join now (no quorum, a voter down, another member still joining, the
+    node unreachable), or None."""
+    voters, healthy = len(ms.voters), ms.healthy_voters
+    if not ms.quorum_ok:
+        return _quorum_lost(ms, p)
+    down = [m for m in ms.voters if not m.healthy]
+    if down:
+        names = ", ".join(m.label for m in down)
+        first = down[0].name or down[0].id
+        return _no(
+            f"{names} {'is' if len(down) == 1 else 'are'} down: adding a member would raise "
+            f"the quorum from {ms.quorum} to {quorum(voters + 1)} of {voters + 1} while only "
+            f"{healthy} members are healthy, so the cluster would tolerate fewer failures",
+            f"hawizard etcd replace {p} {first} {node}",
+        )
+    others = [m for m in ms.pending if m is not mine]
+    if others:
+        who = others[0]
+        return _no(
+            f"{who.label} is still joining ({'learner' if who.started else 'not started'}): "
+            "one member joins at a time",
+            f"hawizard etcd add {p} {who.name}"
+            if who.name
+            else f"hawizard status {p}  (then finish or remove that member)",
+        )
+    if target is not None and not target.reachable:
+        return _no(
+            f"cannot reach {node} over SSH: {target.error or 'no answer'}",
+            f"hawizard plan check {p}",
+        )
+    return None
 
 
 def _stale_data(ms: Membership, node: str, target: TargetState) -> str | _Verdict:

@@ -17,7 +17,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from hawizard.lab.layout import MAX_NODES, check_name, layout
 from hawizard.lab.plan_writer import lab_plan, write_lab_plan
 from hawizard.lab.run import run, ssh_keygen
 from hawizard.lab.state import LABS_ROOT, LabRecord, NodeRecord
+from hawizard.lab.status import LabNode, LabStatus, NodeStatus
 from hawizard.plan import Plan
 
 DEFAULT_NAME = "lab"
@@ -41,38 +42,6 @@ class Fault(StrEnum):
     START = "start"
     PARTITION = "partition"
     HEAL = "heal"
-
-
-@dataclass(frozen=True)
-class LabNode:
-    name: str
-    address: str
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    name: str
-    address: str
-    running: bool
-    partitioned: bool
-    ssh: str  # a command line that logs in as root with the lab's key and known_hosts
-
-
-@dataclass(frozen=True)
-class LabStatus:
-    name: str
-    exists: bool
-    state_dir: str
-    subnet: str
-    gateway: str
-    bridge: str
-    plan: str
-    key: str
-    known_hosts: str
-    nodes: tuple[NodeStatus, ...]
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 class Lab:

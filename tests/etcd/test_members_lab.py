@@ -12,13 +12,13 @@ and every key written before is still there. The module resets every node it tou
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from fixtures.etcdctl import etcdctl
+from fixtures.membership import Cluster, bootstrap, member_list, put_key
 
-from hawizard import pki
 from hawizard.cli import main
 from hawizard.etcd import render
 from hawizard.etcd.membership import MembershipChange, assess, pending_path, plan_with_etcd_members
@@ -30,35 +30,6 @@ from hawizard.remote import HostPool
 from hawizard.steps import EventKind, Phase, Runner, Step
 
 pytestmark = pytest.mark.lab
-
-
-@dataclass
-class Cluster:
-    lab: object
-    path: Path
-    spare: dict  # lab node name -> Node, as the plan would list it (etcd role only)
-    keys: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def plan(self) -> Plan:
-        return load(self.path)
-
-    def name(self, i: int) -> str:
-        return self.lab.nodes[i - 1].name
-
-    def plan_with(self, *names: str) -> Plan:
-        """Put spare nodes into the plan file (etcd role only), as an operator would."""
-        plan = self.plan
-        have = {n.name for n in plan.nodes}
-        nodes = plan.nodes + tuple(self.spare[n] for n in names if n not in have)
-        dump(plan.with_nodes(nodes), self.path)
-        return self.plan
-
-
-def member_list(plan: Plan, endpoints=None) -> list[dict]:
-    out = etcdctl(plan, "member", "list", "-w", "json", endpoints=endpoints)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)["members"]
 
 
 def member_ids(plan: Plan, endpoints=None) -> list[int]:
@@ -80,19 +51,6 @@ def assert_agrees_with_plan(c: Cluster) -> None:
         assert got.stdout.strip() == value, (key, got.stderr)
 
 
-def put_key(c: Cluster, key: str, value: str) -> None:
-    out = etcdctl(c.plan, "put", key, value)
-    assert out.returncode == 0, out.stderr
-    c.keys[key] = value
-
-
-def cli(c: Cluster, *argv: str, capsys) -> tuple[int, dict]:
-    capsys.readouterr()
-    code = main(["etcd", *argv[:1], str(c.path), *argv[1:], "--yes", "--json"])
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip().startswith("{") else {}
-
-
 def main_pid(lab, node: str) -> str:
     return lab.exec(node, ["systemctl", "show", "-p", "MainPID", "--value", "etcd"]).stdout.strip()
 
@@ -100,22 +58,8 @@ def main_pid(lab, node: str) -> str:
 @pytest.fixture(scope="module")
 def c(lab, tmp_path_factory):
     folder = tmp_path_factory.mktemp("members")
-    (folder / "pki").mkdir(mode=0o700)
-    full = lab.plan(nodes=5, pki_dir=folder / "pki")
-    spare = {n.name: replace(n, roles=(Role.ETCD,)) for n in full.nodes[3:]}
-    path = folder / "plan.toml"
-    dump(lab.plan(nodes=3, pki_dir=folder / "pki"), path)
-    names = [n.name for n in full.nodes]
-    try:
-        plan = load(path)
-        pki.create(plan)
-        result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
-        assert result.ok, result.failures
-        cluster = Cluster(lab, path, spare)
-        put_key(cluster, "/day2/before", "written-on-3-members")
+    with bootstrap(lab, folder, "/day2/before", "written-on-3-members") as cluster:
         yield cluster
-    finally:
-        lab.reset(*names)
 
 
 # --- refusals: nothing changes --------------------------------------------------------------
@@ -128,11 +72,11 @@ def test_add_and_remove_are_refused_while_a_member_is_down(c, capsys):
     c.lab.exec(n3, ["systemctl", "stop", "etcd"])
     try:
         before = member_ids(c.plan, up)
-        code, out = cli(c, "add", n4, capsys=capsys)
+        code, out = c.cli(capsys, "add", n4)
         assert code == 2 and out["refused"]
         assert f"{n3} is down" in out["impact"]["reason"]
         assert out["impact"]["suggestion"] == f"hawizard etcd replace {c.path} {n3} {n4}"
-        code, out = cli(c, "remove", n1, capsys=capsys)
+        code, out = c.cli(capsys, "remove", n1)
         assert code == 2 and "would leave 1 healthy of 2" in out["impact"]["reason"]
         assert member_ids(c.plan, up) == before
         assert not pending_path(c.path).exists()
@@ -164,7 +108,7 @@ def test_dry_run_changes_nothing(c, capsys):
 def test_grow_three_to_four(c, capsys):
     n1, n4 = c.name(1), c.name(4)
     pid = main_pid(c.lab, n1)
-    code, out = cli(c, "add", n4, capsys=capsys)
+    code, out = c.cli(capsys, "add", n4)
     assert code == 0, out
     snap = Path(out["snapshot"]["path"])
     assert snap.stat().st_mode & 0o777 == 0o600 and snap.parent.stat().st_mode & 0o777 == 0o700
@@ -207,7 +151,7 @@ def test_interrupted_add_resumes_without_a_second_member_add(c, capsys):
     assert pending_path(c.path).exists()
 
     # a different change is refused while this one is unfinished
-    code, out = cli(c, "remove", c.name(2), capsys=capsys)
+    code, out = c.cli(capsys, "remove", c.name(2))
     assert code == 2 and "has not finished" in out["impact"]["reason"]
 
     events: list = []
@@ -234,7 +178,7 @@ def test_interrupted_add_resumes_without_a_second_member_add(c, capsys):
 
 def test_shrink_five_to_three(c, capsys):
     for name in (c.name(5), c.name(4)):
-        code, out = cli(c, "remove", name, capsys=capsys)
+        code, out = c.cli(capsys, "remove", name)
         assert code == 0, out
         assert name not in {n.name for n in c.plan.nodes}  # etcd was its only role
         assert_agrees_with_plan(c)
@@ -258,7 +202,7 @@ def test_readding_a_removed_master_gives_it_the_role_and_sets_old_data_aside(c, 
     master = replace(c.spare[n4], roles=(Role.CONTROL_PLANE,))
     dump(plan.with_nodes((*plan.nodes, master)), c.path)
     data = c.plan.etcd.data_dir
-    code, out = cli(c, "add", n4, capsys=capsys)
+    code, out = c.cli(capsys, "add", n4)
     assert code == 0, out
     assert out["impact"]["data_aside"]
     assert any("a member this cluster removed" in n for n in out["impact"]["notes"])
@@ -270,7 +214,7 @@ def test_readding_a_removed_master_gives_it_the_role_and_sets_old_data_aside(c, 
     assert len(aside) == 1  # the old data kept, renamed
     assert c.lab.exec(n4, ["test", "-d", f"{aside[0]}/member/wal"], check=False).returncode == 0
 
-    code, out = cli(c, "remove", n4, capsys=capsys)
+    code, out = c.cli(capsys, "remove", n4)
     assert code == 0, out
     plan = c.plan
     dump(plan.with_nodes(tuple(c.spare[n4] if n.name == n4 else n for n in plan.nodes)), c.path)
@@ -300,7 +244,7 @@ def test_a_node_holding_another_clusters_data_is_still_refused(c, capsys, tmp_pa
     )
     c.plan_with(n5)
     before = member_ids(c.plan, c.plan.etcd_nodes[:3])
-    code, out = cli(c, "add", n5, capsys=capsys)
+    code, out = c.cli(capsys, "add", n5)
     assert code == 2 and "another cluster" in out["impact"]["reason"]
     assert member_ids(c.plan, c.plan.etcd_nodes[:3]) == before
     assert c.lab.exec(n5, ["test", "-d", f"{data}/member/wal"], check=False).returncode == 0
@@ -316,7 +260,7 @@ def test_replace_a_stopped_member_with_a_fresh_node(c, capsys):
     c.lab.reset(n4)  # a fresh machine in place of the one with old data
     c.lab.fault(n3, "stop")
     try:
-        code, out = cli(c, "replace", n3, n4, capsys=capsys)
+        code, out = c.cli(capsys, "replace", n3, n4)
         assert code == 0, out
         assert out["impact"]["before"]["tolerance"] == 0
         assert out["impact"]["after"]["tolerance"] == 1
@@ -340,14 +284,14 @@ def test_lost_data_dir_is_readded_as_a_new_member(c, capsys):
     data = c.plan.etcd.data_dir
     c.lab.exec(n2, ["sh", "-c", f"systemctl stop etcd && rm -rf {data}/member"])
     c.lab.exec(n2, ["systemctl", "start", "--no-block", "etcd"])
-    code, out = cli(c, "add", n2, capsys=capsys)
+    code, out = c.cli(capsys, "add", n2)
     assert code == 2 and "already a voting member" in out["impact"]["reason"]
     assert f"hawizard etcd replace {c.path} {n2} {n2}" in out["impact"]["suggestion"]
     old_id = next(
         m["ID"] for m in member_list(c.plan, [c.plan.node(c.name(1))]) if m.get("name") == n2
     )
 
-    code, out = cli(c, "replace", n2, n2, capsys=capsys)
+    code, out = c.cli(capsys, "replace", n2, n2)
     assert code == 0, out
     assert_agrees_with_plan(c)
     new_id = next(m["ID"] for m in member_list(c.plan) if m.get("name") == n2)

@@ -15,20 +15,14 @@ the dead learner it left: set the stale data aside, reuse the learner, promote i
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
-from pathlib import Path
-
 import pytest
 from fixtures.etcdctl import etcdctl
+from fixtures.membership import Cluster, bootstrap, member_list, put_key
 
-from hawizard import pki
-from hawizard.cli import main
 from hawizard.etcd import render
 from hawizard.etcd.membership import MembershipChange, assess, pending_path
-from hawizard.etcd.rollout import etcd_phases
 from hawizard.journal import Journal
-from hawizard.plan import Plan, Role, dump, load
+from hawizard.plan import Role
 from hawizard.remote import HostPool
 from hawizard.steps import EventKind, Runner
 
@@ -37,44 +31,10 @@ pytestmark = pytest.mark.lab
 DATA = "/var/lib/etcd"  # the lab plan's etcd.data_dir (asserted in the fixture)
 
 
-class Cluster:
-    def __init__(self, lab, path: Path, spare: dict):
-        self.lab, self.path, self.spare = lab, path, spare
-        self.keys: dict[str, str] = {}
-
-    @property
-    def plan(self) -> Plan:
-        return load(self.path)
-
-    def name(self, i: int) -> str:
-        return self.lab.nodes[i - 1].name
-
-    def list_in_plan(self, name: str) -> None:
-        """Put a spare node into the plan (etcd role only), as an operator would."""
-        plan = self.plan
-        nodes = (*(n for n in plan.nodes if n.name != name), self.spare[name])
-        dump(plan.with_nodes(nodes), self.path)
-
-    def cli(self, capsys, *argv: str) -> tuple[int, dict]:
-        capsys.readouterr()
-        code = main(["etcd", argv[0], str(self.path), *argv[1:], "--yes", "--json"])
-        out = capsys.readouterr().out
-        return code, json.loads(out) if out.strip().startswith("{") else {}
-
-    def sh(self, node: str, script: str, check: bool = True):
-        return self.lab.exec(node, ["sh", "-c", script], check=check)
-
-
-def members(plan: Plan) -> list[dict]:
-    out = etcdctl(plan, "member", "list", "-w", "json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)["members"]
-
-
 def assert_three_healthy_voters_with_every_key(c: Cluster, names: list[str]) -> None:
     plan = c.plan
     assert [n.name for n in plan.etcd_nodes] == names
-    listed = members(plan)
+    listed = member_list(plan)
     assert sorted(m.get("name", "") for m in listed) == sorted(names)
     assert not any(m.get("isLearner") for m in listed), listed
     health = etcdctl(plan, "endpoint", "health")
@@ -85,19 +45,13 @@ def assert_three_healthy_voters_with_every_key(c: Cluster, names: list[str]) -> 
         assert got.stdout.strip() == value, (key, got.stderr)
 
 
-def put_key(c: Cluster, key: str, value: str) -> None:
-    out = etcdctl(c.plan, "put", key, value)
-    assert out.returncode == 0, out.stderr
-    c.keys[key] = value
-
-
 def recycle(c: Cluster, capsys, name: str) -> str:
     """`etcd add NAME` then `etcd remove NAME`: NAME keeps the removed member's data; the
     operator lists it in the plan again. Returns that member's ID (hex)."""
     c.list_in_plan(name)
     code, out = c.cli(capsys, "add", name)
     assert code == 0, out
-    was = next(m["ID"] for m in members(c.plan) if m.get("name") == name)
+    was = next(m["ID"] for m in member_list(c.plan) if m.get("name") == name)
     code, out = c.cli(capsys, "remove", name)
     assert code == 0, out
     assert c.sh(name, f"test -d {DATA}/member/wal", check=False).returncode == 0  # kept
@@ -112,23 +66,9 @@ def aside_dirs(c: Cluster, name: str) -> list[str]:
 @pytest.fixture(scope="module")
 def c(lab, tmp_path_factory):
     folder = tmp_path_factory.mktemp("recycled")
-    (folder / "pki").mkdir(mode=0o700)
-    full = lab.plan(nodes=5, pki_dir=folder / "pki")
-    assert full.etcd.data_dir.rstrip("/") == DATA
-    spare = {n.name: replace(n, roles=(Role.ETCD,)) for n in full.nodes[3:]}
-    path = folder / "plan.toml"
-    dump(lab.plan(nodes=3, pki_dir=folder / "pki"), path)
-    names = [n.name for n in full.nodes]
-    try:
-        plan = load(path)
-        pki.create(plan)
-        result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
-        assert result.ok, result.failures
-        cluster = Cluster(lab, path, spare)
-        put_key(cluster, "/recycled/before", "written-on-n1-n3")
+    with bootstrap(lab, folder, "/recycled/before", "written-on-n1-n3") as cluster:
+        assert cluster.plan.etcd.data_dir.rstrip("/") == DATA
         yield cluster
-    finally:
-        lab.reset(*names)
 
 
 def test_replace_onto_a_node_this_cluster_removed(c, capsys):
@@ -189,7 +129,7 @@ def test_a_member_that_exits_fails_its_start_and_a_rerun_resumes(c, capsys):
         assert took < 30, took  # seconds, not the 300 s promote wait
         assert ("promote " + n5 + " once caught up", EventKind.STARTED) not in seen
         url = render.peer_url(plan, plan.node(n5))
-        dead = [m for m in members(plan) if url in m["peerURLs"]]
+        dead = [m for m in member_list(plan) if url in m["peerURLs"]]
         assert len(dead) == 1 and dead[0].get("isLearner") and not dead[0].get("name")
         assert pending_path(c.path).exists()
 
@@ -197,7 +137,7 @@ def test_a_member_that_exits_fails_its_start_and_a_rerun_resumes(c, capsys):
         assert code == 0, out
         assert out["impact"]["resume"] and out["impact"]["data_aside"]
         assert_three_healthy_voters_with_every_key(c, [n1, n4, n5])
-        assert [m["ID"] for m in members(c.plan) if url in m["peerURLs"]] == [dead[0]["ID"]]
+        assert [m["ID"] for m in member_list(c.plan) if url in m["peerURLs"]] == [dead[0]["ID"]]
         assert len(aside_dirs(c, n5)) == 1
         assert not pending_path(c.path).exists()
     finally:

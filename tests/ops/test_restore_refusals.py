@@ -70,7 +70,7 @@ def _verdicts(*states: str):
 
 
 def test_blind_operator_healthy_or_unknown_members_refuse_without_force(tmp_path):
-    from hawizard.ops.restore import _quorum_gate
+    from hawizard.ops.restore_assess import _quorum_gate
 
     plan = make_plan(tmp_path)
     for states in (("healthy", "healthy", "down"), ("unknown", "unknown", "down")):
@@ -84,7 +84,7 @@ def test_blind_operator_healthy_or_unknown_members_refuse_without_force(tmp_path
 
 
 def test_blind_operator_members_down_on_their_nodes_lets_the_restore_go_on(tmp_path):
-    from hawizard.ops.restore import _quorum_gate
+    from hawizard.ops.restore_assess import _quorum_gate
 
     plan = make_plan(tmp_path)
     verdicts = _verdicts("healthy", "down", "down")
