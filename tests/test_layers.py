@@ -225,11 +225,6 @@ FACE_EXCEPTIONS = {
     "(read-only); `ops.status` has no streaming form yet",
     ("hawizard.tui.backend", "hawizard.etcd.probe"): "the dashboard's probe functions are "
     "injected through the backend (tests swap them); read-only",
-    ("hawizard.cli.etcd_cmd", "hawizard.etcd.probe"): "`etcd snapshot` takes a one-off "
-    "snapshot (read-only for the cluster); no ops module for it yet",
-    ("hawizard.cli.etcd_cmd", "hawizard.etcd.snapshot"): "same: `etcd snapshot`",
-    ("hawizard.cli.etcd_cmd", "hawizard.remote"): "same: `etcd snapshot` opens the one SSH "
-    "connection it needs, and names SSH errors",
     ("hawizard.cli.etcd_cmd", "hawizard.etcd.membership"): "membership changes are assessed "
     "by `etcd.membership.assess` (pure rules + the in-flight record) before `ops.change` runs",
     ("hawizard.cli.etcd_cmd", "hawizard.etcd.quorum_rules"): "the `Op` enum the command maps "

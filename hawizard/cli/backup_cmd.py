@@ -79,14 +79,15 @@ def _settings(args, plan):
 def cmd_run(args: argparse.Namespace) -> int:
     from hawizard.cli.run_view import render_refusal
     from hawizard.ops import Refused
-    from hawizard.ops.backup import BackupFailed, run_backup
+    from hawizard.ops.backup import BackupFailed, backup
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
     try:
         _every, keep, folder = _settings(args, plan)
-        result = run_backup(plan, folder, keep, say=_say(args.json))
+        command = f"hawizard etcd backup run {args.plan}"
+        result = backup(plan, folder, keep, command=command, say=_say(args.json))
     except Refused as exc:
         return render_refusal(exc, as_json=args.json)
     except BackupFailed as exc:

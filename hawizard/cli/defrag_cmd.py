@@ -61,66 +61,73 @@ def register(actions: argparse._SubParsersAction) -> None:
 
 
 def cmd_defrag(args: argparse.Namespace) -> int:
-    from hawizard.planlock import PlanLock, PlanLocked
+    """Input mapping and display only: the workflow is `hawizard.ops.defrag_op.defrag`, on
+    the operation driver (plan lock, other operations in flight, one confirmation)."""
+    from hawizard.cli.apply_cmd import run_phases
+    from hawizard.ops.defrag_op import defrag
+    from hawizard.ops.refusal import Refused
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
     command = f"hawizard etcd defrag {args.plan}"
     try:
-        with PlanLock(plan.source, command):
-            return _run(plan, args, command)
-    except PlanLocked as exc:
-        return fail(str(exc), "run it again when that change has finished")
-    except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{esc(command)}` again (members done stay done)")
-        return 130
-
-
-def _run(plan, args: argparse.Namespace, command: str) -> int:
-    from hawizard.cli.apply_cmd import run_phases
-    from hawizard.ops import maintenance
-    from hawizard.ops.defrag import Defrag
-    from hawizard.ops.refusal import Refused
-
-    op = Defrag(plan)
-    record = _recorder(plan, args)
-    try:
-        op.assess()
+        op, driven = defrag(
+            plan,
+            lambda p, phases: run_phases(p, phases, args),
+            command=command,
+            dry_run=args.dry_run,
+            if_needed=args.if_needed,
+            confirm=None if args.yes else lambda o: _confirm(o.title),
+            on_assessed=lambda o: _assessed(o, args),
+            on_record_error=_record_error,
+        )
     except Refused as exc:
-        record("refused", exc.reason)
         return _refused(exc, args)
     except OSError as exc:
         return fail(
             f"cannot read the operator's client certificate: {exc}",
             f"run `hawizard apply {args.plan}` first (it creates the certificates)",
         )
-    if args.if_needed:
-        sizes = {n: (m.db_before, m.in_use_before) for n, m in op.members.items()}
-        reasons = maintenance.defrag_reasons(sizes, plan.maintenance)
-        if not reasons:
-            why = maintenance.below_thresholds(sizes, plan.maintenance)
-            record("skipped", why, op.to_json())
-            if args.json:
-                print_json({**op.to_json(), "skipped": True, "reason": why})
-            else:
-                console.print(f"nothing to do: {esc(why)}", highlight=False, soft_wrap=True)
-            return 0
-        if not args.json:
-            err_console.print(
-                "defragmentation needed: "
-                + "; ".join(f"{esc(n)} {esc(r)}" for n, r in reasons.items()),
-                highlight=False,
-                soft_wrap=True,
-            )
-    if not args.json:
-        _print_plan(op)
-    if not args.dry_run and not args.yes and not _confirm(op.title):
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run `{esc(command)}` again (members done stay done)")
+        return 130
+    if op.skipped:
+        if args.json:
+            print_json({**op.defrag.to_json(), "skipped": True, "reason": op.skipped})
+        else:
+            console.print(f"nothing to do: {esc(op.skipped)}", highlight=False, soft_wrap=True)
+        return 0
+    if not driven.confirmed:
         return fail("not confirmed", "pass --yes to defragment without asking")
-    op.begin(args.dry_run)
-    result = run_phases(plan, op.phases(), args)
-    op.finish(result.ok)
-    record(*maintenance.outcome_of(op, result), op.to_json())
+    return _report(op.defrag, driven.result, args, command)
+
+
+def _assessed(op, args: argparse.Namespace) -> None:
+    """What the operator sees before the question: why (`--if-needed`), the order, sizes."""
+    if args.json:
+        return
+    if op.reasons:
+        err_console.print(
+            "defragmentation needed: "
+            + "; ".join(f"{esc(n)} {esc(r)}" for n, r in op.reasons.items()),
+            highlight=False,
+            soft_wrap=True,
+        )
+    _print_plan(op.defrag)
+
+
+def _record_error(exc: OSError) -> None:
+    """A record that cannot be written is said, loudly (journald keeps the line for a timer
+    run), and does not change the exit code."""
+    err_console.print(
+        f"[bold red]error[/]: the maintenance record was not written: {esc(str(exc))}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _report(op, result, args: argparse.Namespace, command: str) -> int:
     if op.refusal is not None:
         return _refused(op.refusal, args, op)
     if args.json:
@@ -133,27 +140,6 @@ def _run(plan, args: argparse.Namespace, command: str) -> int:
         elif args.dry_run:
             console.print("dry run: nothing changed", highlight=False)
     return 0 if result.ok else 1
-
-
-def _recorder(plan, args: argparse.Namespace):
-    """Keeps the run's result beside the plan (not for a dry run): what `status` and the
-    dashboard show as the last maintenance. A record that cannot be written is said, loudly
-    (journald keeps the line for a timer run), and does not change the exit code."""
-    from hawizard.ops import maintenance
-
-    def record(outcome: str, reason: str, report: dict | None = None) -> None:
-        if args.dry_run:
-            return
-        try:
-            maintenance.record_run(plan, outcome, reason, if_needed=args.if_needed, report=report)
-        except OSError as exc:
-            err_console.print(
-                f"[bold red]error[/]: the maintenance record was not written: {esc(str(exc))}",
-                highlight=False,
-                soft_wrap=True,
-            )
-
-    return record
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:

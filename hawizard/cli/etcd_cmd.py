@@ -118,38 +118,35 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
+    """Input mapping and display only: the workflow is `hawizard.ops.snapshot.snapshot`."""
     from pathlib import Path
 
-    from hawizard.etcd.probe import cluster_health
-    from hawizard.etcd.snapshot import SnapshotError, take_snapshot
-    from hawizard.remote import Host, HostKeyError, RemoteError
+    from hawizard.cli.run_view import render_refusal
+    from hawizard.ops import Refused
+    from hawizard.ops.snapshot import SnapshotFailed, snapshot
 
     plan = load_plan(args.plan)
     if plan is None:
         return 2
     try:
-        health = cluster_health(plan)
-    except OSError as exc:
-        return _no_client_cert(exc, args.plan)
-    healthy = [m for m in health.members if m.in_plan and m.healthy and not m.is_learner]
-    if not healthy:
-        return fail(
-            f"no healthy etcd member to take a snapshot from ({health.summary})",
-            f"hawizard status {args.plan}",
-        )
-    # a follower when there is one: the leader has enough to do
-    member = sorted(healthy, key=lambda m: m.is_leader)[0]
-    try:
         out = Path(args.out).resolve() if args.out else None
     except (OSError, ValueError, RuntimeError) as exc:
         return fail(f"--out {args.out!r}: {exc}", "give a plain path for the snapshot file")
     try:
-        with Host.from_plan(plan, member.name, trust_new=args.trust_new_hosts) as host:
-            info = take_snapshot(host, plan, plan.node(member.name), out, say=_progress(args.json))
-    except (SnapshotError, RemoteError, HostKeyError, OSError) as exc:
+        info = snapshot(
+            plan,
+            out,
+            command=f"hawizard etcd snapshot {args.plan}",
+            trust_new=args.trust_new_hosts,
+            say=_progress(args.json),
+        )
+    except Refused as exc:
+        return render_refusal(exc, as_json=args.json)
+    except SnapshotFailed as exc:
         err_console.print(f"[bold red]snapshot failed[/]: {esc(exc)}", highlight=False)
         return 1
-    assert info is not None
+    except OSError as exc:
+        return _no_client_cert(exc, args.plan)
     if args.json:
         print_json({"ok": True, "snapshot": info.to_json()})
     else:
@@ -200,6 +197,44 @@ def cmd_change(args: argparse.Namespace) -> int:
         a for a in (args.action, args.plan, old, node) if a is not None
     )
 
+    def check(p, o, n, ol):
+        if not args.json:
+            err_console.print("[dim]checking the cluster…[/]")
+        return assess(p, o, n, ol)
+
+    try:
+        outcome = change(
+            plan,
+            op,
+            node,
+            old,
+            run=lambda p, phases: run_phases(p, phases, args),
+            command=command,
+            plan_label=args.plan,
+            dry_run=args.dry_run,
+            check=check,
+            **_change_prompts(args, node),
+        )
+    except ChangeRefused as exc:
+        return _change_refused(exc.impact, args.json)
+    except Refused as exc:
+        return refused(exc, "certificate")
+    except OSError as exc:
+        return _no_client_cert(exc, args.plan)
+    except ChangeFailed as exc:
+        err_console.print(f"[bold red]failed[/]: {esc(exc)}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run `{esc(command)}` again to resume this change")
+        return 130
+    return _change_outcome(outcome, command, args)
+
+
+def _change_prompts(args: argparse.Namespace, node: str) -> dict:
+    """The change's three questions to the operator (impact shown, confirm, plan edit), as
+    the keyword arguments of `ops.change.change`; each refuses with the flag that answers it."""
+    from hawizard.ops import Refused
+
     def on_assessed(assessment) -> None:
         if not args.json:
             print_impact(assessment.impact)
@@ -229,45 +264,24 @@ def cmd_change(args: argparse.Namespace) -> int:
         if console.input("Edit the plan? \\[y/N] ").strip().lower() not in ("y", "yes"):
             raise Refused("plan edit not confirmed", f'add "etcd" to {node}\'s roles by hand')
 
-    def check(p, o, n, ol):
-        if not args.json:
-            err_console.print("[dim]checking the cluster…[/]")
-        return assess(p, o, n, ol)
+    return {
+        "on_assessed": on_assessed,
+        "confirm": confirm,
+        "confirm_plan_edit": confirm_plan_edit,
+    }
 
-    try:
-        outcome = change(
-            plan,
-            op,
-            node,
-            old,
-            run=lambda p, phases: run_phases(p, phases, args),
-            command=command,
-            plan_label=args.plan,
-            dry_run=args.dry_run,
-            check=check,
-            on_assessed=on_assessed,
-            confirm=confirm,
-            confirm_plan_edit=confirm_plan_edit,
-        )
-    except ChangeRefused as exc:
-        impact = exc.impact
-        if args.json:
-            print_json({"ok": False, "refused": True, "impact": impact.to_json()})
-        else:
-            err_console.print(f"[bold red]refused[/]: {esc(impact.reason)}", soft_wrap=True)
-            if impact.suggestion:
-                err_console.print(f"  [dim]→[/] {esc(impact.suggestion)}", soft_wrap=True)
-        return 2
-    except Refused as exc:
-        return refused(exc, "certificate")
-    except OSError as exc:
-        return _no_client_cert(exc, args.plan)
-    except ChangeFailed as exc:
-        err_console.print(f"[bold red]failed[/]: {esc(exc)}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        err_console.print(f"interrupted: run `{esc(command)}` again to resume this change")
-        return 130
+
+def _change_refused(impact, as_json: bool) -> int:
+    if as_json:
+        print_json({"ok": False, "refused": True, "impact": impact.to_json()})
+    else:
+        err_console.print(f"[bold red]refused[/]: {esc(impact.reason)}", soft_wrap=True)
+        if impact.suggestion:
+            err_console.print(f"  [dim]→[/] {esc(impact.suggestion)}", soft_wrap=True)
+    return 2
+
+
+def _change_outcome(outcome, command: str, args: argparse.Namespace) -> int:
     if outcome.completed_before:
         console.print(f"this change had completed already: {esc(outcome.completed_before)}")
         return 0

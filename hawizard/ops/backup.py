@@ -43,8 +43,10 @@ from hawizard.remote import Host, HostKeyError, RemoteError
 
 __all__ = [
     "BackupFailed",
+    "BackupOperation",
     "BackupResult",
     "Schedule",
+    "backup",
     "backup_settings",
     "run_backup",
     "schedule",
@@ -89,6 +91,61 @@ def backup_settings(
     if not 1 <= keep <= 10000:
         raise Refused(f"--keep {keep} is out of range", "keep 1 to 10000 backups")
     return seconds, keep, out
+
+
+@dataclass
+class BackupOperation:
+    """`etcd backup run` as a read-only Operation (`ops.operation.drive`, `exclusive =
+    False`): no plan lock and no refusal for another operation in flight, so a timer's
+    backup runs during an apply or beside a stale record; its start and end still reach the
+    flight recorder. Its judgement (a healthy member with quorum) is part of the run, where
+    a failure is `BackupFailed` (exit 1, the line journald keeps), as before."""
+
+    command: str
+    folder: Path
+    keep: int
+    say: Callable[[str], None] | None = None
+    title: str = "verified backup"
+    record: str | None = None
+    exclusive: bool = False
+    plan: Plan | None = None
+    result: BackupResult | None = None
+
+    def assess(self, plan: Plan) -> bool:
+        self.plan = plan
+        return True
+
+    def begin(self, dry_run: bool) -> None:
+        return None
+
+    def phases(self) -> list:
+        from hawizard.steps import Phase, Step
+
+        def apply(_local) -> None:
+            assert self.plan is not None
+            self.result = run_backup(self.plan, self.folder, self.keep, say=self.say)
+
+        return [Phase("backup", [Step(None, self.title, None, apply)])]
+
+    def finish(self, ok: bool) -> None:
+        return None
+
+
+def backup(
+    plan: Plan,
+    folder: Path,
+    keep: int,
+    *,
+    command: str = "hawizard etcd backup run",
+    say: Callable[[str], None] | None = None,
+) -> BackupResult:
+    """One verified backup through the driver. Raises `BackupFailed` or `Refused`."""
+    from hawizard.ops.operation import drive, run_inline
+
+    op = BackupOperation(command, folder, keep, say)
+    drive(op, plan, run_inline)
+    assert op.result is not None
+    return op.result
 
 
 def run_backup(

@@ -19,6 +19,12 @@ half-done rotation. Now a use case is an `Operation` (its judgement and its phas
    the start and the end with its result ("ok", "failed", "interrupted") go to the flight
    recorder where the plan has one (`ops.recording.mark_operation`).
 
+A read-only operation (a backup, a snapshot: it reads the cluster and writes only beside
+itself) sets `exclusive = False`: steps 1 and 2 are skipped, so a scheduled backup is never
+blocked by a running apply or a stale record — the moment a backup matters most — while
+steps 3-5, the refusal rendering, the events and the exit codes stay the same. An operation
+without the attribute is exclusive. Its work is local: `run_inline` runs it in order.
+
 A use case that is not an `Operation` yet (a membership change: its apiserver update is a
 second run that depends on the first) takes steps 1 and 2 with `held(...)`.
 
@@ -48,7 +54,7 @@ if TYPE_CHECKING:
     from hawizard.plan import Plan
     from hawizard.steps import Phase, RunResult
 
-__all__ = ["Driven", "Operation", "Run", "drive", "held", "refuse_in_flight"]
+__all__ = ["Driven", "Operation", "Run", "drive", "held", "refuse_in_flight", "run_inline"]
 
 Run = Callable[["Plan", Sequence["Phase"]], "RunResult"]
 
@@ -147,7 +153,7 @@ def drive(
     another command, an unsafe file beside the plan, another operation in flight, the
     operation's own judgement); lets other exceptions of `op` and `run` through.
     """
-    if plan.source is None:
+    if plan.source is None or not getattr(op, "exclusive", True):
         return _judged(op, plan, run, dry_run, confirm)
     with held(plan, op.command, op.record, label):
         return _judged(op, plan, run, dry_run, confirm)
@@ -202,3 +208,25 @@ def _judged(
         op.finish(ok)
         mark_operation(plan, op.command, "end", outcome)
     return Driven(op, result)
+
+
+def run_inline(plan: Plan, phases: Sequence[Phase]) -> RunResult:
+    """The runner of a read-only operation whose steps are local (no hosts, no journal: a
+    backup is never "already done"): each step in order; an exception ends the run and
+    propagates (the driver still calls `finish(False)` and records the end)."""
+    from hawizard.steps import LOCAL, Local, NodeSummary, RunResult
+
+    result = RunResult(dry_run=False)
+    local = Local(False)
+    summary = result.nodes.setdefault(LOCAL, NodeSummary())
+    for phase in phases:
+        for step in phase.steps:
+            if step.node is not None:
+                raise ValueError(f"run_inline runs local steps only, not {step.key}")
+            if step.check is None or step.check(local):
+                step.apply(local)
+                summary.changed += 1
+            else:
+                summary.unchanged += 1
+        result.phases_done.append(phase.title)
+    return result

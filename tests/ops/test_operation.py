@@ -215,3 +215,97 @@ def test_an_unreadable_record_of_another_operation_refuses_with_its_problem(tmp_
     assert "hawizard status plan.toml" in exc.value.hint
     assert "restore is in flight" in exc.value.hint
     assert op.calls == []
+
+
+@dataclass
+class ReadOnly(Fake):
+    """A read-only operation (a backup, a snapshot): `exclusive = False`."""
+
+    exclusive: bool = False
+
+    def assess(self, plan: Plan) -> bool:
+        self.calls.append("assess")
+        if self.refuse:
+            raise Refused(self.refuse, "fix it")
+        return self.work
+
+
+def test_a_read_only_operation_is_an_operation():
+    assert isinstance(ReadOnly(), Operation)
+
+
+@pytest.mark.parametrize("kind", sorted(sidecars.RECORDS))
+def test_a_read_only_operation_runs_beside_a_held_lock_and_a_record_in_flight(tmp_path, kind):
+    """A scheduled backup must not be blocked by a running apply or a stale record."""
+    plan = make_plan(tmp_path)
+    data = {"op": "add", "node": "n4", "old": None, "ca": "etcd", "snapshot": "/s/a.db"}
+    sidecars.write_record(plan.source, kind, data)
+    op = ReadOnly()
+    with PlanLock(plan.source, "hawizard apply plan.toml"):
+        driven = drive(op, plan, runner(calls=op.calls), confirm=lambda o: True)
+        assert driven.ok
+        # the other command's lock is untouched
+        assert "hawizard apply plan.toml" in lock_path(plan.source).read_text()
+    assert op.calls == ["assess", "begin(dry_run=False)", "phases", "run(1)", "finish(True)"]
+    assert sidecars.read_record(plan.source, kind) == data  # the record is not its business
+
+
+def test_a_read_only_operation_still_refuses_and_confirms_through_the_driver(tmp_path):
+    plan = make_plan(tmp_path)
+    refused = ReadOnly(refuse="no healthy member")
+    with pytest.raises(Refused, match="no healthy member"):
+        drive(refused, plan, runner(), confirm=lambda o: True)
+    assert refused.calls == ["assess"]
+    declined = ReadOnly()
+    driven = drive(declined, plan, runner(calls=declined.calls), confirm=lambda o: False)
+    assert not driven.confirmed and driven.result is None
+    assert declined.calls == ["assess"]
+
+
+def test_run_inline_runs_local_steps_in_order_and_counts_them():
+    from hawizard.ops.operation import run_inline
+    from hawizard.steps import LOCAL, Step
+
+    seen: list[str] = []
+    phases = [
+        Phase("a", [Step(None, "one", None, lambda local: seen.append("one"))]),
+        Phase(
+            "b",
+            [
+                Step(None, "skip", lambda local: False, lambda local: seen.append("skip")),
+                Step(None, "two", lambda local: True, lambda local: seen.append("two")),
+            ],
+        ),
+    ]
+    result = run_inline(make_plan_none(), phases)
+    assert seen == ["one", "two"] and result.ok
+    assert result.phases_done == ["a", "b"]
+    assert (result.nodes[LOCAL].changed, result.nodes[LOCAL].unchanged) == (2, 1)
+    with pytest.raises(ValueError, match="local steps only"):
+        run_inline(make_plan_none(), [Phase("c", [Step("n1", "remote", None, print)])])
+
+
+def test_a_failing_inline_step_propagates_and_finish_gets_false(tmp_path):
+    from hawizard.ops.operation import run_inline
+    from hawizard.steps import Step
+
+    class Boom(Exception):
+        pass
+
+    def boom(local):
+        raise Boom("the snapshot failed")
+
+    @dataclass
+    class Failing(ReadOnly):
+        def phases(self) -> list[Phase]:
+            self.calls.append("phases")
+            return [Phase("one", [Step(None, "boom", None, boom)])]
+
+    op = Failing()
+    with pytest.raises(Boom):
+        drive(op, make_plan(tmp_path), run_inline, confirm=lambda o: True)
+    assert op.calls == ["assess", "begin(dry_run=False)", "phases", "finish(False)"]
+
+
+def make_plan_none() -> Plan:
+    return Plan(nodes=())

@@ -129,22 +129,16 @@ def leader_loss(ctx: Context) -> Outcome:
 
 
 def defrag(ctx: Context) -> Outcome:
-    """`etcd defrag` the way its CLI runs it: under the plan lock, assess, begin, phases,
-    finish (it is not a driver `Operation` yet)."""
-    from hawizard.ops.defrag import Defrag
-    from hawizard.planlock import PlanLock
+    """`etcd defrag` the way its CLI runs it: `ops.defrag_op.defrag` on the driver."""
+    from hawizard.ops.defrag_op import defrag as run_defrag
 
     plan = ctx.plan
-    op = Defrag(plan)
     assert plan.source is not None
-    with PlanLock(plan.source, f"hawizard etcd defrag {ctx.plan_path}"):
-        op.assess()
-        op.begin(False)
-        result = ctx.run(plan, op.phases())
-        op.finish(result.ok)
-    if op.refusal is not None:
-        return Outcome(False, f"refused: {op.refusal}")
-    return _ok(result, f"order {', '.join(op.order)}")
+    op, driven = run_defrag(plan, ctx.run, command=f"hawizard etcd defrag {ctx.plan_path}")
+    if op.defrag.refusal is not None:
+        return Outcome(False, f"refused: {op.defrag.refusal}")
+    assert driven.result is not None
+    return _ok(driven.result, f"order {', '.join(op.defrag.order)}")
 
 
 def rotate_ca(ctx: Context) -> Outcome:

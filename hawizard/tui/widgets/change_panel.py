@@ -1,8 +1,9 @@
 """The dashboard's running membership change (or certificate rotation): its status line and
 its run, live.
 
-A thread worker calls `hawizard.ops.change.change`, as `hawizard etcd add|remove|replace`
-does: the request and finished-before checks, the plan lock, the change judged again under the
+One thread worker (`run_operation`) runs every use case of the panel — a membership change,
+a rotation, a restore, a defragmentation — through the same `ops` function as the CLI. For a
+change that is `hawizard.ops.change.change`, as `hawizard etcd add|remove|replace` does: the request and finished-before checks, the plan lock, the change judged again under the
 lock (the confirmation may be minutes old), `MembershipChange.begin()`, the phases and the
 apiservers' follow-up, with a runner whose events reach the `RunView` rows and log. The
 panel is a widget of the dashboard, so the dashboard keeps polling while it runs and the
@@ -115,6 +116,42 @@ class ChangePanel(DefragRun, Vertical):
 
         return run
 
+    @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
+    def run_operation(
+        self,
+        call: Callable[[Callable[[Plan, list[Any]], Any]], Message],
+        what: str,
+        post: Callable[[Message], None],
+        ask_password: Callable[[str], str],
+        *,
+        dry_run: bool = False,
+        resume: str = "",
+    ) -> None:
+        """The one worker of every use case the panel runs (a membership change, a rotation,
+        a restore, a defragmentation): `call(run)` calls the use case's `ops` function — the
+        same one as the CLI, on the operation driver — with the panel's runner and returns
+        the message that carries its outcome. A `Refused` (the plan lock, another operation
+        in flight, the judgement under the lock) and any other failure end in the panel, so
+        the dashboard keeps running."""
+        from hawizard.ops import Refused
+
+        run = self.runs_with(post, ask_password, dry_run=dry_run)
+        try:
+            done = call(run)
+        except Refused as exc:
+            self.post_message(refusal(exc))
+            return
+        except Exception as exc:  # say it in the panel; the dashboard keeps running
+            log.exception("%s stopped", what)
+            self.post_message(
+                ChangeStopped(
+                    f"the {what} stopped: {exc}",
+                    [resume or f"To resume: fix the cause, then run it again ({self.command})"],
+                )
+            )
+            return
+        self.post_message(done)
+
     # --- starting -------------------------------------------------------------------------
 
     def start(
@@ -156,7 +193,6 @@ class ChangePanel(DefragRun, Vertical):
         self.screen.refresh_bindings()
         return True
 
-    @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
     def run_change(
         self,
         plan: Plan,
@@ -166,50 +202,32 @@ class ChangePanel(DefragRun, Vertical):
         ask_password: Callable[[str], str],
         dry_run: bool = False,
     ) -> None:
-        from hawizard.ops import Refused
         from hawizard.ops.change import ChangeRefused, change
 
         impact = confirmed.impact
         assert plan.source is not None  # the dialog's check refuses a plan without a file
 
-        run = self.runs_with(post, ask_password, dry_run=dry_run)
+        def call(run) -> Message:
+            try:
+                outcome = change(
+                    plan,
+                    impact.op,
+                    impact.node,
+                    impact.old,
+                    run=run,
+                    command=self.command,
+                    plan_label=str(plan.source),
+                    dry_run=dry_run,
+                    check=check,
+                )
+            except ChangeRefused as exc:  # the quorum rules, with the numbers the dialog showed
+                again = exc.impact
+                hint = [f"→ {again.suggestion}"] if again.suggestion else []
+                return ChangeStopped(f"refused when checked again: {again.reason}", hint)
+            return ChangeDone(outcome, outcome.change)
 
-        try:
-            outcome = change(
-                plan,
-                impact.op,
-                impact.node,
-                impact.old,
-                run=run,
-                command=self.command,
-                plan_label=str(plan.source),
-                dry_run=dry_run,
-                check=check,
-            )
-        except ChangeRefused as exc:
-            again = exc.impact
-            self.post_message(
-                ChangeStopped(
-                    f"refused when checked again: {again.reason}",
-                    [f"→ {again.suggestion}"] if again.suggestion else [],
-                )
-            )
-            return
-        except Refused as exc:
-            self.post_message(
-                ChangeStopped(exc.reason, [*exc.details, *([f"→ {exc.hint}"] if exc.hint else [])])
-            )
-            return
-        except Exception as exc:  # say it in the panel; the dashboard keeps running
-            log.exception("membership change stopped")
-            self.post_message(
-                ChangeStopped(
-                    f"the change stopped: {exc}",
-                    [f"To resume: fix the cause, then run the same change again ({self.command})"],
-                )
-            )
-            return
-        self.post_message(ChangeDone(outcome, outcome.change))
+        resume = f"To resume: fix the cause, then run the same change again ({self.command})"
+        self.run_operation(call, "change", post, ask_password, dry_run=dry_run, resume=resume)
 
     # --- certificate rotation (`hawizard certs rotate`, same panel) -------------------------
 
@@ -233,7 +251,6 @@ class ChangePanel(DefragRun, Vertical):
         self.status(Mark.RUN, f"{self.title}: taking the plan lock and checking the cluster…")
         self.run_rotation(plan, ca, all_leaves, poster(self), ask_password)
 
-    @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
     def run_rotation(
         self,
         plan: Plan,
@@ -243,26 +260,14 @@ class ChangePanel(DefragRun, Vertical):
         ask_password: Callable[[str], str],
     ) -> None:
         """The same use case as the CLI (`ops.rotate.rotate`), confirmed by the dialog."""
-        from hawizard.ops import Refused
         from hawizard.ops.rotate import rotate
 
-        run = self.runs_with(post, ask_password)
-
-        try:
+        def call(run) -> Message:
             rotation, result = rotate(plan, run, ca=ca, all_leaves=all_leaves, command=self.command)
-        except Refused as exc:
-            self.post_message(refusal(exc))
-            return
-        except Exception as exc:  # say it in the panel; the dashboard keeps running
-            log.exception("certificate rotation stopped")
-            self.post_message(
-                ChangeStopped(
-                    f"the rotation stopped: {exc}",
-                    [f"To resume: fix the cause, then run the rotation again ({self.command})"],
-                )
-            )
-            return
-        self.post_message(RotationDone(rotation, result))
+            return RotationDone(rotation, result)
+
+        resume = f"To resume: fix the cause, then run the rotation again ({self.command})"
+        self.run_operation(call, "rotation", post, ask_password, resume=resume)
 
     def on_rotation_done(self, message: RotationDone) -> None:
         self.running = False
@@ -301,7 +306,6 @@ class ChangePanel(DefragRun, Vertical):
         self.status(Mark.RUN, f"{self.title}: taking the plan lock, checking every member…")
         self.run_restore(plan, snapshot, poster(self), ask_password)
 
-    @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
     def run_restore(
         self,
         plan: Plan,
@@ -309,27 +313,15 @@ class ChangePanel(DefragRun, Vertical):
         post: Callable[[Message], None],
         ask_password: Callable[[str], str],
     ) -> None:
-        """The same use case as the CLI (`ops.restore`), judged again under the plan lock."""
-        from hawizard.ops import Refused
+        """The same use case as the CLI (`ops.restore`), judged again under the plan lock;
+        confirmed by the dialog already: no second question here."""
         from hawizard.ops.restore import restore
 
-        run = self.runs_with(post, ask_password)
+        def call(run) -> Message:
+            return RestoreDone(restore(plan, snapshot, run, command=self.command))
 
-        try:  # confirmed by the dialog already: no second question here
-            outcome = restore(plan, snapshot, run, command=self.command)
-        except Refused as exc:
-            self.post_message(refusal(exc))
-            return
-        except Exception as exc:  # say it in the panel; the dashboard keeps running
-            log.exception("restore stopped")
-            self.post_message(
-                ChangeStopped(
-                    f"the restore stopped: {exc}",
-                    [f"To resume: fix the cause, then run the restore again ({self.command})"],
-                )
-            )
-            return
-        self.post_message(RestoreDone(outcome))
+        resume = f"To resume: fix the cause, then run the restore again ({self.command})"
+        self.run_operation(call, "restore", post, ask_password, resume=resume)
 
     def on_restore_done(self, message: RestoreDone) -> None:
         self.running = False

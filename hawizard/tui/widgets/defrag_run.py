@@ -3,8 +3,8 @@ the order shown: followers first, the member that leads last), then, once confir
 run, with the same live rows as the other day-2 actions.
 
 A mixin of `ChangePanel` (kept apart so the panel's file stays the membership change). The
-worker runs the same Operation as the CLI (`hawizard.ops.defrag.Defrag`: judged under the plan
-lock, phases through the shared runner) and leaves the same record beside the plan
+panel's one worker runs the same Operation as the CLI (`hawizard.ops.defrag_op.defrag` on the
+operation driver: judged under the plan lock, phases through the shared runner) and leaves the same record beside the plan
 (`hawizard.ops.maintenance.record_run`), so the dashboard's "last maintenance" line and
 `status --json` show a run started here too.
 """
@@ -16,11 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.message import Message
 
 from hawizard.plan import Plan
-from hawizard.tui.messages import ChangeStopped, WorkerMessage, poster
+from hawizard.tui.messages import WorkerMessage, poster
 from hawizard.tui.widgets.status import Mark, mark_color
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,6 @@ class DefragRun:
         self.status(Mark.RUN, f"{self.title}: taking the plan lock, judging every member…")
         self.run_defrag(plan, poster(self), ask_password, dry_run)
 
-    @work(thread=True, exclusive=True, group="membership-change", exit_on_error=False)
     def run_defrag(
         self,
         plan: Plan,
@@ -83,43 +81,24 @@ class DefragRun:
         ask_password: Callable[[str], str],
         dry_run: bool,
     ) -> None:
-        from hawizard.ops import Refused
-        from hawizard.ops.defrag import Defrag
-        from hawizard.ops.maintenance import outcome_of, record_run
-        from hawizard.planlock import PlanLock, PlanLocked
+        """The panel's one worker (`run_operation`) on the same Operation as the CLI
+        (`ops.defrag_op.defrag`: the plan lock, other operations in flight, the record)."""
+        from hawizard.ops.defrag_op import defrag
 
-        run = self.runs_with(post, ask_password, dry_run=dry_run)
-        op = Defrag(plan)
-        try:
-            with PlanLock(plan.source, self.command):
-                op.assess()
-                op.begin(dry_run)
-                result = run(plan, op.phases())
-                op.finish(result.ok)
-                if not dry_run:
-                    outcome, reason = outcome_of(op, result)
-                    try:
-                        record_run(plan, outcome, reason, if_needed=False, report=op.to_json())
-                    except OSError:  # the run is what matters; the log keeps why
-                        log.exception("the maintenance record was not written")
-        except Refused as exc:
-            self.post_message(
-                ChangeStopped(f"refused: {exc.reason}", [*exc.details, f"→ {exc.hint}"])
+        def call(run) -> Message:
+            op, driven = defrag(
+                plan,
+                run,
+                command=self.command,
+                dry_run=dry_run,
+                on_record_error=lambda exc: log.error("maintenance record not written: %s", exc),
             )
-            return
-        except PlanLocked as exc:
-            self.post_message(ChangeStopped(str(exc), ["run it again when that change is done"]))
-            return
-        except Exception as exc:  # say it in the panel; the dashboard keeps running
-            log.exception("defragmentation stopped")
-            self.post_message(
-                ChangeStopped(
-                    f"the defragmentation stopped: {exc}",
-                    [f"Members done stay done: run it again ({self.command})"],
-                )
-            )
-            return
-        self.post_message(DefragDone(op, result, dry_run))
+            return DefragDone(op.defrag, driven.result, dry_run)
+
+        resume = f"Members done stay done: run it again ({self.command})"
+        self.run_operation(
+            call, "defragmentation", post, ask_password, dry_run=dry_run, resume=resume
+        )
 
     def on_defrag_done(self, message: DefragDone) -> None:
         self.running = False
