@@ -236,10 +236,9 @@ FACE_EXCEPTIONS = {
     ("hawizard.tui.screens.dashboard_actions", "hawizard.etcd.quorum_rules"): "the `Op` enum",
     ("hawizard.tui.widgets.change_panel", "hawizard.etcd.membership"): "the CLI command that "
     "finishes a change, and clearing its record after `ops.change` succeeded",
-    ("hawizard.tui.screens.preflight", "hawizard.etcd.preflight"): "preflight gathers facts "
-    "per node with its own progress per host; no ops module for it yet",
-    ("hawizard.tui.screens.preflight", "hawizard.remote"): "same: preflight opens the SSH "
-    "connections it checks, and asks for a sudo password or a host key's trust",
+    ("hawizard.tui.screens.preflight", "hawizard.remote"): "the checks are `ops.preflight`'s; "
+    "the screen makes the sudo password asker (a dialog) and catches `UnknownHostKey` to ask "
+    "the operator to trust the key it names",
     ("hawizard.cli.patch_cmd", "hawizard.remote"): "the sudo password prompt and the host "
     "pool `ops.patch` runs on are made by the face that asks",
     ("hawizard.cli.plan_cmd", "hawizard.balancer.summary"): "the endpoint's one-line "

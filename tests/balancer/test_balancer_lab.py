@@ -452,3 +452,37 @@ def test_only_backends_changed_reloads_haproxy_and_leaves_keepalived_alone(endpo
     finally:
         restored = Runner(HostPool(plan), parallel=10).run(balancer_phases(plan))
         assert restored.ok, restored.failures
+
+
+def test_preflight_reads_the_balancer_and_refuses_a_vip_held_without_keepalived(endpoint, lab):
+    """The preflight screen's checks (`ops.preflight.check_node`) on the running vip cluster:
+    the endpoint port is haproxy's, both packages installed, the VIP held by keepalived on
+    exactly the holder. Then the VIP is put on another node's interface by hand with its
+    keepalived stopped — another program owning the address — and preflight fails it."""
+    from hawizard.ops.preflight import check_node
+
+    plan, _, vip, port = endpoint
+    (holder,) = holders(lab, plan, vip)
+    for node in plan.balancer_nodes:
+        checks = {c.name: c for c in check_node(plan, node)}
+        assert checks[f"endpoint port {port}"].detail == "held by haproxy", checks
+        assert checks["haproxy"].detail == checks["keepalived"].detail == "installed"
+        expected = "held here by keepalived" if node.name == holder else "not held here"
+        assert checks["vip"].verdict == "ok" and expected in checks["vip"].detail, checks["vip"]
+    other = next(n for n in plan.balancer_nodes if n.name != holder)
+    line = next(
+        x
+        for x in lab.exec(other.name, ["ip", "-o", "-4", "addr", "show"]).stdout.splitlines()
+        if f" {other.address}/" in x
+    )
+    dev = line.split()[1]
+    lab.exec(other.name, ["systemctl", "stop", "keepalived"])
+    try:
+        lab.exec(other.name, ["ip", "addr", "add", f"{vip}/32", "dev", dev])
+        checks = {c.name: c for c in check_node(plan, other)}
+        assert checks["vip"].verdict == "fail", checks["vip"]
+        assert "keepalived is not running" in checks["vip"].detail
+    finally:
+        lab.exec(other.name, ["ip", "addr", "del", f"{vip}/32", "dev", dev], check=False)
+        lab.exec(other.name, ["systemctl", "start", "keepalived"])
+    wait_for(lambda: len(holders(lab, plan, vip)) == 1, timeout=15)

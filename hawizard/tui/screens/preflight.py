@@ -1,10 +1,10 @@
 """Preflight: reach every node over SSH and read what the rollout needs, changing nothing.
 
-Each node is checked in its own thread worker, so all nodes are checked at once and a slow
-one holds up nobody. The checks are the engine's (`hawizard.etcd.preflight.gather` + `judge`),
-the same verdict `hawizard apply` acts on. An unknown host key stops that node's check and
-asks the operator, with the fingerprint; only the key that was shown is ever trusted.
-"""
+Each node is checked in its own thread worker, so all nodes are checked at once and a slow one
+holds up nobody. The checks are `hawizard.ops.preflight.check_node` (etcd's and the balancer's
+facts in one round trip), the same verdict `hawizard apply` acts on. An unknown host key stops
+that node's check and asks the operator, with the fingerprint; only the key that was shown is
+ever trusted."""
 
 from __future__ import annotations
 
@@ -43,11 +43,11 @@ COLUMNS = (
     ("clock", "clock", "clock"),
     ("ports", "ports", "port "),
     ("data", "data dir", "data dir"),
+    ("balancer", "balancer", ("endpoint port ", "haproxy", "keepalived", "vip")),
     ("result", "result", None),
 )
 ETCD_ONLY = ("port ", "data dir")  # checks that concern etcd members only
 VERDICT_MARK = {"ok": Mark.OK, "warn": Mark.WARN, "fail": Mark.BAD}
-SSH_TIMEOUT = 5.0
 
 Cell = tuple[str, Mark]
 
@@ -67,10 +67,11 @@ def row_for_checks(node: Node, checks: list[Any]) -> dict[str, Cell]:
     for key, _label, match in COLUMNS:
         if match is None:
             continue
+        names = match if isinstance(match, tuple) else (match,)
         mine = [
             c
             for c in checks
-            if c.name == match or (match.endswith(" ") and c.name.startswith(match))
+            if any(c.name == m or (m.endswith(" ") and c.name.startswith(m)) for m in names)
         ]
         if not mine:
             row[key] = ("–", Mark.IDLE)
@@ -177,14 +178,12 @@ class PreflightScreen(WizardScreen):
 
     @work(thread=True, group="preflight", exit_on_error=False)
     def check_node(self, plan: Plan, node: Node, sudo_password: Any) -> None:
-        from hawizard.etcd.preflight import gather, judge
-        from hawizard.remote import Host, HostKeyError, RemoteError, Timeouts, UnknownHostKey
+        """The same checks as every face (`ops.preflight.check_node`), off the UI thread."""
+        from hawizard.ops.preflight import Unreachable, check_node
+        from hawizard.remote import UnknownHostKey
 
-        timeouts = Timeouts(connect=SSH_TIMEOUT, banner=SSH_TIMEOUT, auth=SSH_TIMEOUT, command=30)
-        host = Host.from_plan(plan, node, timeouts=timeouts, sudo_password=sudo_password)
         try:
-            host.connect()
-            checks = judge(plan, node, gather(host, plan))
+            checks = check_node(plan, node, sudo_password)
         except UnknownHostKey as exc:
             question = HostKeyQuestion(
                 node.name,
@@ -196,15 +195,13 @@ class PreflightScreen(WizardScreen):
             )
             self.post_message(HostKeyUnknown(question))
             return
-        except (HostKeyError, RemoteError, OSError, ValueError) as exc:  # e.g. a changed key
+        except Unreachable as exc:
             self.post_message(PreflightUnreachable(node.name, str(exc)))
             return
         except Exception as exc:
             log.exception("preflight of %s failed", node.name)
             self.post_message(PreflightUnreachable(node.name, f"{type(exc).__name__}: {exc}"))
             return
-        finally:
-            host.close()
         self.post_message(PreflightChecked(node.name, checks))
 
     def on_preflight_checked(self, message: PreflightChecked) -> None:
@@ -265,23 +262,13 @@ class PreflightScreen(WizardScreen):
     @work(thread=True, group="preflight", exit_on_error=False)
     def trust_key(self, plan: Plan, q: HostKeyQuestion) -> None:
         """Record exactly the key that was shown; a different key now is refused."""
-        from hawizard.hostkeys import add_known_host, fingerprint, scan_host_key
+        from hawizard.ops.preflight import Unreachable, trust_host_key
 
         try:
-            key = scan_host_key(q.address, q.port, timeout=SSH_TIMEOUT)
-        except Exception as exc:  # refused, timed out, not SSH: all mean "not trusted"
-            self.post_message(PreflightUnreachable(q.node, f"cannot read the host key: {exc}"))
+            trust_host_key(q.address, q.port, q.fingerprint, q.known_hosts)
+        except Unreachable as exc:
+            self.post_message(PreflightUnreachable(q.node, str(exc)))
             return
-        if fingerprint(key) != q.fingerprint:
-            self.post_message(
-                PreflightUnreachable(
-                    q.node,
-                    f"the host key changed since it was shown ({fingerprint(key)}, shown "
-                    f"{q.fingerprint}): not trusted",
-                )
-            )
-            return
-        add_known_host(q.known_hosts, q.address, q.port, key)
         self.app.call_from_thread(self.check, plan.node(q.node))
 
     # --- rendering ------------------------------------------------------------------------

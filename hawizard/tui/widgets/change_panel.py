@@ -1,15 +1,15 @@
 """The dashboard's running membership change (or certificate rotation): its status line and
 its run, live.
 
-One thread worker (`run_operation`) runs every use case of the panel — a membership change,
-a rotation, a restore, a defragmentation — through the same `ops` function as the CLI. For a
-change that is `hawizard.ops.change.change`, as `hawizard etcd add|remove|replace` does: the request and finished-before checks, the plan lock, the change judged again under the
-lock (the confirmation may be minutes old), `MembershipChange.begin()`, the phases and the
-apiservers' follow-up, with a runner whose events reach the `RunView` rows and log. The
-panel is a widget of the dashboard, so the dashboard keeps polling while it runs and the
-member table shows the new member joining. When the change ends the
-panel posts `ChangePanel.Finished` (bubbling) with the plan to adopt.
-"""
+One thread worker (`run_operation`) runs every use case of the panel — a membership change, a
+rotation, a restore, a defragmentation — through the same `ops` function as the CLI. For a
+change that is `hawizard.ops.change.change`, as `hawizard etcd add|remove|replace` does: the
+request and finished-before checks, the plan lock, the change judged again under the lock (the
+confirmation may be minutes old), `MembershipChange.begin()`, the phases and the apiservers'
+follow-up, with a runner whose events reach the `RunView` rows and log. The panel is a widget of
+the dashboard, so the dashboard keeps polling while it runs and the member table shows the new
+member joining. When the change ends the panel posts `ChangePanel.Finished` (bubbling) with the
+plan to adopt."""
 
 from __future__ import annotations
 

@@ -4,10 +4,9 @@ run, with the same live rows as the other day-2 actions.
 
 A mixin of `ChangePanel` (kept apart so the panel's file stays the membership change). The
 panel's one worker runs the same Operation as the CLI (`hawizard.ops.defrag_op.defrag` on the
-operation driver: judged under the plan lock, phases through the shared runner) and leaves the same record beside the plan
-(`hawizard.ops.maintenance.record_run`), so the dashboard's "last maintenance" line and
-`status --json` show a run started here too.
-"""
+operation driver: judged under the plan lock, phases through the shared runner) and leaves the
+same record beside the plan (`hawizard.ops.maintenance.record_run`), so the dashboard's "last
+maintenance" line and `status --json` show a run started here too."""
 
 from __future__ import annotations
 
