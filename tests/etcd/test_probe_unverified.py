@@ -12,7 +12,7 @@ import ssl
 import threading
 
 from hawizard import pki
-from hawizard.etcd.probe import ClientTLS, Target, _fetch_unverified
+from hawizard.etcd.probe_member import ClientTLS, Target, _fetch_unverified
 from hawizard.plan import Cluster, Node, PKISettings, Plan
 
 
