@@ -183,38 +183,8 @@ def build(
     local_certs = local_certs or {}
     expected_served = expected_served or {}
     listed = _member_list(results)
-    addresses = {n.name: n.address for n in plan.etcd_nodes}
 
-    rows: list[MemberHealth] = []
-    matched: set[str] = set()
-    for r in results:
-        entry = _match(r, listed) if listed is not None else None
-        if entry is not None:
-            matched.add(entry.id)
-        row = _member_row(r, entry, None if listed is None else entry is not None)
-        row = replace(row, quota_bytes=plan.etcd.quota_backend_bytes)
-        problem = _served_cert_problem(r, expected_served, addresses.get(r.name, r.host))
-        if problem:
-            row = replace(row, cert_problem=problem)
-        rows.append(row)
-    for m in listed or ():
-        if m.id not in matched:
-            rows.append(
-                MemberHealth(
-                    name=m.name or f"(unstarted {m.id})",
-                    endpoint=m.client_urls[0] if m.client_urls else "",
-                    in_plan=False,
-                    in_cluster=True,
-                    reachable=False,
-                    healthy=False,
-                    is_learner=m.is_learner,
-                    id=m.id,
-                    error="not in the plan; not probed",
-                    peer_urls=m.peer_urls,
-                    client_urls=m.client_urls,
-                )
-            )
-
+    rows = _rows(plan, results, listed, expected_served)
     if listed is not None:
         member_count = len(listed)
         voter_count = sum(not m.is_learner for m in listed)
@@ -274,6 +244,48 @@ def build(
         checked_at=now,
         duration_s=duration_s,
     )
+
+
+def _rows(
+    plan: Plan,
+    results: Sequence[ProbeResult],
+    listed: list[_ListedMember] | None,
+    expected_served: Mapping[str, CertInfo],
+) -> list[MemberHealth]:
+    """One row per probed member (matched to the member list), then one per listed member
+    that was not probed (in the cluster, not in the plan, or never started)."""
+    addresses = {n.name: n.address for n in plan.etcd_nodes}
+    rows: list[MemberHealth] = []
+    matched: set[str] = set()
+    for r in results:
+        entry = _match(r, listed) if listed is not None else None
+        if entry is not None:
+            matched.add(entry.id)
+        row = _member_row(r, entry, None if listed is None else entry is not None)
+        row = replace(row, quota_bytes=plan.etcd.quota_backend_bytes)
+        problem = _served_cert_problem(r, expected_served, addresses.get(r.name, r.host))
+        if problem:
+            row = replace(row, cert_problem=problem)
+        rows.append(row)
+    for m in listed or ():
+        if m.id not in matched:
+            rows.append(
+                MemberHealth(
+                    name=m.name or f"(unstarted {m.id})",
+                    endpoint=m.client_urls[0] if m.client_urls else "",
+                    in_plan=False,
+                    in_cluster=True,
+                    reachable=False,
+                    healthy=False,
+                    is_learner=m.is_learner,
+                    id=m.id,
+                    error="not in the plan; not probed",
+                    peer_urls=m.peer_urls,
+                    client_urls=m.client_urls,
+                )
+            )
+
+    return rows
 
 
 def _cert_rows(

@@ -178,6 +178,16 @@ def status_round(
         except Exception:
             log.exception("load-balancer probe failed")
             lb = None
+    backup, offsite, drill, last = _beside_the_cluster(plan)
+    return StatusReport(
+        health, rows, plan.control_plane.start, backup, lb, offsite, drill, maintenance=last
+    )
+
+
+def _beside_the_cluster(plan: Plan) -> tuple[Any, tuple[OffsiteAge, ...], Any, dict | None]:
+    """What the operator's machine knows without probing: the newest backup, its off-site
+    copies, the last restore drill and the last maintenance run. An unreadable backup folder
+    is logged and shown as no backup, so the probes' answers are still shown."""
     from hawizard.etcd.backup import offsite_ages, plan_backup_age
     from hawizard.etcd.drill_record import last_drill
 
@@ -193,6 +203,4 @@ def status_round(
     from hawizard.ops.maintenance import read_last
 
     last = read_last(plan.source) if plan.source is not None else None
-    return StatusReport(
-        health, rows, plan.control_plane.start, backup, lb, offsite, drill, maintenance=last
-    )
+    return backup, offsite, drill, last

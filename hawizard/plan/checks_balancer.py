@@ -140,11 +140,11 @@ def _check_vip_nodes(plan: Plan, err) -> None:
             )
 
 
-def _check_vip(plan: Plan, err, warn) -> None:
+def _check_vrrp(plan: Plan, err, warn) -> None:
+    """VRRP's own settings: more than one node to fail over to, the router id, the advert
+    interval."""
     lb = plan.load_balancer
-    field = "cluster.control_plane_endpoint"
     balancers = plan.balancer_nodes
-    _check_vip_nodes(plan, err)
     if len(balancers) == 1:
         warn(
             "load_balancer.nodes",
@@ -163,6 +163,14 @@ def _check_vip(plan: Plan, err, warn) -> None:
             "load_balancer.advert_interval",
             f"{lb.advert_interval} must be between {low} and {high} seconds (default 1)",
         )
+
+
+def _check_vip(plan: Plan, err, warn) -> None:
+    lb = plan.load_balancer
+    field = "cluster.control_plane_endpoint"
+    balancers = plan.balancer_nodes
+    _check_vip_nodes(plan, err)
+    _check_vrrp(plan, err, warn)
     subnet = None
     if lb.subnet:
         try:
