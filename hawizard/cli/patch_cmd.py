@@ -97,16 +97,16 @@ def cmd_patch(args: argparse.Namespace) -> int:
 
 def _run(plan, phases, args, sudo):
     from hawizard.cli.apply_cmd import LiveView, _ask_password
-    from hawizard.ops.runner import make_runner
-    from hawizard.remote import HostPool
+    from hawizard.ops.runner import make_pool, make_runner
 
     if not args.json:
         _show_plan_of(phases)
     view = LiveView(plan, quiet=args.json)
     # the survey's sudo password serves the run too: asked once
-    pool = HostPool(
+    pool = make_pool(
         plan,
         dry_run=args.dry_run,
+        ask_password=_ask_password,
         trust_new=args.trust_new_hosts,
         sudo_password=sudo,
     )

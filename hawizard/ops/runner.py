@@ -9,19 +9,28 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hawizard.plan import Plan
-    from hawizard.remote import HostPool
+    from hawizard.remote import HostPool, SudoPassword
     from hawizard.steps import Event, Runner
 
 
 def make_pool(
-    plan: Plan, *, dry_run: bool, ask_password: Callable[[str], str], trust_new: bool = False
+    plan: Plan,
+    *,
+    dry_run: bool,
+    ask_password: Callable[[str], str],
+    trust_new: bool = False,
+    sudo_password: SudoPassword | None = None,
 ) -> HostPool:
     """The hosts of one run. A face may make it early and `prewarm` it, so SSH handshakes
-    overlap the local work before the run (certificates, binaries)."""
+    overlap the local work before the run (certificates, binaries). `sudo_password`: one
+    already asked for (a survey before the run), so the operator is asked once."""
     from hawizard.remote import HostPool, SudoPassword
 
     return HostPool(
-        plan, dry_run=dry_run, trust_new=trust_new, sudo_password=SudoPassword(ask=ask_password)
+        plan,
+        dry_run=dry_run,
+        trust_new=trust_new,
+        sudo_password=sudo_password or SudoPassword(ask=ask_password),
     )
 
 
