@@ -1,7 +1,10 @@
 """The recorder's SQLite file beside the plan: append rounds and operation events, read a span.
 
 One table, `entries(id, ts, kind, body)`, indexed on `(ts, kind)`: `kind` is "round" (a
-compact round, `hawizard.recorder.rounds`), "certs" (the certificates' expiry, written only
+compact round, `hawizard.recorder.rounds`: a key frame), "rdelta" (a round as its difference
+from the row `b` before it, `hawizard.recorder.delta`: a key frame every `KEY_EVERY` rounds
+and differences between them keep a week of 2-second rounds of 5 members within 100 MB),
+"certs" (the certificates' expiry, written only
 when it differs from the last one: it changes once a day but made half of every round), or
 "op" (an operation's start, end or result); `body` is compact JSON. A round read back gets
 the certificates of the last "certs" row at or before it. The dashboard's events (leader
@@ -29,9 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from hawizard import sidecars
+from hawizard.recorder.delta import diff, patch
 from hawizard.recorder.rounds import BadRound, Round, decode
 
 PRUNE_EVERY = 500
+#: A whole round every this many: bounds the rows a replay reads to reach any point (5
+#: minutes of 2-second rounds) and what a damaged row can take with it.
+KEY_EVERY = 150
+#: How many recent rounds a reader keeps to resolve differences against (two recorders
+#: writing at once interleave their rows; each difference names its own base row).
+_BASES = 16
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entries ("
     " id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL)",
@@ -54,6 +64,11 @@ class Store:
         self._lock = threading.Lock()
         self._appended = 0
         self._last_certs: Any = self._certs_at(1e18)
+        # this writer's last round (its base for the next difference) and its row id
+        self._prev: dict[str, Any] | None = None
+        self._prev_id = 0
+        self._since_key = 0
+        self.key_every = KEY_EVERY
 
     @classmethod
     def open(
@@ -99,11 +114,11 @@ class Store:
 
     # --- writing --------------------------------------------------------------------------
 
-    def append(self, kind: str, at: dt.datetime, body: Mapping[str, Any]) -> None:
-        """One row; the bounds are enforced every `PRUNE_EVERY` appends."""
+    def append(self, kind: str, at: dt.datetime, body: Mapping[str, Any]) -> int:
+        """One row; the bounds are enforced every `PRUNE_EVERY` appends. Returns its id."""
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
         with self._lock:
-            self._conn.execute(
+            cursor = self._conn.execute(
                 "INSERT INTO entries (ts, kind, body) VALUES (?, ?, ?)",
                 (at.timestamp(), kind, text),
             )
@@ -112,6 +127,7 @@ class Store:
             due = self._appended % PRUNE_EVERY == 0
         if due:
             self.prune()
+        return int(cursor.lastrowid or 0)
 
     def append_round(self, doc: Mapping[str, Any]) -> None:
         """A round as `rounds.encode` made it; its certificates go to a "certs" row when they
@@ -122,7 +138,14 @@ class Store:
         if certs != self._last_certs:
             self.append("certs", at, {"cert": certs})
             self._last_certs = certs
-        self.append("round", at, body)
+        prev = self._prev
+        if prev is None or self._since_key + 1 >= self.key_every or prev["at"] > body["at"]:
+            self._prev_id = self.append("round", at, body)
+            self._since_key = 0
+        else:
+            self._prev_id = self.append("rdelta", at, {"b": self._prev_id, **diff(prev, body)})
+            self._since_key += 1
+        self._prev = body
 
     def append_op(self, at: dt.datetime, command: str, phase: str, result: str = "") -> None:
         """An operation's `phase` ("start", "end") and its result ("ok", "failed", ...)."""
@@ -165,8 +188,21 @@ class Store:
             self._conn.executescript("PRAGMA incremental_vacuum;")
 
     def _delete_before(self, cutoff: float) -> int:
-        """Rows older than `cutoff` go; the last "certs" row among them is kept, stamped
-        `cutoff`, since the rounds after it still need it."""
+        """Rows older than `cutoff` go; the first round kept becomes a key frame when it was
+        a difference (so the rounds after it can still be rebuilt), and the last "certs"
+        row among those that go is kept, stamped `cutoff`: the rounds after it need it."""
+        first = self._conn.execute(
+            "SELECT id, ts, kind FROM entries WHERE kind IN ('round', 'rdelta') AND ts >= ? "
+            "ORDER BY ts, id LIMIT 1",
+            (cutoff,),
+        ).fetchone()
+        if first is not None and first[2] == "rdelta":
+            whole = [doc for _ts, doc, _c in _rebuild(*self._fetch(first[1], first[1]))]
+            if whole:
+                text = json.dumps(whole[-1], separators=(",", ":"), sort_keys=True)
+                self._conn.execute(
+                    "UPDATE entries SET kind = 'round', body = ? WHERE id = ?", (text, first[0])
+                )
         self._conn.execute(
             "UPDATE entries SET ts = ? WHERE id = (SELECT id FROM entries WHERE kind = 'certs' "
             "AND ts < ? ORDER BY ts DESC, id DESC LIMIT 1)",
@@ -207,41 +243,56 @@ class Store:
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> Iterator[Round]:
         """The rounds in [since, until], oldest first, each with the certificates of its
-        time; a damaged row is skipped."""
+        time; a damaged row (or a difference whose base is gone) is skipped."""
         low = -1e18 if since is None else since.timestamp()
         high = 1e18 if until is None else until.timestamp()
-        with self._lock:
-            certs = self._certs_at(low)
-            rows = self._conn.execute(
-                "SELECT kind, body FROM entries WHERE kind IN ('round', 'certs') "
-                "AND ts >= ? AND ts <= ? ORDER BY ts, id",
-                (low, high),
-            ).fetchall()
-        for kind, body in rows:
+        for ts, doc, certs in self._docs(low, high):
+            if ts < low:
+                continue
             try:
-                doc = json.loads(body)
-                if kind == "certs":
-                    certs = doc["cert"]
-                    continue
                 yield decode({**doc, "cert": certs})
-            except (BadRound, ValueError, KeyError, TypeError):
+            except BadRound:
                 continue
 
     def round_before(self, at: dt.datetime) -> Round | None:
         """The last round at or before `at` (the baseline a span starts from)."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT ts, body FROM entries WHERE kind = 'round' AND ts <= ? "
+                "SELECT ts FROM entries WHERE kind IN ('round', 'rdelta') AND ts <= ? "
                 "ORDER BY ts DESC, id DESC LIMIT 1",
                 (at.timestamp(),),
             ).fetchone()
-            if row is None:
-                return None
-            certs = self._certs_at(row[0])
-        try:
-            return decode({**json.loads(row[1]), "cert": certs})
-        except (BadRound, ValueError, TypeError):
+        if row is None:
             return None
+        last = None
+        for _ts, doc, certs in self._docs(row[0], row[0]):
+            last = (doc, certs)
+        if last is None:
+            return None
+        try:
+            return decode({**last[0], "cert": last[1]})
+        except BadRound:
+            return None
+
+    def _docs(self, low: float, high: float) -> Iterator[tuple[float, dict[str, Any], Any]]:
+        """(ts, whole round, its certificates) for the rounds up to `high`, starting at the
+        key frame at or before `low` (the caller drops what is before `low`). The rows are
+        read under the lock; the rounds are rebuilt one at a time after it."""
+        with self._lock:
+            certs, rows = self._fetch(low, high)
+        yield from _rebuild(certs, rows)
+
+    def _fetch(self, low: float, high: float) -> tuple[Any, list[tuple]]:
+        start = self._conn.execute(
+            "SELECT MAX(ts) FROM entries WHERE kind = 'round' AND ts <= ?", (low,)
+        ).fetchone()[0]
+        start = low if start is None else start
+        rows = self._conn.execute(
+            "SELECT id, ts, kind, body FROM entries WHERE kind IN ('round', 'rdelta', "
+            "'certs') AND ts >= ? AND ts <= ? ORDER BY ts, id",
+            (start, high),
+        ).fetchall()
+        return self._certs_at(start), rows
 
     def ops(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
@@ -264,3 +315,24 @@ class Store:
         if low is None:
             return None
         return dt.datetime.fromtimestamp(low, dt.UTC), dt.datetime.fromtimestamp(high, dt.UTC)
+
+
+def _rebuild(certs: Any, rows: list[tuple]) -> Iterator[tuple[float, dict[str, Any], Any]]:
+    """Whole rounds from key frames and the differences after them, with the certificates
+    of their time; a damaged row, or a difference whose base is not among the last
+    `_BASES` rounds, is skipped."""
+    bases: dict[int, dict[str, Any]] = {}
+    for row_id, ts, kind, body in rows:
+        try:
+            doc = json.loads(body)
+            if kind == "certs":
+                certs = doc["cert"]
+                continue
+            if kind == "rdelta":
+                doc = patch(bases[doc.pop("b")], doc)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        bases[row_id] = doc
+        if len(bases) > _BASES:
+            del bases[min(bases)]
+        yield ts, doc, certs

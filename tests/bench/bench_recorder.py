@@ -40,17 +40,16 @@ def five_members():
     return dataclasses.replace(health, members=health.members + extra, member_count=5)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--days", type=float, default=7.0)
-    ap.add_argument("--record-mb", type=int, default=100)
-    args = ap.parse_args()
+def record(args, key_every: int) -> dict:
+    """Write the span with `key_every` (1: whole rounds only, the previous format) and
+    measure the file and the replays."""
     base = five_members()
     total = int(args.days * 86400 / EVERY_S)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=total * EVERY_S)
     with tempfile.TemporaryDirectory(prefix="hawizard-bench-rec-") as tmp:
         path = Path(tmp) / "plan.record.sqlite"
         store = Store.open(path, max_days=args.days + 1, max_mb=args.record_mb)
+        store.key_every = key_every
         t0 = time.perf_counter()
         for i in range(total):
             down = (i % 1800) < 30  # a minute down every hour
@@ -73,12 +72,12 @@ def main() -> int:
         store.prune()
         store.close()
         size = os.path.getsize(path)
-        wal = Path(str(path) + "-wal")
-        wal_size = wal.stat().st_size if wal.exists() else 0
         timings = []
         with Store.open(path, max_days=args.days + 1, max_mb=args.record_mb) as s:
             first, last = s.span()
-            (kept,) = s._conn.execute("SELECT COUNT(*) FROM entries WHERE kind='round'").fetchone()
+            (kept,) = s._conn.execute(
+                "SELECT COUNT(*) FROM entries WHERE kind IN ('round', 'rdelta')"
+            ).fetchone()
         for frac in (0.0, 0.25, 0.5, 0.75, 0.99):
             at = first + (last - first) * frac
             t = time.perf_counter()
@@ -87,22 +86,42 @@ def main() -> int:
             cursor = ReplayCursor(got)
             cursor.index = len(got) - 1
             cursor.frame()
-            timings.append((frac, len(got), time.perf_counter() - t))
-    print(f"rounds written: {total} ({args.days:g} days every {EVERY_S:g} s, 5 members)")
+            timings.append(time.perf_counter() - t)
+    return {
+        "total": total,
+        "append_ms": write_s / total * 1e3,
+        "mib": size / 2**20,
+        "bytes_per_round": size / max(kept, 1),
+        "kept_days": kept * EVERY_S / 86400,
+        "replay_ms_max": max(timings) * 1e3,
+        "replay_ms_median": sorted(timings)[len(timings) // 2] * 1e3,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--days", type=float, default=7.0)
+    ap.add_argument("--record-mb", type=int, default=100)
+    args = ap.parse_args()
+    from hawizard.recorder.store import KEY_EVERY
+
+    old = record(args, 1)
+    new = record(args, KEY_EVERY)
     print(
-        f"append: {write_s:.1f} s, {total / write_s:.0f} rounds/s "
-        f"({write_s / total * 1e3:.2f} ms each)"
+        f"{new['total']} rounds written ({args.days:g} days every {EVERY_S:g} s, 5 members, "
+        f"a member down a minute every hour), bound {args.record_mb} MiB"
     )
-    print(
-        f"file: {size / 2**20:.1f} MiB (+ WAL {wal_size / 2**20:.1f} MiB), "
-        f"bound {args.record_mb} MiB"
+    print(f"{'':24}{'whole rounds (before)':>24}{'key frames + differences':>28}")
+    rows = (
+        ("file (MiB)", "mib", "{:.1f}"),
+        ("bytes per round", "bytes_per_round", "{:.0f}"),
+        ("days kept", "kept_days", "{:.2f}"),
+        ("append (ms/round)", "append_ms", "{:.3f}"),
+        ("replay open, median ms", "replay_ms_median", "{:.0f}"),
+        ("replay open, worst ms", "replay_ms_max", "{:.0f}"),
     )
-    print(
-        f"kept: {kept} rounds = {kept * EVERY_S / 86400:.2f} days "
-        f"({first:%m-%d %H:%M} .. {last:%m-%d %H:%M})"
-    )
-    for frac, n, secs in timings:
-        print(f"replay open at {frac:4.0%} of the kept span: {n} rounds in {secs * 1e3:.0f} ms")
+    for label, key, fmt in rows:
+        print(f"{label:24}{fmt.format(old[key]):>24}{fmt.format(new[key]):>28}")
     return 0
 
 
