@@ -28,7 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "size, version, latency), the quorum and how many failures it still tolerates, and "
         "certificate expiry. r refreshes, p pauses, +/- change the interval, t the theme.",
     )
-    dashboard.add_argument("plan", help="plan file")
+    dashboard.add_argument(
+        "plan",
+        nargs="+",
+        help="plan file; several plans, or a folder of plans, open the fleet view (one row "
+        "per cluster, enter opens its dashboard)",
+    )
     dashboard.add_argument(
         "--interval",
         type=float,
@@ -85,6 +90,12 @@ def cmd_wizard(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     if not math.isfinite(args.interval) or not 0 < args.interval <= 86400:
         return fail("--interval must be a positive number of seconds (finite, at most 86400)")
+    fleet = len(args.plan) > 1 or Path(args.plan[0]).is_dir()
+    if fleet and args.replay:
+        return fail("--replay shows one cluster's recording", "give one plan with --replay")
+    if fleet:
+        return _fleet(args)
+    args.plan = args.plan[0]
     if args.replay:
         return _replay(args)
     if args.since or args.until:
@@ -95,6 +106,29 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     app.run()
     if app.return_code:
         err_console.print("dashboard stopped with an error")
+    return app.return_code or 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    """Several clusters, one row each (`hawizard.tui.screens.fleet`)."""
+    from rich.markup import escape
+
+    from hawizard.ops.fleet import FleetError, gather
+    from hawizard.tui.fleet_app import FleetApp
+
+    if args.since or args.until:
+        return fail("--since and --until choose what --replay shows", "give one plan")
+    try:
+        members, skipped = gather(args.plan)
+    except FleetError as exc:
+        return fail(str(exc))
+    for path, why in skipped:
+        err_console.print(f"[yellow]skipped[/] {escape(str(path))}: {escape(why)}", soft_wrap=True)
+    try:
+        app = FleetApp(members, theme=args.theme, interval=args.interval)
+    except ValueError as exc:
+        return fail(str(exc), "pick one with --theme, e.g. --theme light")
+    app.run()
     return app.return_code or 0
 
 

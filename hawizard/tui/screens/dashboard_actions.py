@@ -33,9 +33,11 @@ class Day2Actions:
         return self.query_one("#change-panel", ChangePanel)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "close_change":
+        if action == "close_change":  # or, with no log open, back to the fleet (if any)
             panel = self.change_panel
-            return panel.display and not panel.running
+            if not panel.display:
+                return hasattr(self.app, "back_to_fleet")
+            return not panel.running
         if action == "cancel_change":  # shown in the footer only while it can still cancel
             return self.change_panel.cancellable
         return True
@@ -185,8 +187,15 @@ class Day2Actions:
             )
 
     def action_close_change(self) -> None:
-        if not self.change_panel.running:
-            self.show_change_panel(False)
+        """Escape: close the change's log; with no log open, back to the fleet when this
+        dashboard was opened from one (`hawizard dashboard PLAN PLAN …`)."""
+        if self.change_panel.display:
+            if not self.change_panel.running:
+                self.show_change_panel(False)
+            return
+        back = getattr(self.app, "back_to_fleet", None)
+        if back is not None:
+            back()
 
     def change_health(self) -> ClusterHealth | None:
         """The latest round, when a change may be started now (else say why)."""
