@@ -125,7 +125,27 @@ def report_run(result, args, plan) -> int:
         return 130
     if result.ok and not args.dry_run and plan.backup.every and plan.source is not None:
         install_backup_schedule(plan)
+    if result.ok and not args.dry_run and plan.source is not None:
+        sync_recorder(plan)
     return 0 if result.ok else 1
+
+
+def sync_recorder(plan) -> None:
+    """`[monitoring] record`: the recorder's service on this machine, installed, kept as it
+    is, or removed (`ops.recorder_service.sync`). Like the backup timer, a machine where it
+    cannot run gets a warning, not a failed apply."""
+    from hawizard.ops import Refused
+    from hawizard.ops.recorder_service import sync
+
+    try:
+        done = sync(plan)
+    except Refused as exc:
+        err_console.print(f"[yellow]flight recorder[/]: {esc(exc.reason)}", soft_wrap=True)
+        if exc.hint:
+            err_console.print(f"  [dim]→[/] {esc(exc.hint)}", soft_wrap=True, highlight=False)
+        return
+    if done.action in ("installed", "updated", "removed"):
+        err_console.print(f"[green]flight recorder[/]: {done.action} {esc(done.unit)}")
 
 
 def install_backup_schedule(plan) -> None:

@@ -136,6 +136,7 @@ _OPTIONAL = {
     ("monitoring", "scrape_from"): (),
     ("monitoring", "record_days"): 7,
     ("monitoring", "record_mb"): 100,
+    ("monitoring", "record"): False,
     ("cluster", "cni"): "",
     ("control_plane", "oidc"): None,
     ("etcd", "packages"): (),  # the distribution's default package names

@@ -198,6 +198,9 @@ class MonitoringSettings:
     #: go first, then the oldest until the file holds at most `record_mb` MiB.
     record_days: int = 7
     record_mb: int = 100
+    #: `apply` installs `hawizard-record-<cluster>.service` on the machine that runs it: the
+    #: recorder runs when nobody watches (`hawizard.ops.recorder_service`); false removes it.
+    record: bool = False
 
 
 @dataclass(frozen=True)

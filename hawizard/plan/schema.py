@@ -77,6 +77,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "scrape_from": _ADDRESSES,
         "record_days": _INT,
         "record_mb": _INT,
+        "record": _BOOL,
     },
     "backup": {
         "every": _STR,
