@@ -16,7 +16,7 @@ Optionally (`SshMode.FALLBACK`, `hawizard status --ssh-fallback`), a member the 
 cannot reach is tried again through an SSH tunnel to its own host (`ssh_connector`); its row
 then says `path = ssh`. TLS, the client cert and the three calls are the same on either path.
 
-Only the standard library talks to the etcd members: `ssl` + `http.client` (paramiko only
+Only the standard library talks to the etcd members: `ssl` + `gateway_http` (paramiko only
 carries the bytes on the SSH path).
 """
 

@@ -8,7 +8,6 @@ See `hawizard.etcd.probe` for the round that runs these for every member at once
 from __future__ import annotations
 
 import contextlib
-import http.client
 import ipaddress
 import json
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 
 from cryptography import x509
 
+from hawizard.etcd.gateway_http import BadResponse, GatewayConnection
 from hawizard.health import ProbePath, ProbeResult
 from hawizard.pki import (
     CertInfo,
@@ -139,8 +139,8 @@ Connector = Callable[[Target, "Deadline"], socket.socket]
 def connect_direct(target: Target, deadline: Deadline) -> socket.socket:
     """A plain TCP connection from this machine to the member's client URL."""
     raw = socket.create_connection((target.host, target.port), timeout=deadline.left())
-    # http.client may write headers and body separately; without NODELAY, Nagle and the
-    # server's delayed ACK add ~40 ms to every POST
+    # a request is one write (`gateway_http`), but NODELAY keeps any split write from
+    # waiting on Nagle and the server's delayed ACK (~40 ms a POST)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return raw
 
@@ -190,8 +190,7 @@ def probe_member(
         found["served_cert"] = served
         found["served_cert_verified"] = True
         found["served_cert_names_host"] = _names_host(served, target.host) if served else None
-        conn = http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=ctx)
-        conn.sock = sock  # reuse the verified connection for all three calls
+        conn = GatewayConnection(target.host, target.port, sock)  # all three calls on it
         error = _three_calls(conn, open_tls, deadline, found, state)
     except TimeoutError:
         error = f"no answer within {timeout:g}s (during {state['step']})"
@@ -201,7 +200,7 @@ def probe_member(
         error = f"SSH tunnel: {exc}"
     except ssl.SSLError as exc:
         error = f"TLS: {exc.reason or exc}"  # e.g. our client cert rejected
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, BadResponse) as exc:
         if handle.aborted:  # the round gave up and shut the socket under us
             error = f"no answer within {timeout:g}s (during {state['step']})"
         else:
@@ -225,7 +224,7 @@ _CALLS = (
 
 
 def _three_calls(
-    conn: http.client.HTTPSConnection,
+    conn: GatewayConnection,
     open_tls: Callable[[], ssl.SSLSocket],
     deadline: Deadline,
     found: dict[str, Any],
@@ -272,31 +271,26 @@ def _unverified(
 
 
 def _call(
-    conn: http.client.HTTPSConnection,
+    conn: GatewayConnection,
     method: str,
     url: str,
     deadline: Deadline,
 ) -> tuple[dict[str, Any] | None, str]:
     """One gateway call on the open connection: the decoded JSON body (even from a 503 —
     `/health` explains itself that way) and a problem text, empty when all is well."""
-    sock = conn.sock  # held: http.client drops conn.sock when an answer says "close"
+    sock = conn.sock
     assert sock is not None
     sock.settimeout(deadline.left())
-    body_out = b"{}" if method == "POST" else None
-    headers = {"Content-Type": "application/json"} if body_out else {}
-    conn.request(method, url, body=body_out, headers=headers)
-    response = conn.getresponse()
-    sock.settimeout(deadline.left())
-    raw = response.read(MAX_BODY)
+    status, raw = conn.request(method, url, b"{}" if method == "POST" else None, MAX_BODY)
     try:
         body = json.loads(raw)
     except ValueError:
         text = raw[:200].decode(errors="replace").strip()
-        return None, f"HTTP {response.status}: {text or 'not JSON'}"
+        return None, f"HTTP {status}: {text or 'not JSON'}"
     if not isinstance(body, dict):
-        return None, f"HTTP {response.status}: unexpected answer"
-    if response.status != 200 and "health" not in body:
-        return None, f"HTTP {response.status}: {body.get('message') or body.get('error') or body}"
+        return None, f"HTTP {status}: unexpected answer"
+    if status != 200 and "health" not in body:
+        return None, f"HTTP {status}: {body.get('message') or body.get('error') or body}"
     return body, ""
 
 

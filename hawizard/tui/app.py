@@ -77,6 +77,12 @@ class WizardApp(App[int]):
             readiness_check=readiness_check,
         )
         self.start_at = start or ("nodes" if plan is not None else "start")
+        # opened straight on the dashboard: its first round runs while Textual starts
+        self.first_round: Any = None
+        if self.start_at == "dashboard" and self.plan.etcd_nodes:
+            from hawizard.tui.prefetch import FirstRound
+
+            self.first_round = FirstRound(self.plan, self.backend)
         self.themes = load_themes(theme_dirs)
         for t in self.themes.values():
             self.register_theme(t)

@@ -15,6 +15,7 @@ the polling goes on, and the plan it leaves behind becomes the app's plan.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -174,9 +175,7 @@ class DashboardScreen(Day2Actions, Screen):
             return
         first = self.health is None  # show its members before SSH has answered (issue 30)
         try:
-            report = backend.status_round(
-                plan, (lambda h: self.post_message(EtcdChecked(h))) if first else None
-            )
+            report = self._first_or_new_round(plan, backend, first)
         except (OSError, ValueError) as exc:
             self.post_message(
                 HealthFailed(
@@ -196,6 +195,23 @@ class DashboardScreen(Day2Actions, Screen):
         self.last_maintenance = report.maintenance
         self.wizard.recorder.record(plan, report)  # this worker's thread, not the UI's
         self.post_message(HealthChecked(report.health, list(report.apiservers), report.balancer))
+
+    def _first_or_new_round(self, plan: Plan, backend: Backend, first: bool) -> Any:
+        """The round the app started with the process (`tui.prefetch`) when it is this
+        plan's first, else a new one; either way the etcd part is posted early on a first
+        round. Raises what the round raised."""
+        early = (lambda h: self.post_message(EtcdChecked(h))) if first else None
+        started = getattr(self.wizard, "first_round", None)
+        taken = started.take(plan) if started is not None and first else None
+        if taken is None:
+            return backend.status_round(plan, early)
+        try:
+            health = taken.etcd.result()
+        except CancelledError:  # no early part: the whole report came at once
+            health = None
+        if health is not None and early is not None:
+            early(health)
+        return taken.report.result()
 
     def on_health_checked(self, message: HealthChecked) -> None:
         self.rounds += 1
