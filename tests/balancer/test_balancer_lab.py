@@ -486,3 +486,42 @@ def test_preflight_reads_the_balancer_and_refuses_a_vip_held_without_keepalived(
         lab.exec(other.name, ["ip", "addr", "del", f"{vip}/32", "dev", dev], check=False)
         lab.exec(other.name, ["systemctl", "start", "keepalived"])
     wait_for(lambda: len(holders(lab, plan, vip)) == 1, timeout=15)
+
+
+def test_a_crashed_holder_fails_over_with_the_fast_advert_interval(endpoint, lab: Lab):
+    """Issue 30: `advert_interval = 0.2` (VRRPv3 centiseconds). The holder's keepalived
+    frozen and its haproxy SIGKILLed (their cgroups, inside the node: no priority-0 advert,
+    the VIP left on its interface) → another node takes the VIP and the endpoint answers.
+    The move is asserted; the time is the bench's (`bench_failover.py --fast`)."""
+    from dataclasses import replace
+
+    from hawizard.balancer.rollout import balancer_phases
+    from hawizard.remote import HostPool
+    from hawizard.steps import Runner
+
+    plan, _, vip, port = endpoint
+    fast = replace(plan, load_balancer=replace(plan.load_balancer, advert_interval=0.2))
+    assert Runner(HostPool(fast), parallel=10).run(balancer_phases(fast)).ok
+    conf = lab.exec(plan.balancer_nodes[0].name, ["cat", "/etc/keepalived/keepalived.conf"])
+    assert "advert_int 0.2" in conf.stdout and "vrrp_version 3" in conf.stdout
+    (holder,) = wait_for(lambda: (h := holders(lab, fast, vip)) and len(h) == 1 and h, 15)
+    kill = (
+        "for u in keepalived haproxy; do cg=$(systemctl show -p ControlGroup --value $u); "
+        "kill -KILL $(cat /sys/fs/cgroup$cg/cgroup.procs); done"
+    )
+    try:
+        lab.exec(holder, ["sh", "-c", kill], check=False)
+        taker = wait_for(lambda: holders(lab, fast, vip, skip=(holder,)), timeout=15, every=0.05)
+        assert len(taker) == 1 and taker[0] != holder
+        wait_for(lambda: connects(vip, port, timeout=0.3), timeout=10, every=0.05)
+    finally:
+        thaw = "cg=$(systemctl show -p ControlGroup --value keepalived); "
+        thaw += "kill -CONT $(cat /sys/fs/cgroup$cg/cgroup.procs)"
+        lab.exec(holder, ["sh", "-c", thaw], check=False)
+        out = lab.exec(holder, ["ip", "-o", "-4", "addr", "show"], check=False).stdout
+        for line in out.splitlines():
+            if f"{vip}/32" in line.split():
+                lab.exec(holder, ["ip", "addr", "del", f"{vip}/32", "dev", line.split()[1]])
+        lab.exec(holder, ["systemctl", "restart", "haproxy", "keepalived"], check=False)
+        assert Runner(HostPool(plan), parallel=10).run(balancer_phases(plan)).ok
+    wait_for(lambda: len(holders(lab, plan, vip)) == 1, timeout=15)

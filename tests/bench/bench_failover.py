@@ -4,13 +4,21 @@ printed beside the keepalived advert interval it was configured with and VRRP's 
 interval (3 x advert + skew), the time a backup waits when the master goes silent.
 
 A clean power-off stops keepalived, which sends a priority-0 advert: the backups take over
-after the skew time only, well under the master-down interval. A partitioned holder sends
-nothing, so the backups wait the full master-down interval; `--partition N` measures that too,
-as the same run's baseline for what an advert interval buys.
+after the skew time only, well under the master-down interval. A holder that dies sends
+nothing, so the backups wait the full master-down interval: `--partition N` cuts the holder
+off the network, `--crash N` freezes its keepalived (SIGSTOP: a SIGKILLed one is back within a
+second, by its unit's `Restart=`) and SIGKILLs its haproxy, by the PIDs in the units' cgroups
+inside that node; both beside the clean case in the same run.
+
+`--fast 0.2` then rolls the same balancer out again with that advert interval (VRRPv3 carries
+centiseconds; `[load_balancer] advert_interval` in the plan) and repeats the crash runs, and
+`--idle S` watches the holder every 100 ms for S seconds with the fast setting and no fault:
+every change of holder there is a spurious failover (issue 30: a crash ≤ 1 s, none in 600 s).
 
 Run as root: `.venv/bin/python tests/bench/bench_failover.py [--runs 5] [--advert 1.0]
-[--partition 3]`. It brings up its own 3-node lab (`xb15`), installs haproxy + keepalived from
-the lab's package repository with hawizard's own balancer phase, and removes the lab at the end.
+[--partition 3] [--crash 3] [--fast 0.2] [--idle 600]`. It brings up its own 3-node lab
+(`xb15`), installs haproxy + keepalived from the lab's package repository with hawizard's own
+balancer phase, and removes the lab at the end.
 """
 
 from __future__ import annotations
@@ -63,18 +71,51 @@ def wait(what, timeout: float, every: float = 0.02):
     return value
 
 
+def crash(lab: Lab, node: str) -> None:
+    """The holder's keepalived dies without a word and stays dead, and its haproxy is
+    killed: every keepalived process SIGSTOPped (a SIGKILLed one is restarted by its unit
+    within a second and takes the VIP back before anyone notices), every haproxy process
+    SIGKILLed — by the PIDs in the units' cgroups, inside that node. No priority-0 advert;
+    the VIP stays on the dead holder's interface."""
+    script = (
+        "cg=$(systemctl show -p ControlGroup --value keepalived); "
+        "kill -STOP $(cat /sys/fs/cgroup$cg/cgroup.procs); "
+        "cg=$(systemctl show -p ControlGroup --value haproxy); "
+        "kill -KILL $(cat /sys/fs/cgroup$cg/cgroup.procs); true"
+    )
+    lab.exec(node, ["sh", "-c", script], check=False)
+
+
+def recover(lab: Lab, node: str, vip: str) -> None:
+    """The crashed holder as an operator would bring it back: the VIP its dead keepalived
+    left on the interface removed, both services started again."""
+    thaw = "cg=$(systemctl show -p ControlGroup --value keepalived); "
+    thaw += "kill -CONT $(cat /sys/fs/cgroup$cg/cgroup.procs); true"
+    lab.exec(node, ["sh", "-c", thaw], check=False)
+    out = lab.exec(node, ["ip", "-o", "-4", "addr", "show"], check=False).stdout
+    for line in out.splitlines():
+        words = line.split()
+        if f"{vip}/32" in words:
+            lab.exec(node, ["ip", "addr", "del", f"{vip}/32", "dev", words[1]], check=False)
+    lab.exec(node, ["systemctl", "restart", "haproxy", "keepalived"], check=False, timeout=60)
+
+
 def one_failover(lab: Lab, plan: Plan, vip: str, port: int, fault: str) -> tuple[float, str]:
     """Seconds from the fault to a connect through a new holder; then undo the fault."""
     (holder,) = wait(lambda: (h := holders(lab, plan, vip)) and len(h) == 1 and h, 30, 0.2)
-    undo = "start" if fault == "stop" else "heal"
+    undo = {"stop": "start", "partition": "heal"}.get(fault, "")
     start = time.monotonic()
-    worker = threading.Thread(target=lambda: lab.fault(holder, fault))
+    act = (lambda: crash(lab, holder)) if fault == "crash" else (lambda: lab.fault(holder, fault))
+    worker = threading.Thread(target=act)
     worker.start()
     wait(lambda: holders(lab, plan, vip, skip=holder), 30)
     wait(lambda: connects(vip, port), 30)
     took = time.monotonic() - start
     worker.join(timeout=120)
-    lab.fault(holder, undo)
+    if undo:
+        lab.fault(holder, undo)
+    else:
+        recover(lab, holder, vip)
     wait(
         lambda: lab.exec(holder, ["systemctl", "is-active", "keepalived"], check=False)
         .stdout.strip() == "active",
@@ -84,6 +125,37 @@ def one_failover(lab: Lab, plan: Plan, vip: str, port: int, fault: str) -> tuple
     wait(lambda: len(holders(lab, plan, vip)) == 1, 30, 0.2)
     time.sleep(1.0)  # let the returning node settle as BACKUP before the next run
     return took, holder
+
+
+def runs(lab: Lab, plan: Plan, vip: str, port: int, fault: str, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        took, holder = one_failover(lab, plan, vip, port, fault)
+        out.append(took)
+        advert = plan.load_balancer.advert_interval
+        print(f"  {fault} run {i + 1} (advert {advert:g} s): holder {holder}, {took:.2f} s")
+    return out
+
+
+def idle_watch(lab: Lab, plan: Plan, vip: str, seconds: float) -> int:
+    """The holder every 100 ms for `seconds` with no fault: each change is spurious."""
+    (first,) = wait(lambda: (h := holders(lab, plan, vip)) and len(h) == 1 and h, 30, 0.2)
+    changes, last, samples = 0, [first], 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        now = holders(lab, plan, vip)
+        samples += 1
+        if now != last:
+            changes += 1
+            print(f"  idle: holder {last} -> {now} at {seconds - (end - time.monotonic()):.1f} s")
+            last = now
+        time.sleep(0.1)
+    advert = plan.load_balancer.advert_interval
+    print(
+        f"idle {seconds:g} s with advert {advert:g} s: {changes} holder changes "
+        f"in {samples} samples (spurious failovers)"
+    )
+    return changes
 
 
 def summary(label: str, values: list[float], advert: float) -> None:
@@ -101,6 +173,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="power-off runs (at least 5)")
     parser.add_argument("--advert", type=float, default=1.0, help="keepalived advert interval")
     parser.add_argument("--partition", type=int, default=3, help="partition runs (0: none)")
+    parser.add_argument("--crash", type=int, default=3, help="crash runs per setting (0: none)")
+    parser.add_argument("--fast", type=float, default=0.0, help="a faster advert interval")
+    parser.add_argument("--idle", type=float, default=0.0, help="seconds of idle watch (fast)")
     args = parser.parse_args()
     if reason := lab_unavailable():
         print(f"error: {reason}", file=sys.stderr)
@@ -136,6 +211,24 @@ def main() -> int:
                 summary("failover after partition", parts, args.advert)
                 ratio = statistics.median(parts) / statistics.median(stops)
                 print(f"partition / power-off (medians): {ratio:.2f}")
+            crashes = runs(lab, plan, vip, port, "crash", args.crash)
+            if crashes:
+                summary("failover after crash", crashes, args.advert)
+            if args.fast:
+                fast = replace(
+                    plan, load_balancer=replace(plan.load_balancer, advert_interval=args.fast)
+                )
+                result = Runner(HostPool(fast), parallel=10).run(balancer_phases(fast))
+                if not result.ok:
+                    print(f"error: fast rollout failed: {result.failures}", file=sys.stderr)
+                    return 1
+                quick = runs(lab, fast, vip, port, "crash", max(args.crash, 3))
+                summary(f"failover after crash, advert {args.fast:g} s", quick, args.fast)
+                if crashes:
+                    ratio = statistics.median(quick) / statistics.median(crashes)
+                    print(f"crash failover, fast / default (medians): {ratio:.2f}")
+                if args.idle:
+                    idle_watch(lab, fast, vip, args.idle)
     finally:
         lab.down(purge=True)
     return 0

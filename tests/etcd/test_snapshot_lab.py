@@ -13,31 +13,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures.etcd_rollout import etcd_on_lab
 from fixtures.etcdctl import etcdctl
 
-from hawizard import pki
 from hawizard.cli import main
-from hawizard.etcd.rollout import etcd_phases
 from hawizard.etcd.snapshot import local_etcdutl
-from hawizard.journal import Journal
-from hawizard.plan import dump, load
-from hawizard.remote import HostPool
-from hawizard.steps import Runner
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def plan(lab, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("snapshot")
-    (folder / "pki").mkdir(mode=0o700)
-    dump(lab.plan(nodes=3, pki_dir=folder / "pki"), folder / "plan.toml")
-    plan = load(folder / "plan.toml")
-    names = [n.name for n in plan.nodes]
+    names = [n.name for n in lab.nodes[:3]]
     try:
-        pki.create(plan)
-        result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
-        assert result.ok, result.failures
+        plan = etcd_on_lab(lab, tmp_path_factory.mktemp("snapshot"))
         put = etcdctl(plan, "put", "/day2/snapshot-proof", "value-4a7f1c-in-the-snapshot")
         assert put.returncode == 0, put.stderr
         yield plan

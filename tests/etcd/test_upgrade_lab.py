@@ -317,21 +317,13 @@ def test_upgrade_killed_between_a_members_stop_and_start_resumes(lab, tmp_path):
     # a record left by a run killed after its last member but before `finish`: a dry run
     # writes nothing beside the plan (not even this removal); a real run clears it
     sidecars.write_record(new.source, "upgrade", {**record, "member": ""})
-    dry = subprocess.run(
-        [sys.executable, "-m", "hawizard", "etcd", "upgrade", str(new.source), "--dry-run"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert dry.returncode == 0, dry.stderr[-2000:]
-    assert sidecars.read_record(new.source, "upgrade") is not None
-    real = subprocess.run(
-        [sys.executable, "-m", "hawizard", "etcd", "upgrade", str(new.source), "--yes"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert real.returncode == 0, real.stderr[-2000:]
-    assert sidecars.read_record(new.source, "upgrade") is None
+    for flag, left in (("--dry-run", True), ("--yes", False)):
+        done = subprocess.run(
+            [sys.executable, "-m", "hawizard", "etcd", "upgrade", str(new.source), flag],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert (sidecars.read_record(new.source, "upgrade") is not None) is left, flag

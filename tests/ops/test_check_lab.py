@@ -21,16 +21,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from fixtures.etcd_rollout import etcd_on_lab
 
-from hawizard import pki
 from hawizard.cli import main
 from hawizard.etcd.probe import wait_healthy
-from hawizard.etcd.rollout import etcd_phases
-from hawizard.journal import Journal
 from hawizard.monitoring import ALERTS
-from hawizard.plan import MonitoringSettings, dump, load
-from hawizard.remote import HostPool
-from hawizard.steps import Runner
+from hawizard.plan import MonitoringSettings
 
 pytestmark = pytest.mark.lab
 
@@ -58,13 +54,9 @@ def plan(lab, tmp_path_factory):
     (folder / "pki").mkdir(mode=0o700)
     base = lab.plan(nodes=3, pki_dir=folder / "pki")
     base = replace(base, monitoring=MonitoringSettings(enabled=True, scrape_interval=SCRAPE_S))
-    dump(base, folder / "plan.toml")
-    plan = load(folder / "plan.toml")
-    names = [n.name for n in plan.nodes]
+    names = [n.name for n in base.nodes]
     try:
-        pki.create(plan)
-        result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
-        assert result.ok, result.failures
+        plan = etcd_on_lab(lab, folder, base=base)
         yield plan
     finally:
         lab.reset(*names)

@@ -14,15 +14,10 @@ import sys
 import time
 
 import pytest
+from fixtures.etcd_rollout import etcd_on_lab
 from textual.widgets import DataTable
 
-from hawizard import pki
-from hawizard.etcd.rollout import etcd_phases
-from hawizard.journal import Journal
 from hawizard.ops.recording import open_store
-from hawizard.plan import dump, load
-from hawizard.remote import HostPool
-from hawizard.steps import Runner
 
 pytestmark = pytest.mark.lab
 
@@ -44,18 +39,11 @@ def hawizard(*args: str, **kw) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def plan(lab, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("incident")
-    (folder / "pki").mkdir(mode=0o700)
-    dump(lab.plan(nodes=3, pki_dir=folder / "pki"), folder / "plan.toml")
-    plan = load(folder / "plan.toml")
-    names = [n.name for n in plan.nodes]
+    plan = etcd_on_lab(lab, tmp_path_factory.mktemp("incident"))
     try:
-        pki.create(plan)
-        result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
-        assert result.ok, result.failures
         yield plan
     finally:
-        lab.reset(*names)
+        lab.reset(*(n.name for n in plan.nodes))
 
 
 def wait_for(what, timeout: float):

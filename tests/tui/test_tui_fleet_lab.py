@@ -7,17 +7,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from fixtures.etcd_rollout import etcd_on_lab
 from fixtures.lab import LAB_NAME, running_lab
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
-from hawizard import pki
-from hawizard.etcd.rollout import etcd_phases
-from hawizard.journal import Journal
 from hawizard.ops.fleet import gather
-from hawizard.plan import dump, load
-from hawizard.remote import HostPool
-from hawizard.steps import Runner
 from hawizard.tui.fleet_app import FleetApp
 from hawizard.tui.screens.dashboard import DashboardScreen
 from hawizard.tui.widgets.status import Mark, mark_color
@@ -25,22 +20,11 @@ from hawizard.tui.widgets.status import Mark, mark_color
 pytestmark = pytest.mark.lab
 
 
-def rolled_out(lab, folder):
-    folder.mkdir()
-    (folder / "pki").mkdir(mode=0o700)
-    dump(lab.plan(nodes=3, pki_dir=folder / "pki"), folder / "plan.toml")
-    plan = load(folder / "plan.toml")
-    pki.create(plan)
-    result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(etcd_phases(plan))
-    assert result.ok, result.failures
-    return plan
-
-
 @pytest.fixture(scope="module")
 def two_labs(lab, tmp_path_factory):
     base = tmp_path_factory.mktemp("fleet-lab")
     with running_lab(LAB_NAME[:11] + "f", 3) as other:
-        plans = (rolled_out(lab, base / "one"), rolled_out(other, base / "two"))
+        plans = (etcd_on_lab(lab, base / "one"), etcd_on_lab(other, base / "two"))
         try:
             yield (lab, other), plans
         finally:
