@@ -505,9 +505,13 @@ def test_a_crashed_holder_fails_over_with_the_fast_advert_interval(endpoint, lab
     conf = lab.exec(plan.balancer_nodes[0].name, ["cat", "/etc/keepalived/keepalived.conf"])
     assert "advert_int 0.2" in conf.stdout and "vrrp_version 3" in conf.stdout
     (holder,) = wait_for(lambda: (h := holders(lab, fast, vip)) and len(h) == 1 and h, 15)
+    # keepalived frozen (a SIGKILLed one is restarted within a second by its unit and takes
+    # the VIP back), haproxy killed: the holder is silent and serves nothing
     kill = (
-        "for u in keepalived haproxy; do cg=$(systemctl show -p ControlGroup --value $u); "
-        "kill -KILL $(cat /sys/fs/cgroup$cg/cgroup.procs); done"
+        "cg=$(systemctl show -p ControlGroup --value keepalived); "
+        "kill -STOP $(cat /sys/fs/cgroup/systemd$cg/cgroup.procs); "
+        "cg=$(systemctl show -p ControlGroup --value haproxy); "
+        "kill -KILL $(cat /sys/fs/cgroup/systemd$cg/cgroup.procs)"
     )
     try:
         lab.exec(holder, ["sh", "-c", kill], check=False)
@@ -516,7 +520,7 @@ def test_a_crashed_holder_fails_over_with_the_fast_advert_interval(endpoint, lab
         wait_for(lambda: connects(vip, port, timeout=0.3), timeout=10, every=0.05)
     finally:
         thaw = "cg=$(systemctl show -p ControlGroup --value keepalived); "
-        thaw += "kill -CONT $(cat /sys/fs/cgroup$cg/cgroup.procs)"
+        thaw += "kill -CONT $(cat /sys/fs/cgroup/systemd$cg/cgroup.procs)"
         lab.exec(holder, ["sh", "-c", thaw], check=False)
         out = lab.exec(holder, ["ip", "-o", "-4", "addr", "show"], check=False).stdout
         for line in out.splitlines():

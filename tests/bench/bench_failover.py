@@ -79,9 +79,9 @@ def crash(lab: Lab, node: str) -> None:
     the VIP stays on the dead holder's interface."""
     script = (
         "cg=$(systemctl show -p ControlGroup --value keepalived); "
-        "kill -STOP $(cat /sys/fs/cgroup$cg/cgroup.procs); "
+        "kill -STOP $(cat /sys/fs/cgroup/systemd$cg/cgroup.procs); "
         "cg=$(systemctl show -p ControlGroup --value haproxy); "
-        "kill -KILL $(cat /sys/fs/cgroup$cg/cgroup.procs); true"
+        "kill -KILL $(cat /sys/fs/cgroup/systemd$cg/cgroup.procs); true"
     )
     lab.exec(node, ["sh", "-c", script], check=False)
 
@@ -90,7 +90,7 @@ def recover(lab: Lab, node: str, vip: str) -> None:
     """The crashed holder as an operator would bring it back: the VIP its dead keepalived
     left on the interface removed, both services started again."""
     thaw = "cg=$(systemctl show -p ControlGroup --value keepalived); "
-    thaw += "kill -CONT $(cat /sys/fs/cgroup$cg/cgroup.procs); true"
+    thaw += "kill -CONT $(cat /sys/fs/cgroup/systemd$cg/cgroup.procs); true"
     lab.exec(node, ["sh", "-c", thaw], check=False)
     out = lab.exec(node, ["ip", "-o", "-4", "addr", "show"], check=False).stdout
     for line in out.splitlines():
