@@ -141,7 +141,8 @@ class PreflightScreen(WizardScreen):
             Content(
                 f"Reads every node over SSH (host keys checked against {known}): sudo, "
                 "systemd, package manager, clock skew, the etcd ports and an existing etcd "
-                "data dir. Nothing is changed."
+                "data dir; on balancer nodes the endpoint port, haproxy, keepalived and the "
+                "VIP. Nothing is changed."
             )
         )
         if self._shown_plan is not self.plan:
