@@ -30,10 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     dashboard.add_argument(
         "plan",
-        nargs="+",
         help="plan file; several plans, or a folder of plans, open the fleet view (one row "
         "per cluster, enter opens its dashboard)",
     )
+    dashboard.add_argument("more", nargs="*", metavar="PLAN", help="more plans: the fleet")
     dashboard.add_argument(
         "--interval",
         type=float,
@@ -90,12 +90,11 @@ def cmd_wizard(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     if not math.isfinite(args.interval) or not 0 < args.interval <= 86400:
         return fail("--interval must be a positive number of seconds (finite, at most 86400)")
-    fleet = len(args.plan) > 1 or Path(args.plan[0]).is_dir()
+    fleet = bool(args.more) or Path(args.plan).is_dir()
     if fleet and args.replay:
         return fail("--replay shows one cluster's recording", "give one plan with --replay")
     if fleet:
         return _fleet(args)
-    args.plan = args.plan[0]
     if args.replay:
         return _replay(args)
     if args.since or args.until:
@@ -119,7 +118,7 @@ def _fleet(args: argparse.Namespace) -> int:
     if args.since or args.until:
         return fail("--since and --until choose what --replay shows", "give one plan")
     try:
-        members, skipped = gather(args.plan)
+        members, skipped = gather([args.plan, *args.more])
     except FleetError as exc:
         return fail(str(exc))
     for path, why in skipped:
