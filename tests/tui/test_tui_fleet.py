@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 from fixtures.local_etcd import LocalEtcd
-from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist
+from fleet_support import cell, drill_in_and_back, wait_for
 
 from hawizard.cli import main
 from hawizard.ops.fleet import FleetError, Member, gather
 from hawizard.plan import load
 from hawizard.tui.backend import Backend
 from hawizard.tui.fleet_app import FleetApp
-from hawizard.tui.screens.dashboard import DashboardScreen
 from hawizard.tui.screens.fleet import FleetScreen, cells_for
 from hawizard.tui.widgets.status import Mark, mark_color
 
@@ -37,21 +35,6 @@ def two_clusters(tmp_path_factory):
 
 def member(c: LocalEtcd) -> Member:
     return Member(c.plan_path.resolve(), load(c.plan_path))
-
-
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
-
-
-def cell(app, row: int, column: str):
-    table = app.get_screen("fleet").query_one("#fleet", DataTable)
-    try:
-        return table.get_cell(str(row), column)
-    except CellDoesNotExist:  # not drawn yet
-        return ""
 
 
 async def test_one_stopped_member_turns_its_row_red_and_enter_drills_in(two_clusters):
@@ -79,22 +62,8 @@ async def test_one_stopped_member_turns_its_row_red_and_enter_drills_in(two_clus
             assert str(cell(app, 0, "members")) == "3/3"
             assert cell(app, 0, "cluster").style == mark_color(app, Mark.OK)
 
-            table = screen.query_one("#fleet", DataTable)
-            table.move_cursor(row=1)
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
-            dash = app.screen
+            dash = await drill_in_and_back(pilot, app, 1, victim)
             assert dash.plan.cluster.name == "bravo"
-            await wait_for(
-                pilot,
-                lambda: (
-                    dash.health is not None
-                    and dash.health.member(victim) is not None
-                    and not dash.health.member(victim).healthy
-                ),
-            )
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: app.screen is screen)
             rounds = list(screen.rounds)
             await wait_for(pilot, lambda: screen.rounds[0] > rounds[0])  # probing again
         finally:
