@@ -34,7 +34,14 @@ from dataclasses import dataclass
 
 from hawizard import packages
 from hawizard.plan import BalancerMode, Node, Plan
-from hawizard.remote_files import RemoteFile, directory, stale_files, write_files
+from hawizard.remote_files import (
+    RemoteFile,
+    directory,
+    parse_states,
+    stale_files,
+    states_script,
+    write_files,
+)
 from hawizard.steps import Step, say
 from hawizard.textguard import config_word, plain_lines
 
@@ -192,11 +199,20 @@ WantedBy=multi-user.target
 """
 
 
+_FACTS_MARK = "hawizard-firewall-files"
+# One probe for the step's check: is nft there, the unit's state, whether systemd knows the
+# unit at all (a new unit loads on demand at its start: no daemon-reload), the table loaded.
 _STATE = (
-    f"command -v nft >/dev/null && echo nft; systemctl is-active {FIREWALL_SERVICE}; "
-    f"systemctl is-enabled {FIREWALL_SERVICE}; "
-    f"nft list table {TABLE} >/dev/null 2>&1 && echo loaded"
+    "command -v nft >/dev/null && echo nft=yes; "
+    f"echo active=$(systemctl is-active {FIREWALL_SERVICE}); "
+    f"echo enabled=$(systemctl is-enabled {FIREWALL_SERVICE} 2>/dev/null); "
+    f"echo load=$(systemctl show -p LoadState --value {FIREWALL_SERVICE}); "
+    f"nft list table {TABLE} >/dev/null 2>&1 && echo loaded=yes; "
+    f"echo {_FACTS_MARK}"
 )
+_CONVERGED = {"nft": "yes", "active": "active", "enabled": "enabled", "loaded": "yes"}
+# `_load_script`'s exit codes: which of its commands failed
+_RELOAD_FAILED, _ENABLE_FAILED, _NFT_REFUSED, _START_FAILED = 10, 11, 12, 13
 
 
 def operator_address(host) -> str:
@@ -208,77 +224,102 @@ def operator_address(host) -> str:
 def firewall_step(plan: Plan, node: Node, title: str = "firewall (nftables)") -> Step:
     """Install nftables when `nft` is missing, write the table and the unit (the table checked
     by `nft -c` first), then load it with `nft -f` and start the unit when it is not active.
-    `title` keeps the journal keys apart when several phases carry the step for one node."""
+    `title` keeps the journal keys apart when several phases carry the step for one node.
 
-    def files(host) -> tuple[str, list[RemoteFile]]:
+    Round trips: the check is two (the operator's address as the node sees it, then the
+    unit's and the table's state with the files' states in one probe); a change adds the
+    table's `nft -c`, one write of the stale files and one script that enables, loads and
+    starts. check and apply of one step run in order on one worker: what the check read
+    passes to the apply without a lock."""
+    seen: dict[str, str] = {}
+    stale: list[RemoteFile] = []
+    wanted: list[RemoteFile] = []
+
+    def check(host) -> bool:
         text = render_nft(plan, node, operator_address(host))
-        return text, [
+        wanted[:] = [
             directory(NFT_DIR, 0o755),
             RemoteFile(NFT_FILE, text.encode(), 0o644),
             RemoteFile(FIREWALL_UNIT, render_firewall_unit().encode(), 0o644),
         ]
-
-    def check(host) -> bool:
-        state = host.probe(_STATE).stdout.split()
-        return state != ["nft", "active", "enabled", "loaded"] or bool(
-            stale_files(host, files(host)[1])
-        )
+        paths = [f.path for f in wanted]
+        out = host.probe(_STATE + "\n" + states_script(paths)).stdout
+        head, _, states = out.partition(f"{_FACTS_MARK}\n")
+        seen.clear()
+        seen.update(line.partition("=")[::2] for line in head.splitlines() if "=" in line)
+        stale[:] = stale_files(host, wanted, parse_states(states, paths))
+        return any(seen.get(k) != v for k, v in _CONVERGED.items()) or bool(stale)
 
     def apply(host) -> None:
-        if host.probe("command -v nft").exited != 0:
+        if seen.get("nft") != "yes":
             try:
                 packages.install(host, ("nftables",), quiet_units=("nftables.service",))
             except packages.PackageError as exc:
                 raise FirewallError(str(exc)) from None
-        text, wanted = files(host)
-        stale = stale_files(host, wanted)
-        if any(f.path == NFT_FILE for f in stale):
-            result = host.probe([NFT, "-c", "-f", "/dev/stdin"], stdin=text)
+        table = next((f for f in stale if f.path == NFT_FILE), None)
+        if table is not None:
+            result = host.probe([NFT, "-c", "-f", "/dev/stdin"], stdin=table.data)
             if result.exited != 0 and not host.dry_run:
                 raise FirewallError(
                     f"{node.name}: nft -c rejected the rendered table (nothing replaced):\n"
                     + (result.stderr or result.stdout).strip()
                 )
         write_files(host, stale)
-        if any(f.path == FIREWALL_UNIT for f in stale):
-            host.run(["systemctl", "daemon-reload"])
-        host.run(["systemctl", "enable", "--quiet", FIREWALL_SERVICE])
-        _load(host, node)
+        # A changed unit that systemd holds needs a reload; a new one loads at its start.
+        unit_changed = any(f.path == FIREWALL_UNIT for f in stale)
+        _load(host, node, reload=unit_changed and seen.get("load") == "loaded")
         say(host, f"nftables table {TABLE} loaded: {_summary(node_rules(plan, node))}")
 
     return Step(node.name, title, check, apply)
 
 
-def _load(host, node: Node) -> None:
-    """Load the table with `nft -f` ourselves (one atomic transaction: nft's own error comes
-    back), then start the unit when it is not active, so it loads the table at boot too.
+def _load_script(reload: bool) -> str:
+    svc = shlex.quote(FIREWALL_SERVICE)
+    lines = [f"systemctl daemon-reload || exit {_RELOAD_FAILED}"] if reload else []
+    return "\n".join(
+        [
+            *lines,
+            f"systemctl enable --quiet --no-reload {svc} || exit {_ENABLE_FAILED}",
+            f"{NFT} -f {shlex.quote(NFT_FILE)} || exit {_NFT_REFUSED}",
+            f"systemctl is-active --quiet {svc} && exit 0",
+            # 219/CGROUP is systemd's, not the table's: once more after a reset
+            f"systemctl start {svc} && exit 0",
+            f"systemctl reset-failed {svc}",
+            f"systemctl start {svc} && exit 0",
+            f"exit {_START_FAILED}",
+        ]
+    )
+
+
+def _load(host, node: Node, *, reload: bool) -> None:
+    """Enable the unit, load the table with `nft -f` ourselves (one atomic transaction:
+    nft's own error comes back), then start the unit when it is not active, so it loads the
+    table at boot too: one round trip, its exit code says which part failed.
 
     Not `systemctl reload`: on the lab's nodes the reload of this oneshot, RemainAfterExit
     unit intermittently failed with `status=219/CGROUP` (systemd could not put the control
     process in the unit's emptied cgroup) while the table itself was fine (`nft -c` 0), and
     systemd's message said only "see systemctl status"."""
-    loaded = host.run([NFT, "-f", NFT_FILE], check=False)
-    if loaded.exited != 0:
-        said = (loaded.stderr or loaded.stdout).strip() or "nothing"
-        raise FirewallError(
-            f"{node.name}: nft refused {NFT_FILE} (exit {loaded.exited}; the old table is "
-            f"unchanged): {said}"
-        )
-    active = host.probe(["systemctl", "is-active", FIREWALL_SERVICE]).stdout.strip()
-    if active == "active":
+    result = host.run(_load_script(reload), check=False)
+    if result.exited == 0 or host.dry_run:
         return
-    for _attempt in range(2):  # 219/CGROUP is systemd's, not the table's: once more
-        result = host.run(["systemctl", "start", FIREWALL_SERVICE], check=False)
-        if result.exited == 0:
-            return
-        host.run(["systemctl", "reset-failed", FIREWALL_SERVICE], check=False)
+    said = (result.stderr or result.stdout).strip() or "nothing"
+    if result.exited == _NFT_REFUSED:
+        raise FirewallError(
+            f"{node.name}: nft refused {NFT_FILE} (the old table is unchanged): {said}"
+        )
+    if result.exited != _START_FAILED:
+        what = "daemon-reload" if result.exited == _RELOAD_FAILED else "enable"
+        raise FirewallError(
+            f"{node.name}: systemctl {what} for {FIREWALL_SERVICE} failed "
+            f"(exit {result.exited}): {said}"
+        )
     journal = host.probe(
         f"journalctl --no-pager -o cat -n {JOURNAL_LINES} -u {shlex.quote(FIREWALL_SERVICE)}"
     ).stdout.strip()
-    said = journal or (result.stderr or result.stdout).strip() or "nothing"
     raise FirewallError(
-        f"{node.name}: the table is loaded, but systemctl start {FIREWALL_SERVICE} failed "
-        f"(exit {result.exited}), so it would not come back at boot; its journal says:\n{said}"
+        f"{node.name}: the table is loaded, but systemctl start {FIREWALL_SERVICE} failed, "
+        f"so it would not come back at boot; its journal says:\n{journal or said}"
     )
 
 

@@ -63,6 +63,14 @@ def test_argv_is_quoted_and_output_captured(host: Host) -> None:
     assert host.run(["id", "-u"], sudo=False).stdout.strip() == "0"  # root logs in as root
 
 
+def test_aes_gcm_is_negotiated_with_a_stock_sshd(host: Host) -> None:
+    """AEAD first (no separate HMAC pass per packet in the interpreter), and OpenSSH agrees."""
+    host.probe("true")
+    assert host._conn is not None
+    transport = host._conn.transport
+    assert transport.local_cipher == transport.remote_cipher == "aes128-gcm@openssh.com"
+
+
 def test_failure_names_host_command_exit_and_last_lines(host: Host) -> None:
     script = "for i in $(seq 1 30); do echo line$i >&2; done; exit 3"
     with pytest.raises(RemoteError) as info:
@@ -283,6 +291,29 @@ def test_put_many_one_stream_modes_owners_dirs_and_gzipped(sshd, host: Host, scr
     assert (scratch / "bin").stat().st_mode & 0o7777 == 0o755
     assert (scratch / "empty").read_bytes() == b""
     assert list(sshd.tmpdir.iterdir()) == []  # the mktemp -d dir is gone
+
+
+def test_put_many_uncompressed_sends_plain_tar(sshd, host: Host, scratch: Path) -> None:
+    """`ssh.compress = false`: the same files land, a large one sent as its own bytes (its
+    gzip copy is never asked for), a small one and the headers uncompressed too."""
+    big = os.urandom(1 << 21) + b"\0" * 100  # past the own-chunk size, not block-aligned
+
+    def never() -> bytes:
+        raise AssertionError("the gzip copy was asked for on an uncompressed link")
+
+    host.compress = False
+    host.put_many(
+        [
+            Upload(str(scratch / "d"), mode=0o750, is_dir=True),
+            Upload(str(scratch / "d" / "small"), b"small\n", 0o640),
+            Upload(str(scratch / "bin"), big, 0o755, gzipped=never),
+        ]
+    )
+    assert (scratch / "d" / "small").read_bytes() == b"small\n"
+    assert (scratch / "d").stat().st_mode & 0o7777 == 0o750
+    assert (scratch / "bin").read_bytes() == big
+    assert (scratch / "bin").stat().st_mode & 0o7777 == 0o755
+    assert list(sshd.tmpdir.iterdir()) == []
 
 
 def test_put_many_refuses_bytes_whose_sha256_differs_and_installs_nothing(

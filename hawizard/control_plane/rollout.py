@@ -175,9 +175,14 @@ class ControlPlaneRollout:
             else:
                 assert self._local is not None
                 for f in stale:
-                    data = self._local.gzipped(Path(f.path).name)
-                    host.put(data, f.path, mode=0o755, gzipped=True)
-                    say(host, f"uploaded {f.path} ({len(data) // (1 << 20)} MiB gzipped)")
+                    name = Path(f.path).name
+                    if host.compress:
+                        data = self._local.gzipped(name)
+                    else:  # the plan's ssh.compress = false: a link faster than gunzip
+                        data = self._local.files()[name].read_bytes()
+                    host.put(data, f.path, mode=0o755, gzipped=host.compress)
+                    size = f"{len(data) // (1 << 20)} MiB{' gzipped' if host.compress else ''}"
+                    say(host, f"uploaded {f.path} ({size})")
 
         return Step(m.name, "kubernetes binaries", check, apply)
 

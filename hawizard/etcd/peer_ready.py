@@ -18,6 +18,7 @@ most `timeout` per member, once: `reachable=False` comes back and the rest start
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import time
@@ -60,3 +61,25 @@ def wait_serving(
         if time.monotonic() + pause >= deadline:
             return PeerWait(False, reachable, time.monotonic() - start)
         time.sleep(pause)
+
+
+def answers_health(context: ssl.SSLContext, address: str, port: int, timeout: float) -> bool:
+    """Does the member at address:port answer `GET /health` with `"health":"true"` on its
+    client port (mTLS, the operator's certificate)? etcd says so only while the member is in a
+    cluster with a leader, which a member about to exit (removed, wrong data) never is: a
+    start watch can end on it instead of waiting out its whole stay."""
+    from hawizard.etcd.gateway_http import BadResponse, GatewayConnection
+
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as raw:
+            raw.settimeout(timeout)
+            with context.wrap_socket(raw, server_hostname=None) as tls:
+                conn = GatewayConnection(address, port, tls)
+                status, body = conn.request("GET", "/health", None, 4096)
+    except (OSError, BadResponse):
+        return False
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return status == 200 and isinstance(answer, dict) and answer.get("health") == "true"

@@ -46,6 +46,7 @@ from hawizard.steps import Phase, Step, say
 HEALTH_TIMEOUT = 120.0
 _VERSION_MARK = "hawizard-etcd-version"
 FAST_PROBE = 0.5  # seconds: a ready member answers far sooner on any sane network
+HEALTH_ANSWER = 0.25  # seconds for one `/health` look during a start watch
 PEER_WAIT = 3.0  # seconds: the longest wait for a member's peer port before the next starts
 
 
@@ -210,9 +211,11 @@ class EtcdRollout(MemberInstall):
                 with self._lock:
                     self.started.add(m.name)
             # After the next member was let go: a member that exits at once fails here,
-            # quoting its journal, not minutes later in a health or promote wait.
+            # quoting its journal, not minutes later in a health or promote wait. The watch
+            # ends as soon as the member answers healthy (for a new cluster: once a quorum
+            # started), so a rollout does not wait out the whole stay on every member.
             if not host.dry_run:
-                watch_started(host)
+                watch_started(host, until=self._answers_health(m))
 
         return Step(m.name, "start etcd", check, apply)
 
@@ -272,6 +275,17 @@ class EtcdRollout(MemberInstall):
         if not waited.reachable:
             self._peer_probe_useful = False  # a firewall between: the rest start at once
             say(host, f"peer port {self.plan.etcd.peer_port} not reachable from here")
+
+    def _answers_health(self, m: Node) -> Callable[[], bool] | None:
+        from hawizard.etcd.peer_ready import answers_health
+        from hawizard.etcd.probe import ClientTLS
+
+        try:
+            context = ClientTLS.for_plan(self.plan).context()
+        except (OSError, ValueError):
+            return None  # no usable client certificate here: the watch takes its whole stay
+        port = self.plan.etcd.client_port
+        return lambda: answers_health(context, m.address, port, HEALTH_ANSWER)
 
     def _healthy_now(self) -> bool:
         try:

@@ -7,8 +7,10 @@ peers), and a member that cannot run often exits with status 0 — a member this
 removed logs "the member has been permanently removed from the cluster" and stops cleanly, so
 `Restart=on-failure` never restarts it and the unit just sits `inactive`. It even notifies
 systemd as it goes, so the unit is `active` for a moment: one look is not enough, the member
-must be seen running for `STAY_UP` seconds. A member that crashes instead is caught in
-systemd's `auto-restart` state (`RestartSec`).
+must be seen running for `STAY_UP` seconds — or answer `/health` as healthy (`until`): a
+member in a cluster with a leader is past every such early exit, and a new cluster's members
+are healthy well before their stay is over (a rollout would otherwise wait it out). A member
+that crashes instead is caught in systemd's `auto-restart` state (`RestartSec`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 STAY_UP = 2.0  # seconds a just-started member must keep running
@@ -116,9 +119,11 @@ def watch_started(
     *,
     stay: float = STAY_UP,
     poll: float = POLL,
+    until: Callable[[], bool] | None = None,
 ) -> UnitState:
     """Watch `unit` on `host` for `stay` seconds after its start; raise `MemberExited`
-    (quoting the member's journal) as soon as it is seen dead or crashing."""
+    (quoting the member's journal) as soon as it is seen dead or crashing. `until()`: proof
+    that it is up (the member answers healthy), which ends the watch at once."""
     deadline = time.monotonic() + stay
     while True:
         state = UnitState.parse(host.probe(state_command(unit)).stdout)
@@ -129,7 +134,7 @@ def watch_started(
                 f"etcd on {host.name} did not stay running: it {state.how} right after its "
                 f"start; its journal says{quote or ' nothing'}. {_advice(line, host.name)}"
             )
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or (until is not None and until()):
             return state
         time.sleep(poll)
 

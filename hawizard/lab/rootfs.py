@@ -68,6 +68,9 @@ class Recipe:
         "curl",
         "ca-certificates",
         "procps",
+        # Debian's "important" priority, so on any standard install (debootstrap's default
+        # variant, the installer, cloud images); only minbase leaves it out
+        "nftables",
     )
     quiet_units: tuple[str, ...] = QUIET_UNITS
     # haproxy, etcd, keepalived... are not in the image: hawizard installs them from the lab's

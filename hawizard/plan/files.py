@@ -133,6 +133,7 @@ def _backup(raw: dict) -> BackupSettings:
 # Optional settings written only when used, so a plan that does not use them reads the same.
 _OPTIONAL = {
     ("pki", "dir"): "",  # `<plan-stem>.pki/` beside the plan
+    ("ssh", "compress"): True,
     ("monitoring", "scrape_from"): (),
     ("monitoring", "record_days"): 7,
     ("monitoring", "record_mb"): 100,
@@ -181,7 +182,7 @@ def dumps(plan: Plan) -> str:
             "name": n.name,
             "address": n.address,
             "roles": [r.value for r in n.roles],
-            "ssh": _section(n.ssh),
+            "ssh": _section(n.ssh, "ssh"),
             **({"etcd_install": n.etcd_install} if n.etcd_install else {}),
         }
         for n in plan.nodes

@@ -118,7 +118,7 @@ NODE_KEYS = {
     "ssh": "a table",
     "etcd_install": _STR,
 }
-SSH_KEYS = {"user": _STR, "port": _INT, "key": _STR}
+SSH_KEYS = {"user": _STR, "port": _INT, "key": _STR, "compress": _BOOL}
 TOP_KEYS = {"version", "nodes", *SCHEMA}
 
 

@@ -43,10 +43,25 @@ __all__ = ["Command", "DryRunHost", "Host", "Recorded", "Result", "Timeouts", "c
 Command = Sequence[str] | str
 
 
-def _early_transport(sock, **kwargs) -> paramiko.Transport:
-    """paramiko's Transport on a socket `early_ssh` opened: its identification line is the
-    one already sent (the key exchange hashes it), and `EarlySocket` drops paramiko's copy."""
+def _transport(sock, **kwargs) -> paramiko.Transport:
+    """paramiko's Transport, offering AES-GCM first: an AEAD cipher needs no separate HMAC
+    pass, and paramiko frames every 32 KiB packet in the interpreter. Measured on the lab,
+    etcd's 57.6 MB of binaries to five nodes at once: 1.28-1.41 s instead of 1.48-1.59 s
+    uncompressed (local CPU 0.6 s instead of 0.8 s), 1.83-1.87 s instead of 1.92-2.04 s
+    gzipped. OpenSSH offers the same ciphers by default."""
     transport = paramiko.Transport(sock, **kwargs)
+    preferred = transport._preferred_ciphers
+    transport._preferred_ciphers = (
+        *(c for c in preferred if "gcm" in c),
+        *(c for c in preferred if "gcm" not in c),
+    )
+    return transport
+
+
+def _early_transport(sock, **kwargs) -> paramiko.Transport:
+    """`_transport` on a socket `early_ssh` opened: its identification line is the one
+    already sent (the key exchange hashes it), and `EarlySocket` drops paramiko's copy."""
+    transport = _transport(sock, **kwargs)
     transport.local_version = early_ssh.IDENT
     return transport
 
@@ -107,8 +122,11 @@ class Host(HostChannel, HostFiles):
         trust_new: bool = False,
         sudo_password: SudoPassword | None = None,
         timeouts: Timeouts = Timeouts(),
+        compress: bool = True,
     ):
         self.name = name
+        #: large uploads go gzip-compressed (the plan's `ssh.compress`)
+        self.compress = compress
         self.address = address
         self.port = port
         self.user = user
@@ -143,6 +161,7 @@ class Host(HostChannel, HostFiles):
             user=node.ssh.user,
             key_file=plan.resolve(node.ssh.key) if node.ssh.key else None,
             known_hosts=plan.resolve(plan.cluster.known_hosts),
+            compress=node.ssh.compress,
             **kwargs,
         )
 
@@ -212,7 +231,11 @@ class Host(HostChannel, HostFiles):
                 port=self.port,
                 username=self.user,
                 timeout=max(1, math.ceil(self.timeouts.connect)),
-                **({"sock": early, "transport_factory": _early_transport} if early else {}),
+                **(
+                    {"sock": early, "transport_factory": _early_transport}
+                    if early
+                    else {"transport_factory": _transport}
+                ),
                 **connect_kwargs,
             )
         except HostKeyError:

@@ -18,6 +18,8 @@ from hawizard.remote.errors import RemoteError
 
 __all__ = ["SHA256_SH", "HostFiles", "Upload"]
 
+# put_many without compression: a file this large is sent as its own chunk, not copied
+_CHUNK = 1 << 20
 # read_text_or_none: the exit code that means "no such file" (cat itself never exits with it).
 _MISSING = 100
 
@@ -125,7 +127,7 @@ class HostFiles:
         ]
         if not recorded or any(r is not None for r in recorded):
             return
-        chunks, script = _bundle(uploads, first, digests)
+        chunks, script = _bundle(uploads, first, digests, compress=self.compress)
         exited, _, err = self._exec(script, sudo=True, stdin=chunks, timeout=timeout, stream=False)
         if exited != 0:
             raise RemoteError(
@@ -272,17 +274,21 @@ def _bundle(
     uploads: Sequence[Upload],
     first: Sequence[Sequence[str]] = (),
     cache: str = digest_cache.PATH,
+    *,
+    compress: bool = True,
 ) -> tuple[list[bytes], str]:
     """(stdin chunks, remote script) for `put_many`. The stream is a tar archive of the files
-    (named 0, 1, ... so no path from the plan ever reaches tar) compressed as a series of gzip
-    members; the script unpacks it, checks every sha256, then installs in order."""
+    (named 0, 1, ... so no path from the plan ever reaches tar), compressed as a series of gzip
+    members unless `compress` is off (then plain tar, large files' own bytes); the script
+    unpacks it, checks every sha256, then installs in order."""
     q = shlex.quote
     chunks: list[bytes] = []
     pending = bytearray()  # small parts (headers, small files, padding) not compressed yet
 
     def flush() -> None:
         if pending:
-            chunks.append(gzip.compress(bytes(pending), compresslevel=1, mtime=0))
+            data = bytes(pending)
+            chunks.append(gzip.compress(data, compresslevel=1, mtime=0) if compress else data)
             pending.clear()
 
     sums, installs, remembered = [], [], []
@@ -293,9 +299,12 @@ def _bundle(
         info = tarfile.TarInfo(str(i))
         info.size, info.mode = len(u.data), 0o600
         pending += info.tobuf(tarfile.USTAR_FORMAT)
-        if u.gzipped is not None:
+        if u.gzipped is not None and compress:
             flush()
             chunks.append(u.gzipped if isinstance(u.gzipped, bytes) else u.gzipped())
+        elif not compress and len(u.data) >= _CHUNK:
+            flush()
+            chunks.append(u.data)  # as it is: no copy into the pending buffer
         else:
             pending += u.data
         pending += b"\0" * (-len(u.data) % tarfile.BLOCKSIZE)
@@ -317,7 +326,7 @@ def _bundle(
             "umask 077",
             'd=$(mktemp -d "${TMPDIR:-/tmp}/hawizard.XXXXXXXX") || exit 1',
             "trap 'rm -rf -- \"$d\"' EXIT",
-            'gzip -dc | tar -x -f - -C "$d" || exit 1',
+            f'{"gzip -dc | " if compress else ""}tar -x -f - -C "$d" || exit 1',
             SHA256_SH,
             *sums,
             "set -e",

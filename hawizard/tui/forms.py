@@ -37,6 +37,7 @@ class NodeDraft:
     user: str = "root"
     port: str = "22"
     key: str = "~/.ssh/id_ed25519"
+    compress: bool = True  # not on the form: kept as the plan says (`ssh.compress`)
 
     @classmethod
     def from_node(cls, node: Node) -> NodeDraft:
@@ -48,6 +49,7 @@ class NodeDraft:
             user=node.ssh.user,
             port=str(node.ssh.port),
             key=node.ssh.key,
+            compress=node.ssh.compress,
         )
 
 
@@ -84,7 +86,7 @@ def to_node(draft: NodeDraft) -> tuple[Node, FieldMessages]:
         name=draft.name.strip(),
         address=draft.address.strip(),
         roles=roles,
-        ssh=SSH(user=draft.user.strip(), port=port, key=draft.key.strip()),
+        ssh=SSH(user=draft.user.strip(), port=port, key=draft.key.strip(), compress=draft.compress),
     )
     return node, found
 

@@ -48,7 +48,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from hawizard import pki
+from hawizard import firewall, pki
 from hawizard.etcd import render
 from hawizard.etcd.binaries import load_binaries
 from hawizard.etcd.preflight import MARKER_PATH, marker_text
@@ -59,6 +59,7 @@ from hawizard.lab.preflight import lab_unavailable
 from hawizard.plan import Plan, dump
 
 LAB_NAME = "hwbenchap"
+SEEN: dict[tuple[str, int], dict] = {}  # the first end state of each size (`verify`)
 TIMEOUT = 300  # seconds for one rollout; a hang is a failure, not a figure
 
 # The remote half of the careful shell rollout (issue 30): $1 is the member's name, stdin one
@@ -84,6 +85,11 @@ done
 install -m 0640 -g etcd etcd.conf.yml /etc/etcd/etcd.conf.yml
 install -m 0644 hawizard-cluster @MARKER@
 install -m 0644 etcd.service /etc/systemd/system/etcd.service
+install -d -m 0755 /etc/hawizard
+nft -c -f firewall.nft
+install -m 0644 firewall.nft /etc/hawizard/firewall.nft
+install -m 0644 hawizard-firewall.service /etc/systemd/system/hawizard-firewall.service
+systemctl enable --quiet --now hawizard-firewall.service
 systemctl enable --now --no-block etcd
 """
 FLIP = (
@@ -111,7 +117,7 @@ for spec in "$@"; do
     name=${spec%%=*} addr=${spec#*=}
     hosts="$hosts $addr" endpoints="$endpoints${endpoints:+,}https://$addr:$PORT"
     (cd "nodes/$name" && sha256sum ssl/* etcd.conf.yml hawizard-cluster etcd.service \
-        > node.sums)
+        firewall.nft hawizard-firewall.service > node.sums)
     { tar -cf - bin bin.sums; tar -C "nodes/$name" -cf - .; } |
         ssh $opts "root@$addr" "$REMOTE $name" &
     pids="$pids $!"
@@ -133,8 +139,10 @@ exit $rc
 """
 
 
-def stage_shell(plan: Plan, folder: Path) -> Path:
-    """The shell rollout's inputs: binaries, each member's rendered files, the script."""
+def stage_shell(plan: Plan, folder: Path, operator: str) -> Path:
+    """The shell rollout's inputs: binaries, each member's rendered files, the script.
+    `operator`: this machine's address as the nodes see it (the lab's gateway), which the
+    firewall table lets reach the metrics port, as hawizard's does."""
     if folder.exists():
         shutil.rmtree(folder)
     (folder / "bin").mkdir(parents=True)
@@ -154,6 +162,8 @@ def stage_shell(plan: Plan, folder: Path) -> Path:
         (node / "etcd.conf.yml").write_text(config)
         (node / "hawizard-cluster").write_text(marker_text(plan))
         (node / "etcd.service").write_text(render.render_unit(plan))
+        (node / "firewall.nft").write_text(firewall.render_nft(plan, m, operator))
+        (node / "hawizard-firewall.service").write_text(firewall.render_firewall_unit())
     remote = REMOTE
     for key, value in {
         "@DATA@": plan.etcd.data_dir,
@@ -221,7 +231,7 @@ def shell_seconds(lab: Lab, plan: Plan, script: Path) -> Timer:
         done = subprocess.run(argv, cwd=script.parent, capture_output=True, timeout=TIMEOUT)
     if done.returncode != 0:
         raise SystemExit(f"shell rollout failed:\n{done.stderr.decode(errors='replace')}")
-    verify(lab, plan)
+    verify(lab, plan, "shell", SEEN)
     return timer
 
 
@@ -257,7 +267,7 @@ def hawizard_seconds(lab: Lab, plan: Plan, code: Path | None = None) -> Timer:
     assert plan.source is not None
     Path(f"{plan.source}.journal.json").unlink(missing_ok=True)
     timer, _ = apply_cli(plan.source, code=code)
-    verify(lab, plan)
+    verify(lab, plan, f"hawizard ({code or REPO})", SEEN)
     return timer
 
 
@@ -277,15 +287,56 @@ def main_pids(lab: Lab, plan: Plan) -> dict[str, str]:
     return {m.name: lab.exec(m.name, show).stdout.strip() for m in plan.etcd_nodes}
 
 
-def verify(lab: Lab, plan: Plan) -> None:
-    """The end state both rollouts must reach (untimed): healthy, one leader, `existing`."""
+def verify(lab: Lab, plan: Plan, who: str, seen: dict[tuple[str, int], dict]) -> None:
+    """The end state both rollouts must reach (untimed): healthy over mTLS with the
+    operator's certificate, `existing` on every member, and the same `end_state` on every
+    node — the first rollout of each size sets it, every later one (of either side) must
+    match it exactly."""
     health = wait_healthy(plan, timeout=30)
     if health.healthy_count != len(plan.etcd_nodes):
-        raise SystemExit(f"not every member is healthy: {health.summary}")
+        raise SystemExit(f"{who}: not every member is healthy: {health.summary}")
     for m in plan.etcd_nodes:
         text = lab.exec(m.name, ["cat", render.CONFIG_PATH]).stdout
         if render.config_state(text) is not render.ClusterState.EXISTING:
-            raise SystemExit(f"{m.name}: config not flipped to existing")
+            raise SystemExit(f"{who}: {m.name}: config not flipped to existing")
+    state = end_state(lab, plan)
+    key = ("end state", len(plan.etcd_nodes))
+    if key not in seen:
+        seen[key] = {"who": who, "state": state}
+        return
+    first = seen[key]
+    for node, lines in state.items():
+        theirs = first["state"][node]
+        if lines != theirs:
+            diff = sorted(set(lines) ^ set(theirs))
+            raise SystemExit(
+                f"{who} and {first['who']} left {node} in different states:\n" + "\n".join(diff)
+            )
+
+
+def end_state(lab: Lab, plan: Plan) -> dict[str, list[str]]:
+    """Per node: every file a rollout puts there (path, mode, owner, group, sha256), the
+    units' enablement and state, and the loaded nftables table (without its counters)."""
+    from hawizard.etcd.rollout import EtcdRollout
+
+    rollout = EtcdRollout(plan)
+    units = ["etcd", firewall.FIREWALL_SERVICE]
+    states = {}
+    for m in plan.etcd_nodes:
+        paths = [f.path for f in rollout._files(m)]
+        paths += [firewall.NFT_DIR, firewall.NFT_FILE, firewall.FIREWALL_UNIT]
+        paths += [render.CONFIG_PATH, MARKER_PATH]
+        quoted = " ".join(shlex.quote(p) for p in sorted(set(paths)))
+        script = (
+            f'for p in {quoted}; do echo "$(stat -c \'%n %a %U %G\' -- "$p") '
+            f'$([ -f "$p" ] && sha256sum < "$p" | cut -c1-64)"; done; '
+            f"for u in {' '.join(units)}; do "
+            'echo "$u $(systemctl is-enabled "$u") $(systemctl is-active "$u")"; done; '
+            f"nft -s list table {firewall.TABLE}"
+        )
+        out = lab.exec(m.name, ["sh", "-c", script]).stdout
+        states[m.name] = [line.rstrip() for line in out.splitlines() if line.strip()]
+    return states
 
 
 def first_byte_seconds(
@@ -438,7 +489,7 @@ def main() -> int:
                 dump(plan, plan.source)
                 pki.create(plan)  # local certificates are not what we measure
                 plans[n] = plan
-                scripts[n] = stage_shell(plan, work / f"shell{n}")
+                scripts[n] = stage_shell(plan, work / f"shell{n}", lab.status().gateway)
                 if args.compare:
                     path = work / f"compare{n}.toml"
                     plan_written_by(args.compare, lab, n, work / f"pki{n}", path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fixtures.local_etcd import LocalEtcd, silent_listener
 
-from hawizard.etcd.peer_ready import wait_serving
+from hawizard.etcd.peer_ready import answers_health, wait_serving
 from hawizard.etcd.probe import ClientTLS
 
 
@@ -48,3 +48,30 @@ def test_a_closed_port_is_reachable_but_not_serving(tmp_path: Path) -> None:
         port = probe.getsockname()[1]  # closed again: refused
     waited = wait_serving(context, "127.0.0.1", port, 0.3)
     assert not waited.serving and waited.reachable
+
+
+def test_a_member_with_a_leader_answers_health(tmp_path: Path) -> None:
+    with LocalEtcd(tmp_path, members=1) as etcd:
+        name = etcd.names[0]
+        context = ClientTLS.for_plan(etcd.plan).context()
+        address, port = etcd.node(name).address, etcd.plan.etcd.client_port
+        assert answers_health(context, address, port, 2.0)
+        # the peer port speaks TLS too, but has no /health: not an answer
+        assert not answers_health(context, address, etcd.plan.etcd.peer_port, 2.0)
+
+
+def test_silence_a_closed_port_and_a_foreign_ca_are_not_healthy(tmp_path: Path) -> None:
+    with LocalEtcd(tmp_path / "a", members=1) as etcd:
+        address, port = etcd.node(etcd.names[0]).address, etcd.plan.etcd.client_port
+        with LocalEtcd(tmp_path / "b", members=1, addresses=["127.0.0.2"]) as other:
+            foreign = ClientTLS.for_plan(other.plan).context()
+            assert not answers_health(foreign, address, port, 2.0)  # chain not verified
+        context = ClientTLS.for_plan(etcd.plan).context()
+    assert not answers_health(context, address, port, 0.5)  # stopped: refused
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        silent = probe.getsockname()[1]
+    with silent_listener("127.0.0.1", silent):
+        start = time.monotonic()
+        assert not answers_health(context, "127.0.0.1", silent, 0.4)
+        assert time.monotonic() - start < 1.5  # bounded by its timeout

@@ -57,9 +57,14 @@ def test_metrics_only_from_the_scrapers(lab, tmp_path, capsys):
     etcd_port, exporter = plan.etcd.metrics_port, plan.monitoring.node_exporter_port
     try:
         pki.create(plan)
+        # The lab's image has nftables, as a standard Debian install does; a minimal host
+        # may not: b has none, and the firewall step installs it (from the lab's repository).
+        lab.exec(b.name, ["dpkg", "--purge", "nftables"])
+        assert lab.exec(b.name, ["sh", "-c", "command -v nft"], check=False).returncode != 0
         phases = [*etcd_phases(plan), *monitoring_phases(plan)]
         result = Runner(HostPool(plan), journal=Journal.for_plan(plan)).run(phases)
         assert result.ok, result.failures
+        assert lab.exec(b.name, ["nft", "list", "table", "inet", "hawizard"]).returncode == 0
         for n in plan.nodes:  # bound to the node's own address, not every interface
             assert listeners(lab, n.name, exporter) == [f"{n.address}:{exporter}"]
             assert listeners(lab, n.name, etcd_port) == [f"{n.address}:{etcd_port}"]

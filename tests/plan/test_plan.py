@@ -44,6 +44,19 @@ def test_round_trip_is_identity():
     assert P.dumps(again) == text
 
 
+def test_ssh_compress_is_written_only_when_off_and_must_be_a_boolean():
+    plan = three_nodes(control_plane_endpoint="10.1.2.10:6443")
+    assert "compress" not in P.dumps(plan)  # the default (gzip) is not spelled out
+    fast = replace(plan.nodes[0], ssh=replace(plan.nodes[0].ssh, compress=False))
+    text = P.dumps(plan.with_nodes((fast, *plan.nodes[1:])))
+    assert text.count("compress = false") == 1
+    assert P.loads(text).nodes[0].ssh.compress is False
+    assert P.loads(text).nodes[1].ssh.compress is True
+    bad = text.replace("compress = false", 'compress = "no"')
+    (problem,) = [p for p in errors_of(bad) if p.field == "nodes[0].ssh.compress"]
+    assert "true or false" in problem.message
+
+
 def test_design_example_loads_with_inline_ssh_table():
     text = """
 version = 1
