@@ -4,7 +4,8 @@ Lab nodes have no route beyond the lab, yet hawizard installs etcd (`etcd.instal
 "package"`), haproxy, keepalived and node exporters from the distribution's packages, as it
 would on a real host. So the host downloads those `.deb`s once with its own apt, resolved
 against the **base image's** dpkg database (exactly what a node lacks, for the nodes' suite),
-into a clean directory, and indexes them (`dpkg-scanpackages`, plus a Release file written
+into a clean directory (the named packages themselves always, even one the image has, such as
+nftables: a node may have had it removed), and indexes them (`dpkg-scanpackages`, plus a Release file written
 here). Every node sees that directory read-only through a bind mount, with one
 `sources.list.d` entry and no other source, so nothing a node installs comes from outside the
 lab.
@@ -72,7 +73,7 @@ class RepoRecipe:
 
     suite: str = "bookworm"
     packages: tuple[str, ...] = DEFAULT_PACKAGES
-    revision: int = 1  # bump when the build code below changes meaning
+    revision: int = 2  # bump when the build code below changes meaning
 
     def __post_init__(self) -> None:
         bad = [p for p in self.packages if not _NAME.match(p)]
@@ -173,8 +174,8 @@ def check_available(packages: tuple[str, ...]) -> None:
 
 
 def download(packages: tuple[str, ...], base: Path, dest: Path) -> None:
-    """`apt-get install --download-only` of `packages` and every dependency the base image
-    lacks, into `dest` only (a clean archive dir; the host's own cache and dpkg are untouched)."""
+    """`apt-get install --download-only --reinstall` of `packages` (each one even when the base
+    image has it) and every dependency the base image lacks, into `dest` only (a clean archive dir; the host's own cache and dpkg are untouched)."""
     (dest / "partial").mkdir(exist_ok=True)
     status = base / "var/lib/dpkg/status"
     argv = [
@@ -191,6 +192,7 @@ def download(packages: tuple[str, ...], base: Path, dest: Path) -> None:
         "APT::Install-Recommends=false",
         "install",
         "--download-only",
+        "--reinstall",
         *packages,
     ]
     proc = run(argv, timeout=BUILD_TIMEOUT, check=False)
