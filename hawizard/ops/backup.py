@@ -39,7 +39,6 @@ from hawizard.localfs import atomic_write
 from hawizard.ops.refusal import Refused
 from hawizard.pki.record_key import ensure_key, load_key
 from hawizard.plan import Plan
-from hawizard.remote import Host, HostKeyError, RemoteError
 
 __all__ = [
     "BackupFailed",
@@ -171,6 +170,10 @@ def run_backup(
         )
     member = sorted(healthy, key=lambda m: m.is_leader)[0]
     out = _unused(default_path(plan).name, folder)
+    # imported here: paramiko is ~30 ms, and the status round (the dashboard's first frame)
+    # reads the maintenance record through this module without ever taking a snapshot
+    from hawizard.remote import Host, HostKeyError, RemoteError
+
     try:
         with Host.from_plan(plan, member.name) as host:
             info = take_snapshot(host, plan, plan.node(member.name), out, say=say)

@@ -14,10 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
 
 from hawizard.plan import Plan
 from hawizard.tui import flow
+from hawizard.tui.widgets.footer import Footer
 from hawizard.tui.widgets.step_indicator import StepIndicator
 
 if TYPE_CHECKING:

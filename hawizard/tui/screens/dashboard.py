@@ -25,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from hawizard.health_history import BAD_EVENTS, GOOD_EVENTS
 from hawizard.plan import Plan
@@ -34,6 +34,7 @@ from hawizard.tui.messages import EtcdChecked, HealthChecked, HealthFailed
 from hawizard.tui.poller import Poller
 from hawizard.tui.screens.dashboard_actions import Day2Actions
 from hawizard.tui.widgets.change_panel import ChangePanel
+from hawizard.tui.widgets.footer import Footer
 from hawizard.tui.widgets.health_cells import (
     API_COLUMNS,
     CERT_COLUMNS,

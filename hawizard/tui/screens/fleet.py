@@ -17,8 +17,9 @@ from rich.markup import escape
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
+from hawizard.tui.widgets.footer import Footer
 from hawizard.tui.widgets.keyed_table import Cell, KeyedTable
 from hawizard.tui.widgets.status import Mark, mark_color
 

@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from hawizard.plan import Plan
+from hawizard.tui.widgets.footer import Footer
 from hawizard.tui.widgets.readiness import ReadinessView
 
 

@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hawizard.plan import Plan, PlanError, load
 from hawizard.tui.messages import LabPlan, LabPlansFound, PlanOpened
+from hawizard.tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from hawizard.tui.app import WizardApp
