@@ -5,8 +5,8 @@ Lab nodes have no route beyond the lab, yet hawizard installs etcd (`etcd.instal
 would on a real host. So the host downloads those `.deb`s once with its own apt, resolved
 against the **base image's** dpkg database (exactly what a node lacks, for the nodes' suite),
 into a clean directory (the named packages themselves always, even one the image has, such as
-nftables: a node may have had it removed), and indexes them (`dpkg-scanpackages`, plus a Release file written
-here). Every node sees that directory read-only through a bind mount, with one
+nftables: a node may have had it removed), and indexes them (`dpkg-scanpackages`, plus a
+Release file written here). Every node sees that directory read-only through a bind mount, with one
 `sources.list.d` entry and no other source, so nothing a node installs comes from outside the
 lab.
 
@@ -175,7 +175,8 @@ def check_available(packages: tuple[str, ...]) -> None:
 
 def download(packages: tuple[str, ...], base: Path, dest: Path) -> None:
     """`apt-get install --download-only --reinstall` of `packages` (each one even when the base
-    image has it) and every dependency the base image lacks, into `dest` only (a clean archive dir; the host's own cache and dpkg are untouched)."""
+    image has it) and every dependency the base image lacks, into `dest` only (a clean archive
+    dir; the host's own cache and dpkg are untouched)."""
     (dest / "partial").mkdir(exist_ok=True)
     status = base / "var/lib/dpkg/status"
     argv = [
