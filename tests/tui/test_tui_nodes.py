@@ -120,6 +120,9 @@ async def test_quorum_hint_follows_the_members():
         assert [n.name for n in app.plan.nodes] == ["infra1", "infra2", "worker0"]
         assert "2 etcd members · quorum 2 · tolerates 0 failures" in str(hint.render())
         assert hint.has_class("-warn")
+        # said once: the hint, not again in the plan's problem list below it
+        problems = str(app.screen.query_one("#plan-problems", Static).render())
+        assert "etcd member" not in problems and "quorum" not in problems
 
 
 async def test_edit_a_node_from_the_table_and_remove_it_from_the_form():

@@ -19,6 +19,7 @@ from textual.content import Content
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from hawizard.plan import Node, suggest_endpoint
+from hawizard.plan.checks import member_count_messages
 from hawizard.tui import forms
 from hawizard.tui.screens.base import WizardScreen
 from hawizard.tui.widgets.node_form import FIELDS, NodeForm, message_text
@@ -129,10 +130,12 @@ class NodesScreen(WizardScreen):
             line.set_class(any(m.is_error for m in messages), "-error")
             line.set_class(bool(messages) and not any(m.is_error for m in messages), "-warning")
             line.display = bool(messages)
+        shown = member_count_messages(self.plan)  # the quorum hint above says these
         lines = [
             f"{'✖' if m.is_error else '▲'} {path}: {m.text}"
             for path, messages in by_field.items()
             for m in messages
+            if not (path == "nodes" and m.text in shown)
         ]
         box = self.query_one("#plan-problems", Static)
         box.update(Content("\n".join(lines)))
