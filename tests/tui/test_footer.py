@@ -59,3 +59,29 @@ async def test_same_keys_keep_their_widgets_and_a_change_redraws() -> None:
         app.tick += 1  # two refreshes before the footer runs: one recompose shows the last
         await pilot.pause()
         assert not next(k for k in keys(app) if k.description == "Remove").has_class("-disabled")
+
+
+async def test_every_dashboard_key_fits_a_120_column_footer() -> None:
+    """The dashboard's own keys and Quit all show at 120 columns (compact style below
+    `ROOMY_FOOTER`); Theme and Save work there but are left to the wizard's footers."""
+    from tui_support import FIXED_PATH, fixed_health, fixed_plan, make_app
+
+    from hawizard.tui.screens.dashboard import ROOMY_FOOTER
+
+    for width in (120, 170):
+        plan = fixed_plan()
+        app = make_app(plan, FIXED_PATH, start="dashboard", health_probe=fixed_health)
+        async with app.run_test(size=(width, 40)) as pilot:
+            await pilot.pause(0.3)
+            footer = app.screen.query_one(Footer)
+            assert footer.compact is (width < ROOMY_FOOTER)
+            shown = [k for k in footer.query("FooterKey") if k.key != "ctrl+p"]
+            wanted = {"refresh_now", "readiness", "events", "maintenance", "quit"}
+            assert {k.action for k in shown} >= wanted
+            for key in shown:
+                assert key.region.right <= width, (key.key, key.description, key.region)
+            assert not any(k.description in ("Theme", "Save") for k in shown)
+            theme = app.theme
+            await pilot.press("t")  # still works
+            await pilot.pause()
+            assert app.theme != theme

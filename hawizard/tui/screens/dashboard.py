@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+# `+` and `-` under one label, so every key fits a 120-column footer (compact below 160)
+_INTERVAL = Binding.Group("interval", compact=True)
+ROOMY_FOOTER = 160  # columns: below, the footer's keys sit closer together
 EVENTS_SHOWN = 8
 
 
@@ -64,19 +67,23 @@ class DashboardScreen(Day2Actions, Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh_now", "Refresh"),
         Binding("p", "pause", "Pause"),
-        Binding("plus,equals_sign", "slower", "+interval"),
-        Binding("minus", "faster", "-interval"),
+        Binding("plus,equals_sign", "slower", "slower", group=_INTERVAL),
+        Binding("minus", "faster", "faster", group=_INTERVAL),
         Binding("ctrl+b", "back", "Wizard"),
-        Binding("a", "add_member", "Add member"),
+        Binding("a", "add_member", "Add"),
         Binding("x", "remove_member", "Remove"),
         Binding("R", "replace_member", "Replace"),
-        Binding("c", "rotate_cert", "Rotate cert"),
+        Binding("c", "rotate_cert", "Rotate"),
         Binding("D", "restore", "Restore"),
-        Binding("k", "readiness", "Checklist"),
+        Binding("k", "readiness", "Checks"),
         Binding("m", "maintenance", "Defrag"),
         Binding("e", "events", "Events"),
         Binding("C", "cancel_change", "Cancel change"),
         Binding("escape", "close_change", "Close log", show=False),  # the panel says so
+        # the app's keys, working as everywhere but left out of this footer, so the
+        # dashboard's own keys and Quit fit 120 columns (the wizard's footers show them)
+        Binding("t", "app.cycle_theme", "Theme", show=False),
+        Binding("ctrl+s", "app.save", "Save", show=False, priority=True),
     ]
 
     def __init__(self) -> None:
@@ -130,7 +137,7 @@ class DashboardScreen(Day2Actions, Screen):
             yield Static("", id="findings")
             yield Static("", id="events")
             yield ChangePanel(id="change-panel")
-        yield Footer()
+        yield Footer(roomy=ROOMY_FOOTER)
 
     def on_mount(self) -> None:
         self.members = KeyedTable(self.query_one("#members", DataTable), MEMBER_COLUMNS)

@@ -23,6 +23,16 @@ class Footer(TextualFooter):
     _shown: tuple[Any, ...] | None = None
     _pending = False  # a recompose is scheduled
 
+    def __init__(self, *, roomy: int = 0) -> None:
+        """`roomy`: below this many columns the keys sit closer together (Textual's compact
+        style), for a screen with so many keys that they would not fit a 120-column
+        terminal otherwise (the dashboard); 0: Textual's spacing at any width."""
+        super().__init__()
+        self.roomy = roomy
+
+    def on_resize(self) -> None:
+        self.compact = self.size.width < self.roomy
+
     @staticmethod
     def _content(screen: Screen) -> tuple[Any, ...]:
         return tuple(
