@@ -20,6 +20,13 @@ __all__ = ["Footer"]
 
 
 class Footer(TextualFooter):
+    # Textual's compact style drops a group label's margin, so "+- interval" ran into the
+    # next key: one column after it, as between keys
+    DEFAULT_CSS = """
+    Footer.-compact FooterLabel {
+        margin: 0 1 0 0;
+    }
+    """
     _shown: tuple[Any, ...] | None = None
     _pending = False  # a recompose is scheduled
 
