@@ -231,11 +231,8 @@ class Host(HostChannel, HostFiles):
                 port=self.port,
                 username=self.user,
                 timeout=max(1, math.ceil(self.timeouts.connect)),
-                **(
-                    {"sock": early, "transport_factory": _early_transport}
-                    if early
-                    else {"transport_factory": _transport}
-                ),
+                sock=early,  # None: paramiko opens the socket itself
+                transport_factory=_early_transport if early else _transport,
                 **connect_kwargs,
             )
         except HostKeyError:
