@@ -21,9 +21,6 @@ the key in the PKI folder (`pki.record_key`), made here so the read-only sandbox
 from __future__ import annotations
 
 import os
-import shutil
-import stat
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +32,16 @@ from hawizard.etcd.backup_folder import UnsafeFolder, check_folder
 from hawizard.etcd.offsite import ShipResult
 from hawizard.etcd.restore import BadSnapshot, inspect_snapshot
 from hawizard.etcd.snapshot import SnapshotError, SnapshotInfo, default_path, take_snapshot
-from hawizard.localfs import atomic_write
+from hawizard.ops.local_units import (  # some of them re-exported: this module's API too
+    Schedule,
+    code_paths,
+    foreign_writable,
+    read_paths,
+    refuse_foreign_writable,
+    systemctl,
+    unit_dir,
+    write_unit,
+)
 from hawizard.ops.refusal import Refused
 from hawizard.pki.record_key import ensure_key, load_key
 from hawizard.plan import Plan
@@ -47,6 +53,8 @@ __all__ = [
     "Schedule",
     "backup",
     "backup_settings",
+    "code_paths",
+    "foreign_writable",
     "run_backup",
     "schedule",
     "unit_dir",
@@ -248,22 +256,6 @@ def _unused(name: str, folder: Path) -> Path:
 # --- the schedule ---------------------------------------------------------------------------
 
 
-def unit_dir(*, user: bool) -> Path:
-    if user:
-        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        return Path(base) / "systemd" / "user"
-    return Path("/etc/systemd/system")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    service: Path
-    timer: Path
-    user: bool
-    enabled: bool
-    note: str = ""
-
-
 def backup_command(plan: Plan, folder: Path, keep: int) -> list[str]:
     if plan.source is None:
         raise Refused("the plan has no file", "save the plan first; the timer runs it by path")
@@ -296,7 +288,7 @@ def schedule(
     user = os.geteuid() != 0 if user is None else user
     folder = safe_folder(folder)
     if not user:
-        _refuse_foreign_writable(code_paths())
+        refuse_foreign_writable(code_paths(), "the backup timer")
     try:
         ensure_key(plan)  # the sandboxed run can only read the PKI folder
     except OSError as exc:
@@ -305,7 +297,7 @@ def schedule(
     target.mkdir(parents=True, exist_ok=True)
     name = b.unit_name(plan)
     argv = backup_command(plan, folder, keep)
-    home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + _read_paths(plan))
+    home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + read_paths(plan))
     try:
         service_text = b.render_service(plan, argv, user_unit=user, folder=folder, home=home)
         timer_text = b.render_timer(plan, every_s)
@@ -314,16 +306,16 @@ def schedule(
             str(exc), "choose a backup folder path without spaces, quotes or control characters"
         ) from None
     service, timer = target / f"{name}.service", target / f"{name}.timer"
-    _write(service, service_text)
-    _write(timer, timer_text)
+    write_unit(service, service_text)
+    write_unit(timer, timer_text)
     drill = _write_drill_units(plan, target, user, folder)
     if not enable:
         return Schedule(service, timer, user, False, "units written, not enabled")
-    ok, why = _systemctl(user, "daemon-reload")
+    ok, why = systemctl(user, "daemon-reload")
     if ok:
-        ok, why = _systemctl(user, "enable", "--now", f"{name}.timer")
+        ok, why = systemctl(user, "enable", "--now", f"{name}.timer")
     if ok and drill is not None:
-        ok, why = _systemctl(user, "enable", "--now", drill.name)
+        ok, why = systemctl(user, "enable", "--now", drill.name)
     if not ok:
         raise Refused(
             f"the units are written ({service}, {timer}) but systemd could not enable them: {why}",
@@ -344,7 +336,7 @@ def _write_drill_units(plan: Plan, target: Path, user: bool, folder: Path) -> Pa
     assert plan.source is not None  # backup_command refused a plan without a file
     argv = [sys.executable, "-m", "hawizard", "etcd", "backup", "drill"]
     argv.append(str(Path(plan.source).resolve()))
-    read = _read_paths(plan)
+    read = read_paths(plan)
     if bk.drill_identity:
         identity = plan.resolve(bk.drill_identity)
         argv += ["--identity", str(identity)]
@@ -356,8 +348,8 @@ def _write_drill_units(plan: Plan, target: Path, user: bool, folder: Path) -> Pa
     except ValueError as exc:
         raise Refused(f"[backup] drill: {exc}", 'e.g. drill = "1d"') from None
     name = drill_unit_name(plan)
-    _write(target / f"{name}.service", service)
-    _write(target / f"{name}.timer", timer)
+    write_unit(target / f"{name}.service", service)
+    write_unit(target / f"{name}.timer", timer)
     return target / f"{name}.timer"
 
 
@@ -368,9 +360,9 @@ def unschedule(plan: Plan, *, user: bool | None = None, units: Path | None = Non
     target = units or unit_dir(user=user)
     name = b.unit_name(plan)
     drill = drill_unit_name(plan)
-    _systemctl(user, "disable", "--now", f"{name}.timer")  # best effort: may not be running
+    systemctl(user, "disable", "--now", f"{name}.timer")  # best effort: may not be running
     if (target / f"{drill}.timer").exists():
-        _systemctl(user, "disable", "--now", f"{drill}.timer")
+        systemctl(user, "disable", "--now", f"{drill}.timer")
     removed = []
     for p in (
         target / f"{name}.timer",
@@ -381,93 +373,5 @@ def unschedule(plan: Plan, *, user: bool | None = None, units: Path | None = Non
         if p.exists():
             p.unlink()
             removed.append(p)
-    _systemctl(user, "daemon-reload")
+    systemctl(user, "daemon-reload")
     return removed
-
-
-def _write(path: Path, text: str) -> None:
-    """Created with its final mode and renamed into place (`localfs.atomic_write`: a unique
-    `O_EXCL|O_NOFOLLOW` temp file), so no planted `.NAME.part` symlink is ever written through."""
-    atomic_write(path, text, 0o644)
-
-
-def _read_paths(plan: Plan) -> list[Path]:
-    """What a backup run reads besides its code: the PKI, known_hosts, the nodes' SSH keys."""
-    out = [plan.pki_dir]
-    if plan.cluster.known_hosts:
-        out.append(plan.resolve(plan.cluster.known_hosts))
-    out += [plan.resolve(n.ssh.key) for n in plan.nodes if n.ssh.key]
-    if plan.backup.ssh_key:
-        out.append(plan.resolve(plan.backup.ssh_key))
-    return out
-
-
-def code_paths() -> list[Path]:
-    """What a root timer would execute: the interpreter (each symlink and its target), the
-    folders on its import path and hawizard's own files."""
-    import hawizard
-
-    paths: list[Path] = []
-    exe = Path(sys.executable)
-    paths.append(exe)
-    seen = 0
-    while exe.is_symlink() and seen < 40:
-        exe = exe.parent / os.readlink(exe)
-        paths.append(exe)
-        seen += 1
-    paths.append(Path(os.path.realpath(sys.executable)))
-    paths += [Path(p) for p in sys.path if p and os.path.isdir(p)]
-    package = Path(hawizard.__file__).resolve().parent
-    paths.append(package)
-    paths += sorted(package.rglob("*.py"))
-    return paths
-
-
-def foreign_writable(paths: list[Path]) -> list[str]:
-    """Each path (and every folder above it) that someone other than root owns or could
-    write: `path (owner uid N, mode 0775)`. A sticky folder others write (/tmp) is fine as a
-    parent: nobody else can replace what root put in it."""
-    problems: list[str] = []
-    checked: set[Path] = set()
-    for start in paths:
-        p = Path(os.path.abspath(start))
-        for i, q in enumerate([p, *p.parents]):
-            if q in checked:
-                break
-            checked.add(q)
-            try:
-                info = os.lstat(q)
-            except OSError:
-                continue
-            mode = stat.S_IMODE(info.st_mode)
-            writable = mode & 0o022 and not (i > 0 and mode & stat.S_ISVTX)
-            if stat.S_ISLNK(info.st_mode):
-                writable = False  # a link's own mode means nothing; its owner does
-            if info.st_uid != 0 or writable:
-                problems.append(f"{q} (owner uid {info.st_uid}, mode {mode:04o})")
-    return problems
-
-
-def _refuse_foreign_writable(paths: list[Path]) -> None:
-    bad = foreign_writable(paths)
-    if bad:
-        raise Refused(
-            "the backup timer would run as root code that others can change: "
-            + "; ".join(bad[:5])
-            + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""),
-            "install hawizard root-owned (e.g. `python3 -m venv /opt/hawizard` as root, then "
-            "`/opt/hawizard/bin/pip install hawizard`) and schedule with that, or schedule "
-            "--user units as the operator",
-        )
-
-
-def _systemctl(user: bool, *args: str) -> tuple[bool, str]:
-    tool = shutil.which("systemctl")
-    if tool is None:
-        return False, "no systemctl on this machine"
-    argv = [tool, *(["--user"] if user else []), *args]
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, str(exc)
-    return r.returncode == 0, (r.stderr.strip() or r.stdout.strip())[-300:]

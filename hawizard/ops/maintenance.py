@@ -32,7 +32,15 @@ from typing import Any
 from hawizard import sidecars
 from hawizard.etcd import backup as b
 from hawizard.etcd import maintenance_units as units_mod
-from hawizard.ops import backup as backup_ops
+from hawizard.ops.local_units import (
+    Schedule,
+    code_paths,
+    read_paths,
+    refuse_foreign_writable,
+    systemctl,
+    unit_dir,
+    write_unit,
+)
 from hawizard.ops.refusal import Refused
 from hawizard.plan import MaintenanceSettings, Plan
 
@@ -224,9 +232,7 @@ def render_units(plan: Plan, *, user: bool) -> tuple[str, str]:
         )
     argv = maintenance_command(plan)
     folder = Path(plan.source).resolve().parent  # its lock and this record live there
-    home = b.protect_home(
-        [Path(a) for a in argv if a.startswith("/")] + backup_ops._read_paths(plan)
-    )
+    home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + read_paths(plan))
     try:
         service = units_mod.render_service(plan, argv, user_unit=user, folder=folder, home=home)
         timer = units_mod.render_timer(plan, every)
@@ -239,41 +245,41 @@ def render_units(plan: Plan, *, user: bool) -> tuple[str, str]:
 
 def schedule(
     plan: Plan, *, user: bool | None = None, units: Path | None = None, enable: bool = True
-) -> backup_ops.Schedule:
+) -> Schedule:
     """Write (0644) and enable the timer + service. `units` overrides the unit folder (tests)."""
     user = os.geteuid() != 0 if user is None else user
     if not user:
-        backup_ops._refuse_foreign_writable(backup_ops.code_paths())
+        refuse_foreign_writable(code_paths(), "the maintenance timer")
     service_text, timer_text = render_units(plan, user=user)
-    target = units or backup_ops.unit_dir(user=user)
+    target = units or unit_dir(user=user)
     target.mkdir(parents=True, exist_ok=True)
     name = units_mod.unit_name(plan)
     service, timer = target / f"{name}.service", target / f"{name}.timer"
-    backup_ops._write(service, service_text)
-    backup_ops._write(timer, timer_text)
+    write_unit(service, service_text)
+    write_unit(timer, timer_text)
     if not enable:
-        return backup_ops.Schedule(service, timer, user, False, "units written, not enabled")
-    ok, why = backup_ops._systemctl(user, "daemon-reload")
+        return Schedule(service, timer, user, False, "units written, not enabled")
+    ok, why = systemctl(user, "daemon-reload")
     if ok:
-        ok, why = backup_ops._systemctl(user, "enable", "--now", f"{name}.timer")
+        ok, why = systemctl(user, "enable", "--now", f"{name}.timer")
     if not ok:
         raise Refused(
             f"the units are written ({service}, {timer}) but systemd could not enable them: {why}",
             "run hawizard where systemd runs (PID 1, or a user manager for --user units), or "
             f"start `{' '.join(maintenance_command(plan))}` from your own scheduler",
         )
-    return backup_ops.Schedule(service, timer, user, True)
+    return Schedule(service, timer, user, True)
 
 
 def unschedule(plan: Plan, *, user: bool | None = None, units: Path | None = None) -> list[Path]:
     user = os.geteuid() != 0 if user is None else user
-    target = units or backup_ops.unit_dir(user=user)
+    target = units or unit_dir(user=user)
     name = units_mod.unit_name(plan)
-    backup_ops._systemctl(user, "disable", "--now", f"{name}.timer")  # may not be running
+    systemctl(user, "disable", "--now", f"{name}.timer")  # may not be running
     removed = []
     for p in (target / f"{name}.timer", target / f"{name}.service"):
         if p.exists():
             p.unlink()
             removed.append(p)
-    backup_ops._systemctl(user, "daemon-reload")
+    systemctl(user, "daemon-reload")
     return removed

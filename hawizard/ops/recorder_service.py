@@ -11,7 +11,7 @@ client certificate and SSH keys, which never leave this machine. As a system uni
 as root under the same sandbox as the backup job (`etcd.backup._SANDBOX`: everything
 read-only but the plan's folder, where the recording lives; no capabilities, no privilege
 gain), and it is refused when the interpreter or hawizard's code could be changed by anyone
-but root (`ops.backup.foreign_writable`). Its output (a table every round) goes nowhere;
+but root (`ops.local_units.foreign_writable`). Its output (a table every round) goes nowhere;
 its errors go to the journal.
 """
 
@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hawizard.etcd import backup as b
-from hawizard.ops.backup import _read_paths, _refuse_foreign_writable, _systemctl, _write, unit_dir
+from hawizard.ops.local_units import (
+    code_paths,
+    read_paths,
+    refuse_foreign_writable,
+    systemctl,
+    unit_dir,
+    write_unit,
+)
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Plan
 from hawizard.textguard import plain_lines, unit_word
@@ -62,7 +69,7 @@ def render(plan: Plan, *, user_unit: bool) -> str:
     if user_unit:
         sandbox = "NoNewPrivileges=yes\n"
     else:
-        home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + _read_paths(plan))
+        home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + read_paths(plan))
         sandbox = b._SANDBOX.format(folder=unit_word(folder, "the plan's folder"), home=home)
     text = f"""\
 # written by hawizard: the flight recorder of cluster {cluster}
@@ -95,27 +102,27 @@ def sync(plan: Plan, *, user: bool | None = None, units: Path | None = None) -> 
     if not plan.monitoring.record:
         if not path.exists():
             return Synced("absent", path)
-        _systemctl(user, "disable", "--now", path.name)  # best effort: it may not run
+        systemctl(user, "disable", "--now", path.name)  # best effort: it may not run
         path.unlink()
-        _systemctl(user, "daemon-reload")
+        systemctl(user, "daemon-reload")
         return Synced("removed", path)
     if not user:
-        _refuse_foreign_writable(_code())
+        refuse_foreign_writable(code_paths(), "the recorder service")
     try:
         text = render(plan, user_unit=user)
     except ValueError as exc:
         raise Refused(f"monitoring.record: {exc}", "keep the plan in a plain folder") from None
     old = path.read_text() if path.exists() else None
-    if old == text and _systemctl(user, "is-active", "--quiet", path.name)[0]:
+    if old == text and systemctl(user, "is-active", "--quiet", path.name)[0]:
         return Synced("unchanged", path)
     target.mkdir(parents=True, exist_ok=True)
-    _write(path, text)
-    ok, why = _systemctl(user, "daemon-reload")
+    write_unit(path, text)
+    ok, why = systemctl(user, "daemon-reload")
     if ok:
         verb = "restart" if old is not None else "start"
-        ok, why = _systemctl(user, "enable", path.name)
+        ok, why = systemctl(user, "enable", path.name)
         if ok:
-            ok, why = _systemctl(user, verb, path.name)
+            ok, why = systemctl(user, verb, path.name)
     if not ok:
         raise Refused(
             f"the recorder's unit is written ({path}) but systemd could not start it: {why}",
@@ -123,9 +130,3 @@ def sync(plan: Plan, *, user: bool | None = None, units: Path | None = None) -> 
             f"`{' '.join(command(plan))}` under your own supervisor",
         )
     return Synced("installed" if old is None else "updated", path)
-
-
-def _code() -> list[Path]:
-    from hawizard.ops.backup import code_paths
-
-    return code_paths()
