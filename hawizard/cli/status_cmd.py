@@ -442,8 +442,10 @@ def _certificates(health):
     table = Table(
         title="certificate expiry", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
     )
-    for col in ("certificate", "source", "CN", "expires", "days left"):
-        table.add_column(col, overflow="fold", no_wrap=col != "CN")
+    # One line per certificate at 80 columns too (a pipe's width): the name says whether it
+    # is served ("lab-n1 (served)") or a local file, and a long CN is cut, not folded.
+    for col in ("certificate", "CN", "expires", "days left"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis" if col == "CN" else "fold")
     for c in sorted(health.certificates, key=lambda c: (c.source != "served", c.name)):
         if c.expired:
             days = f"[bold red]{fmt.expired_ago(c.days_left)}[/]"
@@ -451,7 +453,7 @@ def _certificates(health):
             days = f"[yellow]{c.days_left}[/]"
         else:
             days = f"[green]{c.days_left}[/]"
-        table.add_row(c.name, c.source, c.common_name, f"{c.not_after:%Y-%m-%d}", days)
+        table.add_row(_esc(c.name), _esc(c.common_name), f"{c.not_after:%Y-%m-%d}", days)
     return table
 
 

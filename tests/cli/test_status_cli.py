@@ -38,6 +38,24 @@ def test_healthy_table_and_exit_0(etcd_cluster: LocalEtcd, capsys, monkeypatch) 
         assert etcd_cluster.client_url(name).removeprefix("https://") in out
 
 
+def test_certificate_rows_are_one_line_at_80_columns(
+    etcd_cluster: LocalEtcd, capsys, monkeypatch
+) -> None:
+    """A pipe's width: every certificate stays on one line with its name and expiry (the CN
+    column used to fold "apiserver-etcd-client" over three lines)."""
+    monkeypatch.setattr(output.console, "_width", 80)
+    rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--etcd-only")
+    assert rc == 0
+    table = out[out.index("certificate expiry") :].splitlines()
+    rows = [line for line in table if line.startswith((" etcd/", " m"))]
+    assert len(rows) == len(etcd_cluster.names) * 3 + 3  # served + server + peer, ca/admin/client
+    for row in rows:
+        assert len(row) <= 80 and row.split()[-2].count("-") == 2, row  # the expiry date
+    assert any(
+        r.split()[:2] == ["etcd/apiserver-etcd-client", "apiserver-etcd-client"] for r in rows
+    )
+
+
 def test_json_is_the_documented_schema(etcd_cluster: LocalEtcd, capsys) -> None:
     rc, out, _ = _status(capsys, str(etcd_cluster.plan_path), "--json")
     data = json.loads(out)
