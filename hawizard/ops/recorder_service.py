@@ -23,14 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hawizard.etcd import backup as b
-from hawizard.ops.local_units import (
-    code_paths,
-    read_paths,
-    refuse_foreign_writable,
-    systemctl,
-    unit_dir,
-    write_unit,
-)
+from hawizard.ops import local_units
 from hawizard.ops.refusal import Refused
 from hawizard.plan import Plan
 from hawizard.textguard import plain_lines, unit_word
@@ -69,7 +62,8 @@ def render(plan: Plan, *, user_unit: bool) -> str:
     if user_unit:
         sandbox = "NoNewPrivileges=yes\n"
     else:
-        home = b.protect_home([Path(a) for a in argv if a.startswith("/")] + read_paths(plan))
+        reads = [Path(a) for a in argv if a.startswith("/")] + local_units.read_paths(plan)
+        home = b.protect_home(reads)
         sandbox = b._SANDBOX.format(folder=unit_word(folder, "the plan's folder"), home=home)
     text = f"""\
 # written by hawizard: the flight recorder of cluster {cluster}
@@ -97,32 +91,32 @@ def sync(plan: Plan, *, user: bool | None = None, units: Path | None = None) -> 
     """Bring the recorder's unit to what `[monitoring] record` asks. Raises `Refused` (code
     others could change, a plan without a file, systemd refusing)."""
     user = os.geteuid() != 0 if user is None else user
-    target = units or unit_dir(user=user)
+    target = units or local_units.unit_dir(user=user)
     path = target / f"{unit_name(plan)}.service"
     if not plan.monitoring.record:
         if not path.exists():
             return Synced("absent", path)
-        systemctl(user, "disable", "--now", path.name)  # best effort: it may not run
+        local_units.systemctl(user, "disable", "--now", path.name)  # best effort: it may not run
         path.unlink()
-        systemctl(user, "daemon-reload")
+        local_units.systemctl(user, "daemon-reload")
         return Synced("removed", path)
     if not user:
-        refuse_foreign_writable(code_paths(), "the recorder service")
+        local_units.refuse_foreign_writable(local_units.code_paths(), "the recorder service")
     try:
         text = render(plan, user_unit=user)
     except ValueError as exc:
         raise Refused(f"monitoring.record: {exc}", "keep the plan in a plain folder") from None
     old = path.read_text() if path.exists() else None
-    if old == text and systemctl(user, "is-active", "--quiet", path.name)[0]:
+    if old == text and local_units.systemctl(user, "is-active", "--quiet", path.name)[0]:
         return Synced("unchanged", path)
     target.mkdir(parents=True, exist_ok=True)
-    write_unit(path, text)
-    ok, why = systemctl(user, "daemon-reload")
+    local_units.write_unit(path, text)
+    ok, why = local_units.systemctl(user, "daemon-reload")
     if ok:
         verb = "restart" if old is not None else "start"
-        ok, why = systemctl(user, "enable", path.name)
+        ok, why = local_units.systemctl(user, "enable", path.name)
         if ok:
-            ok, why = systemctl(user, verb, path.name)
+            ok, why = local_units.systemctl(user, verb, path.name)
     if not ok:
         raise Refused(
             f"the recorder's unit is written ({path}) but systemd could not start it: {why}",
