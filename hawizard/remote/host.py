@@ -50,8 +50,9 @@ def _transport(sock, **kwargs) -> paramiko.Transport:
     uncompressed (local CPU 0.6 s instead of 0.8 s), 1.83-1.87 s instead of 1.92-2.04 s
     gzipped. OpenSSH offers the same ciphers by default."""
     transport = paramiko.Transport(sock, **kwargs)
-    preferred = transport._preferred_ciphers
-    transport._preferred_ciphers = (
+    options = transport.get_security_options()
+    preferred = options.ciphers
+    options.ciphers = (
         *(c for c in preferred if "gcm" in c),
         *(c for c in preferred if "gcm" not in c),
     )
