@@ -160,7 +160,18 @@ def change(
         if needs_role:
             edited = plan = _give_etcd_role(plan, node, plan_label, confirm_plan_edit)
         return _change_locked(
-            plan, op, node, old, run, plan_label, dry_run, check, on_assessed, confirm, edited
+            plan,
+            op,
+            node,
+            old,
+            run,
+            command,
+            plan_label,
+            dry_run,
+            check,
+            on_assessed,
+            confirm,
+            edited,
         )
 
 
@@ -209,6 +220,7 @@ def _change_locked(
     node: str,
     old: str | None,
     run: Run,
+    command: str,
     plan_label: str,
     dry_run: bool,
     check: Check,
@@ -239,7 +251,14 @@ def _change_locked(
             f"hawizard certs check {plan_label}",
             problems,
         )
-    return execute(membership, run, dry_run=dry_run)
+    if dry_run:
+        return execute(membership, run, dry_run=True)
+    from hawizard.ops.operation import marked
+
+    with marked(plan, command) as mark:  # the recorder's marks, as `drive` gives an Operation
+        outcome = execute(membership, run)
+        mark.outcome = "ok" if outcome.ok else "failed"
+    return outcome
 
 
 def execute(

@@ -26,7 +26,8 @@ steps 3-5, the refusal rendering, the events and the exit codes stay the same. A
 without the attribute is exclusive. Its work is local: `run_inline` runs it in order.
 
 A use case that is not an `Operation` yet (a membership change: its apiserver update is a
-second run that depends on the first) takes steps 1 and 2 with `held(...)`.
+second run that depends on the first) takes steps 1 and 2 with `held(...)` and step 5's
+recorder marks with `marked(...)`.
 
 How to add an Operation (e.g. `ops/defrag.py`):
 
@@ -54,7 +55,17 @@ if TYPE_CHECKING:
     from hawizard.plan import Plan
     from hawizard.steps import Phase, RunResult
 
-__all__ = ["Driven", "Operation", "Run", "drive", "held", "refuse_in_flight", "run_inline"]
+__all__ = [
+    "Driven",
+    "Mark",
+    "Operation",
+    "Run",
+    "drive",
+    "held",
+    "marked",
+    "refuse_in_flight",
+    "run_inline",
+]
 
 Run = Callable[["Plan", Sequence["Phase"]], "RunResult"]
 
@@ -195,19 +206,37 @@ def _judged(
     op.begin(dry_run)
     if dry_run:
         return Driven(op, run(plan, op.phases()))
+    ok = False
+    with marked(plan, op.command) as mark:
+        try:
+            result = run(plan, op.phases())
+            ok = result.ok
+            mark.outcome = "ok" if ok else "failed"
+        finally:
+            op.finish(ok)
+    return Driven(op, result)
+
+
+@dataclass
+class Mark:
+    """The end a `marked` block records: "interrupted" unless the block says otherwise."""
+
+    outcome: str = "interrupted"
+
+
+@contextmanager
+def marked(plan: Plan, command: str) -> Iterator[Mark]:
+    """Step 5's flight-recorder marks around a real (not dry) run: its start, then its end
+    with `mark.outcome` ("ok", "failed"; "interrupted" when the block raised or never said).
+    A membership change, not an `Operation` yet, marks its runs with this too."""
     from hawizard.ops.recording import mark_operation
 
-    mark_operation(plan, op.command, "start")
-    ok = False
-    outcome = "interrupted"
+    mark = Mark()
+    mark_operation(plan, command, "start")
     try:
-        result = run(plan, op.phases())
-        ok = result.ok
-        outcome = "ok" if ok else "failed"
+        yield mark
     finally:
-        op.finish(ok)
-        mark_operation(plan, op.command, "end", outcome)
-    return Driven(op, result)
+        mark_operation(plan, command, "end", mark.outcome)
 
 
 def run_inline(plan: Plan, phases: Sequence[Phase]) -> RunResult:

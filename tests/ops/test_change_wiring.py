@@ -160,3 +160,34 @@ def test_confirm_sees_the_impact_and_can_stop_the_change(plan):
                check=checker(plan), confirm=no)  # fmt: skip
     assert seen and seen[0].allowed and run.runs == []
     assert not pending_path(plan.source).exists()
+
+
+class Failing(Recorder):
+    """The first run (etcd's phases) fails, as a step's error would make it."""
+
+    def __call__(self, plan, phases):
+        super().__call__(plan, phases)
+        result = RunResult(dry_run=False)
+        result.phases_not_started.append("etcd member remove")
+        return result
+
+
+def test_the_flight_recorder_marks_a_change_as_drive_marks_an_operation(plan):
+    from hawizard.ops.recording import open_store
+
+    open_store(plan).close()  # recording in use (a dashboard or status --record made it)
+    command = "hawizard etcd remove plan.toml m3"
+    change(plan, "remove", "m3", run=Recorder(), command=command, plan_label="p",
+           check=checker(plan), dry_run=True)  # fmt: skip
+    change(plan, "remove", "m3", run=Recorder(), command=command, plan_label="p",
+           check=checker(plan))  # fmt: skip
+    change(plan, "remove", "m2", run=Failing(), command="hawizard etcd remove plan.toml m2",
+           plan_label="p", check=checker(plan))  # fmt: skip
+    with open_store(plan, create=False) as store:
+        ops = [(doc["command"], doc["phase"], doc["result"]) for _at, doc in store.ops()]
+    assert ops == [  # the dry run is not recorded
+        (command, "start", ""),
+        (command, "end", "ok"),
+        ("hawizard etcd remove plan.toml m2", "start", ""),
+        ("hawizard etcd remove plan.toml m2", "end", "failed"),
+    ]
