@@ -14,10 +14,13 @@ half-done rotation. Now a use case is an `Operation` (its judgement and its phas
 3. `op.assess(plan)` — the judgement again, under the lock, so nothing changed between
    what the operator was shown and what runs; `False` means there is nothing to do;
 4. `confirm(op)` once (never in a dry run): `False` stops here, nothing has changed;
-5. `op.begin(dry_run)`, `run(plan, op.phases())` on the face's runner, then
-   `op.finish(ok)` — also when the run failed or raised (Ctrl-C), never in a dry run;
-   the start and the end with its result ("ok", "failed", "interrupted") go to the flight
-   recorder where the plan has one (`ops.recording.mark_operation`).
+5. `op.begin(dry_run)`, `run(plan, op.phases())` on the face's runner — and, when that
+   run succeeded and the operation has a second one that depends on it (`op.follow_up`:
+   a membership change's apiserver update, run on the plan the change left), that one on
+   the same runner, under the same lock — then `op.finish(ok)`, also when a run failed or
+   raised (Ctrl-C), never in a dry run; the start and the end with its result ("ok",
+   "failed", "interrupted") go to the flight recorder where the plan has one
+   (`ops.recording.mark_operation`).
 
 A read-only operation (a backup, a snapshot: it reads the cluster and writes only beside
 itself) sets `exclusive = False`: steps 1 and 2 are skipped, so a scheduled backup is never
@@ -25,9 +28,9 @@ blocked by a running apply or a stale record — the moment a backup matters mos
 steps 3-5, the refusal rendering, the events and the exit codes stay the same. An operation
 without the attribute is exclusive. Its work is local: `run_inline` runs it in order.
 
-A use case that is not an `Operation` yet (a membership change: its apiserver update is a
-second run that depends on the first) takes steps 1 and 2 with `held(...)` and step 5's
-recorder marks with `marked(...)`.
+A command that is not a use case of its own but must not overlap one (a restore drill: it
+restores into a throwaway member, never into the cluster, and must not race a backup run's
+retention) takes steps 1 and 2 with `held(...)`.
 
 How to add an Operation (e.g. `ops/defrag.py`):
 
@@ -108,6 +111,10 @@ class Operation(Protocol):
         `steps.Phase`; may be empty. Raises nothing the faces need to know about."""
         ...
 
+    # Optional: `follow_up(result) -> tuple[Plan, list[Phase]] | None`, called after a
+    # successful real run: a second run that depends on the first (its plan and phases), or
+    # None. Its result is `Driven.follow_up`; `finish` sees the outcome of both.
+
     def finish(self, ok: bool) -> None:
         """After the run, whatever its outcome (`ok` False when it failed, was interrupted or
         raised). Clear the record when `ok`; keep it otherwise so the same command resumes.
@@ -123,10 +130,12 @@ class Driven:
     result: RunResult | None
     confirmed: bool = True
     nothing_to_do: bool = False
+    follow_up: RunResult | None = None  # the second run, when the operation has one
 
     @property
     def ok(self) -> bool:
-        return self.result is not None and self.result.ok
+        ran = self.result is not None and self.result.ok
+        return ran and (self.follow_up is None or self.follow_up.ok)
 
 
 def refuse_in_flight(plan: Plan, own: str | None, label: str) -> None:
@@ -172,9 +181,9 @@ def drive(
 
 @contextmanager
 def held(plan: Plan, command: str, own: str | None = None, label: str = "") -> Iterator[None]:
-    """Steps 1 and 2 of `drive` for a use case that is not an `Operation` yet (a membership
-    change, whose apiserver update is a second run): the plan lock, held for the block, and
-    no other operation in flight. Raises `Refused`."""
+    """Steps 1 and 2 of `drive` for a command that must not overlap an operation but is not
+    one (a restore drill): the plan lock, held for the block, and no other operation in
+    flight. Raises `Refused`."""
     from hawizard.planlock import PlanLock, PlanLocked
 
     assert plan.source is not None
@@ -206,15 +215,18 @@ def _judged(
     op.begin(dry_run)
     if dry_run:
         return Driven(op, run(plan, op.phases()))
-    ok = False
+    driven = Driven(op, None)
     with marked(plan, op.command) as mark:
         try:
-            result = run(plan, op.phases())
-            ok = result.ok
-            mark.outcome = "ok" if ok else "failed"
+            driven.result = run(plan, op.phases())
+            follow_up = getattr(op, "follow_up", None)
+            second = follow_up(driven.result) if follow_up and driven.result.ok else None
+            if second is not None:
+                driven.follow_up = run(*second)
+            mark.outcome = "ok" if driven.ok else "failed"
         finally:
-            op.finish(ok)
-    return Driven(op, result)
+            op.finish(driven.ok)
+    return driven
 
 
 @dataclass
@@ -227,8 +239,7 @@ class Mark:
 @contextmanager
 def marked(plan: Plan, command: str) -> Iterator[Mark]:
     """Step 5's flight-recorder marks around a real (not dry) run: its start, then its end
-    with `mark.outcome` ("ok", "failed"; "interrupted" when the block raised or never said).
-    A membership change, not an `Operation` yet, marks its runs with this too."""
+    with `mark.outcome` ("ok", "failed"; "interrupted" when the block raised or never said)."""
     from hawizard.ops.recording import mark_operation
 
     mark = Mark()

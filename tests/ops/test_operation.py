@@ -162,6 +162,75 @@ def test_a_dry_run_asks_nothing_and_finishes_nothing(tmp_path):
     assert op.calls == ["assess", "begin(dry_run=True)", "phases"]
 
 
+@dataclass
+class WithFollowUp(Fake):
+    """A second run that depends on the first (as a membership change's apiserver update)."""
+
+    after: Plan | None = None
+    second: bool = True
+
+    def follow_up(self, result: RunResult):
+        self.calls.append(f"follow_up(ok={result.ok})")
+        self.seen_lock.append(lock_path(self.after.source).read_text())
+        return (self.after, [Phase("two", []), Phase("three", [])]) if self.second else None
+
+
+def plan_runner(calls: list[str], fail_on: int = 0):
+    """A runner that records which plan each run got; run number `fail_on` fails."""
+    runs = []
+
+    def run(plan, phases):
+        runs.append(plan)
+        calls.append(f"run({len(phases)})")
+        failures = ["n1: step failed"] if len(runs) == fail_on else []
+        return RunResult(dry_run=False, failures=failures)
+
+    return run, runs
+
+
+def test_a_follow_up_runs_after_a_successful_run_on_its_plan_under_the_same_lock(tmp_path):
+    plan = make_plan(tmp_path)
+    after = Plan(nodes=(), source=plan.source)
+    op = WithFollowUp(after=after)
+    run, runs = plan_runner(op.calls)
+    driven = drive(op, plan, run, confirm=lambda o: True)
+    assert driven.ok and driven.follow_up is not None
+    assert op.calls == [
+        "assess", "begin(dry_run=False)", "phases", "run(1)",
+        "follow_up(ok=True)", "run(2)", "finish(True)",
+    ]  # fmt: skip
+    assert runs[0] is plan and runs[1] is after
+    assert '"command": "hawizard fake plan.toml"' in op.seen_lock[-1]  # still held
+
+
+def test_a_failed_follow_up_fails_the_operation_and_finish_is_told(tmp_path):
+    plan = make_plan(tmp_path)
+    op = WithFollowUp(after=plan)
+    run, _ = plan_runner(op.calls, fail_on=2)
+    driven = drive(op, plan, run, confirm=lambda o: True)
+    assert driven.result.ok and not driven.follow_up.ok and not driven.ok
+    assert op.calls[-1] == "finish(False)"
+
+
+def test_no_follow_up_after_a_failed_run_nor_in_a_dry_run_nor_when_none_is_needed(tmp_path):
+    plan = make_plan(tmp_path)
+    op = WithFollowUp(after=plan)
+    run, runs = plan_runner(op.calls, fail_on=1)
+    assert not drive(op, plan, run, confirm=lambda o: True).ok
+    assert len(runs) == 1 and "follow_up(ok=False)" not in op.calls
+
+    op = WithFollowUp(after=plan)
+    run, runs = plan_runner(op.calls)
+    driven = drive(op, plan, run, dry_run=True)
+    assert driven.ok and len(runs) == 1 and op.calls[-1] == "run(1)"
+
+    op = WithFollowUp(after=plan, second=False)
+    run, runs = plan_runner(op.calls)
+    driven = drive(op, plan, run, confirm=lambda o: True)
+    assert driven.ok and driven.follow_up is None and len(runs) == 1
+    assert op.calls[-2:] == ["follow_up(ok=True)", "finish(True)"]
+
+
 def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path):
     plan = make_plan(tmp_path)
     victim = tmp_path / "victim"
