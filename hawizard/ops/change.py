@@ -1,10 +1,13 @@
 """A membership change (add / remove / replace an etcd member), defined once for both faces.
 
 The order: the request checked against the plan → a change that completed already is
-recognised → the plan lock → a fresh assessment under the lock (a confirmation may be minutes
-old) → confirmation → `MembershipChange.begin()` (certificates, the in-flight record) → the
-etcd phases → when the membership changed for real, the apiservers' `--etcd-servers`. The
-last step spans etcd and the control plane, which is why it lives here and not in `etcd/`.
+recognised → then `ops.operation.drive` runs it as a `MembershipOperation`, like every other
+use case: the plan lock and no other operation in flight → a fresh assessment under the lock
+(a confirmation may be minutes old) → confirmation → `MembershipChange.begin()`
+(certificates, the in-flight record) → the etcd phases → when the membership changed for
+real, the apiservers' `--etcd-servers` (the driver's follow-up run), all between the flight
+recorder's start and end marks. The last step spans etcd and the control plane, which is
+why it lives here and not in `etcd/`.
 
 A node to add that the plan lists without the etcd role gets the role first, the way
 `remove` drops it: the plan diff is shown and confirmed (`confirm_plan_edit`), the old plan
@@ -144,7 +147,7 @@ def change(
     certificates that cannot be issued), `ChangeRefused` (the quorum rules say no), and lets
     `membership.ChangeFailed` and `OSError` (no client certificate) through.
     """
-    from hawizard.ops.operation import held
+    from hawizard.ops.operation import drive
 
     op = Op(op)
     needs_role = op is not Op.REMOVE and _lacks_etcd_role(plan, node)
@@ -155,24 +158,30 @@ def change(
             return ChangeOutcome(None, completed_before=str(exc))
         raise Refused(str(exc), exc.hint) from None
     assert plan.source is not None  # check_request refuses a plan without a file
-    with held(plan, command, "change", plan_label):
-        edited = None
-        if needs_role:
-            edited = plan = _give_etcd_role(plan, node, plan_label, confirm_plan_edit)
-        return _change_locked(
-            plan,
-            op,
-            node,
-            old,
-            run,
-            command,
-            plan_label,
-            dry_run,
-            check,
-            on_assessed,
-            confirm,
-            edited,
-        )
+    operation = MembershipOperation(
+        plan, op, node, old, command, plan_label, check, on_assessed,
+        confirm_plan_edit if needs_role else None, needs_role,
+    )  # fmt: skip
+
+    def confirmed(_op: object) -> bool:
+        if confirm is not None:
+            assert operation.assessment is not None
+            confirm(operation.assessment.impact)  # raises Refused to stop
+        return True
+
+    def run_on(p: Plan, phases: list[Phase]) -> RunResult:
+        # the etcd run goes on the plan as judged (the role given under the lock), the
+        # apiservers' on the plan the change left (`follow_up`)
+        return run(operation.plan if p is plan else p, phases)
+
+    driven = drive(operation, plan, run_on, dry_run=dry_run, confirm=confirmed, label=plan_label)
+    assert driven.result is not None and operation.membership is not None  # never "nothing"
+    return ChangeOutcome(
+        driven.result,
+        driven.follow_up,
+        operation.apiserver_outcome(driven.follow_up),
+        change=operation.membership,
+    )
 
 
 def _lacks_etcd_role(plan: Plan, node: str) -> bool:
@@ -196,7 +205,7 @@ def _give_etcd_role(
     plan: Plan, node: str, label: str, confirm_plan_edit: Callable[[str], None] | None
 ) -> Plan:
     """The plan with `node` given the etcd role, once the edit is confirmed (not written yet:
-    `_change_locked` writes it when the change itself is confirmed)."""
+    `MembershipOperation.begin` writes it when the change itself is confirmed)."""
     from hawizard.plan import validate
 
     after = with_etcd_role(plan, node)
@@ -214,73 +223,88 @@ def _give_etcd_role(
     return after
 
 
-def _change_locked(
-    plan: Plan,
-    op: Op,
-    node: str,
-    old: str | None,
-    run: Run,
-    command: str,
-    plan_label: str,
-    dry_run: bool,
-    check: Check,
-    on_assessed: Callable[[Assessment], None] | None,
-    confirm: Callable[[ChangeImpact], None] | None,
-    edited: Plan | None = None,
-) -> ChangeOutcome:
-    try:
-        assessment = check(plan, op, node, old)
-    except BadRequest as exc:
-        raise Refused(str(exc), exc.hint) from None
-    if on_assessed is not None:
-        on_assessed(assessment)
-    if not assessment.allowed:
-        raise ChangeRefused(assessment.impact)
-    if not dry_run and confirm is not None:
-        confirm(assessment.impact)
-    if edited is not None and not dry_run:
-        from hawizard.plan import dump_with_backup
+@dataclass
+class MembershipOperation:
+    """A membership change as an `ops.operation.Operation`: `drive` takes the plan lock and
+    refuses while another operation is in flight, `assess` judges the change under it,
+    `begin` issues certificates and writes the in-flight record, the etcd phases run, and
+    `follow_up` gives the apiservers the new member list, as a second run under the same
+    lock. The record is cleared as soon as the etcd part is done: a failed apiserver update
+    is `hawizard apply`'s to finish, not a membership change to resume."""
 
-        assert edited.source is not None
-        dump_with_backup(edited, edited.source)
-    membership = MembershipChange(plan, assessment)
-    problems = membership.begin(dry_run=dry_run)
-    if problems:
-        raise Refused(
-            "the local PKI cannot issue the new member's certificates",
-            f"hawizard certs check {plan_label}",
-            problems,
-        )
-    if dry_run:
-        return execute(membership, run, dry_run=True)
-    from hawizard.ops.operation import marked
+    plan: Plan
+    op: Op
+    node: str
+    old: str | None
+    command: str
+    plan_label: str
+    check: Check
+    on_assessed: Callable[[Assessment], None] | None
+    confirm_plan_edit: Callable[[str], None] | None
+    needs_role: bool = False
+    title: str = "membership change"
+    record: str | None = "change"
+    assessment: Assessment | None = None
+    membership: MembershipChange | None = None
+    apiserver_note: str = ""
+    after: Plan | None = None  # the plan the change left, once the etcd part is done
 
-    with marked(plan, command) as mark:  # the recorder's marks, as `drive` gives an Operation
-        outcome = execute(membership, run)
-        mark.outcome = "ok" if outcome.ok else "failed"
-    return outcome
+    def assess(self, plan: Plan) -> bool:
+        if self.needs_role:  # the plan edit is confirmed under the lock, before the change
+            self.plan = _give_etcd_role(
+                self.plan, self.node, self.plan_label, self.confirm_plan_edit
+            )
+        try:
+            self.assessment = self.check(self.plan, self.op, self.node, self.old)
+        except BadRequest as exc:
+            raise Refused(str(exc), exc.hint) from None
+        if self.on_assessed is not None:
+            self.on_assessed(self.assessment)
+        if not self.assessment.allowed:
+            raise ChangeRefused(self.assessment.impact)
+        return True
 
+    def begin(self, dry_run: bool) -> None:
+        assert self.assessment is not None
+        if self.needs_role and not dry_run:
+            from hawizard.plan import dump_with_backup
 
-def execute(
-    membership: MembershipChange,
-    run: Run,
-    *,
-    dry_run: bool = False,
-) -> ChangeOutcome:
-    """Run an allowed change with `run(plan, phases)`, then, when the membership changed for
-    real, the apiservers' update. The caller holds the plan lock and has called
-    `membership.begin()` (`change` does both)."""
-    result = run(membership.plan, membership.phases())
-    if not result.ok or dry_run:
-        return ChangeOutcome(result, change=membership)
-    membership.finish(True)
-    after = membership.plan_after
-    if after is None:
-        from hawizard.plan import load
+            assert self.plan.source is not None
+            dump_with_backup(self.plan, self.plan.source)
+        self.membership = MembershipChange(self.plan, self.assessment)
+        problems = self.membership.begin(dry_run=dry_run)
+        if problems:
+            raise Refused(
+                "the local PKI cannot issue the new member's certificates",
+                f"hawizard certs check {self.plan_label}",
+                problems,
+            )
 
-        after = load(membership.plan.source) if membership.plan.source else membership.plan
-    phases, note = apiserver_phases(after)
-    if not phases:
-        return ChangeOutcome(result, None, note, change=membership)
-    cp = run(after, phases)
-    return ChangeOutcome(result, cp, _apiserver_outcome(after, cp, note), change=membership)
+    def phases(self) -> list[Phase]:
+        assert self.membership is not None
+        return self.membership.phases()
+
+    def follow_up(self, result: RunResult) -> tuple[Plan, list[Phase]] | None:
+        """The membership changed for real: the change is done (its record cleared), and the
+        apiservers get the new member list on the plan it left."""
+        assert self.membership is not None
+        self.membership.finish(True)
+        after = self.membership.plan_after
+        if after is None:
+            from hawizard.plan import load
+
+            source = self.membership.plan.source
+            after = load(source) if source else self.membership.plan
+        phases, self.apiserver_note = apiserver_phases(after)
+        self.after = after
+        return (after, phases) if phases else None
+
+    def finish(self, ok: bool) -> None:
+        """A failed etcd run keeps its record, to be resumed by the same command; a
+        successful one was cleared in `follow_up`."""
+
+    def apiserver_outcome(self, result: RunResult | None) -> str:
+        """What the apiserver update did (`result`), or why there was none."""
+        if result is None or self.after is None:
+            return self.apiserver_note
+        return _apiserver_outcome(self.after, result, self.apiserver_note)

@@ -21,7 +21,7 @@ from hawizard.health import build
 from hawizard.ops import Refused
 from hawizard.ops.change import ChangeRefused, change
 from hawizard.plan import Node, PKISettings, Plan, Role, dump, load
-from hawizard.planlock import PlanLock
+from hawizard.planlock import PlanLock, lock_path
 from hawizard.steps import RunResult
 
 FRESH = TargetState(reachable=True, has_data=False)
@@ -191,3 +191,40 @@ def test_the_flight_recorder_marks_a_change_as_drive_marks_an_operation(plan):
         ("hawizard etcd remove plan.toml m2", "start", ""),
         ("hawizard etcd remove plan.toml m2", "end", "failed"),
     ]
+
+
+def test_a_node_given_the_etcd_role_is_judged_and_run_on_the_edited_plan(tmp_path):
+    """The role edit is confirmed under the driver's lock; the assessment, the run and the
+    file written afterwards all see the edited plan; the in-flight record is cleared."""
+    nodes = tuple(Node(f"m{i}", f"10.0.0.{i}", roles=(Role.ETCD,)) for i in range(1, 4))
+    worker = Node("m4", "10.0.0.4", roles=(Role.CONTROL_PLANE,))
+    path = tmp_path / "plan.toml"
+    dump(Plan(nodes=(*nodes, worker), pki=PKISettings(dir=str(tmp_path / "pki"))), path)
+    plan = load(path)
+    diffs, judged, locks = [], [], []
+
+    def confirm_plan_edit(diff: str) -> None:
+        diffs.append(diff)
+        locks.append(lock_path(path).read_text())
+
+    def check(p, op, node, old):
+        judged.append(p)
+        return assess(p, op, node, old, health=health(p), target=FRESH)
+
+    class Runs(Recorder):
+        def __call__(self, plan, phases):
+            self.plans = [*getattr(self, "plans", []), plan]
+            return super().__call__(plan, phases)
+
+    run = Runs()
+    outcome = change(
+        plan, "add", "m4", run=run, command="t", plan_label="plan.toml", check=check,
+        confirm_plan_edit=confirm_plan_edit,
+    )  # fmt: skip
+    assert outcome.ok and len(diffs) == 1 and '"etcd"' in diffs[0]
+    assert '"command": "t"' in locks[0]  # asked while the plan lock was held
+    (edited,) = {id(p): p for p in [*judged, *run.plans]}.values()
+    assert Role.ETCD in next(n for n in edited.nodes if n.name == "m4").roles
+    assert Role.ETCD in next(n for n in load(path).nodes if n.name == "m4").roles  # written
+    assert (tmp_path / "plan.toml.bak").exists()
+    assert not pending_path(path).exists()
