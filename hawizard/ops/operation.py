@@ -58,17 +58,7 @@ if TYPE_CHECKING:
     from hawizard.plan import Plan
     from hawizard.steps import Phase, RunResult
 
-__all__ = [
-    "Driven",
-    "Mark",
-    "Operation",
-    "Run",
-    "drive",
-    "held",
-    "marked",
-    "refuse_in_flight",
-    "run_inline",
-]
+__all__ = ["Driven", "Operation", "Run", "drive", "held", "refuse_in_flight", "run_inline"]
 
 Run = Callable[["Plan", Sequence["Phase"]], "RunResult"]
 
@@ -215,39 +205,22 @@ def _judged(
     op.begin(dry_run)
     if dry_run:
         return Driven(op, run(plan, op.phases()))
-    driven = Driven(op, None)
-    with marked(plan, op.command) as mark:
-        try:
-            driven.result = run(plan, op.phases())
-            follow_up = getattr(op, "follow_up", None)
-            second = follow_up(driven.result) if follow_up and driven.result.ok else None
-            if second is not None:
-                driven.follow_up = run(*second)
-            mark.outcome = "ok" if driven.ok else "failed"
-        finally:
-            op.finish(driven.ok)
-    return driven
-
-
-@dataclass
-class Mark:
-    """The end a `marked` block records: "interrupted" unless the block says otherwise."""
-
-    outcome: str = "interrupted"
-
-
-@contextmanager
-def marked(plan: Plan, command: str) -> Iterator[Mark]:
-    """Step 5's flight-recorder marks around a real (not dry) run: its start, then its end
-    with `mark.outcome` ("ok", "failed"; "interrupted" when the block raised or never said)."""
     from hawizard.ops.recording import mark_operation
 
-    mark = Mark()
-    mark_operation(plan, command, "start")
+    mark_operation(plan, op.command, "start")
+    driven = Driven(op, None)
+    outcome = "interrupted"
     try:
-        yield mark
+        driven.result = run(plan, op.phases())
+        follow_up = getattr(op, "follow_up", None)
+        second = follow_up(driven.result) if follow_up and driven.result.ok else None
+        if second is not None:
+            driven.follow_up = run(*second)
+        outcome = "ok" if driven.ok else "failed"
     finally:
-        mark_operation(plan, command, "end", mark.outcome)
+        op.finish(driven.ok)
+        mark_operation(plan, op.command, "end", outcome)
+    return driven
 
 
 def run_inline(plan: Plan, phases: Sequence[Phase]) -> RunResult:
